@@ -1,0 +1,385 @@
+"""``tallybook``: start the app, or manage the ledger from a terminal.
+
+Parses arguments, calls the core, prints. Every failure the user can fix is one line on stderr
+and a non-zero exit (1 for a refused operation, 2 for a malformed command line); nothing is
+written unless the whole operation succeeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, NoReturn
+
+from app import __version__
+from app.core import balance, demo_data, export, ledger, money, pricing, reports
+from app.core.db import Database
+from app.core.errors import TallybookError
+from app.core.paths import database_path
+
+Handler = Callable[[argparse.Namespace, Database], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line that says where to find help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tallybook`` console script and of ``python main.py``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        from app.ui.launch import run_gui  # Qt is imported only when a window is wanted
+
+        return run_gui(data_dir=args.data_dir)
+    try:
+        db = Database(database_path(args.data_dir))
+    except TallybookError as error:
+        return _fail(error)
+    try:
+        return handler(args, db)
+    except TallybookError as error:
+        return _fail(error)
+    except BrokenPipeError:  # `tallybook export ... | head`
+        return 0
+    finally:
+        db.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, one sub-parser per command, each with its own ``--help``."""
+    parser = _Parser(
+        prog="tallybook",
+        description="Personal LLM spend tracker. With no command, opens the app.",
+        epilog="The ledger lives in the user data folder; TALLYBOOK_HOME or --data-dir moves it.",
+    )
+    parser.add_argument("--version", action="version", version=f"tallybook {__version__}")
+    parser.add_argument("--data-dir", metavar="DIR", help="folder of the ledger file (default: $TALLYBOOK_HOME or the user data folder)")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+
+    gui = commands.add_parser("gui", help="open the app (the default)")
+    gui.set_defaults(handler=None)
+
+    add = commands.add_parser("add-balance", help="add credits to the balance (1,000,000 credits = $1)")
+    _amount_arguments(add, required=True)
+    add.set_defaults(handler=_add_balance)
+
+    set_ = commands.add_parser("set-balance", help="set the balance and the balance rules")
+    _amount_arguments(set_, required=False)
+    toggle = set_.add_mutually_exclusive_group()
+    toggle.add_argument("--enable", dest="enabled", action="store_const", const=True, help="refuse requests whose prompt the balance cannot pay for")
+    toggle.add_argument("--disable", dest="enabled", action="store_const", const=False, help="track spend only, never refuse")
+    set_.add_argument("--start-balance", type=_credits, metavar="CREDITS", help="credits granted once, when checking is first enabled")
+    refill = set_.add_mutually_exclusive_group()
+    refill.add_argument("--auto-refill", type=_credits, metavar="CREDITS", help="refill this many credits when the balance runs short")
+    refill.add_argument("--no-auto-refill", action="store_true", help="turn auto-refill off")
+    set_.add_argument("--every", type=_positive_int, metavar="N", help="at most one refill every N units (default 1)")
+    set_.add_argument("--unit", choices=[u.value for u in balance.IntervalUnit], help="unit of --every (default days)")
+    set_.set_defaults(handler=_set_balance)
+
+    listing = commands.add_parser("list-balances", help="show the balance, in credits and USD, and its rules")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler=_list_balances)
+
+    report = commands.add_parser("report", help="spend by day, month, model or conversation (UTC days)")
+    report.add_argument("--by", choices=[g.value for g in reports.GroupBy], default="day")
+    _range_arguments(report)
+    report.add_argument("--json", action="store_true", help="machine-readable output")
+    report.set_defaults(handler=_report)
+
+    exporter = commands.add_parser("export", help="write transactions to a CSV file")
+    exporter.add_argument("--out", required=True, type=Path, metavar="FILE.csv")
+    _range_arguments(exporter)
+    exporter.add_argument("--model", help="only this model (exact name as recorded)")
+    exporter.add_argument("--conversation", type=_positive_int, metavar="ID", help="only this conversation")
+    exporter.set_defaults(handler=_export)
+
+    demo = commands.add_parser("demo-data", help="fill the ledger with synthetic history")
+    demo.add_argument("--rows", type=_positive_int, default=10_000, help="transactions to add (default 10000)")
+    demo.add_argument("--days", type=_positive_int, default=90, help="spread over this many past days (default 90)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed, for repeatable data")
+    demo.set_defaults(handler=_demo_data)
+
+    _prices_parser(commands)
+    return parser
+
+
+def _prices_parser(commands: Any) -> None:
+    prices = commands.add_parser("prices", help="show a model's rates, or set your own")
+    actions = prices.add_subparsers(title="actions", metavar="ACTION", parser_class=_Parser, required=True)
+    show = actions.add_parser("show", help="the rates a model is charged at, and their source")
+    show.add_argument("model")
+    show.add_argument("--provider", help="provider id, when it matters (openrouter, groq...)")
+    show.set_defaults(handler=_prices_show)
+    set_ = actions.add_parser("set", help="override a model's rates (credits per token = USD per 1M tokens)")
+    set_.add_argument("model")
+    for name in ("prompt", "completion", "cache-write", "cache-read"):
+        set_.add_argument(f"--{name}", type=_rate, metavar="RATE")
+    set_.set_defaults(handler=_prices_set)
+    unset = actions.add_parser("unset", help="drop your override for a model")
+    unset.add_argument("model")
+    unset.set_defaults(handler=_prices_unset)
+    default = actions.add_parser("default", help="rates charged for models the price table does not know")
+    default.add_argument("--prompt", type=_rate, required=True, metavar="RATE")
+    default.add_argument("--completion", type=_rate, required=True, metavar="RATE")
+    default.set_defaults(handler=_prices_default)
+
+
+# --- handlers -------------------------------------------------------------------------------
+
+
+def _add_balance(args: argparse.Namespace, db: Database) -> int:
+    with db.write() as session:
+        ledger.add_credits(session, _amount_of(args), context="top-up")
+        credits = ledger.current_balance(session)
+    print(f"Balance: {money.format_credits(credits)} credits ({money.format_usd(credits)})")
+    return 0
+
+
+def _set_balance(args: argparse.Namespace, db: Database) -> int:
+    amount = _amount_of(args)
+    auto_refill = None
+    if args.auto_refill is not None:
+        auto_refill = True
+    elif args.no_auto_refill:
+        auto_refill = False
+    with db.write() as session:
+        if amount is not None:
+            balance.set_balance(session, amount)
+        view = balance.configure(
+            session,
+            enabled=args.enabled,
+            start_balance=args.start_balance,
+            auto_refill_enabled=auto_refill,
+            refill_amount=args.auto_refill,
+            refill_interval_value=args.every,
+            refill_interval_unit=args.unit,
+        )
+    _print_balance(view)
+    return 0
+
+
+def _list_balances(args: argparse.Namespace, db: Database) -> int:
+    with db.read() as session:
+        view = balance.get_balance(session)
+    if args.json:
+        print(json.dumps(_balance_json(view), indent=2))
+    else:
+        _print_balance(view)
+    return 0
+
+
+def _report(args: argparse.Namespace, db: Database) -> int:
+    with db.read() as session:
+        result = reports.build_report(session, reports.GroupBy(args.by), since=args.since, until=args.until)
+    if args.json:
+        print(json.dumps(_report_json(result), indent=2))
+    else:
+        print(_report_table(result))
+    return 0
+
+
+def _export(args: argparse.Namespace, db: Database) -> int:
+    selection = export.ExportFilter(args.since, args.until, args.model, args.conversation)
+    with db.read() as session:
+        count = export.export_csv(session, args.out, selection)
+    print(f"Wrote {count:,} transactions to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _demo_data(args: argparse.Namespace, db: Database) -> int:
+    with db.write() as session:
+        result = demo_data.fill(session, args.rows, args.days, seed=args.seed)
+    print(
+        f"Added {result.transactions:,} transactions ({result.requests:,} requests in "
+        f"{result.conversations:,} conversations) over {args.days} days to {db.path}"
+    )
+    return 0
+
+
+def _prices_show(args: argparse.Namespace, db: Database) -> int:
+    with db.read() as session:
+        book = pricing.PriceBook.load(session)
+    rates = book.rates(args.model, provider=args.provider)
+    limits = book.limits(args.model, provider=args.provider)
+    print(f"{args.model} -> {rates.model}  ({rates.source}{'; FLAGGED' if rates.is_default else ''})")
+    print("credits per token (= USD per 1M tokens):")
+    for name in ("prompt", "completion", "cache_write", "cache_write_1h", "cache_read"):
+        print(f"  {name:<15}{getattr(rates, name):f}")
+    window = f"{limits.context_window:,}" if limits.context_window else "unknown"
+    output = f"{limits.max_output:,}" if limits.max_output else "unknown"
+    print(f"context window {window} tokens, longest reply {output} tokens")
+    return 0
+
+
+def _prices_set(args: argparse.Namespace, db: Database) -> int:
+    rates = (args.prompt, args.completion, args.cache_write, args.cache_read)
+    if all(rate is None for rate in rates):
+        raise TallybookError("give at least one of --prompt, --completion, --cache-write, --cache-read")
+    with db.write() as session:
+        pricing.set_override(session, pricing.RateOverride(args.model, *rates))
+    return _prices_show(argparse.Namespace(model=args.model, provider=None), db)
+
+
+def _prices_unset(args: argparse.Namespace, db: Database) -> int:
+    with db.write() as session:
+        removed = pricing.remove_override(session, args.model)
+    print(f"Removed your rates for {args.model}." if removed else f"No override was set for {args.model}.")
+    return 0
+
+
+def _prices_default(args: argparse.Namespace, db: Database) -> int:
+    with db.write() as session:
+        pricing.set_default_rates(session, args.prompt, args.completion)
+    print(f"Unknown models are now charged {args.prompt:f} / {args.completion:f} credits per token.")
+    return 0
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def _print_balance(view: balance.BalanceView) -> None:
+    print(f"Balance:        {money.format_credits(view.credits)} credits ({money.format_usd(view.credits)})")
+    print(f"Checking:       {'on: a prompt the balance cannot pay for is refused' if view.enabled else 'off: spend is tracked, never refused'}")
+    print(f"Start balance:  {money.format_credits(view.start_balance)} credits")
+    if view.auto_refill_enabled:
+        print(
+            f"Auto-refill:    {money.format_credits(view.refill_amount)} credits when short, at most every "
+            f"{view.refill_interval_value} {view.refill_interval_unit.value}"
+            + (f" (last {view.last_refill_at:%Y-%m-%d %H:%M} UTC)" if view.last_refill_at else "")
+        )
+    else:
+        print("Auto-refill:    off")
+
+
+def _balance_json(view: balance.BalanceView) -> dict[str, Any]:
+    return {
+        "credits": f"{view.credits:f}",
+        "usd": f"{money.credits_to_usd(view.credits):f}",
+        "enabled": view.enabled,
+        "start_balance": f"{view.start_balance:f}",
+        "auto_refill": {
+            "enabled": view.auto_refill_enabled,
+            "amount": f"{view.refill_amount:f}",
+            "interval_value": view.refill_interval_value,
+            "interval_unit": view.refill_interval_unit.value,
+            "last_refill_at": view.last_refill_at.isoformat() + "Z" if view.last_refill_at else None,
+        },
+    }
+
+
+def _report_json(result: reports.Report) -> dict[str, Any]:
+    def row(r: reports.ReportRow) -> dict[str, Any]:
+        return {
+            "key": r.key,
+            "label": r.label,
+            "models": list(r.models),
+            "input_tokens": r.input_tokens,
+            "output_tokens": r.output_tokens,
+            "cache_write_tokens": r.cache_write_tokens,
+            "cache_read_tokens": r.cache_read_tokens,
+            "total_tokens": r.total_tokens,
+            "cost_credits": f"{r.cost:f}",
+            "cost_usd": f"{money.credits_to_usd(r.cost):f}",
+        }
+
+    return {
+        "group_by": result.group_by.value,
+        "since": result.since.isoformat() if result.since else None,
+        "until": result.until.isoformat() if result.until else None,
+        "rows": [row(r) for r in result.rows],
+        "total": row(result.total),
+    }
+
+
+def _report_table(result: reports.Report) -> str:
+    heading = {"day": "Date (UTC)", "month": "Month (UTC)", "model": "Model", "conversation": "Conversation"}
+    headers = (heading[result.group_by.value], "Models", "Input", "Output", "Cache write", "Cache read", "Total tokens", "Cost (USD)")
+
+    def cells(r: reports.ReportRow) -> tuple[str, ...]:
+        models = ", ".join(r.models) if result.group_by is not reports.GroupBy.MODEL else ""
+        return (
+            r.label[:40], models[:48], f"{r.input_tokens:,}", f"{r.output_tokens:,}", f"{r.cache_write_tokens:,}",
+            f"{r.cache_read_tokens:,}", f"{r.total_tokens:,}", money.format_usd(r.cost),
+        )
+
+    body = [cells(r) for r in result.rows]
+    if not body:
+        return "No spend in this range."
+    total = cells(result.total)
+    total = (total[0], "", *total[2:])
+    widths = [max(len(row[i]) for row in (headers, *body, total)) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *map(line, body), rule, line(total)])
+
+
+# --- argument types -------------------------------------------------------------------------
+
+
+def _amount_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    group = parser.add_mutually_exclusive_group(required=required)
+    group.add_argument("amount", nargs="?", type=_credits, metavar="AMOUNT", help="credits (1,000,000 = $1)")
+    group.add_argument("--usd", type=_usd, metavar="DOLLARS", help="the amount in US dollars instead")
+
+
+def _amount_of(args: argparse.Namespace) -> Decimal | None:
+    value: Decimal | None = args.amount if args.amount is not None else args.usd
+    return value
+
+
+def _range_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="first day included (UTC)")
+    parser.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="last day included (UTC)")
+
+
+def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Wrap a core parser so its error becomes argparse's one-line usage error."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except TallybookError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+_credits = _checked(money.parse_credits)
+_usd = _checked(money.parse_usd)
+_rate = _checked(money.parse_rate)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-01-31") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def _fail(error: TallybookError) -> int:
+    print(f"tallybook: error: {error}", file=sys.stderr)
+    return 1

@@ -1,0 +1,178 @@
+"""Opening the ledger file: engine, pragmas, sessions, migrations and error translation.
+
+Every connection runs with foreign keys on, WAL journaling and ``synchronous=FULL`` (a committed
+top-up or spend survives a power cut). Writers start with ``BEGIN IMMEDIATE`` so two writers queue
+on the busy timeout instead of failing on a lock upgrade; readers never block writers (WAL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.errors import (
+    DatabaseCorrupt,
+    DatabaseError,
+    DatabaseLocked,
+    DatabaseTooNew,
+)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+BUSY_TIMEOUT_S = 5.0
+_WRITE_OPTION = "tallybook_write"
+
+
+class Database:
+    """One ledger file, upgraded to the current schema when opened.
+
+    Use :meth:`read` for queries and :meth:`write` for changes; both yield a session inside a
+    transaction that commits on success and rolls back on any exception.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DatabaseError(f"Cannot create the data folder {path.parent}: {error.strerror}.")
+        self.engine = _make_engine(path, busy_timeout_s)
+        with translate_errors(path):
+            upgrade_schema(self.engine, path)
+        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = sessionmaker(
+            self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
+        )
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for queries; it sees one consistent snapshot of the file."""
+        with translate_errors(self.path), self._reader.begin() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session holding the file's write lock until it commits or rolls back."""
+        with translate_errors(self.path), self._writer.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        """Release every pooled connection (and with it the WAL files when last)."""
+        self.engine.dispose()
+
+
+def _make_engine(path: Path, busy_timeout_s: float) -> Engine:
+    engine = create_engine(
+        f"sqlite:///{path}",
+        connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred and late).
+        dbapi_connection.isolation_level = None
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=FULL",
+            "PRAGMA foreign_keys=ON",
+            f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}",
+        ):
+            dbapi_connection.execute(pragma)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        writing = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+
+    return engine
+
+
+@contextlib.contextmanager
+def translate_errors(path: Path) -> Iterator[None]:
+    """Turn SQLite's failures into the app's own errors, naming the file and what to do."""
+    try:
+        yield
+    except exc.DBAPIError as error:
+        raise _translate(error.orig, path) from error
+    except sqlite3.Error as error:
+        raise _translate(error, path) from error
+
+
+def _translate(error: BaseException | None, path: Path) -> DatabaseError:
+    text = str(error).lower()
+    if "locked" in text or "busy" in text:
+        return DatabaseLocked(
+            f"The ledger {path} is locked by another program (another Tallybook?). "
+            "Close it and try again; nothing was changed."
+        )
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return DatabaseCorrupt(
+            f"{path} is not a Tallybook ledger or is damaged; it was left untouched. "
+            "Move it aside or point --data-dir elsewhere."
+        )
+    if "readonly" in text or "read-only" in text:
+        return DatabaseError(
+            f"The ledger {path} is read-only; nothing was changed. "
+            "Make the file and its folder writable."
+        )
+    if "unable to open" in text:
+        return DatabaseError(f"Cannot open the ledger {path}: check the folder exists and is writable.")
+    return DatabaseError(f"The ledger {path} could not be used: {error}.")
+
+
+def upgrade_schema(engine: Engine, path: Path) -> None:
+    """Bring the file to the newest schema, in place, keeping every row.
+
+    A file that already has data gets a copy (``<name>.before-<revision>.bak``) before any
+    migration runs; SQLite runs each migration inside a transaction, so a failure rolls back.
+
+    Raises:
+        DatabaseTooNew: the file names a schema revision this version does not ship.
+    """
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    config = _alembic_config()
+    script = ScriptDirectory.from_config(config)
+    head = script.get_current_head()
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    if current == head:
+        return
+    if current is not None and current not in {rev.revision for rev in script.walk_revisions()}:
+        raise DatabaseTooNew(
+            f"{path} was written by a newer Tallybook (schema {current}); this version knows up "
+            f"to {head}. Update Tallybook; the file was left untouched."
+        )
+    if current is not None:
+        backup = path.with_name(f"{path.name}.before-{head}.bak")
+        _backup(engine, backup)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def _backup(engine: Engine, target: Path) -> None:
+    """A consistent copy of the live file (SQLite's online backup, safe with WAL)."""
+    partial = target.with_suffix(".partial")
+    with engine.connect() as connection:
+        source = connection.connection.dbapi_connection
+        assert isinstance(source, sqlite3.Connection)
+        with contextlib.closing(sqlite3.connect(partial)) as copy:
+            source.backup(copy)
+    shutil.move(partial, target)
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config

@@ -1,0 +1,274 @@
+"""Writing the ledger: one transaction per token type of a request, and credit top-ups.
+
+Every write updates the running balance in the same database transaction as its rows, so the
+balance always equals the sum of ``token_value`` over all transactions (see
+:func:`ledger_sum`), to the last millionth. Rows are never updated or deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from app.core.clock import utcnow
+from app.core.errors import InvalidAmount
+from app.core.models import BalanceAccount, Request, Transaction
+from app.core.pricing import Rates
+
+
+class TokenType(StrEnum):
+    """The ``token_type`` of a transaction (LibreChat's names, plus the cache ones)."""
+
+    PROMPT = "prompt"
+    COMPLETION = "completion"
+    CACHE_WRITE = "cache_write"
+    CACHE_READ = "cache_read"
+    CREDITS = "credits"
+
+
+CREDIT_SOURCE = "credits"
+"""``rate_source`` of a top-up: one credit per credit."""
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """The tokens of one request, split the way they are priced.
+
+    ``prompt_tokens`` are the input tokens billed at the plain input rate, i.e. *without* cache
+    reads and writes (providers differ on whether their input count includes the cache; the
+    provider adapters normalise to this). ``completion_tokens`` include ``reasoning_tokens``,
+    which are kept only as a count.
+    """
+
+    prompt_tokens: int
+    completion_tokens: int
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    cache_read_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidAmount(f"{name} must be a whole number of tokens >= 0, not {value!r}")
+        if self.reasoning_tokens > self.completion_tokens:
+            raise InvalidAmount("reasoning tokens are part of the completion and cannot exceed it")
+
+    @property
+    def input_tokens(self) -> int:
+        """All input tokens, cached or not: what the context window and price tiers count."""
+        return (
+            self.prompt_tokens
+            + self.cache_write_tokens
+            + self.cache_write_1h_tokens
+            + self.cache_read_tokens
+        )
+
+
+@dataclass(frozen=True)
+class Spend:
+    """One request's usage, ready to be recorded.
+
+    Attributes:
+        estimated: the counts are Tallybook's own (no usage came back from the provider).
+        estimated_prompt_tokens: the count made before sending, kept to measure estimates.
+        context: why the request ran: ``message``, ``title``, ``incomplete``...
+    """
+
+    provider: str
+    model: str
+    usage: TokenUsage
+    rates: Rates
+    conversation_id: int | None = None
+    message_id: int | None = None
+    context: str = "message"
+    estimated: bool = False
+    estimated_prompt_tokens: int | None = None
+
+    def priced_lines(self) -> list[tuple[TokenType, int, Decimal]]:
+        """(token type, tokens, rate) of each transaction this request will write."""
+        usage, rates = self.usage, self.rates
+        lines = [
+            (TokenType.PROMPT, usage.prompt_tokens, rates.prompt),
+            (TokenType.COMPLETION, usage.completion_tokens, rates.completion),
+            (TokenType.CACHE_WRITE, usage.cache_write_tokens, rates.cache_write),
+            (TokenType.CACHE_WRITE, usage.cache_write_1h_tokens, rates.cache_write_1h),
+            (TokenType.CACHE_READ, usage.cache_read_tokens, rates.cache_read),
+        ]
+        return [
+            line for line in lines if line[1] or line[0] in (TokenType.PROMPT, TokenType.COMPLETION)
+        ]
+
+    @property
+    def cost(self) -> Decimal:
+        """What the request costs, in credits (a positive number)."""
+        return sum((tokens * rate for _, tokens, rate in self.priced_lines()), Decimal(0))
+
+
+@dataclass(frozen=True)
+class TransactionView:
+    """A transaction as callers see it (never an ORM instance)."""
+
+    id: int
+    created_at: datetime
+    token_type: str
+    raw_amount: Decimal
+    rate: Decimal
+    token_value: Decimal
+    context: str
+    estimated: bool
+    rate_source: str
+    provider: str | None = None
+    model: str | None = None
+    conversation_id: int | None = None
+    message_id: int | None = None
+    request_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SpendRecord:
+    """What :func:`spend_tokens` wrote: the request, its rows, their total and the new balance."""
+
+    request_id: int
+    transactions: tuple[TransactionView, ...]
+    balance: Decimal
+    total: Decimal = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "total", sum((t.token_value for t in self.transactions), Decimal(0)))
+
+
+def spend_tokens(session: Session, spend: Spend, *, now: datetime | None = None) -> SpendRecord:
+    """Record one request: a ``requests`` row and one transaction per token type.
+
+    ``prompt`` and ``completion`` rows are always written (zero when nothing was used, so every
+    request shows both); cache rows only when there were cached tokens. Amounts are negative.
+    The caller's session commits them together with the balance update, or not at all.
+    """
+    return spend_many(session, [(spend, now or utcnow())])[0]
+
+
+def spend_many(session: Session, spends: Sequence[tuple[Spend, datetime]]) -> list[SpendRecord]:
+    """Record many requests at once, each exactly as :func:`spend_tokens` would.
+
+    Used for imports and synthetic data: one multi-row insert per table and one balance update,
+    so a million transactions take seconds, not minutes.
+    """
+    if not spends:
+        return []
+    request_ids = session.scalars(
+        insert(Request).returning(Request.id, sort_by_parameter_order=True),
+        [_request_row(spend, at) for spend, at in spends],
+    ).all()
+    rows_per_request = [
+        _transaction_rows(spend, request_id, at)
+        for (spend, at), request_id in zip(spends, request_ids, strict=True)
+    ]
+    views = iter(_insert_transactions(session, [row for rows in rows_per_request for row in rows]))
+    grouped = [tuple(next(views) for _ in rows) for rows in rows_per_request]
+    total = sum((v.token_value for group in grouped for v in group), Decimal(0))
+    balance = _add_to_balance(session, total)
+    return [
+        SpendRecord(request_id=request_id, transactions=group, balance=balance)
+        for request_id, group in zip(request_ids, grouped, strict=True)
+    ]
+
+
+def add_credits(
+    session: Session, amount: Decimal, *, context: str = "top-up", now: datetime | None = None
+) -> TransactionView:
+    """Record a ``credits`` transaction (a top-up, refill or adjustment) of ``amount`` credits.
+
+    Raises:
+        InvalidAmount: ``amount`` is zero (a top-up of nothing is a mistake worth saying).
+    """
+    if amount == 0:
+        raise InvalidAmount("a credit amount of zero changes nothing")
+    row = {
+        "created_at": now or utcnow(),
+        "token_type": TokenType.CREDITS.value,
+        "raw_amount": amount,
+        "rate": Decimal(1),
+        "token_value": amount,
+        "context": context,
+        "estimated": False,
+        "rate_source": CREDIT_SOURCE,
+    }
+    (view,) = _insert_transactions(session, [row])
+    _add_to_balance(session, amount)
+    return view
+
+
+def current_balance(session: Session) -> Decimal:
+    """The running balance in credits (one row read, whatever the ledger's size)."""
+    return session.scalars(select(BalanceAccount.credits)).one()
+
+
+def ledger_sum(session: Session) -> Decimal:
+    """The sum of every ``token_value``, recomputed from the rows; always equals the balance."""
+    total = session.scalar(select(func.coalesce(func.sum(Transaction.token_value), 0)))
+    return Decimal(total or 0)
+
+
+def _request_row(spend: Spend, at: datetime) -> dict[str, object]:
+    usage = spend.usage
+    return {
+        "created_at": at,
+        "conversation_id": spend.conversation_id,
+        "message_id": spend.message_id,
+        "provider": spend.provider,
+        "model": spend.model,
+        "context": spend.context,
+        "estimated_prompt_tokens": spend.estimated_prompt_tokens,
+        "reported_prompt_tokens": None if spend.estimated else usage.input_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "usage_estimated": spend.estimated,
+    }
+
+
+def _transaction_rows(spend: Spend, request_id: int, at: datetime) -> list[dict[str, object]]:
+    common = {
+        "created_at": at,
+        "request_id": request_id,
+        "conversation_id": spend.conversation_id,
+        "message_id": spend.message_id,
+        "provider": spend.provider,
+        "model": spend.model,
+        "context": spend.context,
+        "estimated": spend.estimated,
+        "rate_source": spend.rates.source,
+    }
+    return [
+        common
+        | {
+            "token_type": kind.value,
+            "raw_amount": Decimal(-tokens),
+            "rate": rate,
+            "token_value": -tokens * rate,
+        }
+        for kind, tokens, rate in spend.priced_lines()
+    ]
+
+
+def _insert_transactions(session: Session, rows: list[dict[str, object]]) -> tuple[TransactionView, ...]:
+    ids = session.scalars(insert(Transaction).returning(Transaction.id, sort_by_parameter_order=True), rows)
+    return tuple(_view(row_id, row) for row_id, row in zip(ids, rows, strict=True))
+
+
+def _view(row_id: int, row: dict[str, object]) -> TransactionView:
+    return TransactionView(id=row_id, **row)  # type: ignore[arg-type]
+
+
+def _add_to_balance(session: Session, delta: Decimal) -> Decimal:
+    return session.execute(
+        update(BalanceAccount)
+        .where(BalanceAccount.id == 1)
+        .values(credits=BalanceAccount.credits + delta)
+        .returning(BalanceAccount.credits)
+    ).scalar_one()

@@ -1,0 +1,160 @@
+"""Typed tables of the ledger file.
+
+Every amount column (tokens, rates, credits) is an integer count of millionths in SQLite and an
+exact :class:`~decimal.Decimal` in Python (:class:`Millionths`, see :mod:`app.core.money`). Times
+are naive UTC. ORM instances never leave the core: callers get frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Dialect, ForeignKey, Index, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from app.core.money import from_micros, to_micros
+
+
+class Millionths(TypeDecorator[Decimal]):
+    """An exact Decimal with up to six decimals, stored as a 64-bit integer of millionths.
+
+    SQLite has no decimal type (SQLAlchemy's ``Numeric`` goes through float there), and integer
+    sums never drift, so ``SUM(token_value)`` over any number of rows is exact.
+    """
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | int | None, dialect: Dialect) -> int | None:
+        return None if value is None else to_micros(Decimal(value))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else from_micros(int(value))
+
+
+class Base(DeclarativeBase):
+    """Declarative root; the migrations in ``app/core/migrations`` create exactly these tables."""
+
+
+class Conversation(Base):
+    """A chat thread. Deleting one only hides it: its spend stays on the ledger."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(Text, default="New conversation")
+    provider: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(200))
+    system_prompt: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
+class Message(Base):
+    """One turn of a conversation; edits and regenerations add rows, never rewrite spent ones."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
+class Request(Base):
+    """One metered call to a provider: the estimate made before and the usage reported after."""
+
+    __tablename__ = "requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime]
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    provider: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200))
+    context: Mapped[str] = mapped_column(String(32))
+    estimated_prompt_tokens: Mapped[int | None]
+    reported_prompt_tokens: Mapped[int | None]
+    reasoning_tokens: Mapped[int] = mapped_column(default=0)
+    usage_estimated: Mapped[bool] = mapped_column(default=False)
+
+
+class Transaction(Base):
+    """One token type of one request, or one top-up: LibreChat's Transactions.
+
+    ``raw_amount`` is tokens (negative when spent) or credits for a top-up, ``rate`` is credits
+    per token (= USD per million tokens) and ``token_value = raw_amount * rate`` in credits,
+    exactly: a whole token count times a six-decimal rate always has six decimals or fewer.
+    """
+
+    __tablename__ = "transactions"
+    __table_args__ = (
+        Index("ix_transactions_created", "created_at", "id"),
+        Index("ix_transactions_conversation", "conversation_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime]
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    provider: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(200))
+    token_type: Mapped[str] = mapped_column(String(16))
+    raw_amount: Mapped[Decimal] = mapped_column(Millionths)
+    rate: Mapped[Decimal] = mapped_column(Millionths)
+    token_value: Mapped[Decimal] = mapped_column(Millionths)
+    context: Mapped[str] = mapped_column(String(32))
+    estimated: Mapped[bool] = mapped_column(default=False)
+    rate_source: Mapped[str] = mapped_column(String(64))
+
+
+class BalanceAccount(Base):
+    """The single balance row: the running total and LibreChat's balance settings.
+
+    ``credits`` is kept equal to the sum of all ``transactions.token_value`` inside the same
+    database transaction as every insert, so a balance check reads one row, not the ledger.
+    """
+
+    __tablename__ = "balance"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    credits: Mapped[Decimal] = mapped_column(Millionths, default=Decimal(0))
+    enabled: Mapped[bool] = mapped_column(default=False)
+    start_balance: Mapped[Decimal] = mapped_column(Millionths, default=Decimal(0))
+    start_balance_granted: Mapped[bool] = mapped_column(default=False)
+    auto_refill_enabled: Mapped[bool] = mapped_column(default=False)
+    refill_amount: Mapped[Decimal] = mapped_column(Millionths, default=Decimal(0))
+    refill_interval_value: Mapped[int] = mapped_column(default=1)
+    refill_interval_unit: Mapped[str] = mapped_column(String(16), default="days")
+    last_refill_at: Mapped[datetime | None]
+
+
+class PriceOverride(Base):
+    """The user's own rates for one model; a NULL rate falls through to the price table."""
+
+    __tablename__ = "price_overrides"
+
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    prompt_rate: Mapped[Decimal | None] = mapped_column(Millionths)
+    completion_rate: Mapped[Decimal | None] = mapped_column(Millionths)
+    cache_write_rate: Mapped[Decimal | None] = mapped_column(Millionths)
+    cache_read_rate: Mapped[Decimal | None] = mapped_column(Millionths)
+    updated_at: Mapped[datetime]
+
+
+class Setting(Base):
+    """Small named preferences stored as JSON text (default rates, opt-ins)."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,126 @@
+"""Exact money: credits, USD and rates as Decimals that always fit six decimals.
+
+One credit is one micro-dollar (1,000 credits = $0.001, as in LibreChat), and a rate is credits per
+token, which is the same number as USD per million tokens. Rates carry up to six decimals, and a
+whole number of tokens times such a rate has six decimals or fewer, so every amount the ledger
+holds fits an integer count of *millionths*: that is how SQLite stores it
+(:class:`app.core.models.Millionths`), and why a balance is an exact integer sum whatever the
+number of rows. Python code only ever sees :class:`~decimal.Decimal`.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from app.core.errors import InvalidAmount
+
+SCALE = 1_000_000
+DECIMALS = 6
+CREDITS_PER_USD = Decimal(1_000_000)
+_QUANTUM = Decimal(1).scaleb(-DECIMALS)
+
+
+def to_micros(value: Decimal) -> int:
+    """The exact count of millionths in ``value``.
+
+    Raises:
+        InvalidAmount: ``value`` has more than six decimals (storing it would round).
+    """
+    scaled = value.scaleb(DECIMALS)
+    if scaled != scaled.to_integral_value():
+        raise InvalidAmount(f"{value} has more than {DECIMALS} decimals")
+    return int(scaled)
+
+
+def from_micros(micros: int) -> Decimal:
+    """The Decimal for a count of millionths, without trailing zeros (205.5, not 205.500000)."""
+    return tidy(Decimal(micros).scaleb(-DECIMALS))
+
+
+def credits_to_usd(credits: Decimal) -> Decimal:
+    """USD for a credit amount, exactly (one credit is a millionth of a dollar)."""
+    return tidy(credits.scaleb(-DECIMALS))
+
+
+def quantize_rate(rate: Decimal) -> Decimal:
+    """Round a price-table rate to the ledger's six decimals.
+
+    Price data sometimes carries float noise (0.18000000000000002); the sixth decimal of a credit
+    per token is a millionth of a dollar per million tokens, far below any real price step.
+    """
+    return tidy(rate.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN))
+
+
+def parse_credits(text: str, *, allow_negative: bool = False) -> Decimal:
+    """Parse a typed credit amount ("1500", "1_000_000", "205.5").
+
+    Raises:
+        InvalidAmount: not a finite number, negative when not allowed, or finer than a millionth
+            of a credit.
+    """
+    value = _parse_decimal(text, "credit amount")
+    _check_sign(value, text, allow_negative)
+    to_micros(value)
+    return tidy(value)
+
+
+def parse_usd(text: str, *, allow_negative: bool = False) -> Decimal:
+    """Parse a typed dollar amount ("5", "$5.00") and return it in credits."""
+    value = _parse_decimal(text.strip().removeprefix("$"), "dollar amount")
+    _check_sign(value, text, allow_negative)
+    credits = value * CREDITS_PER_USD
+    try:
+        to_micros(credits)
+    except InvalidAmount:
+        raise InvalidAmount(f"{text!r} has more than 12 decimals of a dollar") from None
+    return tidy(credits)
+
+
+def parse_rate(text: str) -> Decimal:
+    """Parse a rate in credits per token (= USD per million tokens), at most six decimals."""
+    value = _parse_decimal(text, "rate")
+    if value < 0:
+        raise InvalidAmount(f"a rate cannot be negative: {text!r}")
+    if value != quantize_rate(value):
+        raise InvalidAmount(f"a rate has at most {DECIMALS} decimals: {text!r}")
+    return tidy(value)
+
+
+def format_usd(credits: Decimal, *, places: int = 4) -> str:
+    """Dollars for people: ``places`` decimals, more when a tiny amount would show as zero."""
+    usd = credits_to_usd(credits)
+    sign = "-" if usd < 0 else ""
+    magnitude = abs(usd)
+    shown = f"{magnitude:,.{places}f}"
+    if magnitude and Decimal(shown.replace(",", "")) == 0:
+        shown = f"{magnitude:f}"
+    return f"{sign}${shown}"
+
+
+def format_credits(credits: Decimal) -> str:
+    """Credits with thousands separators and only the decimals that exist."""
+    whole, _, frac = f"{abs(credits):f}".partition(".")
+    text = f"{int(whole):,}" + (f".{frac}" if frac else "")
+    return f"-{text}" if credits < 0 else text
+
+
+def tidy(value: Decimal) -> Decimal:
+    """Drop trailing zeros, keeping whole numbers whole (1000, not 1E+3); print with ``:f``."""
+    if value == value.to_integral_value():
+        return value.quantize(Decimal(1))
+    return value.normalize()
+
+
+def _parse_decimal(text: str, what: str) -> Decimal:
+    try:
+        value = Decimal(text.strip().replace("_", ""))
+    except InvalidOperation:
+        raise InvalidAmount(f"{text!r} is not a {what}") from None
+    if not value.is_finite():
+        raise InvalidAmount(f"{text!r} is not a {what}")
+    return value
+
+
+def _check_sign(value: Decimal, text: str, allow_negative: bool) -> None:
+    if value < 0 and not allow_negative:
+        raise InvalidAmount(f"the amount must not be negative: {text!r}")

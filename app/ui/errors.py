@@ -1,0 +1,12 @@
+"""The one place that turns an exception into words for the user (Anki's ``aqt/errors.py``)."""
+
+from __future__ import annotations
+
+from app.core.errors import TallybookError
+
+
+def describe(error: BaseException) -> str:
+    """A sentence for the user: the app's own errors as written, anything else as a bug."""
+    if isinstance(error, TallybookError):
+        return str(error)
+    return f"Something went wrong ({type(error).__name__}). Nothing was recorded twice; please report this."

@@ -1,0 +1,50 @@
+"""Starting the Qt app: display check, PySide6 before pyqtgraph, the ledger, the window."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from app.core.db import Database
+from app.core.errors import TallybookError
+from app.core.paths import database_path
+
+NO_DISPLAY_HELP = """\
+tallybook: no graphical display found (DISPLAY and WAYLAND_DISPLAY are not set).
+  - On a desktop, start Tallybook from the desktop session (or its terminal).
+  - Over SSH, connect with `ssh -X` so windows open on your machine.
+  - On a server, use a virtual display: `sudo apt-get install xvfb`, then
+    `xvfb-run -a python3 packaging/bootstrap.py run`.
+The command-line tools need no display: `tallybook --help`."""
+
+
+def has_display() -> bool:
+    """Whether Qt can open a window here (always true off Linux, or with a platform forced)."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def run_gui(*, data_dir: str | None = None) -> int:
+    """Open the main window and run until it closes; the exit status of the app."""
+    if not has_display():
+        print(NO_DISPLAY_HELP, file=sys.stderr)
+        return 1
+    try:
+        db = Database(database_path(data_dir))
+    except TallybookError as error:
+        print(f"tallybook: error: {error}", file=sys.stderr)
+        return 1
+    from PySide6.QtWidgets import QApplication  # before pyqtgraph, which picks a binding on import
+
+    from app.ui.main_window import MainWindow
+
+    qt_app = QApplication.instance() or QApplication(sys.argv)
+    qt_app.setApplicationName("Tallybook")
+    qt_app.setOrganizationName("Tallybook")
+    window = MainWindow(db)
+    window.show()
+    try:
+        return qt_app.exec()
+    finally:
+        db.close()

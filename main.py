@@ -1,0 +1,10 @@
+"""Start Tallybook: ``python main.py`` is the same as the ``tallybook`` command."""
+
+from __future__ import annotations
+
+import sys
+
+from app.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
