@@ -63,34 +63,75 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="The ledger lives in the user data folder; TALLYBOOK_HOME or --data-dir moves it.",
     )
     parser.add_argument("--version", action="version", version=f"tallybook {__version__}")
-    parser.add_argument("--data-dir", metavar="DIR", help="folder of the ledger file (default: $TALLYBOOK_HOME or the user data folder)")
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder of the ledger file (default: $TALLYBOOK_HOME or the user data folder)",
+    )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
 
     gui = commands.add_parser("gui", help="open the app (the default)")
     gui.set_defaults(handler=None)
 
-    add = commands.add_parser("add-balance", help="add credits to the balance (1,000,000 credits = $1)")
+    add = commands.add_parser(
+        "add-balance", help="add credits to the balance (1,000,000 credits = $1)"
+    )
     _amount_arguments(add, required=True)
     add.set_defaults(handler=_add_balance)
 
     set_ = commands.add_parser("set-balance", help="set the balance and the balance rules")
     _amount_arguments(set_, required=False)
     toggle = set_.add_mutually_exclusive_group()
-    toggle.add_argument("--enable", dest="enabled", action="store_const", const=True, help="refuse requests whose prompt the balance cannot pay for")
-    toggle.add_argument("--disable", dest="enabled", action="store_const", const=False, help="track spend only, never refuse")
-    set_.add_argument("--start-balance", type=_credits, metavar="CREDITS", help="credits granted once, when checking is first enabled")
+    toggle.add_argument(
+        "--enable",
+        dest="enabled",
+        action="store_const",
+        const=True,
+        help="refuse requests whose prompt the balance cannot pay for",
+    )
+    toggle.add_argument(
+        "--disable",
+        dest="enabled",
+        action="store_const",
+        const=False,
+        help="track spend only, never refuse",
+    )
+    set_.add_argument(
+        "--start-balance",
+        type=_credits,
+        metavar="CREDITS",
+        help="credits granted once, when checking is first enabled",
+    )
     refill = set_.add_mutually_exclusive_group()
-    refill.add_argument("--auto-refill", type=_credits, metavar="CREDITS", help="refill this many credits when the balance runs short")
+    refill.add_argument(
+        "--auto-refill",
+        type=_credits,
+        metavar="CREDITS",
+        help="refill this many credits when the balance runs short",
+    )
     refill.add_argument("--no-auto-refill", action="store_true", help="turn auto-refill off")
-    set_.add_argument("--every", type=_positive_int, metavar="N", help="at most one refill every N units (default 1)")
-    set_.add_argument("--unit", choices=[u.value for u in balance.IntervalUnit], help="unit of --every (default days)")
+    set_.add_argument(
+        "--every",
+        type=_positive_int,
+        metavar="N",
+        help="at most one refill every N units (default 1)",
+    )
+    set_.add_argument(
+        "--unit",
+        choices=[u.value for u in balance.IntervalUnit],
+        help="unit of --every (default days)",
+    )
     set_.set_defaults(handler=_set_balance)
 
-    listing = commands.add_parser("list-balances", help="show the balance, in credits and USD, and its rules")
+    listing = commands.add_parser(
+        "list-balances", help="show the balance, in credits and USD, and its rules"
+    )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(handler=_list_balances)
 
-    report = commands.add_parser("report", help="spend by day, month, model or conversation (UTC days)")
+    report = commands.add_parser(
+        "report", help="spend by day, month, model or conversation (UTC days)"
+    )
     report.add_argument("--by", choices=[g.value for g in reports.GroupBy], default="day")
     _range_arguments(report)
     report.add_argument("--json", action="store_true", help="machine-readable output")
@@ -100,12 +141,21 @@ def build_parser() -> argparse.ArgumentParser:
     exporter.add_argument("--out", required=True, type=Path, metavar="FILE.csv")
     _range_arguments(exporter)
     exporter.add_argument("--model", help="only this model (exact name as recorded)")
-    exporter.add_argument("--conversation", type=_positive_int, metavar="ID", help="only this conversation")
+    exporter.add_argument(
+        "--conversation", type=_positive_int, metavar="ID", help="only this conversation"
+    )
     exporter.set_defaults(handler=_export)
 
     demo = commands.add_parser("demo-data", help="fill the ledger with synthetic history")
-    demo.add_argument("--rows", type=_positive_int, default=10_000, help="transactions to add (default 10000)")
-    demo.add_argument("--days", type=_positive_int, default=90, help="spread over this many past days (default 90)")
+    demo.add_argument(
+        "--rows", type=_positive_int, default=10_000, help="transactions to add (default 10000)"
+    )
+    demo.add_argument(
+        "--days",
+        type=_positive_int,
+        default=90,
+        help="spread over this many past days (default 90)",
+    )
     demo.add_argument("--seed", type=int, default=7, help="random seed, for repeatable data")
     demo.set_defaults(handler=_demo_data)
 
@@ -115,12 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _prices_parser(commands: Any) -> None:
     prices = commands.add_parser("prices", help="show a model's rates, or set your own")
-    actions = prices.add_subparsers(title="actions", metavar="ACTION", parser_class=_Parser, required=True)
+    actions = prices.add_subparsers(
+        title="actions", metavar="ACTION", parser_class=_Parser, required=True
+    )
     show = actions.add_parser("show", help="the rates a model is charged at, and their source")
     show.add_argument("model")
     show.add_argument("--provider", help="provider id, when it matters (openrouter, groq...)")
     show.set_defaults(handler=_prices_show)
-    set_ = actions.add_parser("set", help="override a model's rates (credits per token = USD per 1M tokens)")
+    set_ = actions.add_parser(
+        "set", help="override a model's rates (credits per token = USD per 1M tokens)"
+    )
     set_.add_argument("model")
     for name in ("prompt", "completion", "cache-write", "cache-read"):
         set_.add_argument(f"--{name}", type=_rate, metavar="RATE")
@@ -128,7 +182,9 @@ def _prices_parser(commands: Any) -> None:
     unset = actions.add_parser("unset", help="drop your override for a model")
     unset.add_argument("model")
     unset.set_defaults(handler=_prices_unset)
-    default = actions.add_parser("default", help="rates charged for models the price table does not know")
+    default = actions.add_parser(
+        "default", help="rates charged for models the price table does not know"
+    )
     default.add_argument("--prompt", type=_rate, required=True, metavar="RATE")
     default.add_argument("--completion", type=_rate, required=True, metavar="RATE")
     default.set_defaults(handler=_prices_default)
@@ -138,8 +194,10 @@ def _prices_parser(commands: Any) -> None:
 
 
 def _add_balance(args: argparse.Namespace, db: Database) -> int:
+    amount = _amount_of(args)
+    assert amount is not None  # the parser requires AMOUNT or --usd
     with db.write() as session:
-        ledger.add_credits(session, _amount_of(args), context="top-up")
+        ledger.add_credits(session, amount, context="top-up")
         credits = ledger.current_balance(session)
     print(f"Balance: {money.format_credits(credits)} credits ({money.format_usd(credits)})")
     return 0
@@ -180,7 +238,9 @@ def _list_balances(args: argparse.Namespace, db: Database) -> int:
 
 def _report(args: argparse.Namespace, db: Database) -> int:
     with db.read() as session:
-        result = reports.build_report(session, reports.GroupBy(args.by), since=args.since, until=args.until)
+        result = reports.build_report(
+            session, reports.GroupBy(args.by), since=args.since, until=args.until
+        )
     if args.json:
         print(json.dumps(_report_json(result), indent=2))
     else:
@@ -211,7 +271,9 @@ def _prices_show(args: argparse.Namespace, db: Database) -> int:
         book = pricing.PriceBook.load(session)
     rates = book.rates(args.model, provider=args.provider)
     limits = book.limits(args.model, provider=args.provider)
-    print(f"{args.model} -> {rates.model}  ({rates.source}{'; FLAGGED' if rates.is_default else ''})")
+    print(
+        f"{args.model} -> {rates.model}  ({rates.source}{'; FLAGGED' if rates.is_default else ''})"
+    )
     print("credits per token (= USD per 1M tokens):")
     for name in ("prompt", "completion", "cache_write", "cache_write_1h", "cache_read"):
         print(f"  {name:<15}{getattr(rates, name):f}")
@@ -224,7 +286,9 @@ def _prices_show(args: argparse.Namespace, db: Database) -> int:
 def _prices_set(args: argparse.Namespace, db: Database) -> int:
     rates = (args.prompt, args.completion, args.cache_write, args.cache_read)
     if all(rate is None for rate in rates):
-        raise TallybookError("give at least one of --prompt, --completion, --cache-write, --cache-read")
+        raise TallybookError(
+            "give at least one of --prompt, --completion, --cache-write, --cache-read"
+        )
     with db.write() as session:
         pricing.set_override(session, pricing.RateOverride(args.model, *rates))
     return _prices_show(argparse.Namespace(model=args.model, provider=None), db)
@@ -233,14 +297,20 @@ def _prices_set(args: argparse.Namespace, db: Database) -> int:
 def _prices_unset(args: argparse.Namespace, db: Database) -> int:
     with db.write() as session:
         removed = pricing.remove_override(session, args.model)
-    print(f"Removed your rates for {args.model}." if removed else f"No override was set for {args.model}.")
+    print(
+        f"Removed your rates for {args.model}."
+        if removed
+        else f"No override was set for {args.model}."
+    )
     return 0
 
 
 def _prices_default(args: argparse.Namespace, db: Database) -> int:
     with db.write() as session:
         pricing.set_default_rates(session, args.prompt, args.completion)
-    print(f"Unknown models are now charged {args.prompt:f} / {args.completion:f} credits per token.")
+    print(
+        f"Unknown models are now charged {args.prompt:f} / {args.completion:f} credits per token."
+    )
     return 0
 
 
@@ -248,17 +318,23 @@ def _prices_default(args: argparse.Namespace, db: Database) -> int:
 
 
 def _print_balance(view: balance.BalanceView) -> None:
-    print(f"Balance:        {money.format_credits(view.credits)} credits ({money.format_usd(view.credits)})")
-    print(f"Checking:       {'on: a prompt the balance cannot pay for is refused' if view.enabled else 'off: spend is tracked, never refused'}")
+    checking = (
+        "on: a prompt the balance cannot pay for is refused"
+        if view.enabled
+        else "off: spend is tracked, never refused"
+    )
+    credits = view.credits
+    print(f"Balance:        {money.format_credits(credits)} credits ({money.format_usd(credits)})")
+    print(f"Checking:       {checking}")
     print(f"Start balance:  {money.format_credits(view.start_balance)} credits")
-    if view.auto_refill_enabled:
-        print(
-            f"Auto-refill:    {money.format_credits(view.refill_amount)} credits when short, at most every "
-            f"{view.refill_interval_value} {view.refill_interval_unit.value}"
-            + (f" (last {view.last_refill_at:%Y-%m-%d %H:%M} UTC)" if view.last_refill_at else "")
-        )
-    else:
+    if not view.auto_refill_enabled:
         print("Auto-refill:    off")
+        return
+    last = f" (last {view.last_refill_at:%Y-%m-%d %H:%M} UTC)" if view.last_refill_at else ""
+    print(
+        f"Auto-refill:    {money.format_credits(view.refill_amount)} credits when short, "
+        f"at most every {view.refill_interval_value} {view.refill_interval_unit.value}{last}"
+    )
 
 
 def _balance_json(view: balance.BalanceView) -> dict[str, Any]:
@@ -272,7 +348,9 @@ def _balance_json(view: balance.BalanceView) -> dict[str, Any]:
             "amount": f"{view.refill_amount:f}",
             "interval_value": view.refill_interval_value,
             "interval_unit": view.refill_interval_unit.value,
-            "last_refill_at": view.last_refill_at.isoformat() + "Z" if view.last_refill_at else None,
+            "last_refill_at": view.last_refill_at.isoformat() + "Z"
+            if view.last_refill_at
+            else None,
         },
     }
 
@@ -302,14 +380,34 @@ def _report_json(result: reports.Report) -> dict[str, Any]:
 
 
 def _report_table(result: reports.Report) -> str:
-    heading = {"day": "Date (UTC)", "month": "Month (UTC)", "model": "Model", "conversation": "Conversation"}
-    headers = (heading[result.group_by.value], "Models", "Input", "Output", "Cache write", "Cache read", "Total tokens", "Cost (USD)")
+    heading = {
+        "day": "Date (UTC)",
+        "month": "Month (UTC)",
+        "model": "Model",
+        "conversation": "Conversation",
+    }
+    headers = (
+        heading[result.group_by.value],
+        "Models",
+        "Input",
+        "Output",
+        "Cache write",
+        "Cache read",
+        "Total tokens",
+        "Cost (USD)",
+    )
 
     def cells(r: reports.ReportRow) -> tuple[str, ...]:
         models = ", ".join(r.models) if result.group_by is not reports.GroupBy.MODEL else ""
         return (
-            r.label[:40], models[:48], f"{r.input_tokens:,}", f"{r.output_tokens:,}", f"{r.cache_write_tokens:,}",
-            f"{r.cache_read_tokens:,}", f"{r.total_tokens:,}", money.format_usd(r.cost),
+            r.label[:40],
+            models[:48],
+            f"{r.input_tokens:,}",
+            f"{r.output_tokens:,}",
+            f"{r.cache_write_tokens:,}",
+            f"{r.cache_read_tokens:,}",
+            f"{r.total_tokens:,}",
+            money.format_usd(r.cost),
         )
 
     body = [cells(r) for r in result.rows]
@@ -320,7 +418,10 @@ def _report_table(result: reports.Report) -> str:
     widths = [max(len(row[i]) for row in (headers, *body, total)) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        return "  ".join(
+            c.ljust(w) if i < 2 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(headers), rule, *map(line, body), rule, line(total)])
@@ -331,8 +432,12 @@ def _report_table(result: reports.Report) -> str:
 
 def _amount_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
     group = parser.add_mutually_exclusive_group(required=required)
-    group.add_argument("amount", nargs="?", type=_credits, metavar="AMOUNT", help="credits (1,000,000 = $1)")
-    group.add_argument("--usd", type=_usd, metavar="DOLLARS", help="the amount in US dollars instead")
+    group.add_argument(
+        "amount", nargs="?", type=_credits, metavar="AMOUNT", help="credits (1,000,000 = $1)"
+    )
+    group.add_argument(
+        "--usd", type=_usd, metavar="DOLLARS", help="the amount in US dollars instead"
+    )
 
 
 def _amount_of(args: argparse.Namespace) -> Decimal | None:
@@ -341,7 +446,9 @@ def _amount_of(args: argparse.Namespace) -> Decimal | None:
 
 
 def _range_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="first day included (UTC)")
+    parser.add_argument(
+        "--since", type=_date, metavar="YYYY-MM-DD", help="first day included (UTC)"
+    )
     parser.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="last day included (UTC)")
 
 

@@ -36,8 +36,11 @@ def main(argv: list[str]) -> int:
     if len(argv) < 1 or argv[0] not in ("run", "test"):
         print("usage: python3 packaging/bootstrap.py run|test [ARGS...]", file=sys.stderr)
         return 2
-    if sys.version_info < (3, 11):
-        print(f"Tallybook needs Python 3.11 or newer; this is {sys.version.split()[0]}.", file=sys.stderr)
+    if sys.version_info < (3, 11):  # noqa: UP036 (this script runs before any check)
+        print(
+            f"Tallybook needs Python 3.11 or newer; this is {sys.version.split()[0]}.",
+            file=sys.stderr,
+        )
         return 1
     command, rest = argv[0], argv[1:]
     if not ensure_system_packages():

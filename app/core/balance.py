@@ -61,7 +61,9 @@ class BalanceView:
             return None
         if self.last_refill_at is None:
             return None  # due at the first check that finds the balance short
-        return add_interval(self.last_refill_at, self.refill_interval_value, self.refill_interval_unit)
+        return add_interval(
+            self.last_refill_at, self.refill_interval_value, self.refill_interval_unit
+        )
 
 
 def get_balance(session: Session) -> BalanceView:
@@ -182,7 +184,8 @@ def _refill_due(account: BalanceAccount, now: datetime) -> bool:
 
 
 def _account(session: Session) -> BalanceAccount:
-    account = session.get(BalanceAccount, 1)
+    # The ledger updates the running total with Core statements: always read it afresh.
+    account = session.get(BalanceAccount, 1, populate_existing=True)
     assert account is not None, "the first migration creates the balance row"
     return account
 

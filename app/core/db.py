@@ -41,7 +41,9 @@ class Database:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise DatabaseError(f"Cannot create the data folder {path.parent}: {error.strerror}.")
+            raise DatabaseError(
+                f"Cannot create the data folder {path.parent}: {error.strerror}."
+            ) from None
         self.engine = _make_engine(path, busy_timeout_s)
         with translate_errors(path):
             upgrade_schema(self.engine, path)
@@ -122,7 +124,9 @@ def _translate(error: BaseException | None, path: Path) -> DatabaseError:
             "Make the file and its folder writable."
         )
     if "unable to open" in text:
-        return DatabaseError(f"Cannot open the ledger {path}: check the folder exists and is writable.")
+        return DatabaseError(
+            f"Cannot open the ledger {path}: check the folder exists and is writable."
+        )
     return DatabaseError(f"The ledger {path} could not be used: {error}.")
 
 
@@ -163,8 +167,8 @@ def _backup(engine: Engine, target: Path) -> None:
     """A consistent copy of the live file (SQLite's online backup, safe with WAL)."""
     partial = target.with_suffix(".partial")
     with engine.connect() as connection:
-        source = connection.connection.dbapi_connection
-        assert isinstance(source, sqlite3.Connection)
+        source = connection.connection.driver_connection
+        assert source is not None
         with contextlib.closing(sqlite3.connect(partial)) as copy:
             source.backup(copy)
     shutil.move(partial, target)

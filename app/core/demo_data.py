@@ -35,9 +35,18 @@ DEMO_MODELS = (
     ("deepseek", "deepseek-chat", 0.06, "read", False),
 )
 TOPICS = (
-    "Refactor this parser", "Trip plan for Lisbon", "Explain Rust lifetimes", "SQL window functions",
-    "Draft a cover letter", "Summarise the meeting notes", "Debug a flaky test", "Recipe ideas",
-    "Qt layout question", "Tax receipt checklist", "Write a haiku", "Review my pull request",
+    "Refactor this parser",
+    "Trip plan for Lisbon",
+    "Explain Rust lifetimes",
+    "SQL window functions",
+    "Draft a cover letter",
+    "Summarise the meeting notes",
+    "Debug a flaky test",
+    "Recipe ideas",
+    "Qt layout question",
+    "Tax receipt checklist",
+    "Write a haiku",
+    "Review my pull request",
 )
 BATCH_REQUESTS = 5000
 
@@ -51,7 +60,9 @@ class DemoResult:
     transactions: int
 
 
-def fill(session: Session, rows: int, days: int, *, seed: int = 7, now: datetime | None = None) -> DemoResult:
+def fill(
+    session: Session, rows: int, days: int, *, seed: int = 7, now: datetime | None = None
+) -> DemoResult:
     """Add exactly ``rows`` transactions spread over the last ``days`` days.
 
     A top-up at the start covers the whole synthetic spend plus $25, so the balance ends
@@ -68,19 +79,29 @@ def fill(session: Session, rows: int, days: int, *, seed: int = 7, now: datetime
     spends = []
     for turn in plan:
         provider, model = turn.provider, turn.model
-        rates = book.rates(model, provider=provider, input_tokens=turn.usage.input_tokens, at=turn.at)
+        rates = book.rates(
+            model, provider=provider, input_tokens=turn.usage.input_tokens, at=turn.at
+        )
         spends.append(
-            (Spend(provider, model, turn.usage, rates, conversation_ids[turn.conversation]), turn.at)
+            (
+                Spend(provider, model, turn.usage, rates, conversation_ids[turn.conversation]),
+                turn.at,
+            )
         )
     cost = sum((spend.cost for spend, _ in spends), Decimal(0))
-    ledger.add_credits(session, math.ceil(cost) + 25_000_000, context="demo top-up", now=start)
+    ledger.add_credits(
+        session, Decimal(math.ceil(cost) + 25_000_000), context="demo top-up", now=start
+    )
     for first in range(0, len(spends), BATCH_REQUESTS):
         batch = spends[first : first + BATCH_REQUESTS]
         message_ids = _insert_messages(session, batch)
-        ledger.spend_many(session, [
-            (Spend(s.provider, s.model, s.usage, s.rates, s.conversation_id, message_id), at)
-            for (s, at), message_id in zip(batch, message_ids, strict=True)
-        ])
+        ledger.spend_many(
+            session,
+            [
+                (Spend(s.provider, s.model, s.usage, s.rates, s.conversation_id, message_id), at)
+                for (s, at), message_id in zip(batch, message_ids, strict=True)
+            ],
+        )
     written = 1 + sum(len(s.priced_lines()) for s, _ in spends)
     return DemoResult(len(conversation_ids), len(spends), written)
 
@@ -127,7 +148,9 @@ def _busy_moment(rng: random.Random, span: float, start: datetime) -> float:
             return offset
 
 
-def _usage(rng: random.Random, context: int, caches: str, reasons: bool, *, max_cache_rows: int) -> TokenUsage:
+def _usage(
+    rng: random.Random, context: int, caches: str, reasons: bool, *, max_cache_rows: int
+) -> TokenUsage:
     completion = int(rng.lognormvariate(5.6, 0.7)) + 1
     reasoning = int(completion * rng.uniform(0.3, 0.8)) if reasons else 0
     completion += reasoning
@@ -144,7 +167,9 @@ def _row_count(usage: TokenUsage) -> int:
     return 2 + (usage.cache_write_tokens > 0) + (usage.cache_read_tokens > 0)
 
 
-def _insert_conversations(session: Session, rng: random.Random, plan: list[_Turn]) -> dict[int, int]:
+def _insert_conversations(
+    session: Session, rng: random.Random, plan: list[_Turn]
+) -> dict[int, int]:
     firsts: dict[int, _Turn] = {}
     for turn in plan:
         firsts.setdefault(turn.conversation, turn)
@@ -159,7 +184,9 @@ def _insert_conversations(session: Session, rng: random.Random, plan: list[_Turn
         }
         for index, turn in enumerate(firsts.values())
     ]
-    ids = session.scalars(insert(Conversation).returning(Conversation.id, sort_by_parameter_order=True), rows)
+    ids = session.scalars(
+        insert(Conversation).returning(Conversation.id, sort_by_parameter_order=True), rows
+    )
     return dict(zip(firsts, ids, strict=True))
 
 
@@ -175,4 +202,6 @@ def _insert_messages(session: Session, batch: list[tuple[Spend, datetime]]) -> l
         }
         for spend, at in batch
     ]
-    return list(session.scalars(insert(Message).returning(Message.id, sort_by_parameter_order=True), rows))
+    return list(
+        session.scalars(insert(Message).returning(Message.id, sort_by_parameter_order=True), rows)
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+
 class TallybookError(Exception):
     """Root of the errors a user can be shown as they are."""
 
@@ -59,4 +60,3 @@ class DatabaseTooNew(DatabaseError):
 
 class UnknownModel(TallybookError, LookupError):
     """A model name that no price source, override or default can price."""
-

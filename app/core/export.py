@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -89,8 +88,10 @@ def export_csv(
                 writer.writerows(page)
                 written += len(page)
                 if progress is not None and not progress(written):
-                    raise ExportCancelled(f"Export cancelled after {written:,} rows; no file was written.")
-        os.replace(partial, target)
+                    raise ExportCancelled(
+                        f"Export cancelled after {written:,} rows; no file was written."
+                    )
+        partial.replace(target)
     except BaseException:
         with contextlib.suppress(OSError):
             partial.unlink()
@@ -99,13 +100,14 @@ def export_csv(
 
 
 def _pages(session: Session, selection: ExportFilter) -> Iterator[list[tuple[Any, ...]]]:
-    """Formatted rows, a page at a time, in the order they were recorded.
+    """Formatted rows in the order they were recorded, a keyset page at a time.
 
-    Amounts are read as the stored integers and formatted with integer arithmetic: exact, and
-    several times faster than building Decimals for every cell.
+    pysqlite hands SQLAlchemy every row of a result at once, so streaming one big query would
+    hold the whole ledger in memory; pages of ``id > last`` keep it to ``PAGE_ROWS`` rows. Amounts
+    are read as the stored integers and formatted with integer arithmetic: exact, and several
+    times faster than building a Decimal for every cell.
     """
     amounts = (Transaction.raw_amount, Transaction.rate, Transaction.token_value)
-    raw = [type_coerce(column, BigInteger) for column in amounts]
     statement = (
         select(
             Transaction.id,
@@ -116,17 +118,19 @@ def _pages(session: Session, selection: ExportFilter) -> Iterator[list[tuple[Any
             Transaction.provider,
             Transaction.model,
             Transaction.token_type,
-            *raw,
+            *(type_coerce(column, BigInteger) for column in amounts),
             Transaction.context,
             Transaction.estimated,
         )
         .outerjoin(Conversation, Conversation.id == Transaction.conversation_id)
         .where(*_filters(selection))
         .order_by(Transaction.id)
+        .limit(PAGE_ROWS)
     )
-    result = session.execute(statement.execution_options(yield_per=PAGE_ROWS))
-    for chunk in result.partitions():
-        yield [_format(row) for row in chunk]
+    last_id = 0
+    while rows := session.execute(statement.where(Transaction.id > last_id)).all():
+        last_id = rows[-1][0]
+        yield [_format(row) for row in rows]
 
 
 def _filters(selection: ExportFilter) -> list[ColumnElement[bool]]:
@@ -139,8 +143,21 @@ def _filters(selection: ExportFilter) -> list[ColumnElement[bool]]:
 
 
 def _format(row: Any) -> tuple[Any, ...]:
-    (_id, created, conversation_id, title, message_id, provider, model, token_type,
-     raw_amount, rate, token_value, context, estimated) = row
+    (
+        _id,
+        created,
+        conversation_id,
+        title,
+        message_id,
+        provider,
+        model,
+        token_type,
+        raw_amount,
+        rate,
+        token_value,
+        context,
+        estimated,
+    ) = row
     return (
         created.replace(" ", "T", 1) + "Z",
         conversation_id,

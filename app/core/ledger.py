@@ -12,14 +12,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
 from app.core.errors import InvalidAmount
 from app.core.models import BalanceAccount, Request, Transaction
 from app.core.pricing import Rates
+
+# Writes go through the tables, not the ORM: the ledger is append-only, so there is nothing for
+# the unit of work to track, and Core statements record a request several times faster.
+_REQUESTS = cast(Table, Request.__table__)
+_TRANSACTIONS = cast(Table, Transaction.__table__)
+_BALANCE = cast(Table, BalanceAccount.__table__)
 
 
 class TokenType(StrEnum):
@@ -141,7 +148,9 @@ class SpendRecord:
     total: Decimal = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "total", sum((t.token_value for t in self.transactions), Decimal(0)))
+        object.__setattr__(
+            self, "total", sum((t.token_value for t in self.transactions), Decimal(0))
+        )
 
 
 def spend_tokens(session: Session, spend: Spend, *, now: datetime | None = None) -> SpendRecord:
@@ -163,7 +172,7 @@ def spend_many(session: Session, spends: Sequence[tuple[Spend, datetime]]) -> li
     if not spends:
         return []
     request_ids = session.scalars(
-        insert(Request).returning(Request.id, sort_by_parameter_order=True),
+        insert(_REQUESTS).returning(_REQUESTS.c.id, sort_by_parameter_order=True),
         [_request_row(spend, at) for spend, at in spends],
     ).all()
     rows_per_request = [
@@ -256,8 +265,12 @@ def _transaction_rows(spend: Spend, request_id: int, at: datetime) -> list[dict[
     ]
 
 
-def _insert_transactions(session: Session, rows: list[dict[str, object]]) -> tuple[TransactionView, ...]:
-    ids = session.scalars(insert(Transaction).returning(Transaction.id, sort_by_parameter_order=True), rows)
+def _insert_transactions(
+    session: Session, rows: list[dict[str, object]]
+) -> tuple[TransactionView, ...]:
+    ids = session.scalars(
+        insert(_TRANSACTIONS).returning(_TRANSACTIONS.c.id, sort_by_parameter_order=True), rows
+    )
     return tuple(_view(row_id, row) for row_id, row in zip(ids, rows, strict=True))
 
 
@@ -266,9 +279,10 @@ def _view(row_id: int, row: dict[str, object]) -> TransactionView:
 
 
 def _add_to_balance(session: Session, delta: Decimal) -> Decimal:
-    return session.execute(
-        update(BalanceAccount)
-        .where(BalanceAccount.id == 1)
-        .values(credits=BalanceAccount.credits + delta)
-        .returning(BalanceAccount.credits)
+    balance: Decimal = session.execute(
+        update(_BALANCE)
+        .where(_BALANCE.c.id == 1)
+        .values(credits=_BALANCE.c.credits + delta)
+        .returning(_BALANCE.c.credits)
     ).scalar_one()
+    return balance

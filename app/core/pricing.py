@@ -184,7 +184,9 @@ def list_overrides(session: Session) -> list[RateOverride]:
     """Every override the user has set, by model name."""
     rows = session.scalars(select(PriceOverride).order_by(PriceOverride.model))
     return [
-        RateOverride(r.model, r.prompt_rate, r.completion_rate, r.cache_write_rate, r.cache_read_rate)
+        RateOverride(
+            r.model, r.prompt_rate, r.completion_rate, r.cache_write_rate, r.cache_read_rate
+        )
         for r in rows
     ]
 
@@ -223,7 +225,9 @@ def default_rates(session: Session) -> RateOverride:
 
 def set_default_rates(session: Session, prompt: Decimal, completion: Decimal) -> None:
     """Set the rates for unknown models (already validated by :func:`money.parse_rate`)."""
-    settings.put(session, DEFAULT_RATES_KEY, {"prompt": f"{prompt:f}", "completion": f"{completion:f}"})
+    settings.put(
+        session, DEFAULT_RATES_KEY, {"prompt": f"{prompt:f}", "completion": f"{completion:f}"}
+    )
 
 
 def _rates_from(

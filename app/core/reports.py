@@ -46,7 +46,12 @@ class ReportRow:
     @property
     def total_tokens(self) -> int:
         """Every token of the group, input, output and cache."""
-        return self.input_tokens + self.output_tokens + self.cache_write_tokens + self.cache_read_tokens
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_write_tokens
+            + self.cache_read_tokens
+        )
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,9 @@ def time_filters(since: date | None, until: date | None) -> list[ColumnElement[b
     if since is not None:
         clauses.append(Transaction.created_at >= datetime.combine(since, time.min))
     if until is not None:
-        clauses.append(Transaction.created_at < datetime.combine(until + timedelta(days=1), time.min))
+        clauses.append(
+            Transaction.created_at < datetime.combine(until + timedelta(days=1), time.min)
+        )
     return clauses
 
 
@@ -141,7 +148,11 @@ def _row(group_by: GroupBy, values: Sequence[Any]) -> ReportRow:
     key, models, prompt, completion, cache_write, cache_read, value, *title = values
     label = str(key)
     if group_by is GroupBy.CONVERSATION:
-        label = (title[0] if title and title[0] else "(no conversation)") if key else "(no conversation)"
+        label = (
+            (title[0] if title and title[0] else "(no conversation)")
+            if key
+            else "(no conversation)"
+        )
     return ReportRow(
         key=str(key),
         label=label,

@@ -9,4 +9,5 @@ def describe(error: BaseException) -> str:
     """A sentence for the user: the app's own errors as written, anything else as a bug."""
     if isinstance(error, TallybookError):
         return str(error)
-    return f"Something went wrong ({type(error).__name__}). Nothing was recorded twice; please report this."
+    name = type(error).__name__
+    return f"Something went wrong ({name}). The ledger was not changed by it; please report this."

@@ -109,11 +109,13 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence(QKeySequence.StandardKey.Quit))
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
         view_menu = self.menuBar().addMenu("&View")
-        refresh_action = QAction("&Refresh", self, shortcut=QKeySequence.StandardKey.Refresh)
+        refresh_action = QAction(
+            "&Refresh", self, shortcut=QKeySequence(QKeySequence.StandardKey.Refresh)
+        )
         refresh_action.triggered.connect(self.refresh)
         view_menu.addAction(refresh_action)
         help_menu = self.menuBar().addMenu("&Help")

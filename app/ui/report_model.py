@@ -24,7 +24,11 @@ class ReportTableModel(QAbstractTableModel):
     def set_report(self, report: Report) -> None:
         """Show a new report (newest first for time groupings)."""
         self.beginResetModel()
-        self._rows = tuple(reversed(report.rows)) if report.group_by.value in ("day", "month") else report.rows
+        self._rows = (
+            tuple(reversed(report.rows))
+            if report.group_by.value in ("day", "month")
+            else report.rows
+        )
         self.endResetModel()
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802 (Qt API)

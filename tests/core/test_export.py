@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import csv
+import tracemalloc
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from app.core import conversations, demo_data, export, ledger
+from app.core.db import Database
+from app.core.errors import TallybookError
+from app.core.export import ExportCancelled, ExportFilter, export_csv, millionths_text
+from tests.factories import spend
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_header_and_exact_values(db: Database, tmp_path: Path) -> None:
+    with db.write() as session:
+        chat = conversations.create_conversation(session, title="Plain title")
+        base = spend(137, 0)
+        ledger.spend_tokens(
+            session,
+            ledger.Spend("openai", "test-model", base.usage, base.rates, chat.id),
+            now=datetime(2026, 5, 6, 7, 8, 9, 123456),
+        )
+    out = tmp_path / "ledger.csv"
+    with db.read() as session:
+        assert export_csv(session, out) == 2
+    assert out.read_text(encoding="utf-8").splitlines()[0] == ",".join(export.HEADER)
+    prompt = _read(out)[0]
+    assert prompt == {
+        "created_at": "2026-05-06T07:08:09.123456Z",
+        "conversation_id": str(chat.id),
+        "conversation_title": "Plain title",
+        "message_id": "",
+        "provider": "openai",
+        "model": "test-model",
+        "token_type": "prompt",
+        "raw_amount": "-137",
+        "rate": "1.5",
+        "token_value": "-205.5",
+        "usd": "-0.0002055",
+        "context": "message",
+        "estimated": "false",
+    }
+
+
+@pytest.mark.parametrize(
+    "title", ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rx"]
+)
+def test_formula_text_is_neutralised(db: Database, tmp_path: Path, title: str) -> None:
+    with db.write() as session:
+        chat = conversations.create_conversation(session, title=title)
+        base = spend(1, 1)
+        ledger.spend_tokens(
+            session, ledger.Spend("openai", "test-model", base.usage, base.rates, chat.id)
+        )
+    out = tmp_path / "x.csv"
+    with db.read() as session:
+        export_csv(session, out)
+    row = _read(out)[0]
+    assert row["conversation_title"] == "'" + title
+    assert row["token_value"] == "-1.5"  # numbers keep their sign, unquoted
+
+
+def test_filters(db: Database, tmp_path: Path) -> None:
+    with db.write() as session:
+        ledger.spend_tokens(session, spend(1, 1), now=datetime(2026, 1, 1))
+        ledger.spend_tokens(session, spend(2, 2), now=datetime(2026, 1, 5))
+    out = tmp_path / "x.csv"
+    with db.read() as session:
+        assert export_csv(session, out, ExportFilter(since=date(2026, 1, 2))) == 2
+        assert (
+            export_csv(session, out, ExportFilter(until=date(2026, 1, 1), model="test-model")) == 2
+        )
+        assert export_csv(session, out, ExportFilter(model="nope")) == 0
+    assert _read(out) == []
+
+
+def test_cancel_leaves_no_file(db: Database, tmp_path: Path) -> None:
+    with db.write() as session:
+        demo_data.fill(session, 12_000, 5)
+    out = tmp_path / "x.csv"
+    with pytest.raises(ExportCancelled), db.read() as session:
+        export_csv(session, out, progress=lambda rows: rows < 5000)
+    assert not out.exists()
+    assert not list(tmp_path.glob(".x.csv*"))
+
+
+def test_unwritable_target_is_a_clear_error(db: Database, tmp_path: Path) -> None:
+    with pytest.raises(TallybookError, match="Cannot write"), db.read() as session:
+        export_csv(session, tmp_path / "missing-folder" / "x.csv")
+
+
+def test_memory_stays_flat_as_rows_grow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(export, "PAGE_ROWS", 500)  # both sizes span many pages
+    peaks = []
+    for rows in (3_000, 30_000):
+        database = Database(tmp_path / f"{rows}.sqlite3")
+        with database.write() as session:
+            demo_data.fill(session, rows, 10)
+        tracemalloc.start()
+        with database.read() as session:
+            export_csv(session, tmp_path / f"{rows}.csv")
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        database.close()
+    assert peaks[1] < peaks[0] * 1.5, (
+        f"peak grew from {peaks[0]:,} to {peaks[1]:,} bytes for 10x the rows"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "decimals", "text"),
+    [
+        (-205_500_000, 6, "-205.5"),
+        (0, 6, "0"),
+        (1, 12, "0.000000000001"),
+        (-1_000_000, 6, "-1"),
+        (5, 6, "0.000005"),
+    ],
+)
+def test_millionths_text(value: int, decimals: int, text: str) -> None:
+    assert millionths_text(value, decimals=decimals) == text
+    assert Decimal(text) == Decimal(value).scaleb(-decimals)

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from app.core import conversations, ledger
+from app.core.db import Database
+from app.core.reports import GroupBy, build_report
+from tests.factories import rates, spend
+
+
+def _seed(db: Database) -> int:
+    with db.write() as session:
+        chat = conversations.create_conversation(session, title="Budget chat")
+        ledger.add_credits(session, Decimal(10**6), now=datetime(2026, 1, 1))
+        ledger.spend_tokens(
+            session, spend(1000, 100, cache_read_tokens=50), now=datetime(2026, 1, 1, 23, 59)
+        )
+        ledger.spend_tokens(
+            session,
+            spend(2000, 200, model_rates=rates("3", "15", model="other")),
+            now=datetime(2026, 1, 2),
+        )
+        conv_spend = spend(10, 10)
+        ledger.spend_tokens(
+            session,
+            ledger.Spend("openai", "test-model", conv_spend.usage, conv_spend.rates, chat.id),
+            now=datetime(2026, 2, 1),
+        )
+        return chat.id
+
+
+def test_report_by_day_counts_tokens_and_cost_not_top_ups(db: Database) -> None:
+    _seed(db)
+    with db.read() as session:
+        report = build_report(session, GroupBy.DAY)
+    assert [r.key for r in report.rows] == ["2026-01-01", "2026-01-02", "2026-02-01"]
+    first = report.rows[0]
+    assert (first.input_tokens, first.output_tokens, first.cache_read_tokens) == (1000, 100, 50)
+    assert first.cost == Decimal(1500 + 200 + 75)
+    assert report.total.cost == Decimal(1775 + 6000 + 3000 + 35)
+    assert report.total.cost == sum(r.cost for r in report.rows)
+
+
+def test_report_by_month_model_and_conversation(db: Database) -> None:
+    chat_id = _seed(db)
+    with db.read() as session:
+        months = build_report(session, GroupBy.MONTH)
+        models = build_report(session, GroupBy.MODEL)
+        chats = build_report(session, GroupBy.CONVERSATION)
+    assert [(r.key, r.cost) for r in months.rows] == [
+        ("2026-01", Decimal(10775)),
+        ("2026-02", Decimal(35)),
+    ]
+    assert [r.key for r in models.rows] == ["other", "test-model"]
+    assert [(r.key, r.label) for r in chats.rows] == [
+        ("0", "(no conversation)"),
+        (str(chat_id), "Budget chat"),
+    ]
+
+
+def test_since_and_until_are_inclusive_days(db: Database) -> None:
+    _seed(db)
+    with db.read() as session:
+        report = build_report(session, GroupBy.DAY, since=date(2026, 1, 2), until=date(2026, 1, 2))
+        empty = build_report(session, GroupBy.DAY, since=date(2027, 1, 1))
+    assert [r.key for r in report.rows] == ["2026-01-02"]
+    assert empty.rows == ()
+    assert empty.total.cost == 0
