@@ -188,6 +188,11 @@ def _prices_parser(commands: Any) -> None:
     default.add_argument("--prompt", type=_rate, required=True, metavar="RATE")
     default.add_argument("--completion", type=_rate, required=True, metavar="RATE")
     default.set_defaults(handler=_prices_default)
+    online = actions.add_parser(
+        "online", help="opt in or out of fetching newer prices while the app runs"
+    )
+    online.add_argument("state", choices=["on", "off"])
+    online.set_defaults(handler=_prices_online)
 
 
 # --- handlers -------------------------------------------------------------------------------
@@ -311,6 +316,16 @@ def _prices_default(args: argparse.Namespace, db: Database) -> int:
     print(
         f"Unknown models are now charged {args.prompt:f} / {args.completion:f} credits per token."
     )
+    return 0
+
+
+def _prices_online(args: argparse.Namespace, db: Database) -> int:
+    with db.write() as session:
+        pricing.set_online_updates(session, args.state == "on")
+    if args.state == "on":
+        print("The app will fetch newer prices from genai-prices hourly while it runs.")
+    else:
+        print("Prices come only from the data shipped with Tallybook.")
     return 0
 
 

@@ -31,6 +31,7 @@ from app.core.paths import resource_path
 OVERRIDE_SOURCE = "user override"
 DEFAULT_SOURCE = "default for unknown model"
 DEFAULT_RATES_KEY = "default_rates"
+ONLINE_UPDATES_KEY = "price_updates_online"
 SHIPPED_DEFAULT_RATES = {"prompt": "10", "completion": "30"}
 """Until the user sets their own: gpt-4-turbo's prices, dear enough that an unknown model is
 never cheaper on the ledger than it could be at the provider, and flagged either way."""
@@ -124,7 +125,9 @@ class PriceBook:
         """Context and output limits, from the price table and ``resources/model_limits.json``."""
         family = _family_limits(_bare_name(normalize_model(model)))
         try:
-            info = _catalog_model(normalize_model(model), _catalog_provider(provider))
+            info = _catalog_model(
+                normalize_model(model), _catalog_provider(provider), _snapshot().timestamp
+            )
         except UnknownModel:
             return family
         window = info.context_window or family.context_window
@@ -140,10 +143,38 @@ def normalize_model(model: str) -> str:
 
 
 def catalog_version() -> str:
-    """The price source as stored in ``rate_source``, e.g. ``genai-prices 0.2.3``."""
+    """The price source as stored in ``rate_source``, e.g. ``genai-prices 0.2.3``.
+
+    When online updates replaced the shipped data, says so with the time of the fetched data.
+    """
     from genai_prices import __version__
 
+    snapshot = _snapshot()
+    if snapshot.from_auto_update:
+        return f"genai-prices {__version__} + online data of {snapshot.timestamp:%Y-%m-%d %H:%M}"
     return f"genai-prices {__version__}"
+
+
+def online_updates_enabled(session: Session) -> bool:
+    """Whether the user opted in to fetching newer prices while the app runs (off by default)."""
+    return settings.get(session, ONLINE_UPDATES_KEY, False)
+
+
+def set_online_updates(session: Session, enabled: bool) -> None:
+    """Opt in or out of online price updates; the app never needs them to start."""
+    settings.put(session, ONLINE_UPDATES_KEY, enabled)
+
+
+def start_online_updates() -> Any:
+    """Fetch newer prices from genai-prices' repository in its own background thread, hourly.
+
+    Returns the updater; call its ``stop()`` on exit. A failed fetch keeps the prices in use.
+    """
+    from genai_prices import UpdatePrices
+
+    updater = UpdatePrices()
+    updater.start(wait=False)
+    return updater
 
 
 def catalog_rates(model: str, provider: str | None, input_tokens: int, at: datetime) -> Rates:
@@ -154,7 +185,9 @@ def catalog_rates(model: str, provider: str | None, input_tokens: int, at: datet
     """
     from genai_prices import types
 
-    info = _catalog_model(normalize_model(model), _catalog_provider(provider))
+    info = _catalog_model(
+        normalize_model(model), _catalog_provider(provider), _snapshot().timestamp
+    )
     prices = info.get_prices(at.replace(tzinfo=UTC) if at.tzinfo is None else at)
 
     def rate(key: str, fallback: Decimal | None = None) -> Decimal:
@@ -268,12 +301,20 @@ def _catalog_provider(provider: str | None) -> str | None:
     return _CATALOG_PROVIDER.get(provider.lower(), provider.lower())
 
 
-@functools.lru_cache(maxsize=1024)
-def _catalog_model(model: str, provider: str | None) -> Any:
-    """The genai-prices model entry, trying the name as given, then without its ``vendor/``."""
+def _snapshot() -> Any:
+    """The price data in use: the shipped snapshot, or a newer one fetched online."""
     from genai_prices import data_snapshot
 
-    snapshot = data_snapshot.get_snapshot()
+    return data_snapshot.get_snapshot()
+
+
+@functools.lru_cache(maxsize=1024)
+def _catalog_model(model: str, provider: str | None, snapshot_time: datetime) -> Any:
+    """The genai-prices model entry, trying the name as given, then without its ``vendor/``.
+
+    ``snapshot_time`` keys the cache to the price data in use, so an online update is seen.
+    """
+    snapshot = _snapshot()
     attempts: list[tuple[str, str | None]] = [(model, provider)]
     if provider is not None:
         attempts.append((model, None))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+from app.core import pricing
 from app.core.db import Database
 from app.core.errors import TallybookError
 from app.core.paths import database_path
@@ -39,6 +40,10 @@ def run_gui(*, data_dir: str | None = None) -> int:
 
     from app.ui.main_window import MainWindow
 
+    with db.read() as session:
+        updater = (
+            pricing.start_online_updates() if pricing.online_updates_enabled(session) else None
+        )
     qt_app = QApplication.instance() or QApplication(sys.argv)
     qt_app.setApplicationName("Tallybook")
     qt_app.setOrganizationName("Tallybook")
@@ -47,4 +52,6 @@ def run_gui(*, data_dir: str | None = None) -> int:
     try:
         return qt_app.exec()
     finally:
+        if updater is not None:
+            updater.stop()
         db.close()

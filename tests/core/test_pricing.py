@@ -112,3 +112,23 @@ def test_dated_price_changes_and_float_noise_rounded_to_six_decimals() -> None:
     )
     assert before.cache_write == Decimal("0.3833")
     assert after.cache_write == Decimal("0.083333")  # the table says 0.0833333333333333
+
+
+def test_online_updates_are_opt_in_and_named_in_the_rate_source(db: Database) -> None:
+    from genai_prices import data_snapshot
+
+    with db.write() as session:
+        assert not pricing.online_updates_enabled(session)
+        pricing.set_online_updates(session, True)
+        assert pricing.online_updates_enabled(session)
+    shipped = data_snapshot.get_snapshot()
+    fetched = data_snapshot.DataSnapshot(
+        providers=shipped.providers, from_auto_update=True, timestamp=datetime(2026, 11, 20, 9, 30)
+    )
+    data_snapshot.set_custom_snapshot(fetched)
+    try:
+        with db.read() as session:
+            rates = PriceBook.load(session).rates("gpt-4o")
+    finally:
+        data_snapshot.set_custom_snapshot(None)
+    assert rates.source.endswith("+ online data of 2026-11-20 09:30")
