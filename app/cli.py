@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from app import __version__
-from app.core import balance, demo_data, export, ledger, money, pricing, reports
+from app.core import balance, demo_data, export, ledger, money, pricing, provider_counts, reports
+from app.core.chat import ChatMessage, ChatPayload
 from app.core.db import Database
 from app.core.errors import TallybookError
 from app.core.paths import database_path
+from app.core.tokens import TokenCount, TokenCounter, counting_rules
 
 Handler = Callable[[argparse.Namespace, Database], int]
 
@@ -158,6 +160,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=7, help="random seed, for repeatable data")
     demo.set_defaults(handler=_demo_data)
+
+    counting = commands.add_parser(
+        "count", help="count the tokens of a text or an OpenAI-style chat payload, before sending"
+    )
+    counting.add_argument(
+        "--model", required=True, help="model name, e.g. gpt-4o or claude-sonnet-4-5"
+    )
+    counting.add_argument("--provider", help="provider id, for prices and the provider's own count")
+    counting.add_argument(
+        "file",
+        nargs="?",
+        default="-",
+        help='a text file, or JSON {"messages": [...], "tools": [...]}; - or nothing for stdin',
+    )
+    counting.add_argument(
+        "--ask-provider",
+        action="store_true",
+        help="also ask Anthropic/Gemini to count it (needs a key; sends the text)",
+    )
+    counting.add_argument("--json", action="store_true", help="machine-readable output")
+    counting.set_defaults(handler=_count)
+
+    estimates = commands.add_parser(
+        "estimates", help="how far pre-send counts were from what providers reported"
+    )
+    estimates.add_argument("--json", action="store_true", help="machine-readable output")
+    estimates.set_defaults(handler=_estimates)
 
     _prices_parser(commands)
     return parser
@@ -327,6 +356,109 @@ def _prices_online(args: argparse.Namespace, db: Database) -> int:
     else:
         print("Prices come only from the data shipped with Tallybook.")
     return 0
+
+
+def _count(args: argparse.Namespace, db: Database) -> int:
+    text = _read_input(args.file)
+    payload = _as_payload(text)
+    counter = TokenCounter()
+    if payload is None:
+        count = counter.count_text(args.model, text)
+    else:
+        count = counter.count_chat(args.model, payload.messages, payload.tools)
+    provider = args.provider or counting_rules(args.model).family
+    remote: TokenCount | None = None
+    if args.ask_provider:
+        messages = payload.messages if payload else (ChatMessage("user", text),)
+        remote = provider_counts.provider_count(
+            provider, args.model, messages, payload.tools if payload else ()
+        )
+    with db.read() as session:
+        book = pricing.PriceBook.load(session)
+    best = remote or count
+    rates = book.rates(args.model, provider=args.provider, input_tokens=best.tokens)
+    limits = book.limits(args.model, provider=args.provider)
+    cost = money.tidy(best.tokens * rates.prompt)
+    left = limits.context_window - best.tokens if limits.context_window else None
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "model": args.model,
+                    "kind": "text" if payload is None else "chat",
+                    "tokens": count.tokens,
+                    "exact": count.exact,
+                    "method": count.method,
+                    "provider_count": remote.tokens if remote else None,
+                    "context_window": limits.context_window,
+                    "context_left": left,
+                    "prompt_rate": f"{rates.prompt:f}",
+                    "rate_source": rates.source,
+                    "prompt_cost_credits": f"{cost:f}",
+                    "prompt_cost_usd": f"{money.credits_to_usd(cost):f}",
+                },
+                indent=2,
+            )
+        )
+        return 0
+    kind = "plain text" if payload is None else f"chat payload, {len(payload.messages)} messages"
+    quality = "exact" if count.exact else "ESTIMATE"
+    print(f"Tokens:        {count.tokens:,} ({quality}: {count.method}; {kind})")
+    if remote:
+        gap = count.tokens - remote.tokens
+        print(f"{provider} says: {remote.tokens:,} (local estimate off by {gap:+,})")
+    if limits.context_window:
+        print(f"Context:       {limits.context_window:,} window, {left:,} left")
+    else:
+        print("Context:       window unknown for this model")
+    price = f"{rates.prompt:f} credits/token ({rates.source})"
+    print(f"Prompt cost:   {money.format_usd(cost, places=6)} at {price}")
+    return 0
+
+
+def _estimates(args: argparse.Namespace, db: Database) -> int:
+    with db.read() as session:
+        rows = reports.estimate_accuracy(session)
+    if args.json:
+        print(json.dumps([vars(row) for row in rows], indent=2))
+        return 0
+    if not rows:
+        print("No request has both a pre-send count and a reported one yet.")
+        return 0
+    print(f"{'Model':<28} {'Method':<38} {'Requests':>8} {'Mean gap':>9} {'Worst':>8}")
+    for row in rows:
+        print(
+            f"{row.model[:28]:<28} {row.method[:38]:<38} {row.requests:>8,} "
+            f"{row.mean_gap_percent:>+8.1f}% {row.worst_gap_percent:>7.1f}%"
+        )
+    return 0
+
+
+def _read_input(source: str) -> str:
+    if source == "-":
+        return sys.stdin.read()
+    try:
+        return Path(source).read_text(encoding="utf-8")
+    except OSError as error:
+        raise TallybookError(f"Cannot read {source}: {error.strerror}.") from None
+    except UnicodeDecodeError:
+        raise TallybookError(f"{source} is not UTF-8 text.") from None
+
+
+def _as_payload(text: str) -> ChatPayload | None:
+    """A chat payload if the text is one, ``None`` for plain text; a broken payload is an error."""
+    stripped = text.lstrip()
+    if not stripped.startswith(("{", "[")):
+        return None
+    try:
+        data = json.loads(stripped)
+    except json.JSONDecodeError:
+        return None
+    is_object = isinstance(data, dict) and "messages" in data
+    is_list = isinstance(data, list) and bool(data)
+    if is_object or (is_list and all(isinstance(item, dict) and "role" in item for item in data)):
+        return ChatPayload.from_openai(data)
+    return None
 
 
 # --- output ---------------------------------------------------------------------------------

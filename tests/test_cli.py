@@ -196,3 +196,55 @@ def test_without_a_display_the_app_says_how_to_get_one(home: Path) -> None:
     assert result.returncode == 1
     assert "no graphical display" in result.stderr
     assert "xvfb-run" in result.stderr
+
+
+def test_count_text_and_chat_payloads(home: Path, tmp_path: Path) -> None:
+    text = tmp_path / "note.txt"
+    text.write_text("tiktoken is great!", encoding="utf-8")
+    plain = json.loads(
+        tallybook("count", "--model", "gpt-3.5-turbo", str(text), "--json", home=home).stdout
+    )
+    assert (plain["kind"], plain["tokens"], plain["exact"]) == ("text", 6, True)
+    assert plain["context_window"] == 16385 and plain["context_left"] == 16379
+    assert plain["prompt_cost_credits"] == "3"  # 6 tokens at 0.5 credits
+    payload = tmp_path / "chat.json"
+    payload.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "Hello!", "name": "bob"}]})
+    )
+    chat = tallybook("count", "--model", "gpt-4o-2024-08-06", str(payload), home=home)
+    assert chat.returncode == 0, chat.stderr
+    assert "exact: tiktoken o200k_base; chat payload, 1 messages" in chat.stdout
+    assert "Context:       128,000 window" in chat.stdout
+    estimate = json.loads(
+        tallybook("count", "--model", "claude-sonnet-4-5", str(payload), "--json", home=home).stdout
+    )
+    assert estimate["exact"] is False and "not public" in estimate["method"]
+
+
+def test_count_reads_stdin_and_rejects_a_broken_payload(home: Path) -> None:
+    environment = {**os.environ, "TALLYBOOK_HOME": str(home)}
+    piped = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "count", "--model", "gpt-4o", "--json"],
+        input="hello world",
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+    )
+    assert json.loads(piped.stdout)["tokens"] == 2
+    broken = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "count", "--model", "gpt-4o"],
+        input='{"messages": [{"role": "robot"}]}',
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+    )
+    assert broken.returncode == 1
+    assert "unknown message role 'robot'" in broken.stderr
+
+
+def test_estimates_command_without_data(home: Path) -> None:
+    result = tallybook("estimates", home=home)
+    assert result.returncode == 0
+    assert "No request has both" in result.stdout

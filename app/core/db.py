@@ -158,9 +158,24 @@ def upgrade_schema(engine: Engine, path: Path) -> None:
     if current is not None:
         backup = path.with_name(f"{path.name}.before-{head}.bak")
         _backup(engine, backup)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with engine.connect() as connection:
+        # SQLite rebuilds a table to alter it; with foreign keys on, dropping the old copy of a
+        # referenced table fails. Off for the migration (it must be set outside a transaction,
+        # hence on the driver's connection), then every reference is checked before committing.
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise DatabaseError(
+                        f"Upgrading {path} would break {len(broken)} references; rolled back."
+                    )
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 def _backup(engine: Engine, target: Path) -> None:

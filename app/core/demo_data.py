@@ -65,8 +65,8 @@ def fill(
 ) -> DemoResult:
     """Add exactly ``rows`` transactions spread over the last ``days`` days.
 
-    A top-up at the start covers the whole synthetic spend plus $25, so the balance ends
-    positive; it is one of the ``rows``.
+    Top-ups (one at the start, or two when an odd row is left over) cover the whole synthetic
+    spend plus $25, so the balance ends positive; they are among the ``rows``.
     """
     if rows < 1 or days < 1:
         raise ValueError("rows and days must be at least 1")
@@ -89,9 +89,13 @@ def fill(
             )
         )
     cost = sum((spend.cost for spend, _ in spends), Decimal(0))
-    ledger.add_credits(
-        session, Decimal(math.ceil(cost) + 25_000_000), context="demo top-up", now=start
-    )
+    top_ups = rows - sum(len(spend.priced_lines()) for spend, _ in spends)  # 1, or 2 if odd
+    cover = Decimal(math.ceil(cost) + 25_000_000)
+    for index in range(top_ups):
+        share = cover if top_ups == 1 else (cover // 2 if index == 0 else cover - cover // 2)
+        ledger.add_credits(
+            session, share, context="demo top-up", now=start + index * (now - start) / 2
+        )
     for first in range(0, len(spends), BATCH_REQUESTS):
         batch = spends[first : first + BATCH_REQUESTS]
         message_ids = _insert_messages(session, batch)
@@ -102,8 +106,7 @@ def fill(
                 for (s, at), message_id in zip(batch, message_ids, strict=True)
             ],
         )
-    written = 1 + sum(len(s.priced_lines()) for s, _ in spends)
-    return DemoResult(len(conversation_ids), len(spends), written)
+    return DemoResult(len(conversation_ids), len(spends), rows)
 
 
 @dataclass(frozen=True)
@@ -133,8 +136,6 @@ def _plan(rng: random.Random, rows: int, start: datetime, end: datetime) -> Iter
             context += usage.completion_tokens + rng.randint(20, 600)
             at += timedelta(seconds=rng.randint(20, 900))
         conversation += 1
-    if rows == 1:  # one row left: a single completion-free request cannot be that small
-        yield _Turn(conversation, "openai", "gpt-4o-mini", end, TokenUsage(rng.randint(5, 50), 1))
 
 
 def _busy_moment(rng: random.Random, span: float, start: datetime) -> float:
@@ -173,6 +174,8 @@ def _insert_conversations(
     firsts: dict[int, _Turn] = {}
     for turn in plan:
         firsts.setdefault(turn.conversation, turn)
+    if not firsts:
+        return {}
     rows = [
         {
             "title": f"{rng.choice(TOPICS)} #{index + 1}",

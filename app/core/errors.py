@@ -60,3 +60,40 @@ class DatabaseTooNew(DatabaseError):
 
 class UnknownModel(TallybookError, LookupError):
     """A model name that no price source, override or default can price."""
+
+
+class ContextWindowExceeded(TallybookError):
+    """The prompt (plus the room kept for the reply) does not fit the model's context window.
+
+    Attributes:
+        prompt_tokens: the prompt's count.
+        reserved_tokens: tokens kept free for the reply.
+        window: the model's context window.
+    """
+
+    def __init__(self, model: str, prompt_tokens: int, reserved_tokens: int, window: int) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.reserved_tokens = reserved_tokens
+        self.window = window
+        reserve = f" + {reserved_tokens:,} kept for the reply" if reserved_tokens else ""
+        super().__init__(
+            f"Too long for {model}: the prompt is {prompt_tokens:,} tokens{reserve}, but the "
+            f"context window is {window:,}. Nothing was sent. Shorten the message, start a new "
+            "conversation, or let this conversation drop its oldest messages."
+        )
+
+
+class ProviderError(TallybookError):
+    """A provider answered with an error, or could not be reached; the message is redacted.
+
+    Attributes:
+        status: the HTTP status, or ``None`` when no answer came.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class AuthenticationFailed(ProviderError):
+    """The provider refused the key (401 or 403)."""

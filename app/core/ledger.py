@@ -85,6 +85,7 @@ class Spend:
     Attributes:
         estimated: the counts are Tallybook's own (no usage came back from the provider).
         estimated_prompt_tokens: the count made before sending, kept to measure estimates.
+        estimate_method: how that count was made (:attr:`TokenCount.method`).
         context: why the request ran: ``message``, ``title``, ``incomplete``...
     """
 
@@ -97,6 +98,7 @@ class Spend:
     context: str = "message"
     estimated: bool = False
     estimated_prompt_tokens: int | None = None
+    estimate_method: str | None = None
 
     def priced_lines(self) -> list[tuple[TokenType, int, Decimal]]:
         """(token type, tokens, rate) of each transaction this request will write."""
@@ -235,6 +237,7 @@ def _request_row(spend: Spend, at: datetime) -> dict[str, object]:
         "model": spend.model,
         "context": spend.context,
         "estimated_prompt_tokens": spend.estimated_prompt_tokens,
+        "estimate_method": spend.estimate_method,
         "reported_prompt_tokens": None if spend.estimated else usage.input_tokens,
         "reasoning_tokens": usage.reasoning_tokens,
         "usage_estimated": spend.estimated,

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Dialect, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Dialect, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -49,6 +49,8 @@ class Conversation(Base):
     provider: Mapped[str | None] = mapped_column(String(64))
     model: Mapped[str | None] = mapped_column(String(200))
     system_prompt: Mapped[str] = mapped_column(Text, default="")
+    drop_oldest: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """When a prompt outgrows the context window, drop the oldest messages instead of refusing."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
@@ -82,6 +84,8 @@ class Request(Base):
     model: Mapped[str] = mapped_column(String(200))
     context: Mapped[str] = mapped_column(String(32))
     estimated_prompt_tokens: Mapped[int | None]
+    estimate_method: Mapped[str | None] = mapped_column(String(64))
+    """How the pre-send count was made: ``tiktoken o200k_base``, ``estimate: ...``, a provider's."""
     reported_prompt_tokens: Mapped[int | None]
     reasoning_tokens: Mapped[int] = mapped_column(default=0)
     usage_estimated: Mapped[bool] = mapped_column(default=False)

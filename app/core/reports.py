@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from app.core.ledger import TokenType
-from app.core.models import Conversation, Transaction
+from app.core.models import Conversation, Request, Transaction
 from app.core.money import tidy
 
 
@@ -111,6 +111,46 @@ def build_report(
     if group_by is GroupBy.CONVERSATION:
         rows = tuple(sorted(rows, key=lambda r: r.cost, reverse=True))
     return Report(group_by, since, until, rows)
+
+
+@dataclass(frozen=True)
+class EstimateAccuracy:
+    """How the pre-send counts of one model compared with what its provider reported."""
+
+    model: str
+    method: str
+    requests: int
+    mean_estimated: float
+    mean_reported: float
+    mean_gap_percent: float
+    """Signed: positive when estimates run high."""
+    worst_gap_percent: float
+
+
+def estimate_accuracy(session: Session) -> list[EstimateAccuracy]:
+    """Per model and counting method, over every request that has both numbers."""
+    gap = (
+        (Request.estimated_prompt_tokens - Request.reported_prompt_tokens)
+        * 100.0
+        / Request.reported_prompt_tokens
+    )
+    method = func.coalesce(Request.estimate_method, "unknown")
+    statement = (
+        select(
+            Request.model,
+            method,
+            func.count(),
+            func.avg(Request.estimated_prompt_tokens),
+            func.avg(Request.reported_prompt_tokens),
+            func.avg(gap),
+            func.max(func.abs(gap)),
+        )
+        .where(Request.estimated_prompt_tokens.is_not(None))
+        .where(Request.reported_prompt_tokens > 0)
+        .group_by(Request.model, method)
+        .order_by(Request.model, method)
+    )
+    return [EstimateAccuracy(*row) for row in session.execute(statement)]
 
 
 def time_filters(since: date | None, until: date | None) -> list[ColumnElement[bool]]:

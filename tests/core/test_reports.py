@@ -67,3 +67,28 @@ def test_since_and_until_are_inclusive_days(db: Database) -> None:
     assert [r.key for r in report.rows] == ["2026-01-02"]
     assert empty.rows == ()
     assert empty.total.cost == 0
+
+
+def test_estimate_accuracy_per_model_and_method(db: Database) -> None:
+    from app.core.reports import estimate_accuracy
+
+    with db.write() as session:
+        for estimated, reported in ((110, 100), (90, 100), (130, 100)):
+            base = spend(reported, 5)
+            ledger.spend_tokens(
+                session,
+                ledger.Spend(
+                    "anthropic",
+                    "claude-x",
+                    base.usage,
+                    base.rates,
+                    estimated_prompt_tokens=estimated,
+                    estimate_method="o200k_base x1.2",
+                ),
+            )
+        ledger.spend_tokens(session, spend(50, 5))  # no estimate kept: not counted
+    with db.read() as session:
+        (row,) = estimate_accuracy(session)
+    assert (row.model, row.method, row.requests) == ("claude-x", "o200k_base x1.2", 3)
+    assert round(row.mean_gap_percent, 6) == 10.0
+    assert row.worst_gap_percent == 30.0

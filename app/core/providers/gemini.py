@@ -1,0 +1,108 @@
+"""Google Gemini API: request bodies and the ``countTokens`` endpoint.
+
+Gemini calls the assistant ``model``, takes the system prompt as ``systemInstruction``, tool calls
+as ``functionCall`` parts and their results as ``functionResponse`` parts (named after the call),
+and inline images as ``inlineData``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import httpx2
+
+from app.core.chat import ChatMessage, ImagePart, ToolSpec
+from app.core.keys import ApiKey
+from app.core.providers.http import count_field, post_json
+
+BASE_URL = "https://generativelanguage.googleapis.com"
+
+
+def headers(key: ApiKey) -> dict[str, str]:
+    """The key goes in a header, never in the URL (URLs end up in logs)."""
+    return {"x-goog-api-key": key.secret}
+
+
+def model_path(model: str) -> str:
+    """``models/<name>`` whichever way the user wrote it."""
+    return model if model.startswith("models/") else f"models/{model}"
+
+
+def generate_body(
+    messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()
+) -> dict[str, Any]:
+    """The body of ``generateContent`` / ``streamGenerateContent``."""
+    call_names = {call.id: call.name for m in messages for call in m.tool_calls}
+    system = "\n\n".join(m.text for m in messages if m.role in ("system", "developer"))
+    contents: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role in ("system", "developer"):
+            continue
+        role = "model" if message.role == "assistant" else "user"
+        parts = _parts(message, call_names)
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].extend(parts)
+        else:
+            contents.append({"role": role, "parts": parts})
+    body: dict[str, Any] = {"contents": contents}
+    if system:
+        body["systemInstruction"] = {"parts": [{"text": system}]}
+    if tools:
+        body["tools"] = [
+            {
+                "functionDeclarations": [
+                    {"name": t.name, "description": t.description, "parameters": dict(t.parameters)}
+                    if t.parameters
+                    else {"name": t.name, "description": t.description}
+                    for t in tools
+                ]
+            }
+        ]
+    return body
+
+
+def count_tokens(
+    client: httpx2.Client,
+    key: ApiKey,
+    model: str,
+    messages: Sequence[ChatMessage],
+    tools: Sequence[ToolSpec] = (),
+    *,
+    base_url: str = BASE_URL,
+) -> int:
+    """Gemini's own count of the prompt (``models/<model>:countTokens``)."""
+    request = {"model": model_path(model), **generate_body(messages, tools)}
+    answer = post_json(
+        client,
+        f"{base_url.rstrip('/')}/v1beta/{model_path(model)}:countTokens",
+        {"generateContentRequest": request},
+        headers=headers(key),
+        provider="Gemini",
+        secret=key.secret,
+    )
+    return count_field(answer, "totalTokens", "Gemini")
+
+
+def _parts(message: ChatMessage, call_names: dict[str, str]) -> list[dict[str, Any]]:
+    if message.role == "tool":
+        name = call_names.get(message.tool_call_id or "", "tool")
+        return [{"functionResponse": {"name": name, "response": {"content": message.text}}}]
+    parts: list[dict[str, Any]] = []
+    for part in message.parts:
+        if isinstance(part, str):
+            if part:
+                parts.append({"text": part})
+        else:
+            parts.append(_image(part))
+    for call in message.tool_calls:
+        parts.append({"functionCall": {"name": call.name, "args": call.parsed_arguments()}})
+    return parts or [{"text": ""}]
+
+
+def _image(part: ImagePart) -> dict[str, Any]:
+    inline = part.inline_data()
+    if inline is None:
+        return {"fileData": {"fileUri": part.url}}
+    media_type, data = inline
+    return {"inlineData": {"mimeType": media_type, "data": data}}

@@ -1,0 +1,82 @@
+"""The one place HTTP failures become the app's errors, with keys scrubbed from every message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+
+from app.core.errors import AuthenticationFailed, ProviderError
+from app.core.keys import redact
+
+TIMEOUT = httpx2.Timeout(connect=10.0, read=120.0, write=30.0, pool=10.0)
+"""Connect fast, but let a long answer take its time (httpx's 5 s default cuts LLM streams)."""
+
+
+def post_json(
+    client: httpx2.Client,
+    url: str,
+    body: dict[str, Any],
+    *,
+    headers: dict[str, str],
+    provider: str,
+    secret: str,
+) -> Any:
+    """POST ``body`` and return the decoded JSON answer.
+
+    Raises:
+        AuthenticationFailed: 401 or 403.
+        ProviderError: any other error status, a timeout, an unreachable host or a non-JSON body.
+    """
+    try:
+        response = client.post(url, json=body, headers=headers)
+    except httpx2.TimeoutException:
+        raise ProviderError(f"{provider} did not answer in time.") from None
+    except httpx2.HTTPError as error:
+        raise ProviderError(
+            redact(f"Cannot reach {provider}: {type(error).__name__}.", [secret])
+        ) from None
+    raise_for_status(response, provider, secret)
+    try:
+        return response.json()
+    except ValueError:
+        raise ProviderError(
+            f"{provider} sent an answer that is not JSON.", response.status_code
+        ) from None
+
+
+def count_field(answer: Any, field: str, provider: str) -> int:
+    """A non-negative integer ``field`` of a JSON answer, or a clear error."""
+    value = answer.get(field) if isinstance(answer, dict) else None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ProviderError(f"{provider}'s token count answer had no usable {field!r}.")
+    return value
+
+
+def raise_for_status(response: httpx2.Response, provider: str, secret: str) -> None:
+    """Raise the app's error for an error status, with the provider's own message, redacted."""
+    if response.status_code < 400:
+        return
+    detail = redact(_error_detail(response), [secret])
+    if response.status_code in (401, 403):
+        raise AuthenticationFailed(
+            f"{provider} refused the API key ({response.status_code}): {detail}",
+            response.status_code,
+        )
+    raise ProviderError(
+        f"{provider} answered {response.status_code}: {detail}", response.status_code
+    )
+
+
+def _error_detail(response: httpx2.Response) -> str:
+    """The provider's error message if it sent one in JSON, else the start of the body."""
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:200].strip() or response.reason_phrase
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error["message"])[:300]
+    if isinstance(error, str):
+        return error[:300]
+    return str(data)[:200]

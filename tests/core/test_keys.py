@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import keyring
+import pytest
+from keyring.backends import fail
+
+from app.core import keys
+from app.core.keys import KeyStoreUnavailable
+from tests.conftest import MemoryKeyring
+
+SENTINEL = "sk-test-SENTINEL-0123456789abcdefghij"
+
+
+def test_keys_live_in_the_key_store(memory_keyring: MemoryKeyring) -> None:
+    keys.set_key("openai", f"  {SENTINEL} ")
+    assert memory_keyring.secrets == {("Tallybook", "openai"): SENTINEL}
+    key = keys.get_key("openai")
+    assert key is not None and key.secret == SENTINEL and key.source == "keyring"
+    keys.delete_key("openai")
+    keys.delete_key("openai")  # twice is fine
+    assert keys.get_key("openai") is None
+
+
+def test_a_key_never_prints_itself() -> None:
+    key = keys.ApiKey(SENTINEL)
+    for shown in (str(key), repr(key), f"{key}", repr([key]), repr({"k": key})):
+        assert SENTINEL not in shown
+    assert str(key).endswith("ghij>")
+
+
+def test_environment_is_a_read_only_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", "AIza-env-key-0000000000000000000")
+    key = keys.get_key("gemini")
+    assert key is not None and key.source == "$GEMINI_API_KEY"
+
+
+def test_without_a_key_store_it_says_so_and_writes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    keyring.set_keyring(fail.Keyring())
+    with pytest.raises(KeyStoreUnavailable, match="No OS key store"):
+        keys.set_key("openai", SENTINEL)
+    monkeypatch.setenv("OPENAI_API_KEY", SENTINEL)
+    key = keys.get_key("openai")
+    assert key is not None and key.source == "$OPENAI_API_KEY"
+
+
+def test_redact_scrubs_given_secrets_and_key_shapes() -> None:
+    text = f"401: Incorrect API key provided: {SENTINEL}. Also AIzaSyA1234567890abcdefghijklmnop and custom-secret-1"
+    clean = keys.redact(text, ["custom-secret-1"])
+    assert SENTINEL not in clean and "AIzaSy" not in clean and "custom-secret-1" not in clean
+    assert clean.count(keys.MASK) == 3
