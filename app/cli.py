@@ -8,6 +8,7 @@ written unless the whole operation succeeds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -17,11 +18,23 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from app import __version__
-from app.core import balance, demo_data, export, ledger, money, pricing, provider_counts, reports
+from app.core import (
+    balance,
+    conversations,
+    demo_data,
+    export,
+    ledger,
+    money,
+    pricing,
+    provider_counts,
+    reports,
+)
 from app.core.chat import ChatMessage, ChatPayload
 from app.core.db import Database
 from app.core.errors import TallybookError
+from app.core.metering import ChatRequest, Metered, MeteringClient
 from app.core.paths import database_path
+from app.core.providers.base import TextDelta
 from app.core.tokens import TokenCount, TokenCounter, counting_rules
 
 Handler = Callable[[argparse.Namespace, Database], int]
@@ -38,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tallybook`` console script and of ``python main.py``."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    standalone: Callable[[argparse.Namespace], int] | None = getattr(args, "standalone", None)
+    if standalone is not None:  # needs no ledger
+        return standalone(args)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         from app.ui.launch import run_gui  # Qt is imported only when a window is wanted
@@ -187,6 +203,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     estimates.add_argument("--json", action="store_true", help="machine-readable output")
     estimates.set_defaults(handler=_estimates)
+
+    chat = commands.add_parser(
+        "chat", help="send one message through the metering client and stream the reply"
+    )
+    chat.add_argument("message", help="what to say (use quotes)")
+    chat.add_argument(
+        "--model", required=True, help="e.g. gpt-4o-mini, claude-haiku-4-5, gemini-2.5-flash"
+    )
+    chat.add_argument(
+        "--provider",
+        help="endpoint id: openai, anthropic, gemini, openrouter, ..., or demo (offline)",
+    )
+    chat.add_argument(
+        "--conversation", type=_positive_int, metavar="ID", help="continue this conversation"
+    )
+    chat.add_argument("--max-tokens", type=_positive_int, metavar="N", help="longest reply")
+    chat.set_defaults(handler=_chat)
+
+    emulator = commands.add_parser(
+        "emulator", help="run the local provider emulator (OpenAI, Anthropic, Gemini protocols)"
+    )
+    emulator.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765)")
+    emulator.set_defaults(standalone=_emulator)
 
     _prices_parser(commands)
     return parser
@@ -459,6 +498,93 @@ def _as_payload(text: str) -> ChatPayload | None:
     if is_object or (is_list and all(isinstance(item, dict) and "role" in item for item in data)):
         return ChatPayload.from_openai(data)
     return None
+
+
+def _chat(args: argparse.Namespace, db: Database) -> int:
+    provider = args.provider or _default_endpoint(args.model)
+    with db.write() as session:
+        if args.conversation is None:
+            conversation = conversations.create_conversation(
+                session, provider=provider, model=args.model
+            )
+        else:
+            conversation = conversations.get_conversation(session, args.conversation)
+        conversations.add_message(session, conversation.id, "user", args.message)
+        history = conversations.history(session, conversation.id)
+    client = MeteringClient(db)
+    request = ChatRequest(
+        endpoint=provider,
+        model=args.model,
+        messages=history,
+        max_tokens=args.max_tokens,
+        conversation_id=conversation.id,
+        drop_oldest=conversation.drop_oldest,
+    )
+    metered: Metered | None = None
+    stream = client.stream(request)
+    try:
+        for item in stream:
+            if isinstance(item, Metered):
+                metered = item
+            elif isinstance(item, TextDelta):
+                sys.stdout.write(item.text)
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        stream.close()  # charges what arrived, marked incomplete
+        print(
+            "\n(cancelled: the part that arrived was charged, marked incomplete)", file=sys.stderr
+        )
+        return 130
+    finally:
+        print(flush=True)
+    assert metered is not None
+    print(_spend_line(metered, conversation.id), file=sys.stderr)
+    if args.conversation is None and metered.error is None:
+        client.generate_title(conversation.id, provider, args.model, args.message)
+    client.close()
+    if metered.error is not None:
+        print(f"tallybook: error: {metered.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _spend_line(metered: Metered, conversation_id: int) -> str:
+    usage = metered.usage
+    extras = []
+    if usage.cache_read_tokens:
+        extras.append(f"cached {usage.cache_read_tokens:,}")
+    if usage.cache_write_tokens + usage.cache_write_1h_tokens:
+        extras.append(f"cache write {usage.cache_write_tokens + usage.cache_write_1h_tokens:,}")
+    if usage.reasoning_tokens:
+        extras.append(f"reasoning {usage.reasoning_tokens:,}")
+    flags = []
+    if metered.input_estimated:
+        flags.append("input estimated")
+    if metered.output_estimated:
+        flags.append("output estimated")
+    if metered.status != "complete":
+        flags.append(metered.status)
+    detail = f" ({', '.join(extras)})" if extras else ""
+    flagged = f" [{'; '.join(flags)}]" if flags else ""
+    return (
+        f"tokens in {usage.input_tokens:,} / out {usage.completion_tokens:,}{detail} · "
+        f"{money.format_usd(metered.cost, places=6)}{flagged} · conversation {conversation_id}"
+    )
+
+
+def _default_endpoint(model: str) -> str:
+    family = counting_rules(model).family
+    return {"anthropic": "anthropic", "gemini": "gemini"}.get(family, "openai")
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from app.core.emulator import Emulator
+
+    server = Emulator(port=args.port)
+    print(f"Emulator on {server.url} (OpenAI at /v1, Anthropic, Gemini); Ctrl+C stops.")
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return 0
 
 
 # --- output ---------------------------------------------------------------------------------

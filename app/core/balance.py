@@ -128,8 +128,9 @@ def set_balance(session: Session, target: Decimal, *, now: datetime | None = Non
 def check_prompt(session: Session, cost: Decimal, *, now: datetime | None = None) -> BalanceView:
     """Refuse a request whose prompt costs more than the balance, refilling first when due.
 
-    Call it inside the write session that will record the request, so no other writer can spend
-    the same credits in between.
+    Credits held by requests still in flight are not available. Call it inside the write
+    session that journals the request (:func:`ledger.open_request`), so no other writer can
+    spend the same credits in between.
 
     Raises:
         InsufficientBalance: checking is on and ``cost`` exceeds the balance, even after a refill.
@@ -138,13 +139,15 @@ def check_prompt(session: Session, cost: Decimal, *, now: datetime | None = None
     if not account.enabled:
         return _view(account)
     now = now or utcnow()
-    if account.credits - cost <= 0 and _refill_due(account, now):
+    held = ledger.pending_holds(session)
+    if account.credits - held - cost <= 0 and _refill_due(account, now):
         ledger.add_credits(session, account.refill_amount, context="auto-refill", now=now)
         account.last_refill_at = now
         session.flush()
         session.refresh(account)
-    if cost > account.credits:
-        raise InsufficientBalance(needed=cost, available=account.credits)
+    available = account.credits - held
+    if cost > available:
+        raise InsufficientBalance(needed=cost, available=available)
     return _view(account)
 
 

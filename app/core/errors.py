@@ -88,7 +88,10 @@ class ProviderError(TallybookError):
 
     Attributes:
         status: the HTTP status, or ``None`` when no answer came.
+        retryable: sending the same request again may work (before any reply text arrived).
     """
+
+    retryable = False
 
     def __init__(self, message: str, status: int | None = None) -> None:
         self.status = status
@@ -97,3 +100,35 @@ class ProviderError(TallybookError):
 
 class AuthenticationFailed(ProviderError):
     """The provider refused the key (401 or 403)."""
+
+
+class ModelNotFound(ProviderError):
+    """The provider does not serve the model (404)."""
+
+
+class RateLimited(ProviderError):
+    """Too many requests (429); ``retry_after`` is the provider's own wait, in seconds."""
+
+    retryable = True
+
+    def __init__(
+        self, message: str, status: int | None = 429, retry_after: float | None = None
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status)
+
+
+class ProviderOverloaded(ProviderError):
+    """The provider failed or is overloaded (5xx, Anthropic's 529)."""
+
+    retryable = True
+
+
+class ProviderUnreachable(ProviderError):
+    """No answer: the host could not be reached, or it did not answer in time."""
+
+    retryable = True
+
+
+class MissingKey(TallybookError):
+    """The endpoint needs an API key and none is set."""

@@ -83,7 +83,8 @@ class Spend:
     """One request's usage, ready to be recorded.
 
     Attributes:
-        estimated: the counts are Tallybook's own (no usage came back from the provider).
+        input_estimated: the input counts are Tallybook's own (the provider reported none).
+        output_estimated: the output count is Tallybook's own, from the text that arrived.
         estimated_prompt_tokens: the count made before sending, kept to measure estimates.
         estimate_method: how that count was made (:attr:`TokenCount.method`).
         context: why the request ran: ``message``, ``title``, ``incomplete``...
@@ -96,9 +97,15 @@ class Spend:
     conversation_id: int | None = None
     message_id: int | None = None
     context: str = "message"
-    estimated: bool = False
+    input_estimated: bool = False
+    output_estimated: bool = False
     estimated_prompt_tokens: int | None = None
     estimate_method: str | None = None
+
+    @property
+    def estimated(self) -> bool:
+        """Whether any of the counts is Tallybook's own rather than the provider's."""
+        return self.input_estimated or self.output_estimated
 
     def priced_lines(self) -> list[tuple[TokenType, int, Decimal]]:
         """(token type, tokens, rate) of each transaction this request will write."""
@@ -163,6 +170,65 @@ def spend_tokens(session: Session, spend: Spend, *, now: datetime | None = None)
     The caller's session commits them together with the balance update, or not at all.
     """
     return spend_many(session, [(spend, now or utcnow())])[0]
+
+
+def open_request(
+    session: Session, spend: Spend, *, hold: Decimal, now: datetime | None = None
+) -> int:
+    """Journal a request before it is sent: a ``pending`` row holding ``hold`` credits.
+
+    ``spend`` carries the request's identity and pre-send estimate (its usage is the estimate
+    too, replaced when the request is settled). Nothing is charged yet; :func:`pending_holds`
+    makes the held amount unavailable to other requests until :func:`settle` or :func:`abandon`.
+    """
+    row = _request_row(spend, now or utcnow()) | {"status": "pending", "hold": hold}
+    request_id: int = session.execute(insert(_REQUESTS).returning(_REQUESTS.c.id), row).scalar_one()
+    return request_id
+
+
+def settle(
+    session: Session,
+    request_id: int,
+    spend: Spend,
+    *,
+    status: str = "complete",
+    now: datetime | None = None,
+) -> SpendRecord:
+    """Charge a journaled request exactly once: its transactions, and the hold released.
+
+    Raises:
+        InvalidAmount: the request is not pending (it was settled already: never charge twice).
+    """
+    at = now or utcnow()
+    row = {k: v for k, v in _request_row(spend, at).items() if k != "created_at"}
+    claimed = session.execute(
+        update(_REQUESTS)
+        .where(_REQUESTS.c.id == request_id, _REQUESTS.c.status == "pending")
+        .values(**row, status=status, hold=Decimal(0))
+        .returning(_REQUESTS.c.id)
+    ).first()
+    if claimed is None:
+        raise InvalidAmount(f"request {request_id} is not pending; it was not charged again")
+    views = _insert_transactions(session, _transaction_rows(spend, request_id, at))
+    balance = _add_to_balance(session, sum((v.token_value for v in views), Decimal(0)))
+    return SpendRecord(request_id=request_id, transactions=views, balance=balance)
+
+
+def abandon(session: Session, request_id: int) -> None:
+    """A journaled request that got no reply at all (refused, unreachable): nothing to charge."""
+    session.execute(
+        update(_REQUESTS)
+        .where(_REQUESTS.c.id == request_id, _REQUESTS.c.status == "pending")
+        .values(status="failed", hold=Decimal(0))
+    )
+
+
+def pending_holds(session: Session) -> Decimal:
+    """Credits set aside by requests still in flight."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(Request.hold), 0)).where(Request.status == "pending")
+    )
+    return Decimal(total or 0)
 
 
 def spend_many(session: Session, spends: Sequence[tuple[Spend, datetime]]) -> list[SpendRecord]:
@@ -238,7 +304,7 @@ def _request_row(spend: Spend, at: datetime) -> dict[str, object]:
         "context": spend.context,
         "estimated_prompt_tokens": spend.estimated_prompt_tokens,
         "estimate_method": spend.estimate_method,
-        "reported_prompt_tokens": None if spend.estimated else usage.input_tokens,
+        "reported_prompt_tokens": None if spend.input_estimated else usage.input_tokens,
         "reasoning_tokens": usage.reasoning_tokens,
         "usage_estimated": spend.estimated,
     }
@@ -253,13 +319,15 @@ def _transaction_rows(spend: Spend, request_id: int, at: datetime) -> list[dict[
         "provider": spend.provider,
         "model": spend.model,
         "context": spend.context,
-        "estimated": spend.estimated,
         "rate_source": spend.rates.source,
     }
     return [
         common
         | {
             "token_type": kind.value,
+            "estimated": spend.output_estimated
+            if kind is TokenType.COMPLETION
+            else spend.input_estimated,
             "raw_amount": Decimal(-tokens),
             "rate": rate,
             "token_value": -tokens * rate,

@@ -75,6 +75,7 @@ class Request(Base):
     """One metered call to a provider: the estimate made before and the usage reported after."""
 
     __tablename__ = "requests"
+    __table_args__ = (Index("ix_requests_status", "status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime]
@@ -89,6 +90,11 @@ class Request(Base):
     reported_prompt_tokens: Mapped[int | None]
     reasoning_tokens: Mapped[int] = mapped_column(default=0)
     usage_estimated: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16), default="complete", server_default="complete")
+    """``pending`` while in flight (journaled before sending), then ``complete``, ``incomplete``
+    (cancelled or cut: charged from what arrived) or ``failed`` (refused before any reply)."""
+    hold: Mapped[Decimal] = mapped_column(Millionths, default=Decimal(0), server_default="0")
+    """The prompt cost set aside while pending, so concurrent requests cannot spend it twice."""
 
 
 class Transaction(Base):

@@ -8,13 +8,26 @@ images as base64 or URL sources. ``count_tokens`` is free and exact for the mode
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
 
 from app.core.chat import ChatMessage, ImagePart, ToolSpec
 from app.core.keys import ApiKey
+from app.core.providers.base import (
+    Delta,
+    HttpCall,
+    MalformedStream,
+    ReasoningDelta,
+    StreamState,
+    TextDelta,
+    json_event,
+    mapping,
+)
 from app.core.providers.http import count_field, post_json
+from app.core.providers.sse import ServerSentEvent
+from app.core.usage import ReportedUsage, extract
 
 BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -107,3 +120,94 @@ def _image_source(part: ImagePart) -> dict[str, str]:
         return {"type": "url", "url": part.url}
     media_type, data = inline
     return {"type": "base64", "media_type": media_type, "data": data}
+
+
+DEFAULT_MAX_TOKENS = 4096
+"""Anthropic requires ``max_tokens``; used when neither the user nor the model table gives one."""
+
+
+@dataclass(frozen=True)
+class MessagesAdapter:
+    """``/v1/messages``: usage in ``message_start`` (input, cache), ``message_delta`` (output)."""
+
+    name: str = "anthropic"
+    requires_max_tokens: bool = True
+
+    def call(
+        self,
+        base_url: str,
+        key: ApiKey | None,
+        model: str,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        max_tokens: int | None,
+        *,
+        stream: bool,
+    ) -> HttpCall:
+        body = messages_body(model, messages, tools)
+        body["max_tokens"] = max_tokens or DEFAULT_MAX_TOKENS
+        if stream:
+            body["stream"] = True
+        return HttpCall(
+            f"{base_url.rstrip('/')}/v1/messages", headers(key) if key else _version_only(), body
+        )
+
+    def decoder(self) -> MessagesDecoder:
+        return MessagesDecoder()
+
+    def parse_response(self, body: Any) -> tuple[str, ReportedUsage]:
+        message = mapping(body, "a message")
+        text = "".join(
+            str(block.get("text") or "")
+            for block in message.get("content") or []
+            if isinstance(block, dict) and block.get("type") == "text"
+        )
+        usage = extract(message, provider="anthropic") if message.get("usage") else ReportedUsage()
+        return text, usage
+
+
+@dataclass
+class MessagesDecoder:
+    """Keeps the latest usage fields: ``message_delta`` counts are cumulative, never summed."""
+
+    state: StreamState = field(default_factory=StreamState)
+    _usage: dict[str, Any] = field(default_factory=dict)
+    _output_reported: bool = False
+
+    def feed(self, event: ServerSentEvent) -> list[Delta]:
+        data = mapping(json_event(event), "an event")
+        kind = data.get("type") or event.event
+        if kind == "content_block_delta":
+            delta = mapping(data.get("delta"), "a delta")
+            if delta.get("type") == "text_delta":
+                return [TextDelta(str(delta.get("text") or ""))]
+            if delta.get("type") == "thinking_delta":
+                return [ReasoningDelta(str(delta.get("thinking") or ""))]
+        elif kind == "message_start":
+            message = mapping(data.get("message"), "the message")
+            self._take_usage(message.get("usage"), output=False)
+        elif kind == "message_delta":
+            stop = mapping(data.get("delta") or {}, "a delta").get("stop_reason")
+            if stop:
+                self.state.finish_reason = str(stop)
+            self._take_usage(data.get("usage"), output=True)
+        elif kind == "message_stop":
+            self.state.finished = True
+        elif kind == "error":
+            error = data.get("error") or {}
+            raise MalformedStream(f"Anthropic stopped with an error: {error.get('message', error)}")
+        return []
+
+    def _take_usage(self, usage: Any, *, output: bool) -> None:
+        if not usage:
+            return
+        self._usage.update(mapping(usage, "usage"))
+        self._output_reported = self._output_reported or output
+        if "input_tokens" in self._usage and "output_tokens" in self._usage:
+            self.state.usage = extract(
+                {"usage": self._usage}, provider="anthropic", with_output=self._output_reported
+            )
+
+
+def _version_only() -> dict[str, str]:
+    return {"anthropic-version": API_VERSION}

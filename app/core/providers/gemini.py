@@ -8,13 +8,26 @@ and inline images as ``inlineData``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
 
 from app.core.chat import ChatMessage, ImagePart, ToolSpec
 from app.core.keys import ApiKey
+from app.core.providers.base import (
+    Delta,
+    HttpCall,
+    MalformedStream,
+    ReasoningDelta,
+    StreamState,
+    TextDelta,
+    json_event,
+    mapping,
+)
 from app.core.providers.http import count_field, post_json
+from app.core.providers.sse import ServerSentEvent
+from app.core.usage import ReportedUsage, extract
 
 BASE_URL = "https://generativelanguage.googleapis.com"
 
@@ -106,3 +119,75 @@ def _image(part: ImagePart) -> dict[str, Any]:
         return {"fileData": {"fileUri": part.url}}
     media_type, data = inline
     return {"inlineData": {"mimeType": media_type, "data": data}}
+
+
+@dataclass(frozen=True)
+class GeminiAdapter:
+    """``streamGenerateContent?alt=sse``: ``usageMetadata`` is cumulative; the last one counts."""
+
+    name: str = "gemini"
+    requires_max_tokens: bool = False
+
+    def call(
+        self,
+        base_url: str,
+        key: ApiKey | None,
+        model: str,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        max_tokens: int | None,
+        *,
+        stream: bool,
+    ) -> HttpCall:
+        body = generate_body(messages, tools)
+        if max_tokens is not None:
+            body["generationConfig"] = {"maxOutputTokens": max_tokens}
+        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        url = f"{base_url.rstrip('/')}/v1beta/{model_path(model)}:{method}"
+        return HttpCall(url, headers(key) if key else {}, body)
+
+    def decoder(self) -> GeminiDecoder:
+        return GeminiDecoder()
+
+    def parse_response(self, body: Any) -> tuple[str, ReportedUsage]:
+        decoder = GeminiDecoder()
+        deltas = decoder.read(mapping(body, "a response"), final=True)
+        return "".join(d.text for d in deltas if isinstance(d, TextDelta)), decoder.state.usage
+
+
+@dataclass
+class GeminiDecoder:
+    """Each chunk carries candidates and the usage so far; ``finishReason`` marks the last."""
+
+    state: StreamState = field(default_factory=StreamState)
+
+    def feed(self, event: ServerSentEvent) -> list[Delta]:
+        return self.read(mapping(json_event(event), "a chunk"), final=False)
+
+    def read(self, chunk: dict[str, Any], *, final: bool) -> list[Delta]:
+        """Deltas of one chunk (or of a whole non-streamed answer, ``final=True``)."""
+        if "error" in chunk:
+            error = chunk["error"]
+            message = error.get("message", error) if isinstance(error, dict) else error
+            raise MalformedStream(f"Gemini stopped with an error: {message}")
+        deltas: list[Delta] = []
+        for candidate in chunk.get("candidates") or []:
+            candidate = mapping(candidate, "a candidate")
+            content = mapping(candidate.get("content") or {}, "content")
+            for part in content.get("parts") or []:
+                part = mapping(part, "a part")
+                text = part.get("text")
+                if isinstance(text, str) and text:
+                    deltas.append(ReasoningDelta(text) if part.get("thought") else TextDelta(text))
+            if candidate.get("finishReason"):
+                self.state.finish_reason = str(candidate["finishReason"])
+                self.state.finished = True
+        if final:
+            self.state.finished = True
+        if chunk.get("usageMetadata"):
+            self.state.usage = extract(
+                {"usageMetadata": chunk["usageMetadata"]},
+                provider="google",
+                with_output=self.state.finished,
+            )
+        return deltas

@@ -6,7 +6,14 @@ from typing import Any
 
 import httpx2
 
-from app.core.errors import AuthenticationFailed, ProviderError
+from app.core.errors import (
+    AuthenticationFailed,
+    ModelNotFound,
+    ProviderError,
+    ProviderOverloaded,
+    ProviderUnreachable,
+    RateLimited,
+)
 from app.core.keys import redact
 
 TIMEOUT = httpx2.Timeout(connect=10.0, read=120.0, write=30.0, pool=10.0)
@@ -30,12 +37,8 @@ def post_json(
     """
     try:
         response = client.post(url, json=body, headers=headers)
-    except httpx2.TimeoutException:
-        raise ProviderError(f"{provider} did not answer in time.") from None
     except httpx2.HTTPError as error:
-        raise ProviderError(
-            redact(f"Cannot reach {provider}: {type(error).__name__}.", [secret])
-        ) from None
+        raise transport_error(error, provider) from None
     raise_for_status(response, provider, secret)
     try:
         return response.json()
@@ -53,19 +56,44 @@ def count_field(answer: Any, field: str, provider: str) -> int:
     return value
 
 
+def transport_error(error: httpx2.HTTPError, provider: str) -> ProviderError:
+    """The app's error for a request that got no answer (never includes headers or keys)."""
+    if isinstance(error, httpx2.TimeoutException):
+        return ProviderUnreachable(f"{provider} did not answer in time.")
+    return ProviderUnreachable(f"Cannot reach {provider} ({type(error).__name__}).")
+
+
 def raise_for_status(response: httpx2.Response, provider: str, secret: str) -> None:
-    """Raise the app's error for an error status, with the provider's own message, redacted."""
-    if response.status_code < 400:
+    """Raise the app's error for an error status, with the provider's own message, redacted.
+
+    The body must have been read (``response.read()``) for a streamed response.
+    """
+    status = response.status_code
+    if status < 400:
         return
     detail = redact(_error_detail(response), [secret])
-    if response.status_code in (401, 403):
-        raise AuthenticationFailed(
-            f"{provider} refused the API key ({response.status_code}): {detail}",
-            response.status_code,
+    if status in (401, 403):
+        raise AuthenticationFailed(f"{provider} refused the API key ({status}): {detail}", status)
+    if status == 404:
+        raise ModelNotFound(f"{provider} does not know this model or path (404): {detail}", status)
+    if status == 429:
+        raise RateLimited(
+            f"{provider} is rate limiting requests (429): {detail}",
+            status,
+            retry_after=_retry_after(response),
         )
-    raise ProviderError(
-        f"{provider} answered {response.status_code}: {detail}", response.status_code
-    )
+    if status >= 500:
+        raise ProviderOverloaded(f"{provider} failed or is overloaded ({status}): {detail}", status)
+    raise ProviderError(f"{provider} refused the request ({status}): {detail}", status)
+
+
+def _retry_after(response: httpx2.Response) -> float | None:
+    """Seconds from a ``Retry-After`` header (numbers only; dates are rare from LLM APIs)."""
+    try:
+        seconds = float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
 
 
 def _error_detail(response: httpx2.Response) -> str:

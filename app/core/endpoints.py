@@ -1,0 +1,178 @@
+"""Where requests go: the built-in providers, OpenAI-compatible endpoints, and the offline demo.
+
+An endpoint's ``id`` names its key in the key store and is the ``provider`` written on each
+transaction; ``price_provider`` is the genai-prices provider whose rates apply (OpenRouter's
+prices differ from OpenAI's for the same model). The user can add OpenAI-compatible endpoints
+(name and base URL); they are kept in the settings table, never with a key.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session
+
+from app.core import settings
+from app.core.errors import InvalidSetting, TallybookError
+from app.core.providers import anthropic, gemini, openai
+from app.core.providers.base import Adapter
+from app.core.tokens import counting_rules
+
+CUSTOM_KEY = "custom_endpoints"
+DEMO = "demo"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A place to send chat requests."""
+
+    id: str
+    name: str
+    api: str
+    """Wire protocol: ``openai`` (Chat Completions), ``anthropic``, ``gemini``, or ``demo``."""
+    base_url: str
+    price_provider: str | None = None
+    needs_key: bool = True
+    builtin: bool = True
+
+    def adapter_for(self, model: str) -> tuple[Adapter, str]:
+        """The protocol adapter and base URL for a model on this endpoint."""
+        if self.api == DEMO:
+            return _demo_adapter(model, demo_url())
+        if self.api == "anthropic":
+            return anthropic.MessagesAdapter(), self.base_url
+        if self.api == "gemini":
+            return gemini.GeminiAdapter(), self.base_url
+        if self.id == "openai":
+            if openai.api_for_model(model) == "responses":
+                return openai.ResponsesAdapter(), self.base_url
+            return openai.ChatCompletionsAdapter(), self.base_url
+        usage = "openrouter" if self.id == "openrouter" else "openai"
+        return openai.ChatCompletionsAdapter(
+            usage_provider=usage, max_tokens_field="max_tokens"
+        ), self.base_url
+
+
+BUILTIN: tuple[Endpoint, ...] = (
+    Endpoint(DEMO, "Offline demo", DEMO, "", None, needs_key=False),
+    Endpoint("openai", "OpenAI", "openai", openai.BASE_URL, "openai"),
+    Endpoint("anthropic", "Anthropic", "anthropic", anthropic.BASE_URL, "anthropic"),
+    Endpoint("gemini", "Google Gemini", "gemini", gemini.BASE_URL, "google"),
+    Endpoint(
+        "openrouter", "OpenRouter", "compatible", "https://openrouter.ai/api/v1", "openrouter"
+    ),
+    Endpoint("groq", "Groq", "compatible", "https://api.groq.com/openai/v1", "groq"),
+    Endpoint("deepseek", "DeepSeek", "compatible", "https://api.deepseek.com/v1", "deepseek"),
+    Endpoint("mistral", "Mistral", "compatible", "https://api.mistral.ai/v1", "mistral"),
+    Endpoint("xai", "xAI", "compatible", "https://api.x.ai/v1", "x-ai"),
+    Endpoint("together", "Together", "compatible", "https://api.together.xyz/v1", "together"),
+    Endpoint(
+        "ollama", "Ollama (local)", "compatible", "http://127.0.0.1:11434/v1", None, needs_key=False
+    ),
+    Endpoint(
+        "lmstudio",
+        "LM Studio (local)",
+        "compatible",
+        "http://127.0.0.1:1234/v1",
+        None,
+        needs_key=False,
+    ),
+)
+
+
+def all_endpoints(session: Session) -> list[Endpoint]:
+    """Built-in endpoints, then the user's own."""
+    return [*BUILTIN, *_custom(session)]
+
+
+def get_endpoint(session: Session, endpoint_id: str) -> Endpoint:
+    """The endpoint with this id.
+
+    Raises:
+        TallybookError: no such endpoint.
+    """
+    for endpoint in all_endpoints(session):
+        if endpoint.id == endpoint_id:
+            return endpoint
+    known = ", ".join(e.id for e in all_endpoints(session))
+    raise TallybookError(f"No provider or endpoint called {endpoint_id!r}; known: {known}.")
+
+
+def add_endpoint(
+    session: Session,
+    name: str,
+    base_url: str,
+    *,
+    price_provider: str | None = None,
+    needs_key: bool = True,
+) -> Endpoint:
+    """Add an OpenAI-compatible endpoint (a local server, a gateway, another vendor).
+
+    Raises:
+        InvalidSetting: an empty name, a URL that is not http(s), or a name already in use.
+    """
+    name = name.strip()
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    parts = urlsplit(base_url.strip())
+    if not slug:
+        raise InvalidSetting("An endpoint needs a name.")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidSetting(f"{base_url!r} is not an http(s) URL.")
+    endpoint = Endpoint(
+        f"custom-{slug}",
+        name,
+        "compatible",
+        base_url.strip().rstrip("/"),
+        price_provider,
+        needs_key=needs_key,
+        builtin=False,
+    )
+    if any(e.id == endpoint.id for e in all_endpoints(session)):
+        raise InvalidSetting(f"An endpoint called {name!r} already exists.")
+    stored = [asdict(e) for e in _custom(session)] + [asdict(endpoint)]
+    settings.put(session, CUSTOM_KEY, stored)
+    return endpoint
+
+
+def remove_endpoint(session: Session, endpoint_id: str) -> bool:
+    """Forget one of the user's endpoints (its past transactions stay)."""
+    kept = [e for e in _custom(session) if e.id != endpoint_id]
+    changed = len(kept) != len(_custom(session))
+    settings.put(session, CUSTOM_KEY, [asdict(e) for e in kept])
+    return changed
+
+
+def _custom(session: Session) -> list[Endpoint]:
+    stored: list[dict[str, Any]] = settings.get(session, CUSTOM_KEY, [])
+    return [Endpoint(**entry) for entry in stored]
+
+
+def _demo_adapter(model: str, url: str) -> tuple[Adapter, str]:
+    family = counting_rules(model).family
+    if family == "anthropic":
+        return anthropic.MessagesAdapter(), url
+    if family == "gemini":
+        return gemini.GeminiAdapter(), url
+    if openai.api_for_model(model) == "responses":
+        return openai.ResponsesAdapter(), f"{url}/v1"
+    return openai.ChatCompletionsAdapter(), f"{url}/v1"
+
+
+_demo_lock = threading.Lock()
+_demo_server: Any = None
+
+
+def demo_url() -> str:
+    """The in-process emulator behind "Offline demo", started on first use (127.0.0.1 only)."""
+    global _demo_server
+    with _demo_lock:
+        if _demo_server is None:
+            from app.core.emulator import Emulator
+
+            _demo_server = Emulator().start()
+        url: str = _demo_server.url
+        return url

@@ -1,0 +1,463 @@
+"""The metering client: estimate, check, stream, record. Every chat request goes through it.
+
+1. **Quote** (no network, no write): count the prompt, fit the context window (refuse, or drop
+   the oldest turns if the conversation allows it), price it.
+2. **Journal** (one write transaction): check the prompt cost against the balance, minus what
+   requests in flight hold; refuse with nothing sent, or write a ``pending`` request holding
+   that cost (and an empty reply message).
+3. **Send** over httpx2, retrying 429/5xx/unreachable with backoff (honouring ``Retry-After``)
+   only before the reply's first byte, then relay text deltas as they arrive.
+4. **Settle** exactly once, whatever happened: the provider's reported usage where it reported
+   it, Tallybook's own counts (flagged estimated) where it did not: the pre-send count for the
+   input, the received text for the output. A cancelled, cut or malformed reply is charged for
+   what arrived, with ``context='incomplete'``; a request that got no reply at all is marked
+   failed and charged nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+
+import httpx2
+import tenacity
+
+from app.core import balance, conversations, keys, ledger
+from app.core.chat import ChatMessage, ToolSpec
+from app.core.clock import utcnow
+from app.core.context import fit_context
+from app.core.db import Database
+from app.core.endpoints import Endpoint, get_endpoint
+from app.core.errors import MissingKey, ProviderError, ProviderUnreachable
+from app.core.ledger import Spend, SpendRecord, TokenUsage
+from app.core.pricing import ModelLimits, PriceBook, Rates
+from app.core.providers.base import Adapter, Delta, MalformedStream, StreamDecoder, TextDelta
+from app.core.providers.http import TIMEOUT, raise_for_status, transport_error
+from app.core.providers.sse import iter_sse
+from app.core.tokens import TokenCount, TokenCounter
+from app.core.usage import InputTokens, OutputTokens, combine
+
+TITLE_PROMPT = (
+    "Write a short title (3 to 6 words) for a conversation that starts with the message below. "
+    "Answer with the title only, no quotes.\n\n"
+)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One turn to send: where, which model, what, and on whose account.
+
+    Attributes:
+        endpoint: an endpoint id (``openai``, ``anthropic``, ``demo``, ``custom-...``).
+        context: ``message`` for a chat turn, ``title`` for naming a conversation.
+        store_reply: keep the reply as an assistant message of the conversation.
+    """
+
+    endpoint: str
+    model: str
+    messages: tuple[ChatMessage, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    max_tokens: int | None = None
+    conversation_id: int | None = None
+    context: str = "message"
+    drop_oldest: bool = False
+    store_reply: bool = True
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What a request will send and what its prompt costs, known before anything is sent."""
+
+    request: ChatRequest
+    endpoint: Endpoint
+    messages: tuple[ChatMessage, ...]
+    dropped: int
+    count: TokenCount
+    rates: Rates
+    limits: ModelLimits
+    prices: PriceBook
+
+    @property
+    def prompt_cost(self) -> Decimal:
+        """The prompt at the model's input rate, in credits."""
+        return self.count.tokens * self.rates.prompt
+
+
+@dataclass(frozen=True)
+class Metered:
+    """The last item of a stream: what the reply was and what it cost.
+
+    Attributes:
+        status: ``complete``, or ``incomplete`` (cancelled, cut, malformed).
+        error: why an incomplete reply stopped, if it was not the user (it is not raised: the
+            reply up to that point was charged and is shown).
+    """
+
+    request_id: int
+    message_id: int | None
+    text: str
+    usage: TokenUsage
+    input_estimated: bool
+    output_estimated: bool
+    status: str
+    finish_reason: str | None
+    record: SpendRecord
+    estimate: TokenCount
+    error: ProviderError | None = None
+
+    @property
+    def cost(self) -> Decimal:
+        """What the reply cost, in credits (positive)."""
+        return -self.record.total
+
+    @property
+    def estimated(self) -> bool:
+        """Whether any count is Tallybook's own rather than the provider's."""
+        return self.input_estimated or self.output_estimated
+
+
+StreamItem = Delta | Metered
+
+
+@dataclass
+class _Outcome:
+    text: list[str] = field(default_factory=list)
+    cancelled: bool = False
+    error: ProviderError | None = None
+
+
+class MeteringClient:
+    """Sends chat requests and records every one of them on the ledger.
+
+    Thread-safe: several conversations may stream at once; the ledger serialises the writes.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        counter: TokenCounter | None = None,
+        transport: httpx2.BaseTransport | None = None,
+        timeout: httpx2.Timeout = TIMEOUT,
+        retries: int = 2,
+        backoff: float = 0.5,
+        key_for: Callable[[str], keys.ApiKey | None] = keys.get_key,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._db = db
+        self.counter = counter or TokenCounter()
+        self._http = httpx2.Client(transport=transport, timeout=timeout)
+        self._retries = retries
+        self._backoff = backoff
+        self._key_for = key_for
+        self._clock = clock
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._http.close()
+
+    def quote(self, request: ChatRequest) -> Quote:
+        """Count, fit and price the prompt (nothing is sent or written).
+
+        Raises:
+            ContextWindowExceeded: it does not fit and may not be trimmed.
+            TallybookError: unknown endpoint.
+        """
+        with self._db.read() as session:
+            endpoint = get_endpoint(session, request.endpoint)
+            book = PriceBook.load(session)
+        limits = book.limits(request.model, provider=endpoint.price_provider)
+        fitted = fit_context(
+            self.counter,
+            request.model,
+            request.messages,
+            limits,
+            tools=request.tools,
+            reserve_output=request.max_tokens or 0,
+            drop_oldest=request.drop_oldest,
+        )
+        rates = book.rates(
+            request.model, provider=endpoint.price_provider, input_tokens=fitted.count.tokens
+        )
+        return Quote(
+            request, endpoint, fitted.messages, fitted.dropped, fitted.count, rates, limits, book
+        )
+
+    def stream(
+        self, request: ChatRequest, *, cancel: threading.Event | None = None
+    ) -> Generator[StreamItem, None, None]:
+        """Send a request and yield its reply as it arrives, then one :class:`Metered`.
+
+        Closing the generator early (or setting ``cancel``) stops the reply; what arrived is
+        still charged. Errors before the first byte are raised (after the retries) and charge
+        nothing; errors after it end the stream and are reported in :attr:`Metered.error`.
+
+        Raises:
+            InsufficientBalance, ContextWindowExceeded, MissingKey: refused; nothing was sent.
+            ProviderError: no reply came (bad key, unknown model, rate limit, outage, timeout).
+        """
+        quote = self.quote(request)
+        adapter, base_url = quote.endpoint.adapter_for(request.model)
+        key = self._key(quote.endpoint)
+        request_id, message_id = self._journal(quote)
+        try:
+            max_tokens = request.max_tokens
+            if max_tokens is None and adapter.requires_max_tokens:
+                max_tokens = quote.limits.max_output
+            call = adapter.call(
+                base_url, key, request.model, quote.messages, request.tools, max_tokens, stream=True
+            )
+            response = self._connect(call.url, call.headers, call.body, quote.endpoint, key, cancel)
+        except BaseException:
+            self._abandon(request_id, message_id)
+            raise
+        decoder = adapter.decoder()
+        outcome = _Outcome()
+        try:
+            yield from self._relay(response, decoder, outcome, cancel, quote.endpoint.name)
+        except GeneratorExit:
+            outcome.cancelled = True
+            raise
+        finally:
+            response.close()
+            metered = self._settle(quote, adapter, decoder, outcome, request_id, message_id)
+        yield metered
+
+    def send(self, request: ChatRequest) -> Metered:
+        """Send a request and wait for the whole reply."""
+        for item in self.stream(request):
+            if isinstance(item, Metered):
+                return item
+        raise AssertionError("a stream always ends with its Metered record")
+
+    def generate_title(
+        self, conversation_id: int, endpoint: str, model: str, first_message: str
+    ) -> str | None:
+        """Name a new conversation with the model, if the balance covers it (else ``None``).
+
+        LibreChat's rule: the title prompt plus a 150-token buffer must fit the balance; if not,
+        the title is skipped quietly. The request is metered with ``context='title'``.
+        """
+        request = ChatRequest(
+            endpoint=endpoint,
+            model=model,
+            messages=(ChatMessage("user", TITLE_PROMPT + first_message[:2000]),),
+            max_tokens=24,
+            conversation_id=conversation_id,
+            context="title",
+            store_reply=False,
+        )
+        quote = self.quote(request)
+        with self._db.write() as session:
+            if not balance.can_afford_title(session, quote.count.tokens, quote.rates):
+                return None
+        metered = self.send(request)
+        title = metered.text.strip().strip("\"'").splitlines()[0] if metered.text.strip() else ""
+        if metered.error is None and title:
+            with self._db.write() as session:
+                conversations.set_title(session, conversation_id, title)
+            return title
+        return None
+
+    def _key(self, endpoint: Endpoint) -> keys.ApiKey | None:
+        if not endpoint.needs_key:
+            return keys.ApiKey("tallybook-demo", "none") if endpoint.id == "demo" else None
+        key = self._key_for(endpoint.id)
+        if key is None:
+            raise MissingKey(
+                f"No API key for {endpoint.name}. Add one in Keys (it is kept in the OS key "
+                "store), or set its environment variable; the Offline demo needs none."
+            )
+        return key
+
+    def _journal(self, quote: Quote) -> tuple[int, int | None]:
+        """Check the balance and write the pending request, in one transaction."""
+        request = quote.request
+        now = self._clock()
+        draft = self._spend(
+            quote, TokenUsage(quote.count.tokens, 0), None, request.context, True, True
+        )
+        with self._db.write() as session:
+            balance.check_prompt(session, quote.prompt_cost, now=now)
+            message_id = None
+            if request.conversation_id is not None and request.store_reply:
+                message_id = conversations.add_message(
+                    session,
+                    request.conversation_id,
+                    "assistant",
+                    "",
+                    provider=quote.endpoint.id,
+                    model=request.model,
+                    now=now,
+                )
+            draft = replace(draft, message_id=message_id)
+            request_id = ledger.open_request(session, draft, hold=quote.prompt_cost, now=now)
+        return request_id, message_id
+
+    def _abandon(self, request_id: int, message_id: int | None) -> None:
+        with self._db.write() as session:
+            ledger.abandon(session, request_id)
+            if message_id is not None:
+                conversations.delete_message(session, message_id)
+
+    def _connect(
+        self,
+        url: str,
+        headers: dict[str, str],
+        body: dict[str, object],
+        endpoint: Endpoint,
+        key: keys.ApiKey | None,
+        cancel: threading.Event | None,
+    ) -> httpx2.Response:
+        """Open the streamed response, retrying only what may succeed, only before any reply."""
+        secret = key.secret if key else ""
+
+        def attempt() -> httpx2.Response:
+            if cancel is not None and cancel.is_set():
+                raise ProviderError("Cancelled before the provider answered.")
+            try:
+                response = self._http.send(
+                    self._http.build_request("POST", url, json=body, headers=headers), stream=True
+                )
+            except httpx2.HTTPError as error:
+                raise transport_error(error, endpoint.name) from None
+            if response.status_code >= 400:
+                try:
+                    response.read()
+                    raise_for_status(response, endpoint.name, secret)
+                finally:
+                    response.close()
+            return response
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(lambda error: getattr(error, "retryable", False)),
+            stop=tenacity.stop_after_attempt(self._retries + 1),
+            wait=_wait_retry_after(self._backoff),
+            sleep=_cancellable_sleep(cancel),
+            reraise=True,
+        )
+        response: httpx2.Response = retrying(attempt)
+        return response
+
+    def _relay(
+        self,
+        response: httpx2.Response,
+        decoder: StreamDecoder,
+        outcome: _Outcome,
+        cancel: threading.Event | None,
+        provider: str,
+    ) -> Iterator[Delta]:
+        """Yield deltas until the reply ends, is cancelled, breaks or turns malformed."""
+        try:
+            for event in iter_sse(response.iter_bytes()):
+                for delta in decoder.feed(event):
+                    if isinstance(delta, TextDelta):
+                        outcome.text.append(delta.text)
+                    yield delta
+                if cancel is not None and cancel.is_set():
+                    outcome.cancelled = True
+                    return
+        except MalformedStream as error:
+            outcome.error = error
+        except httpx2.HTTPError as error:
+            outcome.error = ProviderUnreachable(
+                f"{provider} stopped mid-reply ({type(error).__name__}); what arrived was kept."
+            )
+
+    def _settle(
+        self,
+        quote: Quote,
+        adapter: Adapter,
+        decoder: StreamDecoder,
+        outcome: _Outcome,
+        request_id: int,
+        message_id: int | None,
+    ) -> Metered:
+        """Charge the request once: reported counts where reported, Tallybook's own elsewhere."""
+        state = decoder.state
+        text = "".join(outcome.text)
+        ended = state.finished or state.finish_reason is not None
+        complete = ended and not outcome.cancelled and outcome.error is None
+        reported_input = state.usage.input
+        reported_output = state.usage.output if complete else None
+        input_tokens = reported_input or InputTokens(prompt=quote.count.tokens)
+        output = reported_output or OutputTokens(
+            self.counter.count_text(quote.request.model, text).tokens
+        )
+        usage = combine(input_tokens, output)
+        status = "complete" if complete else "incomplete"
+        context = quote.request.context if complete else "incomplete"
+        spend = self._spend(
+            quote, usage, message_id, context, reported_input is None, reported_output is None
+        )
+        with self._db.write() as session:
+            record = ledger.settle(session, request_id, spend, status=status, now=self._clock())
+            if message_id is not None:
+                conversations.set_message_text(session, message_id, text)
+        return Metered(
+            request_id=request_id,
+            message_id=message_id,
+            text=text,
+            usage=usage,
+            input_estimated=reported_input is None,
+            output_estimated=reported_output is None,
+            status=status,
+            finish_reason=state.finish_reason,
+            record=record,
+            estimate=quote.count,
+            error=outcome.error,
+        )
+
+    def _spend(
+        self,
+        quote: Quote,
+        usage: TokenUsage,
+        message_id: int | None,
+        context: str,
+        input_estimated: bool,
+        output_estimated: bool,
+    ) -> Spend:
+        request = quote.request
+        rates = quote.prices.rates(
+            request.model, provider=quote.endpoint.price_provider, input_tokens=usage.input_tokens
+        )
+        return Spend(
+            provider=quote.endpoint.id,
+            model=request.model,
+            usage=usage,
+            rates=rates,
+            conversation_id=request.conversation_id,
+            message_id=message_id,
+            context=context,
+            input_estimated=input_estimated,
+            output_estimated=output_estimated,
+            estimated_prompt_tokens=quote.count.tokens,
+            estimate_method=quote.count.method,
+        )
+
+
+def _wait_retry_after(backoff: float) -> Callable[[tenacity.RetryCallState], float]:
+    """The provider's ``Retry-After`` when it gave one (capped at a minute), else exponential."""
+    exponential = tenacity.wait_exponential(multiplier=backoff, max=30)
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            return min(float(retry_after), 60.0)
+        return float(exponential(state))
+
+    return wait
+
+
+def _cancellable_sleep(cancel: threading.Event | None) -> Callable[[float], None]:
+    def sleep(seconds: float) -> None:
+        if cancel is None:
+            threading.Event().wait(seconds)
+        elif cancel.wait(seconds):
+            raise ProviderError("Cancelled while waiting to retry.")
+
+    return sleep

@@ -1,0 +1,250 @@
+"""OpenAI Chat Completions and Responses, and every endpoint that speaks Chat Completions.
+
+Chat Completions streams report usage only when asked (``stream_options.include_usage``), in an
+extra last chunk with ``choices: []`` before ``[DONE]``; a cut stream loses it. The Responses
+API reports usage in its final ``response.completed`` (or ``response.incomplete``) event and has
+no ``[DONE]``. Some models exist only on the Responses API; :func:`api_for_model` picks it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.core.chat import ChatMessage, ImagePart, ToolSpec
+from app.core.keys import ApiKey
+from app.core.providers.base import (
+    Delta,
+    HttpCall,
+    MalformedStream,
+    ReasoningDelta,
+    StreamState,
+    TextDelta,
+    json_event,
+    mapping,
+)
+from app.core.providers.sse import ServerSentEvent
+from app.core.usage import ReportedUsage, extract
+
+BASE_URL = "https://api.openai.com/v1"
+_RESPONSES_ONLY = re.compile(
+    r"(^|[-/])(o1-pro|o3-pro|gpt-5(\.\d+)?-pro|codex|computer-use)|deep-research"
+)
+
+
+def api_for_model(model: str) -> str:
+    """``responses`` for models served only by the Responses API, else ``chat``."""
+    return "responses" if _RESPONSES_ONLY.search(model.lower()) else "chat"
+
+
+def auth_headers(key: ApiKey | None) -> dict[str, str]:
+    """Bearer authentication (none for a local server that needs no key)."""
+    return {"Authorization": f"Bearer {key.secret}"} if key else {}
+
+
+@dataclass(frozen=True)
+class ChatCompletionsAdapter:
+    """``/chat/completions``, for OpenAI and OpenAI-compatible endpoints.
+
+    Attributes:
+        usage_provider: genai-prices' extractor to read usage with (``openrouter`` adds cache
+            writes; everything else has OpenAI's shape).
+        max_tokens_field: OpenAI wants ``max_completion_tokens``; many compatible servers only
+            know the older ``max_tokens``.
+    """
+
+    name: str = "openai-chat"
+    requires_max_tokens: bool = False
+    usage_provider: str = "openai"
+    max_tokens_field: str = "max_completion_tokens"
+
+    def call(
+        self,
+        base_url: str,
+        key: ApiKey | None,
+        model: str,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        max_tokens: int | None,
+        *,
+        stream: bool,
+    ) -> HttpCall:
+        body: dict[str, Any] = {"model": model, "messages": [m.to_openai() for m in messages]}
+        if tools:
+            body["tools"] = [t.to_openai() for t in tools]
+        if max_tokens is not None:
+            body[self.max_tokens_field] = max_tokens
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return HttpCall(f"{base_url.rstrip('/')}/chat/completions", auth_headers(key), body)
+
+    def decoder(self) -> ChatCompletionsDecoder:
+        return ChatCompletionsDecoder(self.usage_provider)
+
+    def parse_response(self, body: Any) -> tuple[str, ReportedUsage]:
+        reply = mapping(body, "a chat completion")
+        choices = reply.get("choices") or []
+        message = mapping(choices[0], "a choice").get("message") if choices else {}
+        text = mapping(message or {}, "a message").get("content") or ""
+        usage = (
+            extract(reply, provider=self.usage_provider, flavor="chat")
+            if reply.get("usage")
+            else ReportedUsage()
+        )
+        return str(text), usage
+
+
+@dataclass
+class ChatCompletionsDecoder:
+    """Chunks of ``chat.completion.chunk``; usage from the last one, ``[DONE]`` ends."""
+
+    usage_provider: str
+    state: StreamState = field(default_factory=StreamState)
+
+    def feed(self, event: ServerSentEvent) -> list[Delta]:
+        if event.data.strip() == "[DONE]":
+            self.state.finished = True
+            return []
+        chunk = mapping(json_event(event), "a chunk")
+        if "error" in chunk:  # OpenRouter and others report failures inside the stream
+            raise MalformedStream(f"The provider stopped with an error: {_message(chunk['error'])}")
+        deltas: list[Delta] = []
+        for choice in chunk.get("choices") or []:
+            delta = mapping(mapping(choice, "a choice").get("delta") or {}, "a delta")
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if isinstance(reasoning, str) and reasoning:
+                deltas.append(ReasoningDelta(reasoning))
+            content = delta.get("content")
+            if isinstance(content, str) and content:
+                deltas.append(TextDelta(content))
+            if choice.get("finish_reason"):
+                self.state.finish_reason = str(choice["finish_reason"])
+        if chunk.get("usage"):
+            self.state.usage = extract(chunk, provider=self.usage_provider, flavor="chat")
+        return deltas
+
+
+@dataclass(frozen=True)
+class ResponsesAdapter:
+    """``/responses``: usage arrives with ``response.completed`` or ``response.incomplete``."""
+
+    name: str = "openai-responses"
+    requires_max_tokens: bool = False
+
+    def call(
+        self,
+        base_url: str,
+        key: ApiKey | None,
+        model: str,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        max_tokens: int | None,
+        *,
+        stream: bool,
+    ) -> HttpCall:
+        instructions = "\n\n".join(m.text for m in messages if m.role in ("system", "developer"))
+        items = [
+            item for m in messages if m.role not in ("system", "developer") for item in _items(m)
+        ]
+        body: dict[str, Any] = {"model": model, "input": items, "store": False}
+        if instructions:
+            body["instructions"] = instructions
+        if tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": dict(t.parameters),
+                }
+                for t in tools
+            ]
+        if max_tokens is not None:
+            body["max_output_tokens"] = max_tokens
+        if stream:
+            body["stream"] = True
+        return HttpCall(f"{base_url.rstrip('/')}/responses", auth_headers(key), body)
+
+    def decoder(self) -> ResponsesDecoder:
+        return ResponsesDecoder()
+
+    def parse_response(self, body: Any) -> tuple[str, ReportedUsage]:
+        response = mapping(body, "a response")
+        return _output_text(response), _responses_usage(response)
+
+
+@dataclass
+class ResponsesDecoder:
+    """Typed events; ``response.completed``/``incomplete`` carries the final usage."""
+
+    state: StreamState = field(default_factory=StreamState)
+
+    def feed(self, event: ServerSentEvent) -> list[Delta]:
+        data = mapping(json_event(event), "an event")
+        kind = data.get("type") or event.event
+        if kind == "response.output_text.delta":
+            return [TextDelta(str(data.get("delta") or ""))]
+        if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+            return [ReasoningDelta(str(data.get("delta") or ""))]
+        if kind in ("response.completed", "response.incomplete"):
+            response = mapping(data.get("response"), "the response")
+            self.state.usage = _responses_usage(response)
+            self.state.finished = True
+            reason = (response.get("incomplete_details") or {}).get("reason")
+            self.state.finish_reason = str(reason or response.get("status") or "completed")
+        elif kind in ("response.failed", "error"):
+            failure = data.get("response", {}).get("error") if kind == "response.failed" else data
+            raise MalformedStream(f"The provider stopped with an error: {_message(failure)}")
+        return []
+
+
+def _items(message: ChatMessage) -> list[dict[str, Any]]:
+    if message.role == "tool":
+        return [
+            {
+                "type": "function_call_output",
+                "call_id": message.tool_call_id or "",
+                "output": message.text,
+            }
+        ]
+    text_type = "output_text" if message.role == "assistant" else "input_text"
+    content: list[dict[str, Any]] = [
+        {"type": text_type, "text": part} if isinstance(part, str) else _image(part)
+        for part in message.parts
+    ]
+    items: list[dict[str, Any]] = [{"role": message.role, "content": content}] if content else []
+    items += [
+        {"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}
+        for c in message.tool_calls
+    ]
+    return items
+
+
+def _image(part: ImagePart) -> dict[str, Any]:
+    return {"type": "input_image", "image_url": part.url, "detail": part.detail}
+
+
+def _output_text(response: dict[str, Any]) -> str:
+    texts = [
+        str(content.get("text") or "")
+        for item in response.get("output") or []
+        if isinstance(item, dict) and item.get("type") == "message"
+        for content in item.get("content") or []
+        if isinstance(content, dict) and content.get("type") == "output_text"
+    ]
+    return "".join(texts)
+
+
+def _responses_usage(response: dict[str, Any]) -> ReportedUsage:
+    if not response.get("usage"):
+        return ReportedUsage()
+    return extract(response, provider="openai", flavor="responses")
+
+
+def _message(error: Any) -> str:
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("code") or error)[:300]
+    return str(error)[:300]
