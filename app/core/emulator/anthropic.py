@@ -1,0 +1,321 @@
+"""Anthropic's wire protocol: Messages (streamed or whole), token counting, the model list.
+
+Usage follows Anthropic: ``input_tokens`` EXCLUDES the cache counts (total input is
+``input_tokens + cache_creation_input_tokens + cache_read_input_tokens``), thinking is billed in
+``output_tokens``, ``message_start`` carries the input and cache counts, and ``message_delta``'s
+``usage`` is cumulative. Prompt caching happens only for requests with a ``cache_control``
+marker: the messages before the last are written to the cache the first time (``ttl: "1h"`` on
+any marker makes it a 1-hour write, else 5 minutes) and read from it afterwards.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from app.core.chat import ChatMessage, ImagePart, Part, ToolCall, ToolSpec
+from app.core.emulator.faults import Failure, retry_after_ms
+from app.core.emulator.replies import Prompt, Reply, make_reply, pieces
+from app.core.emulator.wire import (
+    Answer,
+    BadRequest,
+    Call,
+    Context,
+    Event,
+    JsonAnswer,
+    Refused,
+    StreamAnswer,
+    dumps,
+    limit_field,
+    new_id,
+    resolve_model,
+    text_of,
+)
+
+MODELS = {
+    "claude-opus-4-5": "Claude Opus 4.5",
+    "claude-sonnet-4-5": "Claude Sonnet 4.5",
+    "claude-haiku-4-5": "Claude Haiku 4.5",
+}
+_ERROR_TYPES = {
+    "rate_limit": "rate_limit_error",
+    "server": "api_error",
+    "overloaded": "overloaded_error",
+    "auth": "authentication_error",
+    "not_found": "not_found_error",
+    "invalid": "invalid_request_error",
+    "permission": "permission_error",
+}
+
+
+def handle(context: Context, call: Call, endpoint: Callable[[Context, Call], Answer]) -> Answer:
+    """Run an endpoint, turning refusals and bad requests into Anthropic error answers."""
+    try:
+        return endpoint(context, call)
+    except Refused as refused:
+        return error_answer(refused.failure, refused.fault)
+    except BadRequest as error:
+        return error_answer(Failure(400, "invalid", str(error)))
+
+
+def error_answer(failure: Failure, fault: str | None = None) -> JsonAnswer:
+    """``{"type": "error", "error": {"type", "message"}}`` with the failure's status."""
+    request_id = new_id("req_")
+    headers = {"request-id": request_id}
+    if failure.retry_after is not None:
+        headers["retry-after"] = failure.retry_after
+        headers["retry-after-ms"] = retry_after_ms(failure.retry_after)
+    kind = _ERROR_TYPES.get(failure.kind, "invalid_request_error")
+    body = {
+        "type": "error",
+        "error": {"type": kind, "message": failure.message},
+        "request_id": request_id,
+    }
+    return JsonAnswer(failure.status, body, headers, fault)
+
+
+def api_key(call: Call) -> str:
+    """The key (any non-empty one) after checking that ``anthropic-version`` is sent.
+
+    The key comes in ``x-api-key``, or as ``Authorization: Bearer`` which the 2.x SDKs send.
+
+    Raises:
+        Refused: no key (401) or no version header (400).
+    """
+    key = (call.header("x-api-key") or "").strip()
+    if not key:
+        scheme, _, bearer = (call.header("authorization") or "").strip().partition(" ")
+        key = bearer.strip() if scheme.lower() == "bearer" else ""
+    if not key:
+        raise Refused(Failure(401, "auth", "x-api-key header is required"))
+    if not (call.header("anthropic-version") or "").strip():
+        raise Refused(Failure(400, "invalid", "anthropic-version: header is required"))
+    return key
+
+
+def list_models(context: Context, call: Call) -> Answer:
+    """``GET /v1/models``."""
+    api_key(call)
+    data = [_model(name) for name in MODELS]
+    return JsonAnswer(
+        200, {"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]}
+    )
+
+
+def get_model(context: Context, call: Call) -> Answer:
+    """``GET /v1/models/{model}``: any name is a model here."""
+    api_key(call)
+    return JsonAnswer(200, _model(call.path.removeprefix("/v1/models/")))
+
+
+def _model(name: str) -> dict[str, Any]:
+    return {
+        "type": "model",
+        "id": name,
+        "display_name": MODELS.get(name, name),
+        "created_at": "2025-09-29T00:00:00Z",
+    }
+
+
+def count_tokens(context: Context, call: Call) -> Answer:
+    """``POST /v1/messages/count_tokens`` -> ``{"input_tokens": N}``."""
+    key = api_key(call)
+    body = call.json()
+    model, fault = resolve_model(
+        context, call, body.get("model"), key, provider="anthropic", counting=True
+    )
+    messages, tools = request_messages(body)
+    tokens = context.replies.count(model, messages, tools)
+    return JsonAnswer(200, {"input_tokens": tokens}, {"request-id": new_id("req_")}, fault)
+
+
+def create_message(context: Context, call: Call) -> Answer:
+    """``POST /v1/messages``, streamed or whole."""
+    key = api_key(call)
+    body = call.json()
+    model, fault = resolve_model(context, call, body.get("model"), key, provider="anthropic")
+    limit = limit_field(body, "max_tokens")
+    if limit is None:
+        raise BadRequest("max_tokens: Field required")
+    messages, tools = request_messages(body)
+    markers = cache_markers(body)
+    prompt = context.replies.prompt("anthropic", model, messages, tools, caching=bool(markers))
+    thinking = body.get("thinking")
+    reasoning = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+    reply = make_reply(model, messages, limit=limit, reasoning=reasoning)
+    usage = None if fault == "no-usage" else message_usage(prompt, reply, markers)
+    stop_reason = "max_tokens" if reply.truncated else "end_turn"
+    signature = base64.b64encode(hashlib.sha256(reply.thinking.encode()).digest()).decode()
+    message: dict[str, Any] = {
+        "id": new_id("msg_"),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+    }
+    headers = {"request-id": new_id("req_")}
+    if not body.get("stream"):
+        content: list[dict[str, Any]] = []
+        if reasoning:
+            content.append({"type": "thinking", "thinking": reply.thinking, "signature": signature})
+        content.append({"type": "text", "text": reply.text})
+        whole = {**message, "content": content, "stop_reason": stop_reason}
+        if usage is not None:
+            whole["usage"] = usage
+        return JsonAnswer(200, whole, headers, fault)
+    events: list[Event] = []
+
+    def emit(kind: str, **fields: Any) -> None:
+        events.append(Event(dumps({"type": kind, **fields}), kind))
+
+    if usage is not None:
+        message["usage"] = {**usage, "output_tokens": 1}
+        message["usage"].pop("output_tokens_details", None)
+    emit("message_start", message=message)
+    index = 0
+    if reasoning:
+        emit(
+            "content_block_start",
+            index=0,
+            content_block={"type": "thinking", "thinking": "", "signature": ""},
+        )
+        emit("ping")
+        for piece in pieces(reply.thinking):
+            emit(
+                "content_block_delta", index=0, delta={"type": "thinking_delta", "thinking": piece}
+            )
+        emit(
+            "content_block_delta",
+            index=0,
+            delta={"type": "signature_delta", "signature": signature},
+        )
+        emit("content_block_stop", index=0)
+        index = 1
+    emit("content_block_start", index=index, content_block={"type": "text", "text": ""})
+    if not reasoning:
+        emit("ping")
+    for piece in reply.pieces:
+        emit("content_block_delta", index=index, delta={"type": "text_delta", "text": piece})
+    emit("content_block_stop", index=index)
+    delta = {"stop_reason": stop_reason, "stop_sequence": None}
+    if usage is not None:
+        final = {
+            key: usage[key]
+            for key in (
+                "input_tokens",
+                "cache_creation_input_tokens",
+                "cache_read_input_tokens",
+                "output_tokens",
+                "output_tokens_details",
+            )
+            if key in usage
+        }
+        emit("message_delta", delta=delta, usage=final)
+    else:
+        emit("message_delta", delta=delta)
+    emit("message_stop")
+    return StreamAnswer(events, headers, fault)
+
+
+def message_usage(prompt: Prompt, reply: Reply, markers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Messages usage object; the input count leaves out what was written to or read from the
+    cache."""
+    read = prompt.seen_tokens if markers else 0
+    written = max(prompt.prefix_tokens - read, 0) if markers else 0
+    one_hour = any(marker.get("ttl") == "1h" for marker in markers)
+    usage: dict[str, Any] = {
+        "input_tokens": prompt.tokens - read - written,
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": read,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": 0 if one_hour else written,
+            "ephemeral_1h_input_tokens": written if one_hour else 0,
+        },
+        "output_tokens": reply.output_tokens,
+        "service_tier": "standard",
+    }
+    if reply.reasoning_tokens:
+        usage["output_tokens_details"] = {"thinking_tokens": reply.reasoning_tokens}
+    return usage
+
+
+def cache_markers(value: Any) -> list[dict[str, Any]]:
+    """Every ``cache_control`` object anywhere in the request (system, messages, tools, top)."""
+    found: list[dict[str, Any]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "cache_control" and isinstance(item, dict):
+                found.append(item)
+            else:
+                found += cache_markers(item)
+    elif isinstance(value, list):
+        for item in value:
+            found += cache_markers(item)
+    return found
+
+
+def request_messages(body: dict[str, Any]) -> tuple[tuple[ChatMessage, ...], tuple[ToolSpec, ...]]:
+    """``system``, ``messages`` and ``tools`` as chat messages and tool specs.
+
+    Raises:
+        BadRequest: no messages, or messages of the wrong shape.
+    """
+    turns = body.get("messages")
+    if not isinstance(turns, list) or not turns:
+        raise BadRequest("messages: Field required")
+    messages: list[ChatMessage] = []
+    system = text_of(body.get("system"))
+    if system:
+        messages.append(ChatMessage("system", system))
+    for turn in turns:
+        role = turn.get("role") if isinstance(turn, dict) else None
+        if role not in ("user", "assistant"):
+            raise BadRequest(f"messages: each role must be 'user' or 'assistant', not {role!r}")
+        messages += _turn(role, turn.get("content"))
+    tools = tuple(
+        ToolSpec(str(tool["name"]), str(tool.get("description") or ""), tool["input_schema"])
+        for tool in body.get("tools") or ()
+        if isinstance(tool, dict) and "name" in tool and isinstance(tool.get("input_schema"), dict)
+    )
+    return tuple(messages), tools
+
+
+def _turn(role: str, content: Any) -> list[ChatMessage]:
+    if isinstance(content, str):
+        return [ChatMessage(role, content)]
+    if not isinstance(content, list):
+        raise BadRequest("messages: content must be text or a list of content blocks")
+    results: list[ChatMessage] = []
+    parts: list[Part] = []
+    calls: list[ToolCall] = []
+    for block in content:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text" and isinstance(block.get("text"), str):
+            parts.append(block["text"])
+        elif kind == "image" and isinstance(block.get("source"), dict):
+            source = block["source"]
+            if source.get("type") == "base64":
+                media = source.get("media_type", "image/png")
+                parts.append(ImagePart(f"data:{media};base64,{source.get('data', '')}"))
+            else:
+                parts.append(ImagePart(str(source.get("url", ""))))
+        elif kind == "tool_use":
+            arguments = dumps(block.get("input") or {})
+            calls.append(ToolCall(str(block.get("id", "")), str(block.get("name", "")), arguments))
+        elif kind == "tool_result":
+            result = block.get("content")
+            text = result if isinstance(result, str) else text_of(result)
+            results.append(ChatMessage("tool", text, tool_call_id=str(block.get("tool_use_id"))))
+        elif kind in ("thinking", "redacted_thinking", "document", "search_result"):
+            continue  # earlier thinking is dropped from the prompt; documents are not counted
+        else:
+            raise BadRequest(f"messages: unsupported content block {dumps(block)[:80]}")
+    if parts or calls or not results:
+        first = parts[0] if len(parts) == 1 else None
+        value: str | tuple[Part, ...] = first if isinstance(first, str) else tuple(parts)
+        results.append(ChatMessage(role, value, tool_calls=tuple(calls)))
+    return results
