@@ -225,6 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
         "emulator", help="run the local provider emulator (OpenAI, Anthropic, Gemini protocols)"
     )
     emulator.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765)")
+    emulator.add_argument(
+        "--chunk-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="pause between streamed chunks, to feel like a real provider",
+    )
     emulator.set_defaults(standalone=_emulator)
 
     _prices_parser(commands)
@@ -580,7 +587,7 @@ def _default_endpoint(model: str) -> str:
 def _emulator(args: argparse.Namespace) -> int:
     from app.core.emulator import Emulator
 
-    server = Emulator(port=args.port)
+    server = Emulator(port=args.port, chunk_delay=args.chunk_delay)
     print(f"Emulator on {server.url} (OpenAI at /v1, Anthropic, Gemini); Ctrl+C stops.")
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

@@ -147,7 +147,7 @@ def check_prompt(session: Session, cost: Decimal, *, now: datetime | None = None
         session.refresh(account)
     available = account.credits - held
     if cost > available:
-        raise InsufficientBalance(needed=cost, available=available)
+        raise InsufficientBalance(needed=cost, available=available, held=held)
     return _view(account)
 
 

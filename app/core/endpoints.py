@@ -107,14 +107,19 @@ def add_endpoint(
     name: str,
     base_url: str,
     *,
+    api: str = "compatible",
     price_provider: str | None = None,
     needs_key: bool = True,
 ) -> Endpoint:
-    """Add an OpenAI-compatible endpoint (a local server, a gateway, another vendor).
+    """Add an endpoint: usually OpenAI-compatible (a local server, a gateway, another vendor);
+    ``api`` may also be ``anthropic`` or ``gemini`` for a proxy speaking those protocols.
 
     Raises:
-        InvalidSetting: an empty name, a URL that is not http(s), or a name already in use.
+        InvalidSetting: an empty name, a URL that is not http(s), an unknown protocol, or a
+            name already in use.
     """
+    if api not in ("compatible", "anthropic", "gemini"):
+        raise InvalidSetting(f"Unknown protocol {api!r}: use compatible, anthropic or gemini.")
     name = name.strip()
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     parts = urlsplit(base_url.strip())
@@ -125,7 +130,7 @@ def add_endpoint(
     endpoint = Endpoint(
         f"custom-{slug}",
         name,
-        "compatible",
+        api,
         base_url.strip().rstrip("/"),
         price_provider,
         needs_key=needs_key,

@@ -30,14 +30,18 @@ class InsufficientBalance(TallybookError):
         available: the balance at the time of the check, in credits.
     """
 
-    def __init__(self, needed: Decimal, available: Decimal) -> None:
+    def __init__(self, needed: Decimal, available: Decimal, held: Decimal = Decimal(0)) -> None:
         from app.core.money import format_usd  # local: money imports this module
 
         self.needed = needed
         self.available = available
+        self.held = held
+        after_holds = (
+            f" after {format_usd(held, places=6)} held by requests in flight" if held else ""
+        )
         super().__init__(
             f"Not enough balance: this prompt costs {format_usd(needed, places=6)} "
-            f"but the balance is {format_usd(available, places=6)}. "
+            f"but {format_usd(available, places=6)} is available{after_holds}. "
             "Nothing was sent. Add credits (tallybook add-balance) or turn balance checking off."
         )
 

@@ -34,7 +34,14 @@ from app.core.endpoints import Endpoint, get_endpoint
 from app.core.errors import MissingKey, ProviderError, ProviderUnreachable
 from app.core.ledger import Spend, SpendRecord, TokenUsage
 from app.core.pricing import ModelLimits, PriceBook, Rates
-from app.core.providers.base import Adapter, Delta, MalformedStream, StreamDecoder, TextDelta
+from app.core.providers.base import (
+    Adapter,
+    Delta,
+    MalformedStream,
+    StreamDecoder,
+    StreamState,
+    TextDelta,
+)
 from app.core.providers.http import TIMEOUT, raise_for_status, transport_error
 from app.core.providers.sse import iter_sse
 from app.core.tokens import TokenCount, TokenCounter
@@ -199,21 +206,7 @@ class MeteringClient:
             InsufficientBalance, ContextWindowExceeded, MissingKey: refused; nothing was sent.
             ProviderError: no reply came (bad key, unknown model, rate limit, outage, timeout).
         """
-        quote = self.quote(request)
-        adapter, base_url = quote.endpoint.adapter_for(request.model)
-        key = self._key(quote.endpoint)
-        request_id, message_id = self._journal(quote)
-        try:
-            max_tokens = request.max_tokens
-            if max_tokens is None and adapter.requires_max_tokens:
-                max_tokens = quote.limits.max_output
-            call = adapter.call(
-                base_url, key, request.model, quote.messages, request.tools, max_tokens, stream=True
-            )
-            response = self._connect(call.url, call.headers, call.body, quote.endpoint, key, cancel)
-        except BaseException:
-            self._abandon(request_id, message_id)
-            raise
+        quote, adapter, response, request_id, message_id = self._start(request, cancel, stream=True)
         decoder = adapter.decoder()
         outcome = _Outcome()
         try:
@@ -223,15 +216,64 @@ class MeteringClient:
             raise
         finally:
             response.close()
-            metered = self._settle(quote, adapter, decoder, outcome, request_id, message_id)
+            metered = self._settle(quote, decoder.state, outcome, request_id, message_id)
         yield metered
 
-    def send(self, request: ChatRequest) -> Metered:
-        """Send a request and wait for the whole reply."""
-        for item in self.stream(request):
-            if isinstance(item, Metered):
-                return item
-        raise AssertionError("a stream always ends with its Metered record")
+    def send(self, request: ChatRequest, *, stream: bool = True) -> Metered:
+        """Send a request and wait for the whole reply.
+
+        With ``stream=False`` the provider is asked for one JSON answer instead of a stream
+        (some servers report usage only that way).
+        """
+        if stream:
+            for item in self.stream(request):
+                if isinstance(item, Metered):
+                    return item
+            raise AssertionError("a stream always ends with its Metered record")
+        quote, adapter, response, request_id, message_id = self._start(request, None, stream=False)
+        outcome = _Outcome()
+        state = StreamState()
+        try:
+            response.read()
+            text, state.usage = adapter.parse_response(response.json())
+            outcome.text.append(text)
+            state.finished = True
+        except (httpx2.HTTPError, ValueError) as error:
+            outcome.error = ProviderUnreachable(
+                f"{quote.endpoint.name}'s answer broke off ({type(error).__name__})."
+            )
+        except ProviderError as error:
+            outcome.error = error
+        finally:
+            response.close()
+        return self._settle(quote, state, outcome, request_id, message_id)
+
+    def _start(
+        self, request: ChatRequest, cancel: threading.Event | None, *, stream: bool
+    ) -> tuple[Quote, Adapter, httpx2.Response, int, int | None]:
+        """Quote, journal and connect; a request that gets no answer is marked failed."""
+        quote = self.quote(request)
+        adapter, base_url = quote.endpoint.adapter_for(request.model)
+        key = self._key(quote.endpoint)
+        request_id, message_id = self._journal(quote)
+        try:
+            max_tokens = request.max_tokens
+            if max_tokens is None and adapter.requires_max_tokens:
+                max_tokens = quote.limits.max_output
+            call = adapter.call(
+                base_url,
+                key,
+                request.model,
+                quote.messages,
+                request.tools,
+                max_tokens,
+                stream=stream,
+            )
+            response = self._connect(call.url, call.headers, call.body, quote.endpoint, key, cancel)
+        except BaseException:
+            self._abandon(request_id, message_id)
+            raise
+        return quote, adapter, response, request_id, message_id
 
     def generate_title(
         self, conversation_id: int, endpoint: str, model: str, first_message: str
@@ -370,14 +412,12 @@ class MeteringClient:
     def _settle(
         self,
         quote: Quote,
-        adapter: Adapter,
-        decoder: StreamDecoder,
+        state: StreamState,
         outcome: _Outcome,
         request_id: int,
         message_id: int | None,
     ) -> Metered:
         """Charge the request once: reported counts where reported, Tallybook's own elsewhere."""
-        state = decoder.state
         text = "".join(outcome.text)
         ended = state.finished or state.finish_reason is not None
         complete = ended and not outcome.cancelled and outcome.error is None

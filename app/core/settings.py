@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.models import Setting
@@ -14,10 +15,10 @@ T = TypeVar("T")
 
 def get(session: Session, key: str, default: T) -> T:
     """The stored value for ``key``, or ``default`` when it was never set."""
-    row = session.get(Setting, key)
-    if row is None:
+    text = session.execute(select(Setting.value).where(Setting.key == key)).scalar()
+    if text is None:
         return default
-    value: T = json.loads(row.value)
+    value: T = json.loads(text)
     return value
 
 
