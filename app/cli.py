@@ -30,9 +30,10 @@ from app.core import (
     reports,
 )
 from app.core.chat import ChatMessage, ChatPayload
+from app.core.chatting import Chats
 from app.core.db import Database
 from app.core.errors import TallybookError
-from app.core.metering import ChatRequest, Metered, MeteringClient
+from app.core.metering import Metered, MeteringClient
 from app.core.paths import database_path
 from app.core.providers.base import TextDelta
 from app.core.tokens import TokenCount, TokenCounter, counting_rules
@@ -509,26 +510,24 @@ def _as_payload(text: str) -> ChatPayload | None:
 
 def _chat(args: argparse.Namespace, db: Database) -> int:
     provider = args.provider or _default_endpoint(args.model)
-    with db.write() as session:
+    chats = Chats(db, MeteringClient(db))
+    try:
         if args.conversation is None:
-            conversation = conversations.create_conversation(
-                session, provider=provider, model=args.model
-            )
+            conversation_id = chats.start(provider, args.model).id
         else:
-            conversation = conversations.get_conversation(session, args.conversation)
-        conversations.add_message(session, conversation.id, "user", args.message)
-        history = conversations.history(session, conversation.id)
-    client = MeteringClient(db)
-    request = ChatRequest(
-        endpoint=provider,
-        model=args.model,
-        messages=history,
-        max_tokens=args.max_tokens,
-        conversation_id=conversation.id,
-        drop_oldest=conversation.drop_oldest,
-    )
+            with db.read() as session:
+                conversation_id = conversations.get_conversation(session, args.conversation).id
+        return _converse(chats, conversation_id, provider, args)
+    finally:
+        chats.metering.close()
+
+
+def _converse(chats: Chats, conversation_id: int, provider: str, args: argparse.Namespace) -> int:
+    """Stream one reply to stdout, its cost to stderr; name a new conversation afterwards."""
     metered: Metered | None = None
-    stream = client.stream(request)
+    stream = chats.send(
+        conversation_id, args.message, provider, args.model, max_tokens=args.max_tokens
+    )
     try:
         for item in stream:
             if isinstance(item, Metered):
@@ -545,13 +544,12 @@ def _chat(args: argparse.Namespace, db: Database) -> int:
     finally:
         print(flush=True)
     assert metered is not None
-    print(_spend_line(metered, conversation.id), file=sys.stderr)
-    if args.conversation is None and metered.error is None:
-        client.generate_title(conversation.id, provider, args.model, args.message)
-    client.close()
+    print(_spend_line(metered, conversation_id), file=sys.stderr)
     if metered.error is not None:
         print(f"tallybook: error: {metered.error}", file=sys.stderr)
         return 1
+    if chats.needs_title(conversation_id):
+        chats.name(conversation_id, provider, args.model, args.message)
     return 0
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.core.chat import ChatMessage
 from app.core.clock import utcnow
 from app.core.errors import TallybookError
-from app.core.models import Conversation, Message
+from app.core.models import Conversation, Message, Request, Transaction
 
 DEFAULT_TITLE = "New conversation"
 
@@ -130,3 +131,192 @@ def get_conversation(session: Session, conversation_id: int) -> ConversationView
     return ConversationView(
         row.id, row.title, row.provider, row.model, row.created_at, row.drop_oldest
     )
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """A row of the conversation list: what it is and what it has cost so far."""
+
+    id: int
+    title: str
+    model: str | None
+    updated_at: datetime
+    cost: Decimal
+
+
+@dataclass(frozen=True)
+class MessageUsage:
+    """What one reply cost: its tokens by kind, its price, and how sure those numbers are."""
+
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    cost: Decimal
+    estimated: bool
+    status: str
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """A message as the chat shows it."""
+
+    id: int
+    role: str
+    content: str
+    created_at: datetime
+    provider: str | None
+    model: str | None
+    usage: MessageUsage | None
+
+
+def list_conversations(session: Session, search: str = "") -> list[ConversationSummary]:
+    """Conversations, most recent first, with their total cost; ``search`` matches title or text."""
+    cost = (
+        select(func.coalesce(-func.sum(Transaction.token_value), 0))
+        .where(Transaction.conversation_id == Conversation.id)
+        .scalar_subquery()
+    )
+    statement = (
+        select(
+            Conversation.id, Conversation.title, Conversation.model, Conversation.updated_at, cost
+        )
+        .where(Conversation.deleted_at.is_(None))
+        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+    )
+    if search.strip():
+        pattern = f"%{_escape_like(search.strip())}%"
+        text_matches = (
+            select(Message.id)
+            .where(
+                Message.conversation_id == Conversation.id,
+                Message.deleted_at.is_(None),
+                Message.content.ilike(pattern, escape="\\"),
+            )
+            .exists()
+        )
+        statement = statement.where(
+            or_(Conversation.title.ilike(pattern, escape="\\"), text_matches)
+        )
+    return [
+        ConversationSummary(row_id, title, model, updated, Decimal(total))
+        for row_id, title, model, updated, total in session.execute(statement)
+    ]
+
+
+def messages(session: Session, conversation_id: int) -> list[MessageView]:
+    """The visible messages of a conversation, each reply with what it cost."""
+    rows = session.execute(
+        select(Message)
+        .where(Message.conversation_id == conversation_id, Message.deleted_at.is_(None))
+        .order_by(Message.id)
+    ).scalars()
+    found = list(rows)
+    usage = _usage_by_message(session, [m.id for m in found if m.role == "assistant"])
+    return [
+        MessageView(m.id, m.role, m.content, m.created_at, m.provider, m.model, usage.get(m.id))
+        for m in found
+    ]
+
+
+def conversation_cost(session: Session, conversation_id: int) -> Decimal:
+    """Everything the conversation has cost (titles and hidden replies included: it was spent)."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(Transaction.token_value), 0)).where(
+            Transaction.conversation_id == conversation_id
+        )
+    )
+    return -Decimal(total or 0)
+
+
+def rename(session: Session, conversation_id: int, title: str) -> None:
+    """The user's own title."""
+    set_title(session, conversation_id, title)
+
+
+def delete_conversation(session: Session, conversation_id: int) -> None:
+    """Hide a conversation; its transactions stay on the ledger, with its title."""
+    session.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(deleted_at=utcnow())
+    )
+
+
+def configure_conversation(
+    session: Session,
+    conversation_id: int,
+    *,
+    system_prompt: str | None = None,
+    drop_oldest: bool | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+) -> None:
+    """Change a conversation's system prompt, trimming rule or last model (``None``: unchanged)."""
+    values: dict[str, object] = {"updated_at": utcnow()}
+    if system_prompt is not None:
+        values["system_prompt"] = system_prompt
+    if drop_oldest is not None:
+        values["drop_oldest"] = drop_oldest
+    if provider is not None:
+        values["provider"] = provider
+    if model is not None:
+        values["model"] = model
+    session.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))
+
+
+def system_prompt(session: Session, conversation_id: int) -> str:
+    """The conversation's system prompt ("" when none)."""
+    value = session.scalar(
+        select(Conversation.system_prompt).where(Conversation.id == conversation_id)
+    )
+    return value or ""
+
+
+def _usage_by_message(session: Session, message_ids: list[int]) -> dict[int, MessageUsage]:
+    if not message_ids:
+        return {}
+    tokens = -func.sum(Transaction.raw_amount)
+    rows = session.execute(
+        select(
+            Transaction.message_id,
+            Transaction.token_type,
+            tokens,
+            -func.sum(Transaction.token_value),
+            func.max(Transaction.estimated),
+        )
+        .where(Transaction.message_id.in_(message_ids))
+        .group_by(Transaction.message_id, Transaction.token_type)
+    )
+    parts: dict[int, dict[str, tuple[Decimal, Decimal, bool]]] = {}
+    for message_id, token_type, amount, cost, estimated in rows:
+        if message_id is None:
+            continue
+        parts.setdefault(message_id, {})[token_type] = (
+            Decimal(amount),
+            Decimal(cost),
+            bool(estimated),
+        )
+    details = {
+        request.message_id: request
+        for request in session.scalars(select(Request).where(Request.message_id.in_(message_ids)))
+    }
+    usage = {}
+    for message_id, by_type in parts.items():
+        request = details.get(message_id)
+
+        def count(kind: str, by_type: dict[str, tuple[Decimal, Decimal, bool]] = by_type) -> int:
+            return int(by_type.get(kind, (Decimal(0), Decimal(0), False))[0])
+
+        usage[message_id] = MessageUsage(
+            input_tokens=count("prompt") + count("cache_write") + count("cache_read"),
+            output_tokens=count("completion"),
+            cached_tokens=count("cache_read"),
+            reasoning_tokens=request.reasoning_tokens if request else 0,
+            cost=sum((cost for _, cost, _ in by_type.values()), Decimal(0)),
+            estimated=any(estimated for _, _, estimated in by_type.values()),
+            status=request.status if request else "complete",
+        )
+    return usage
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -8,9 +8,11 @@ prices differ from OpenAI's for the same model). The user can add OpenAI-compati
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,11 +20,13 @@ from sqlalchemy.orm import Session
 
 from app.core import settings
 from app.core.errors import InvalidSetting, TallybookError
+from app.core.paths import resource_path
 from app.core.providers import anthropic, gemini, openai
 from app.core.providers.base import Adapter
 from app.core.tokens import counting_rules
 
 CUSTOM_KEY = "custom_endpoints"
+RECENT_MODELS_KEY = "recent_models"
 DEMO = "demo"
 
 
@@ -181,3 +185,42 @@ def demo_url() -> str:
             _demo_server = Emulator().start()
         url: str = _demo_server.url
         return url
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model offered for an endpoint, with what it costs per token."""
+
+    endpoint: str
+    model: str
+    prompt: Decimal
+    completion: Decimal
+    flagged: bool
+    """Priced at the default for unknown models."""
+
+
+def model_menu(session: Session) -> list[tuple[Endpoint, list[ModelChoice]]]:
+    """Each endpoint with the models the picker offers, priced (any other name can be typed)."""
+    from app.core.pricing import PriceBook
+
+    book = PriceBook.load(session)
+    menu = json.loads(resource_path("model_menu.json").read_text(encoding="utf-8"))
+    recent: dict[str, list[str]] = settings.get(session, RECENT_MODELS_KEY, {})
+    result = []
+    for endpoint in all_endpoints(session):
+        names = list(dict.fromkeys([*recent.get(endpoint.id, []), *menu.get(endpoint.id, [])]))
+        choices = []
+        for name in names:
+            rates = book.rates(name, provider=endpoint.price_provider)
+            choices.append(
+                ModelChoice(endpoint.id, name, rates.prompt, rates.completion, rates.is_default)
+            )
+        result.append((endpoint, choices))
+    return result
+
+
+def remember_model(session: Session, endpoint_id: str, model: str) -> None:
+    """Put a model first in its endpoint's menu (the last few used are kept)."""
+    recent: dict[str, list[str]] = settings.get(session, RECENT_MODELS_KEY, {})
+    models = [model, *[m for m in recent.get(endpoint_id, []) if m != model]][:5]
+    settings.put(session, RECENT_MODELS_KEY, {**recent, endpoint_id: models})

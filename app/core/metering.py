@@ -61,6 +61,8 @@ class ChatRequest:
         endpoint: an endpoint id (``openai``, ``anthropic``, ``demo``, ``custom-...``).
         context: ``message`` for a chat turn, ``title`` for naming a conversation.
         store_reply: keep the reply as an assistant message of the conversation.
+        store_prompt: also store the last message (the user's new one) in the conversation, in
+            the same transaction as the journal, so a refused request leaves no trace of it.
     """
 
     endpoint: str
@@ -72,6 +74,7 @@ class ChatRequest:
     context: str = "message"
     drop_oldest: bool = False
     store_reply: bool = True
+    store_prompt: bool = False
 
 
 @dataclass(frozen=True)
@@ -325,6 +328,11 @@ class MeteringClient:
         with self._db.write() as session:
             balance.check_prompt(session, quote.prompt_cost, now=now)
             message_id = None
+            if request.conversation_id is not None and request.store_prompt:
+                prompt = request.messages[-1]
+                conversations.add_message(
+                    session, request.conversation_id, prompt.role, prompt.text, now=now
+                )
             if request.conversation_id is not None and request.store_reply:
                 message_id = conversations.add_message(
                     session,

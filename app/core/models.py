@@ -161,6 +161,29 @@ class PriceOverride(Base):
     updated_at: Mapped[datetime]
 
 
+class Budget(Base):
+    """A spending limit for a day or a month, overall or for one provider or model."""
+
+    __tablename__ = "budgets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period: Mapped[str] = mapped_column(String(8))
+    """``day`` or ``month`` (UTC calendar periods, like the reports)."""
+    scope: Mapped[str] = mapped_column(String(16))
+    """``all``, ``provider`` or ``model``."""
+    target: Mapped[str | None] = mapped_column(String(200))
+    limit: Mapped[Decimal] = mapped_column(Millionths)
+
+
+class AlertLog(Base):
+    """Alerts already raised, so each crossing is announced once (per period, per threshold)."""
+
+    __tablename__ = "alert_log"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    raised_at: Mapped[datetime]
+
+
 class Setting(Base):
     """Small named preferences stored as JSON text (default rates, opt-ins)."""
 

@@ -381,3 +381,13 @@ def test_non_streamed_replies_are_recorded_as_reported(
     assert whole.usage == streamed.usage
     assert (whole.status, whole.estimated) == ("complete", False)
     _assert_ledger_exact(db)
+
+
+def test_a_timeout_mid_reply_keeps_what_arrived(db: Database) -> None:
+    client = MeteringClient(db, retries=0, timeout=httpx2.Timeout(5.0, read=0.1))
+    metered = client.send(_request("gpt-4o-mini@slow"))
+    client.close()
+    assert metered.status == "incomplete"
+    assert isinstance(metered.error, ProviderUnreachable) and "mid-reply" in str(metered.error)
+    assert metered.output_estimated
+    _assert_ledger_exact(db)

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from app.core import conversations, ledger
+from app.core.db import Database
+from app.core.ledger import Spend, TokenUsage
+from tests.factories import rates
+
+
+def _reply(
+    db: Database, conversation_id: int, text: str, prompt: int, completion: int, **usage: int
+) -> int:
+    with db.write() as session:
+        message_id = conversations.add_message(
+            session, conversation_id, "assistant", text, model="m"
+        )
+        ledger.spend_tokens(
+            session,
+            Spend(
+                "openai",
+                "m",
+                TokenUsage(prompt, completion, **usage),
+                rates("1", "2"),
+                conversation_id,
+                message_id,
+            ),
+        )
+        return message_id
+
+
+def test_list_with_totals_and_search(db: Database) -> None:
+    with db.write() as session:
+        first = conversations.create_conversation(session, title="Sourdough").id
+        second = conversations.create_conversation(session, title="Taxes").id
+        conversations.add_message(session, second, "user", "What about 50% off_deals?")
+    _reply(db, first, "Use a starter.", 100, 50)
+    with db.read() as session:
+        listed = conversations.list_conversations(session)
+        assert {c.title: c.cost for c in listed} == {"Sourdough": Decimal(200), "Taxes": Decimal(0)}
+        assert [c.title for c in conversations.list_conversations(session, "sour")] == ["Sourdough"]
+        assert [c.title for c in conversations.list_conversations(session, "50% off_")] == ["Taxes"]
+        assert conversations.list_conversations(session, "100%") == []
+
+
+def test_messages_carry_their_usage_and_deletion_keeps_the_money(db: Database) -> None:
+    with db.write() as session:
+        conversation = conversations.create_conversation(session, system_prompt="Be brief.").id
+        conversations.add_message(session, conversation, "user", "Hi")
+    reply = _reply(db, conversation, "Hello!", 1000, 20, cache_read_tokens=500, reasoning_tokens=5)
+    with db.read() as session:
+        user, assistant = conversations.messages(session, conversation)
+        assert user.usage is None
+        assert assistant.usage is not None
+        usage = assistant.usage
+        assert (
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cached_tokens,
+            usage.reasoning_tokens,
+        ) == (1500, 20, 500, 5)
+        assert usage.cost == Decimal(1000 + 40 + 500) and not usage.estimated
+        history = conversations.history(session, conversation)
+    assert [m.role for m in history] == ["system", "user", "assistant"]
+    with db.write() as session:
+        conversations.delete_message(session, reply)
+        conversations.delete_conversation(session, conversation)
+    with db.read() as session:
+        assert conversations.list_conversations(session) == []
+        assert conversations.conversation_cost(session, conversation) == Decimal(1540)
+        assert ledger.current_balance(session) == -1540
