@@ -77,13 +77,18 @@ class Chats:
         *,
         cancel: threading.Event | None = None,
     ) -> Generator[StreamItem, None, None]:
-        """Ask again for a reply: the old one is hidden (its cost stays on the ledger)."""
-        with self._db.write() as session:
-            conversations.delete_message(session, reply_id)
-            history = conversations.history(session, conversation_id)
+        """Ask again for a reply; the old one is hidden once the new request is accepted (a
+        refused or failed retry leaves it in place), and its cost stays on the ledger."""
+        with self._db.read() as session:
+            history = conversations.history(session, conversation_id, without=reply_id)
             drop_oldest = conversations.get_conversation(session, conversation_id).drop_oldest
         request = ChatRequest(
-            endpoint, model, history, conversation_id=conversation_id, drop_oldest=drop_oldest
+            endpoint,
+            model,
+            history,
+            conversation_id=conversation_id,
+            drop_oldest=drop_oldest,
+            replaces=reply_id,
         )
         return self.metering.stream(request, cancel=cancel)
 

@@ -79,17 +79,24 @@ def add_message(
     ).scalar_one()
 
 
-def history(session: Session, conversation_id: int) -> tuple[ChatMessage, ...]:
+def history(
+    session: Session, conversation_id: int, *, without: int | None = None
+) -> tuple[ChatMessage, ...]:
     """The conversation as a chat payload: its system prompt, then every message kept.
 
-    Assistant replies that never received text (a failed request) are left out.
+    Assistant replies that never received text (a failed request) are left out, and so is
+    the message ``without`` (a reply about to be asked for again).
     """
     conversation = session.get(Conversation, conversation_id)
     if conversation is None or conversation.deleted_at is not None:
         raise TallybookError(f"There is no conversation {conversation_id}.")
     rows = session.execute(
         select(Message.role, Message.content)
-        .where(Message.conversation_id == conversation_id, Message.deleted_at.is_(None))
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.deleted_at.is_(None),
+            Message.id != (without or 0),
+        )
         .order_by(Message.id)
     )
     messages = [
@@ -108,6 +115,11 @@ def set_message_text(session: Session, message_id: int, content: str) -> None:
 def delete_message(session: Session, message_id: int) -> None:
     """Hide a message; its spend, if any, stays on the ledger."""
     session.execute(update(Message).where(Message.id == message_id).values(deleted_at=utcnow()))
+
+
+def restore_message(session: Session, message_id: int) -> None:
+    """Show a hidden message again (a reply whose replacement never came)."""
+    session.execute(update(Message).where(Message.id == message_id).values(deleted_at=None))
 
 
 def set_title(session: Session, conversation_id: int, title: str) -> None:

@@ -95,6 +95,18 @@ def delete_key(provider_id: str) -> None:
     _call(remove)
 
 
+def store_problem() -> str | None:
+    """Why keys cannot be saved here, or ``None`` when the OS key store is usable.
+
+    A store that exists but refuses a write (locked, denied) is only found out by saving.
+    """
+    try:
+        _keyring()
+    except KeyStoreUnavailable as error:
+        return str(error)
+    return None
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with the given secrets, and anything shaped like a provider key, masked."""
     for secret in secrets:

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
@@ -47,6 +48,13 @@ from app.core.providers.sse import iter_sse
 from app.core.tokens import TokenCount, TokenCounter
 from app.core.usage import InputTokens, OutputTokens, combine
 
+TITLE_MAX_TOKENS = 24
+TITLE_MAX_TOKENS_REASONING = 1024
+"""Reasoning models think before they answer, and the thinking counts against the limit: with 24
+tokens they would be billed for a title and produce none."""
+_REASONS_BY_DEFAULT = re.compile(
+    r"(^|/)(o[1-9]|gpt-[5-9](?!.*chat)|gemini-(2\.5|[3-9])|deepseek-reasoner)"
+)
 TITLE_PROMPT = (
     "Write a short title (3 to 6 words) for a conversation that starts with the message below. "
     "Answer with the title only, no quotes.\n\n"
@@ -63,6 +71,8 @@ class ChatRequest:
         store_reply: keep the reply as an assistant message of the conversation.
         store_prompt: also store the last message (the user's new one) in the conversation, in
             the same transaction as the journal, so a refused request leaves no trace of it.
+        replaces: a reply this request asks for again; hidden once the request is accepted,
+            shown again if no new reply comes (its cost stays on the ledger either way).
     """
 
     endpoint: str
@@ -75,6 +85,7 @@ class ChatRequest:
     drop_oldest: bool = False
     store_reply: bool = True
     store_prompt: bool = False
+    replaces: int | None = None
 
 
 @dataclass(frozen=True)
@@ -258,7 +269,7 @@ class MeteringClient:
         quote = self.quote(request)
         adapter, base_url = quote.endpoint.adapter_for(request.model)
         key = self._key(quote.endpoint)
-        request_id, message_id = self._journal(quote)
+        request_id, message_id, prompt_id = self._journal(quote)
         try:
             max_tokens = request.max_tokens
             if max_tokens is None and adapter.requires_max_tokens:
@@ -274,7 +285,7 @@ class MeteringClient:
             )
             response = self._connect(call.url, call.headers, call.body, quote.endpoint, key, cancel)
         except BaseException:
-            self._abandon(request_id, message_id)
+            self._abandon(quote, request_id, message_id, prompt_id)
             raise
         return quote, adapter, response, request_id, message_id
 
@@ -290,7 +301,7 @@ class MeteringClient:
             endpoint=endpoint,
             model=model,
             messages=(ChatMessage("user", TITLE_PROMPT + first_message[:2000]),),
-            max_tokens=24,
+            max_tokens=title_max_tokens(model),
             conversation_id=conversation_id,
             context="title",
             store_reply=False,
@@ -318,8 +329,12 @@ class MeteringClient:
             )
         return key
 
-    def _journal(self, quote: Quote) -> tuple[int, int | None]:
-        """Check the balance and write the pending request, in one transaction."""
+    def _journal(self, quote: Quote) -> tuple[int, int | None, int | None]:
+        """Check the balance and write the pending request, in one transaction.
+
+        The user's new message (``store_prompt``) and the hiding of a reply being replaced
+        (``replaces``) happen in the same transaction, so a refused request changes nothing.
+        """
         request = quote.request
         now = self._clock()
         draft = self._spend(
@@ -327,12 +342,14 @@ class MeteringClient:
         )
         with self._db.write() as session:
             balance.check_prompt(session, quote.prompt_cost, now=now)
-            message_id = None
+            message_id = prompt_id = None
             if request.conversation_id is not None and request.store_prompt:
                 prompt = request.messages[-1]
-                conversations.add_message(
+                prompt_id = conversations.add_message(
                     session, request.conversation_id, prompt.role, prompt.text, now=now
                 )
+            if request.replaces is not None:
+                conversations.delete_message(session, request.replaces)
             if request.conversation_id is not None and request.store_reply:
                 message_id = conversations.add_message(
                     session,
@@ -345,13 +362,20 @@ class MeteringClient:
                 )
             draft = replace(draft, message_id=message_id)
             request_id = ledger.open_request(session, draft, hold=quote.prompt_cost, now=now)
-        return request_id, message_id
+        return request_id, message_id, prompt_id
 
-    def _abandon(self, request_id: int, message_id: int | None) -> None:
+    def _abandon(
+        self, quote: Quote, request_id: int, message_id: int | None, prompt_id: int | None
+    ) -> None:
+        """No reply came: nothing is charged, and the conversation is as it was before."""
         with self._db.write() as session:
             ledger.abandon(session, request_id)
             if message_id is not None:
                 conversations.delete_message(session, message_id)
+            if prompt_id is not None:
+                conversations.delete_message(session, prompt_id)
+            if quote.request.replaces is not None:
+                conversations.restore_message(session, quote.request.replaces)
 
     def _connect(
         self,
@@ -485,6 +509,13 @@ class MeteringClient:
             estimated_prompt_tokens=quote.count.tokens,
             estimate_method=quote.count.method,
         )
+
+
+def title_max_tokens(model: str) -> int:
+    """A title's reply limit: room for the thinking of models that reason by default."""
+    if _REASONS_BY_DEFAULT.search(model.lower()):
+        return TITLE_MAX_TOKENS_REASONING
+    return TITLE_MAX_TOKENS
 
 
 def _wait_retry_after(backoff: float) -> Callable[[tenacity.RetryCallState], float]:

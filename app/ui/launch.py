@@ -38,20 +38,28 @@ def run_gui(*, data_dir: str | None = None) -> int:
         return 1
     from PySide6.QtWidgets import QApplication  # before pyqtgraph, which picks a binding on import
 
-    from app.ui.main_window import MainWindow
+    from app import __version__
+    from app.ui.context import AppContext
+    from app.ui.main_window import MainWindow, app_icon
 
     with db.read() as session:
         updater = (
             pricing.start_online_updates() if pricing.online_updates_enabled(session) else None
         )
     qt_app = QApplication.instance() or QApplication(sys.argv)
+    assert isinstance(qt_app, QApplication)
     qt_app.setApplicationName("Tallybook")
     qt_app.setOrganizationName("Tallybook")
-    window = MainWindow(db)
+    qt_app.setApplicationVersion(__version__)
+    qt_app.setStyle("Fusion")  # follows the system's light or dark colour scheme (Qt 6.5+)
+    qt_app.setWindowIcon(app_icon())
+    context = AppContext.create(db, qt_app)
+    window = MainWindow(context)
     window.show()
     try:
         return qt_app.exec()
     finally:
+        context.close()
         if updater is not None:
             updater.stop()
         db.close()

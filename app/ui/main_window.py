@@ -1,144 +1,238 @@
-"""The main window: the balance, and where the money went.
+"""The window a user lives in: conversations on the left, the chat, the balance, the alerts.
 
-All reads run on the :class:`~app.ui.workers.TaskRunner`; the window only paints results.
+All ledger reads and writes run on the context's task runner; replies stream on their own
+threads. After each reply the alerts are checked once (budgets, low balance, anomalies) and any
+new one is shown as a banner and a desktop notification, never a dialog.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from decimal import Decimal
+from typing import Any
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
-    QHeaderView,
-    QLabel,
     QMainWindow,
     QMessageBox,
-    QTableView,
-    QTabWidget,
+    QPushButton,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from app import __version__
-from app.core import balance, money, reports
-from app.core.clock import utcnow
-from app.core.db import Database
+from app.core import alerts, balance, money
+from app.core.alerts import Alert
+from app.core.metering import Metered
+from app.core.paths import resource_path
+from app.ui.alerts import AlertBanner, TrayNotifier
+from app.ui.chat import ChatView
+from app.ui.context import AppContext
+from app.ui.conversation_list import ConversationListPanel
+from app.ui.dialogs import BalanceDialog, KeysDialog, PricesDialog
 from app.ui.errors import describe
-from app.ui.report_model import ReportTableModel
-from app.ui.workers import TaskRunner
 
-RECENT_DAYS = 30
+DEFAULT_CONFIRM_ABOVE = Decimal(100_000)
+"""Ask before sending a message quoted above $0.10 (the user can change it in Settings)."""
 
 
-@dataclass(frozen=True)
-class Overview:
-    """What the window shows, read in one go off the GUI thread."""
-
-    balance: balance.BalanceView
-    by_day: reports.Report
-    by_model: reports.Report
+def app_icon() -> QIcon:
+    """The Tallybook icon, from ``resources/icons``."""
+    return QIcon(str(resource_path("icons/tallybook.svg")))
 
 
 class MainWindow(QMainWindow):
-    """Balance at the top, spend by day and by model below.
+    """Conversations, chat, balance and alerts.
 
     Signals:
-        refreshed(): the figures on screen were replaced by fresh ones.
+        alerts_checked(object): the alerts raised after a reply (a list, often empty).
     """
 
-    refreshed = Signal()
+    alerts_checked = Signal(object)
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, context: AppContext, settings: QSettings | None = None) -> None:
         super().__init__()
-        self._db = db
-        self._tasks = TaskRunner(self)
+        self.context = context
+        self._settings = settings or QSettings()
         self.setWindowTitle("Tallybook")
-        self.resize(960, 640)
+        self.setWindowIcon(app_icon())
+        self.resize(1180, 760)
 
-        self.balance_label = QLabel("Balance: …")
-        self.balance_label.setObjectName("balance")
-        self.balance_label.setStyleSheet("font-size: 20px; font-weight: 600; padding: 8px 4px;")
-        self.by_day = ReportTableModel(f"Day (UTC), last {RECENT_DAYS} days")
-        self.by_model = ReportTableModel("Model")
-        tabs = QTabWidget()
-        tabs.addTab(_table(self.by_day), "Spend by day")
-        tabs.addTab(_table(self.by_model), "Spend by model")
-
+        self.banner = AlertBanner()
+        self.conversations = ConversationListPanel(context)
+        self.chat = ChatView(context)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.conversations)
+        self.splitter.addWidget(self.chat)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([280, 900])
         central = QWidget()
         layout = QVBoxLayout(central)
-        layout.addWidget(self.balance_label)
-        layout.addWidget(tabs)
+        layout.setContentsMargins(6, 6, 6, 0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
-        self.statusBar().showMessage(f"Ledger: {db.path}")
+
+        self.balance_button = QPushButton("Balance …")
+        self.balance_button.setFlat(True)
+        self.balance_button.setToolTip("Balance, top-ups, auto-refill and budgets")
+        self.statusBar().addPermanentWidget(self.balance_button)
+        self.tray = TrayNotifier(app_icon(), self)
+
         self._build_menus()
-        self.refresh()
+        self._connect()
+        self._restore_settings()
+        self.refresh_balance()
 
-    def refresh(self) -> None:
-        """Re-read the balance and reports in the background."""
-        self._tasks.run(self._load, self._on_load_finished, self._on_load_failed)
+    # --- public -------------------------------------------------------------------------------
 
-    def closeEvent(self, event: object) -> None:  # noqa: N802 (Qt API)
-        self._tasks.wait()
-        super().closeEvent(event)  # type: ignore[arg-type]
+    def refresh_balance(self) -> None:
+        """Re-read the balance for the status bar (in the background)."""
 
-    def _load(self) -> Overview:
-        since = (utcnow() - timedelta(days=RECENT_DAYS - 1)).date()
-        with self._db.read() as session:
-            return Overview(
-                balance=balance.get_balance(session),
-                by_day=reports.build_report(session, reports.GroupBy.DAY, since=since),
-                by_model=reports.build_report(session, reports.GroupBy.MODEL, since=since),
-            )
+        def load() -> balance.BalanceView:
+            with self.context.db.read() as session:
+                return balance.get_balance(session)
 
-    def _on_load_finished(self, overview: Overview) -> None:
-        credits = overview.balance.credits
-        state = "checking on" if overview.balance.enabled else "tracking only"
-        spent = money.format_usd(overview.by_day.total.cost)
-        self.balance_label.setText(
-            f"Balance {money.format_usd(credits)}  ·  {money.format_credits(credits)} credits  ·  "
-            f"{state}  ·  spent {spent} in {RECENT_DAYS} days"
+        self.context.tasks.run(load, self._on_balance_loaded, self._show_error)
+
+    def new_conversation(self) -> None:
+        """Open a fresh conversation (saved on its first message)."""
+        self.conversations.select(None)
+        self.chat.open_conversation(None)
+        self.chat.focus_composer()
+
+    # --- events -------------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        self.chat.stop()
+        self._save_settings()
+        self.tray.close()
+        super().closeEvent(event)
+
+    def _connect(self) -> None:
+        events = self.context.events
+        self.conversations.conversation_selected.connect(
+            self._on_conversations_conversation_selected
         )
-        self.by_day.set_report(overview.by_day)
-        self.by_model.set_report(overview.by_model)
-        self.refreshed.emit()
+        self.conversations.new_requested.connect(self.new_conversation)
+        self.chat.conversation_created.connect(self._on_chat_conversation_created)
+        self.chat.reply_finished.connect(self._on_chat_reply_finished)
+        self.chat.keys_requested.connect(self.open_keys)
+        self.balance_button.clicked.connect(self.open_balance)
+        events.ledger_changed.connect(self.refresh_balance)
+        events.alert.connect(self._on_events_alert)
 
-    def _on_load_failed(self, error: BaseException) -> None:
-        self.statusBar().showMessage(describe(error))
+    def _on_conversations_conversation_selected(self, conversation_id: int) -> None:
+        self.chat.open_conversation(conversation_id)
 
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence(QKeySequence.StandardKey.Quit))
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
-        view_menu = self.menuBar().addMenu("&View")
-        refresh_action = QAction(
-            "&Refresh", self, shortcut=QKeySequence(QKeySequence.StandardKey.Refresh)
+    def _on_chat_conversation_created(self, conversation_id: int) -> None:
+        self.conversations.select(conversation_id)
+        self.context.events.conversations_changed.emit()
+
+    def _on_chat_reply_finished(self, metered: Metered) -> None:
+        def check() -> list[Alert]:
+            with self.context.db.write() as session:
+                return alerts.check(session, request_id=metered.request_id)
+
+        self.context.tasks.run(check, self._on_alerts_checked, self._show_error)
+
+    def _on_alerts_checked(self, found: list[Alert]) -> None:
+        for alert in found:
+            self.context.events.alert.emit(alert)
+        self.alerts_checked.emit(found)
+
+    def _on_events_alert(self, alert: Alert) -> None:
+        self.banner.show_alert(alert)
+        self.tray.notify(alert)
+
+    def _on_balance_loaded(self, view: balance.BalanceView) -> None:
+        state = "" if view.enabled else " · tracking only"
+        self.balance_button.setText(
+            f"Balance {money.format_usd(view.credits)} · "
+            f"{money.format_credits(view.credits)} credits{state}"
         )
-        refresh_action.triggered.connect(self.refresh)
-        view_menu.addAction(refresh_action)
-        help_menu = self.menuBar().addMenu("&Help")
-        about_action = QAction("&About Tallybook", self)
-        about_action.triggered.connect(self._on_about_triggered)
-        help_menu.addAction(about_action)
 
-    def _on_about_triggered(self) -> None:
+    def _show_error(self, error: BaseException) -> None:
+        self.statusBar().showMessage(describe(error), 10_000)
+
+    # --- dialogs ------------------------------------------------------------------------------
+
+    def open_keys(self) -> None:
+        """The keys dialog (modal: it edits secrets)."""
+        KeysDialog(self.context, self).exec()
+
+    def open_balance(self) -> None:
+        """Balance, top-ups, auto-refill, budgets, low-balance threshold."""
+        BalanceDialog(self.context, self).exec()
+        self.refresh_balance()
+
+    def open_prices(self) -> None:
+        """Shipped rates and the user's overrides."""
+        PricesDialog(self.context, self).exec()
+
+    def _about(self) -> None:
         QMessageBox.about(
             self,
             "About Tallybook",
-            f"Tallybook {__version__}\nA personal LLM spend tracker.\nLedger: {self._db.path}",
+            f"<b>Tallybook {__version__}</b><p>A personal LLM spend tracker: chat with your own "
+            f"keys, every token on an exact ledger.</p><p>Ledger: {self.context.db.path}</p>",
         )
 
+    # --- menus and settings -------------------------------------------------------------------
 
-def _table(model: ReportTableModel) -> QTableView:
-    view = QTableView()
-    view.setModel(model)
-    view.setAlternatingRowColors(True)
-    view.verticalHeader().hide()
-    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
-    header = view.horizontalHeader()
-    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-    for column in range(1, model.columnCount()):
-        header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-    return view
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(
+            file_menu, "&New conversation", self.new_conversation, QKeySequence.StandardKey.New
+        )
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        edit_menu = bar.addMenu("&Edit")
+        self._action(
+            edit_menu, "&Find conversation", self._focus_search, QKeySequence.StandardKey.Find
+        )
+        chat_menu = bar.addMenu("&Chat")
+        self._action(chat_menu, "&Stop reply", self.chat.stop, "Esc")
+        self._action(chat_menu, "Rename conversation…", self.conversations.rename_current, "F2")
+        self._action(chat_menu, "Delete conversation…", self.conversations.delete_current)
+        tools = bar.addMenu("&Tools")
+        self._action(tools, "&Keys and endpoints…", self.open_keys, "Ctrl+K")
+        self._action(tools, "&Balance and budgets…", self.open_balance, "Ctrl+B")
+        self._action(tools, "&Prices…", self.open_prices)
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&About Tallybook", self._about)
+
+    def _action(self, menu: Any, text: str, slot: Any, keys: Any = None) -> QAction:
+        action = QAction(text, self)
+        if keys is not None:
+            action.setShortcut(QKeySequence(keys))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _focus_search(self) -> None:
+        self.conversations.search.setFocus()
+        self.conversations.search.selectAll()
+
+    def _restore_settings(self) -> None:
+        geometry = self._settings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        splitter = self._settings.value("window/splitter")
+        if isinstance(splitter, QByteArray):
+            self.splitter.restoreState(splitter)
+        endpoint, model = self._settings.value("chat/endpoint"), self._settings.value("chat/model")
+        if isinstance(endpoint, str) and isinstance(model, str) and endpoint and model:
+            self.chat.set_selection(endpoint, model)
+        threshold = self._settings.value("chat/confirm_above", f"{DEFAULT_CONFIRM_ABOVE}")
+        self.chat.set_confirm_threshold(Decimal(str(threshold)) if threshold else None)
+
+    def _save_settings(self) -> None:
+        self._settings.setValue("window/geometry", self.saveGeometry())
+        self._settings.setValue("window/splitter", self.splitter.saveState())
+        endpoint, model = self.chat.selection()
+        self._settings.setValue("chat/endpoint", endpoint)
+        self._settings.setValue("chat/model", model)
+        self._settings.sync()

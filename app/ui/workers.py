@@ -1,12 +1,14 @@
-"""Running core work off the GUI thread and getting the answer back as a signal.
+"""Running core work off the GUI thread and getting the answer back as signals.
 
 Database work goes to a pool of one thread, so writes queue in order, as Anki's task manager does;
-the GUI thread never waits on SQLite or the network.
+streams run on their own threads, one per reply, emitting a signal per delta (the shape of
+superqt's generator worker, used by napari). The GUI thread never waits on SQLite or the network.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Generator
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
@@ -46,23 +48,89 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(threads)
-        self._live: set[TaskSignals] = set()
+        self._live: set[QObject] = set()
 
     def run(
         self,
         function: Callable[[], Any],
-        on_done: Callable[[Any], None],
-        on_error: Callable[[BaseException], None],
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         """Call ``function`` on the pool; then ``on_done(result)`` or ``on_error(exc)`` here."""
         signals = TaskSignals()
-        self._live.add(signals)  # keep the QObject alive until its signal has been delivered
-        signals.finished.connect(on_done)
-        signals.failed.connect(on_error)
-        signals.finished.connect(lambda _: self._live.discard(signals))
-        signals.failed.connect(lambda _: self._live.discard(signals))
+        self._keep(signals, signals.finished, signals.failed)
+        if on_done is not None:
+            signals.finished.connect(on_done)
+        if on_error is not None:
+            signals.failed.connect(on_error)
         self._pool.start(_Task(function, signals))
+
+    def stream(
+        self,
+        make: Callable[[threading.Event], Generator[Any, None, None]],
+        on_item: Callable[[Any], None],
+        on_finished: Callable[[], None],
+        on_failed: Callable[[BaseException], None],
+    ) -> StreamHandle:
+        """Run a generator on the pool, one ``on_item`` call per yielded value; cancellable.
+
+        The callbacks are connected before the generator starts, so even an instant refusal
+        reaches them.
+        """
+        handle = StreamHandle()
+        self._keep(handle, handle.finished, handle.failed)
+        handle.item.connect(on_item)
+        handle.finished.connect(on_finished)
+        handle.failed.connect(on_failed)
+        self._pool.start(_StreamTask(make, handle))
+        return handle
 
     def wait(self, timeout_ms: int = 10_000) -> bool:
         """Block until queued tasks are done (used when the app closes)."""
         return self._pool.waitForDone(timeout_ms)
+
+    def _keep(self, holder: QObject, *ends: Any) -> None:
+        """Keep the signal holder alive until its last signal has been delivered."""
+        self._live.add(holder)
+        for end in ends:
+            end.connect(lambda *_: self._live.discard(holder))
+
+
+class StreamHandle(QObject):
+    """A running stream: its signals, and how to stop it.
+
+    Signals:
+        item(object): one yielded value (a text delta, then the final record).
+        finished(): the generator ended (normally or after :meth:`cancel`).
+        failed(object): the generator raised; the exception.
+    """
+
+    item = Signal(object)
+    finished = Signal()
+    failed = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the stream to stop; what already arrived is kept (and, for replies, charged)."""
+        self.cancelled.set()
+
+
+class _StreamTask(QRunnable):
+    def __init__(
+        self, make: Callable[[threading.Event], Generator[Any, None, None]], handle: StreamHandle
+    ) -> None:
+        super().__init__()
+        self._make = make
+        self._handle = handle
+
+    def run(self) -> None:
+        try:
+            for value in self._make(self._handle.cancelled):
+                self._handle.item.emit(value)
+        except Exception as error:
+            self._handle.failed.emit(error)
+        else:
+            self._handle.finished.emit()

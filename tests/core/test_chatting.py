@@ -8,7 +8,7 @@ import pytest
 from app.core import balance, conversations, ledger
 from app.core.chatting import Chats
 from app.core.db import Database
-from app.core.errors import InsufficientBalance
+from app.core.errors import InsufficientBalance, ProviderError
 from app.core.metering import Metered, MeteringClient
 
 
@@ -62,3 +62,34 @@ def test_live_quote_for_a_draft(db: Database, chats: Chats) -> None:
     quote = chats.quote(None, "How much will this cost?", "demo", "gpt-4o")
     assert quote.count.exact and quote.count.tokens > 5
     assert quote.prompt_cost == quote.count.tokens * Decimal("2.5")
+
+
+def test_a_message_that_got_no_reply_is_not_kept(db: Database, chats: Chats) -> None:
+    conversation = chats.start("demo", "gpt-4o-mini").id
+    with pytest.raises(ProviderError):
+        list(chats.send(conversation, "Are you there?", "demo", "gpt-4o-mini@not-found"))
+    with db.read() as session:
+        assert conversations.messages(session, conversation) == []  # the composer keeps the text
+
+
+def test_a_failed_or_refused_retry_keeps_the_old_reply(db: Database, chats: Chats) -> None:
+    conversation = chats.start("demo", "gpt-4o-mini").id
+    *_, first = chats.send(conversation, "Tell me a fact", "demo", "gpt-4o-mini")
+    assert isinstance(first, Metered) and first.message_id is not None
+    with pytest.raises(ProviderError):
+        list(chats.retry(conversation, first.message_id, "demo", "gpt-4o-mini@not-found"))
+    with db.write() as session:
+        balance.configure(session, enabled=True)
+    with pytest.raises(InsufficientBalance):
+        list(chats.retry(conversation, first.message_id, "demo", "gpt-4o-mini"))
+    with db.read() as session:
+        assert [m.id for m in conversations.messages(session, conversation)][-1] == first.message_id
+
+
+@pytest.mark.parametrize("model", ["gpt-5-mini", "gemini-2.5-flash", "o3-pro"])
+def test_reasoning_models_get_room_to_think_before_a_title(
+    db: Database, chats: Chats, model: str
+) -> None:
+    conversation = chats.start("demo", model).id
+    list(chats.send(conversation, "How do tides work?", "demo", model))
+    assert chats.name(conversation, "demo", model, "How do tides work?")

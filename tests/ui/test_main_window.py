@@ -1,47 +1,97 @@
+"""The real main window against the emulator: chat, list, balance, alerts, settings."""
+
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-from pytestqt.modeltest import ModelTester
+from PySide6.QtCore import QSettings
 from pytestqt.qtbot import QtBot
 
-from app.core import ledger
-from app.core.clock import utcnow
+from app.core import alerts, conversations, ledger
 from app.core.db import Database
+from app.core.metering import Metered
+from app.ui.context import AppContext
+from app.ui.conversation_list import SummaryRole
 from app.ui.main_window import MainWindow
-from tests.factories import spend
 
 pytestmark = pytest.mark.gui
 
 
-def test_window_shows_the_balance_and_spend_read_in_the_background(
-    qtbot: QtBot, db: Database
-) -> None:
-    with db.write() as session:
-        ledger.add_credits(session, Decimal(5_000_000))
-        ledger.spend_tokens(session, spend(137, 0), now=utcnow() - timedelta(days=1))
-    window = MainWindow(db)
-    qtbot.addWidget(window)
-    with qtbot.waitSignal(window.refreshed, timeout=10_000):
-        window.show()
-    assert "$4.9998" in window.balance_label.text()
-    assert window.by_day.rowCount() == 1
-    assert window.by_model.data(window.by_model.index(0, 5)) == "$0.0002"
+@pytest.fixture
+def window(qtbot: QtBot, db: Database, tmp_path: Path) -> Iterator[MainWindow]:
+    context = AppContext.create(db)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    main = MainWindow(context, settings)
+    qtbot.addWidget(main)
+    main.show()
+    main.chat.set_selection("demo", "gpt-4o-mini")
+    yield main
+    main.close()
+    context.close()
 
 
-def test_report_model_passes_qt_model_checks(
-    qtbot: QtBot, db: Database, qtmodeltester: ModelTester
+def _send(qtbot: QtBot, window: MainWindow, text: str) -> Metered:
+    window.chat.composer.editor.setPlainText(text)
+    with qtbot.waitSignal(window.chat.reply_finished, timeout=20_000) as finished:
+        window.chat.composer.send_button.click()
+    metered: Metered = finished.args[0]
+    return metered
+
+
+def test_a_conversation_appears_in_the_list_with_its_cost(
+    qtbot: QtBot, window: MainWindow, db: Database
+) -> None:
+    metered = _send(qtbot, window, "Hello from the window")
+    conversation = window.chat.current_conversation()
+    assert conversation is not None
+    qtbot.waitUntil(lambda: window.conversations.model.rowCount() == 1, timeout=10_000)
+    with db.read() as session:
+        cost = conversations.conversation_cost(session, conversation)
+    model = window.conversations.model
+    qtbot.waitUntil(lambda: model.data(model.index(0), SummaryRole).cost == cost)
+    assert cost >= metered.cost > 0
+    qtbot.waitUntil(lambda: "Balance -$0.0000" in window.balance_button.text(), timeout=10_000)
+
+
+def test_a_budget_crossing_shows_a_banner_without_blocking(
+    qtbot: QtBot, window: MainWindow, db: Database
 ) -> None:
     with db.write() as session:
-        for days in range(3):
-            ledger.spend_tokens(
-                session, spend(100 * days + 1, 5), now=utcnow() - timedelta(days=days)
-            )
-    window = MainWindow(db)
-    qtbot.addWidget(window)
-    with qtbot.waitSignal(window.refreshed, timeout=10_000):
-        pass
-    assert window.by_day.rowCount() == 3
-    qtmodeltester.check(window.by_day, force_py=True)
+        alerts.add_budget(session, "day", Decimal("0.000001"))  # any reply crosses 100%
+    _send(qtbot, window, "Spend a little")
+    qtbot.waitUntil(window.banner.isVisible, timeout=10_000)
+    assert "Daily budget: 100% reached" in window.banner.text.text()
+    assert window.chat.composer.editor.isEnabled()  # nothing modal, typing goes on
+
+
+def test_low_balance_alert_fires_once(qtbot: QtBot, window: MainWindow, db: Database) -> None:
+    with db.write() as session:
+        ledger.add_credits(session, Decimal(100))
+        alerts.set_low_balance_threshold(session, Decimal(1_000_000))
+    seen: list[object] = []
+    window.context.events.alert.connect(seen.append)
+    with qtbot.waitSignal(window.alerts_checked, timeout=20_000):
+        _send(qtbot, window, "first")
+    with qtbot.waitSignal(window.alerts_checked, timeout=20_000) as second:
+        _send(qtbot, window, "second")
+    assert second.args[0] == []
+    assert [getattr(a, "key", None) for a in seen] == ["low-balance"]
+
+
+def test_window_state_and_model_are_remembered(qtbot: QtBot, db: Database, tmp_path: Path) -> None:
+    path = str(tmp_path / "settings.ini")
+    context = AppContext.create(db)
+    first = MainWindow(context, QSettings(path, QSettings.Format.IniFormat))
+    qtbot.addWidget(first)
+    first.chat.set_selection("demo", "claude-haiku-4-5")
+    first.splitter.setSizes([333, 700])
+    first.close()
+    second = MainWindow(context, QSettings(path, QSettings.Format.IniFormat))
+    qtbot.addWidget(second)
+    assert second.chat.selection() == ("demo", "claude-haiku-4-5")
+    assert second.splitter.sizes()[0] == 333
+    second.close()
+    context.close()

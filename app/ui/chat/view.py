@@ -1,0 +1,757 @@
+"""The chat area of the main window: one conversation, replies streaming in, and what they cost.
+
+Everything slow happens off the GUI thread: database reads and writes on ``context.tasks`` (one
+thread, in order), replies and titles on ``context.streams``. Results come back as signals and
+are painted only if they still belong to what is on screen (each load and quote carries a
+generation number; a reply keeps its own widgets and lets go of them when the view moves on).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import shiboken6
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QMessageBox,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.errors import MissingKey, ProviderError, TallybookError
+from app.core.metering import Metered, Quote, StreamItem
+from app.core.money import format_usd
+from app.core.providers.base import ReasoningDelta, TextDelta
+from app.ui.chat import loading
+from app.ui.chat.composer import Composer
+from app.ui.chat.figures import (
+    ReplyFigures,
+    context_use,
+    estimate_line,
+    expensive_reason,
+    per_million,
+)
+from app.ui.chat.header import ConversationHeader
+from app.ui.chat.message import MessageWidget
+from app.ui.chat.model_picker import Menu
+from app.ui.chat.notices import ErrorStrip, WelcomeCard
+from app.ui.context import AppContext
+from app.ui.errors import describe
+from app.ui.workers import StreamHandle
+
+DEFAULT_SELECTION = ("demo", "gpt-4o-mini")
+"""Where a new window sends until told otherwise: the offline demo needs no key."""
+QUOTE_DELAY_MS = 250
+"""The live estimate waits for a pause in typing this long."""
+USER_INDENT = 64
+"""The user's own messages sit this far in from the left, like a reply to the conversation."""
+
+
+@dataclass(eq=False)
+class _Reply:
+    """A reply on its way: what was asked, and where it is shown.
+
+    The widgets are ``None`` once the view shows something else; the reply still streams, is
+    metered, and is announced, but paints nothing.
+    """
+
+    conversation_id: int | None
+    endpoint: str
+    model: str
+    text: str
+    """The user's message ("" for a retry)."""
+    bubble: MessageWidget | None
+    prompt_bubble: MessageWidget | None = None
+    retry_of: int | None = None
+    fresh: bool = False
+    """This send creates the conversation."""
+    handle: StreamHandle | None = None
+    stop_asked: bool = False
+    announced: bool = False
+    settled: bool = False
+    partial: str = ""
+
+
+class ChatView(QWidget):
+    """A conversation: header, messages, inline errors and the composer.
+
+    Signals:
+        conversation_created(int): a new conversation was created by the first send (emitted
+            once the provider accepted the message; a refused first message leaves none).
+        reply_finished(object): the :class:`~app.core.metering.Metered` of a reply that settled
+            (complete, stopped or broken off).
+        busy_changed(bool): a reply started or stopped streaming.
+        keys_requested(): the user asked to add an API key.
+    """
+
+    conversation_created = Signal(int)
+    reply_finished = Signal(object)
+    busy_changed = Signal(bool)
+    keys_requested = Signal()
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._context = context
+        self._conversation_id: int | None = None
+        self._load_generation = 0
+        self._quote_generation = 0
+        self._threshold: Decimal | None = None
+        self._reply: _Reply | None = None
+        self._busy = False
+        self._total = Decimal(0)
+        self._messages: list[MessageWidget] = []
+        self._stick_to_bottom = True
+
+        self.header = ConversationHeader()
+        self.header.system_prompt_saved.connect(self._on_header_system_prompt_saved)
+        self.header.drop_oldest_toggled.connect(self._on_header_drop_oldest_toggled)
+
+        self.welcome = WelcomeCard()
+        self.welcome.demo_requested.connect(self._on_welcome_demo_requested)
+        self.welcome.keys_requested.connect(self._on_welcome_keys_requested)
+        self._welcome_row = QWidget()
+        welcome_layout = QHBoxLayout(self._welcome_row)
+        welcome_layout.setContentsMargins(0, 24, 0, 24)
+        welcome_layout.addStretch(1)
+        welcome_layout.addWidget(self.welcome, 4)
+        welcome_layout.addStretch(1)
+        self._welcome_row.hide()
+
+        self._list = QWidget()
+        self._list.setObjectName("messageList")
+        self._list.setBackgroundRole(QPalette.ColorRole.Base)
+        self._list.setAutoFillBackground(True)
+        self._list_layout = QVBoxLayout(self._list)
+        self._list_layout.setContentsMargins(12, 8, 12, 8)
+        self._list_layout.setSpacing(10)
+        self._list_layout.addWidget(self._welcome_row)
+        self._list_layout.addStretch(1)
+        self.message_scroll = QScrollArea()
+        self.message_scroll.setObjectName("messages")
+        self.message_scroll.setWidgetResizable(True)
+        self.message_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.message_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.message_scroll.setWidget(self._list)
+        bar = self.message_scroll.verticalScrollBar()
+        bar.rangeChanged.connect(self._on_scrollbar_range_changed)
+        bar.valueChanged.connect(self._on_scrollbar_value_changed)
+
+        self.errors = ErrorStrip()
+        self.errors.keys_requested.connect(self._on_errors_keys_requested)
+        self.composer = Composer()
+        self.composer.submitted.connect(self._on_composer_submitted)
+        self.composer.stop_requested.connect(self._on_composer_stop_requested)
+        self.composer.draft_changed.connect(self._on_composer_draft_changed)
+        self.composer.picker.selection_changed.connect(self._on_picker_selection_changed)
+        self.composer.picker.model_chosen.connect(self._on_picker_model_chosen)
+
+        rule_top = QFrame()
+        rule_top.setFrameShape(QFrame.Shape.HLine)
+        rule_top.setFrameShadow(QFrame.Shadow.Sunken)
+        rule_bottom = QFrame()
+        rule_bottom.setFrameShape(QFrame.Shape.HLine)
+        rule_bottom.setFrameShadow(QFrame.Shadow.Sunken)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.header)
+        layout.addWidget(rule_top)
+        layout.addWidget(self.message_scroll, 1)
+        layout.addWidget(self.errors)
+        layout.addWidget(rule_bottom)
+        layout.addWidget(self.composer)
+
+        self._quote_timer = QTimer(self)
+        self._quote_timer.setSingleShot(True)
+        self._quote_timer.setInterval(QUOTE_DELAY_MS)
+        self._quote_timer.timeout.connect(self._on_quote_timer_timeout)
+
+        context.events.settings_changed.connect(self._on_events_settings_changed)
+        context.events.conversations_changed.connect(self._on_events_conversations_changed)
+        self.composer.picker.set_selection(*DEFAULT_SELECTION)
+        self._load_menu()
+        self.open_conversation(None)
+
+    # The public API (used by the main window)
+
+    def open_conversation(self, conversation_id: int | None) -> None:
+        """Show a stored conversation, or ``None`` for a fresh one that is saved on first send.
+
+        A reply still streaming elsewhere carries on (and is charged); it is shown again if
+        its conversation is opened before it ends.
+        """
+        self._load_generation += 1
+        generation = self._load_generation
+        self._clear_messages()
+        self.errors.hide()
+        self._conversation_id = conversation_id
+        self._total = Decimal(0)
+        self.header.set_total(self._total)
+        self.header.set_context(None, None)
+        self._stick_to_bottom = True
+        db = self._context.db
+        if conversation_id is None:
+            self.header.set_title("New conversation")
+            self.header.set_system_prompt("")
+            self.header.set_drop_oldest(False)
+            self._run_task(
+                lambda: loading.has_chatted(db),
+                lambda chatted: self._on_has_chatted_done(generation, chatted),
+            )
+        else:
+            self.header.set_title("…")
+            self._run_task(
+                lambda: loading.load_conversation(db, conversation_id),
+                lambda snapshot: self._on_load_done(generation, snapshot),
+                lambda error: self._on_load_failed(generation, error),
+            )
+        self._schedule_quote()
+
+    def current_conversation(self) -> int | None:
+        """The conversation shown, or ``None`` for a fresh one not saved yet."""
+        return self._conversation_id
+
+    def selection(self) -> tuple[str, str]:
+        """(endpoint id, model) the next message goes to."""
+        return self.composer.picker.selection()
+
+    def set_selection(self, endpoint: str, model: str) -> None:
+        """Send the next message to this endpoint and model (any model name is accepted)."""
+        self.composer.picker.set_selection(endpoint, model)
+        self._schedule_quote()
+
+    def stop(self) -> None:
+        """Stop the streaming reply; what arrived stays on screen and is charged."""
+        reply = self._reply
+        if reply is None:
+            return
+        reply.stop_asked = True
+        if reply.handle is not None:
+            reply.handle.cancel()
+
+    def focus_composer(self) -> None:
+        """Put the cursor in the draft."""
+        self.composer.editor.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def set_confirm_threshold(self, credits: Decimal | None) -> None:
+        """Ask before sending a message whose prompt is quoted above ``credits`` (None: never)."""
+        self._threshold = credits
+
+    def is_busy(self) -> bool:
+        """Whether a reply is on its way."""
+        return self._busy
+
+    def messages(self) -> list[MessageWidget]:
+        """The message widgets shown, oldest first."""
+        return list(self._messages)
+
+    # Loading a conversation
+
+    def _on_has_chatted_done(self, generation: int, chatted: bool) -> None:
+        if generation == self._load_generation and self._conversation_id is None:
+            self._welcome_row.setVisible(not chatted and not self._messages)
+
+    def _on_load_done(self, generation: int, snapshot: loading.ConversationSnapshot) -> None:
+        if generation != self._load_generation:
+            return
+        self._show_snapshot(snapshot)
+        conversation = snapshot.conversation
+        if conversation.provider and conversation.model:
+            self.composer.picker.set_selection(conversation.provider, conversation.model)
+        self._schedule_quote()
+
+    def _on_load_failed(self, generation: int, error: BaseException) -> None:
+        if generation == self._load_generation:
+            self.header.set_title("")
+            self.errors.show_message(describe(error))
+
+    def _show_snapshot(self, snapshot: loading.ConversationSnapshot) -> None:
+        """Paint a conversation as stored, re-attaching a reply that is still streaming."""
+        self._clear_messages()
+        conversation = snapshot.conversation
+        self.header.set_title(conversation.title)
+        self.header.set_system_prompt(snapshot.system_prompt)
+        self.header.set_drop_oldest(conversation.drop_oldest)
+        self._total = snapshot.cost
+        self.header.set_total(self._total)
+        reply = self._reply
+        streaming_here = (
+            reply is not None and not reply.settled and reply.conversation_id == conversation.id
+        )
+        shown = list(snapshot.messages)
+        if streaming_here:
+            # The reply in flight is stored empty until it settles; show the live one instead.
+            while shown and shown[-1].role == "assistant" and not shown[-1].content:
+                shown.pop()
+        for message in shown:
+            widget = self._add_message(message.role, message.content, model=message.model)
+            if message.role == "assistant":
+                figures = ReplyFigures.from_usage(message.usage) if message.usage else None
+                widget.finish(message.content, figures, message.id)
+        if streaming_here and reply is not None:
+            reply.bubble = self._add_message("assistant", model=reply.model)
+            reply.bubble.start_streaming(reply.model)
+            if reply.partial:
+                reply.bubble.append(reply.partial)
+        self._stick_to_bottom = True
+
+    # Sending
+
+    def _on_composer_submitted(self) -> None:
+        text = self.composer.text().strip()
+        if not text or self._busy:
+            return
+        if self._threshold is None:
+            self._begin_send(text)
+            return
+        self._set_busy(True)  # no second send while the price is checked
+        conversation_id = self._conversation_id
+        endpoint, model = self.selection()
+        system = self.header.system_prompt() if conversation_id is None else ""
+        chats = self._context.chats
+        self._run_task(
+            lambda: loading.quote_draft(chats, conversation_id, text, endpoint, model, system),
+            lambda quote: self._on_send_quote_done(text, conversation_id, quote),
+            self._on_send_quote_failed,
+        )
+
+    def _on_send_quote_done(self, text: str, conversation_id: int | None, quote: Quote) -> None:
+        self._set_busy(False)
+        if conversation_id != self._conversation_id:
+            return  # the user moved on while the price was checked
+        threshold = self._threshold
+        if (
+            threshold is not None
+            and quote.prompt_cost > threshold
+            and not self._confirm_expensive(quote, threshold, conversation_id is not None)
+        ):
+            self.focus_composer()
+            return
+        self._begin_send(text)
+
+    def _on_send_quote_failed(self, error: BaseException) -> None:
+        self._set_busy(False)
+        self.errors.show_message(describe(error), offer_keys=isinstance(error, MissingKey))
+
+    def _confirm_expensive(self, quote: Quote, threshold: Decimal, in_conversation: bool) -> bool:
+        """The one modal question of the chat: is this expensive message worth it?"""
+        reason = expensive_reason(quote, in_conversation=in_conversation)
+        answer = QMessageBox.question(
+            self,
+            "Send an expensive message?",
+            f"{reason}\n\nYou asked to confirm messages above {format_usd(threshold, places=2)}. "
+            "Send it anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _begin_send(self, text: str) -> None:
+        endpoint, model = self.selection()
+        self._set_busy(True)
+        self.errors.hide()
+        self._welcome_row.hide()
+        self.composer.clear()
+        prompt = self._add_message("user", text)
+        bubble = self._add_message("assistant", model=model)
+        bubble.start_streaming(model)
+        self._stick_to_bottom = True
+        reply = _Reply(
+            self._conversation_id,
+            endpoint,
+            model,
+            text,
+            bubble,
+            prompt,
+            fresh=self._conversation_id is None,
+        )
+        self._reply = reply
+        if not reply.fresh:
+            self._start_stream(reply)
+            return
+        chats, db = self._context.chats, self._context.db
+        system, drop = self.header.system_prompt(), self.header.drop_oldest_box.isChecked()
+        self._run_task(
+            lambda: loading.start_conversation(chats, db, endpoint, model, system, drop),
+            lambda conversation_id: self._on_conversation_started(reply, conversation_id),
+            lambda error: self._on_reply_failed(reply, error),
+        )
+
+    def _on_conversation_started(self, reply: _Reply, conversation_id: int) -> None:
+        reply.conversation_id = conversation_id
+        if reply.bubble is not None and self._conversation_id is None:
+            self._conversation_id = conversation_id
+        self._start_stream(reply)
+
+    def _on_message_retry_requested(self, message_id: int) -> None:
+        conversation_id = self._conversation_id
+        bubble = next((m for m in self._messages if m.message_id == message_id), None)
+        if self._busy or conversation_id is None or bubble is None:
+            return
+        endpoint, model = self.selection()
+        self.errors.hide()
+        self._set_busy(True)
+        bubble.start_streaming(model)
+        reply = _Reply(conversation_id, endpoint, model, "", bubble, retry_of=message_id)
+        self._reply = reply
+        self._start_stream(reply)
+
+    def _start_stream(self, reply: _Reply) -> None:
+        """Stream the reply on ``context.streams``; its signals come back to this view."""
+        conversation_id = reply.conversation_id
+        assert conversation_id is not None
+        chats = self._context.chats
+        endpoint, model, text, retry_of = reply.endpoint, reply.model, reply.text, reply.retry_of
+
+        def make(cancel: threading.Event) -> Generator[StreamItem, None, None]:
+            if retry_of is not None:
+                return chats.retry(conversation_id, retry_of, endpoint, model, cancel=cancel)
+            return chats.send(conversation_id, text, endpoint, model, cancel=cancel)
+
+        handle = self._context.streams.stream(
+            make,
+            self._guarded(lambda item: self._on_reply_item(reply, item)),
+            self._guarded(lambda: self._on_reply_done(reply)),
+            self._guarded(lambda error: self._on_reply_failed(reply, error)),
+        )
+        reply.handle = handle
+        if reply.stop_asked:
+            handle.cancel()
+
+    def _on_reply_item(self, reply: _Reply, item: object) -> None:
+        if isinstance(item, Metered):
+            self._on_reply_metered(reply, item)
+            return
+        self._announce(reply)
+        if isinstance(item, TextDelta):
+            reply.partial += item.text
+            if reply.bubble is not None:
+                reply.bubble.append(item.text)
+        elif isinstance(item, ReasoningDelta) and reply.bubble is not None:
+            reply.bubble.append_reasoning(item.text)
+
+    def _on_reply_metered(self, reply: _Reply, metered: Metered) -> None:
+        self._announce(reply)
+        reply.settled = True
+        reply.partial = metered.text
+        if reply.bubble is not None:
+            reply.bubble.finish(
+                metered.text, ReplyFigures.from_metered(metered), metered.message_id
+            )
+            if metered.error is not None:
+                self.errors.show_message(describe(metered.error))
+        if reply.conversation_id == self._conversation_id:
+            self._total += metered.cost
+            self.header.set_total(self._total)
+        self.reply_finished.emit(metered)
+        events = self._context.events
+        events.ledger_changed.emit()
+        events.conversations_changed.emit()
+        if metered.status == "complete" and metered.error is None and reply.retry_of is None:
+            self._name_conversation(reply)
+
+    def _on_reply_done(self, reply: _Reply) -> None:
+        if self._reply is reply:
+            self._reply = None
+        self._set_busy(False)
+        self._schedule_quote()
+
+    def _on_reply_failed(self, reply: _Reply, error: BaseException) -> None:
+        """No reply came: say why in the chat, show what was stored, give back what was not."""
+        if self._reply is reply:
+            self._reply = None
+        quiet = reply.stop_asked and isinstance(error, ProviderError)
+        if not quiet:
+            self.errors.show_message(describe(error), offer_keys=isinstance(error, MissingKey))
+        conversation_id = reply.conversation_id
+        if conversation_id is None:  # the conversation could not even be created
+            self._drop_reply_widgets(reply)
+            self._give_back(reply.text)
+            self._set_busy(False)
+            return
+        db = self._context.db
+        fresh = reply.fresh
+
+        def settle() -> loading.ConversationSnapshot | None:
+            if fresh and loading.discard_if_empty(db, conversation_id):
+                return None
+            return loading.load_conversation(db, conversation_id)
+
+        self._run_task(
+            settle,
+            lambda snapshot: self._on_failed_reply_settled(reply, snapshot),
+            lambda settle_error: self._on_failed_reply_unsettled(reply, settle_error),
+        )
+
+    def _on_failed_reply_settled(
+        self, reply: _Reply, snapshot: loading.ConversationSnapshot | None
+    ) -> None:
+        showing = reply.bubble is not None and self._conversation_id == reply.conversation_id
+        self._drop_reply_widgets(reply)
+        stored = False
+        if snapshot is None:  # a refused first message: the empty conversation is gone
+            if showing:
+                self._conversation_id = None
+        else:
+            self._announce(reply)
+            users = [m for m in snapshot.messages if m.role == "user"]
+            stored = bool(reply.text) and bool(users) and users[-1].content == reply.text
+            if showing:
+                self._show_snapshot(snapshot)
+            self._context.events.conversations_changed.emit()
+        if not stored and showing:
+            self._give_back(reply.text)
+        self._set_busy(False)
+        self._schedule_quote()
+
+    def _on_failed_reply_unsettled(self, reply: _Reply, error: BaseException) -> None:
+        self._drop_reply_widgets(reply)
+        self.errors.show_message(describe(error))
+        self._set_busy(False)
+
+    def _announce(self, reply: _Reply) -> None:
+        """Tell the window about the conversation the first message created, once."""
+        if reply.fresh and not reply.announced and reply.conversation_id is not None:
+            reply.announced = True
+            self.conversation_created.emit(reply.conversation_id)
+
+    def _give_back(self, text: str) -> None:
+        """Put a message that was not sent back in the draft, before anything typed since."""
+        if not text:
+            return
+        typed = self.composer.text()
+        self.composer.set_text(f"{text}\n\n{typed}" if typed.strip() else text)
+
+    def _name_conversation(self, reply: _Reply) -> None:
+        """Title a new conversation with its model, off the GUI thread (metered; may skip)."""
+        conversation_id = reply.conversation_id
+        if conversation_id is None or not reply.text:
+            return
+        chats = self._context.chats
+        endpoint, model, text = reply.endpoint, reply.model, reply.text
+        self._context.streams.run(
+            lambda: loading.name_conversation(chats, conversation_id, endpoint, model, text),
+            self._guarded(lambda _title: self._on_naming_done(conversation_id)),
+            self._guarded(lambda error: self._on_naming_failed(conversation_id, error)),
+        )
+
+    def _on_naming_done(self, conversation_id: int) -> None:
+        events = self._context.events
+        events.ledger_changed.emit()
+        events.conversations_changed.emit()  # also refreshes the header, below
+
+    def _on_naming_failed(self, conversation_id: int, error: BaseException) -> None:
+        # A title is a nicety: a provider refusing it is not worth interrupting the chat for.
+        if not isinstance(error, TallybookError) and conversation_id == self._conversation_id:
+            self.errors.show_message(describe(error))
+        self._on_naming_done(conversation_id)
+
+    # The live estimate and the context gauge
+
+    def _schedule_quote(self) -> None:
+        self._quote_generation += 1  # whatever is in flight describes an older draft
+        self._quote_timer.start()
+
+    def _on_quote_timer_timeout(self) -> None:
+        self._quote_generation += 1
+        generation = self._quote_generation
+        endpoint, model = self.selection()
+        if not endpoint or not model:
+            self.composer.set_estimate("")
+            self.header.set_context(None, None)
+            return
+        text = self.composer.text()
+        conversation_id = self._conversation_id
+        system = self.header.system_prompt() if conversation_id is None else ""
+        chats = self._context.chats
+        self._run_task(
+            lambda: loading.quote_draft(chats, conversation_id, text, endpoint, model, system),
+            lambda quote: self._on_quote_done(generation, text, quote),
+            lambda error: self._on_quote_failed(generation, error),
+        )
+
+    def _on_quote_done(self, generation: int, text: str, quote: Quote) -> None:
+        if generation != self._quote_generation:
+            return
+        if text.strip():
+            self.composer.set_estimate(
+                estimate_line(quote),
+                f"What the prompt costs, counted with {quote.count.method} "
+                f"({'exact' if quote.count.exact else 'an estimate'}). The reply is paid on top, "
+                f"at {per_million(quote.rates.completion)} per 1M output tokens.",
+            )
+        else:
+            self.composer.set_estimate("")
+        use = context_use(quote)
+        if use is None:
+            self.header.set_context(None, None)
+        else:
+            self.header.set_context(*use, exact=quote.count.exact)
+
+    def _on_quote_failed(self, generation: int, error: BaseException) -> None:
+        if generation != self._quote_generation:
+            return
+        words = describe(error)
+        self.composer.set_estimate(words, words)
+        self.header.set_context(None, None)
+
+    # Conversation settings
+
+    def _on_header_system_prompt_saved(self, text: str) -> None:
+        conversation_id = self._conversation_id
+        if conversation_id is not None:
+            db = self._context.db
+            self._run_task(
+                lambda: loading.configure(db, conversation_id, system_prompt=text),
+                lambda _none: self._schedule_quote(),
+            )
+        self._schedule_quote()
+
+    def _on_header_drop_oldest_toggled(self, enabled: bool) -> None:
+        conversation_id = self._conversation_id
+        if conversation_id is not None:
+            db = self._context.db
+            self._run_task(
+                lambda: loading.configure(db, conversation_id, drop_oldest=enabled),
+                lambda _none: self._schedule_quote(),
+            )
+
+    # The model picker and the composer
+
+    def _load_menu(self) -> None:
+        db = self._context.db
+        self._run_task(lambda: loading.load_menu(db), self._on_menu_loaded)
+
+    def _on_menu_loaded(self, menu: Menu) -> None:
+        self.composer.picker.set_menu(menu)
+        self._schedule_quote()
+
+    def _on_picker_selection_changed(self, _endpoint: str, _model: str) -> None:
+        self._schedule_quote()
+
+    def _on_picker_model_chosen(self, endpoint: str, model: str) -> None:
+        db = self._context.db
+        self._run_task(lambda: loading.remember_model(db, endpoint, model), lambda _none: None)
+
+    def _on_composer_draft_changed(self) -> None:
+        self._schedule_quote()
+
+    def _on_composer_stop_requested(self) -> None:
+        self.stop()
+
+    def _on_welcome_demo_requested(self) -> None:
+        self.set_selection(*DEFAULT_SELECTION)
+        self._welcome_row.hide()
+        self.focus_composer()
+
+    def _on_welcome_keys_requested(self) -> None:
+        self.keys_requested.emit()
+
+    def _on_errors_keys_requested(self) -> None:
+        self.keys_requested.emit()
+
+    # App-wide changes
+
+    def _on_events_settings_changed(self) -> None:
+        self._load_menu()  # prices, endpoints or keys may have changed
+
+    def _on_events_conversations_changed(self) -> None:
+        conversation_id = self._conversation_id
+        if conversation_id is None:
+            return
+        db = self._context.db
+        self._run_task(
+            lambda: loading.header_figures(db, conversation_id),
+            lambda figures: self._on_header_figures_done(conversation_id, figures),
+            lambda _error: None,  # deleted meanwhile: the window opens something else
+        )
+
+    def _on_header_figures_done(self, conversation_id: int, figures: loading.HeaderFigures) -> None:
+        if conversation_id != self._conversation_id:
+            return
+        self.header.set_title(figures.title)
+        if not (self._reply is not None and self._reply.conversation_id == conversation_id):
+            self._total = figures.cost  # not mid-reply: the ledger's figure is the truth
+            self.header.set_total(self._total)
+
+    # Message list
+
+    def _add_message(self, role: str, text: str = "", *, model: str | None = None) -> MessageWidget:
+        widget = MessageWidget(role, text, model=model)
+        widget.retry_requested.connect(self._on_message_retry_requested)
+        row = QWidget()
+        row_layout = QHBoxLayout(row)
+        row_layout.setContentsMargins(0, 0, 0, 0)
+        if role == "user":
+            row_layout.addSpacing(USER_INDENT)
+        row_layout.addWidget(widget)
+        self._list_layout.insertWidget(self._list_layout.count() - 1, row)
+        self._messages.append(widget)
+        return widget
+
+    def _remove_message(self, widget: MessageWidget) -> None:
+        if widget in self._messages:
+            self._messages.remove(widget)
+            row = widget.parentWidget()
+            if row is not None:
+                self._list_layout.removeWidget(row)
+                row.deleteLater()
+
+    def _drop_reply_widgets(self, reply: _Reply) -> None:
+        """Take away the bubbles of a reply that never came (a retry's is reloaded instead)."""
+        for widget in (reply.prompt_bubble, reply.bubble):
+            if widget is not None:
+                self._remove_message(widget)
+        reply.prompt_bubble = reply.bubble = None
+
+    def _clear_messages(self) -> None:
+        if self._reply is not None:
+            self._reply.bubble = self._reply.prompt_bubble = None
+        for widget in list(self._messages):
+            self._remove_message(widget)
+
+    def _on_scrollbar_range_changed(self, _low: int, high: int) -> None:
+        if self._stick_to_bottom:
+            self.message_scroll.verticalScrollBar().setValue(high)
+
+    def _on_scrollbar_value_changed(self, value: int) -> None:
+        self._stick_to_bottom = value >= self.message_scroll.verticalScrollBar().maximum() - 8
+
+    # Plumbing
+
+    def _set_busy(self, busy: bool) -> None:
+        if busy != self._busy:
+            self._busy = busy
+            self.composer.set_busy(busy)
+            self.busy_changed.emit(busy)
+
+    def _run_task(
+        self,
+        function: Callable[[], Any],
+        on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """Run database work on ``context.tasks``; answers reach this view only while it lives."""
+        self._context.tasks.run(
+            function, self._guarded(on_done), self._guarded(on_error or self._on_task_failed)
+        )
+
+    def _on_task_failed(self, error: BaseException) -> None:
+        self.errors.show_message(describe(error))
+
+    def _guarded(self, callback: Callable[..., None]) -> Callable[..., None]:
+        """``callback``, skipped once this widget is gone (results may arrive after closing)."""
+
+        def call(*args: Any) -> None:
+            if shiboken6.isValid(self):
+                callback(*args)
+
+        return call

@@ -1,0 +1,528 @@
+"""The balance panel: the balance, top-ups, the balance rules, the low-balance alert and budgets.
+
+Every amount is parsed by :mod:`app.core.money` (dollars or credits, as the user picks) before
+anything is written, and each change is one write transaction on the task thread, so a value
+that is refused leaves the ledger and the settings exactly as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from sqlalchemy.orm import Session
+
+from app.core import alerts, balance, endpoints, ledger, money
+from app.core.alerts import BudgetView
+from app.core.balance import BalanceView, IntervalUnit
+from app.core.db import Database
+from app.core.errors import InvalidAmount
+from app.ui.context import AppContext
+from app.ui.dialogs.widgets import AmountEdit, MessageLine, plain_button_box, push_button
+from app.ui.errors import describe
+
+PERIODS = (("Monthly", "month"), ("Daily", "day"))
+SCOPES = (("All spend", "all"), ("One provider", "provider"), ("One model", "model"))
+BUDGET_COLUMNS = ("Budget", "Spent", "Limit", "Used")
+BUDGET_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+@dataclass(frozen=True)
+class BalanceState:
+    """Everything the panel shows, read in one go off the GUI thread."""
+
+    balance: BalanceView
+    low_balance: Decimal | None
+    budgets: tuple[BudgetView, ...]
+    providers: tuple[tuple[str, str], ...]
+    """``(endpoint id, name)`` of every endpoint, for provider budgets."""
+    models: tuple[str, ...]
+    """Models the pickers offer, for model budgets (any other name can be typed)."""
+
+
+@dataclass(frozen=True)
+class BalanceChange:
+    """A change written, what to tell the user, and the state after it."""
+
+    message: str
+    state: BalanceState
+    moved_money: bool
+    """Credits were added (a top-up, or a start balance granted)."""
+    rules: bool
+    """The rules were saved: refill the rules form from the ledger."""
+
+
+def load_state(db: Database) -> BalanceState:
+    """Read the balance, its rules, the threshold and the budgets (task thread)."""
+    with db.read() as session:
+        view = balance.get_balance(session)
+        threshold = alerts.low_balance_threshold(session)
+        budgets = tuple(alerts.budgets(session))
+        menu = endpoints.model_menu(session)
+    providers = tuple((endpoint.id, endpoint.name) for endpoint, _ in menu)
+    models = tuple(dict.fromkeys(choice.model for _, choices in menu for choice in choices))
+    return BalanceState(view, threshold, budgets, providers, models)
+
+
+class BalanceDialog(QDialog):
+    """The balance panel.
+
+    Signals:
+        refreshed(): every figure shows the ledger's current state.
+    """
+
+    refreshed = Signal()
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.state: BalanceState | None = None
+        self._clear_after: AmountEdit | None = None  # the field to empty once its change is saved
+        self.message = MessageLine()
+        """Feedback on the balance itself: checking on or off, a failed read."""
+        self.top_up_message = MessageLine()
+        self.rules_message = MessageLine()
+        self.budget_message = MessageLine()
+        self._feedback = self.message  # where the outcome of the change being written goes
+        self.setWindowTitle("Balance")
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.resize(1000, 640)
+
+        left = QVBoxLayout()
+        left.addWidget(self._build_balance_box())
+        left.addWidget(self._build_top_up_box())
+        left.addWidget(self._build_rules_box())
+        left.addStretch(1)
+        columns = QHBoxLayout()
+        columns.addLayout(left, 1)
+        columns.addWidget(self._build_budgets_box(), 1)
+        buttons = plain_button_box(QDialogButtonBox(QDialogButtonBox.StandardButton.Close))
+        buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(columns, 1)
+        layout.addWidget(buttons)
+        self._set_busy(True)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read everything in the background."""
+        db = self.context.db
+        self.context.tasks.run(lambda: load_state(db), self._on_load_finished, self._on_failed)
+
+    # --- building --------------------------------------------------------------------------
+
+    def _build_balance_box(self) -> QGroupBox:
+        box = QGroupBox("Balance")
+        self.balance_label = QLabel("…")
+        font = QFont(self.balance_label.font())
+        font.setPointSizeF(font.pointSizeF() * 1.8)
+        font.setBold(True)
+        self.balance_label.setFont(font)
+        self.balance_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.credits_label = QLabel()
+        self.checking_box = QCheckBox(
+            "Balance checking: refuse a request whose prompt costs more than the balance"
+        )
+        self.checking_box.setToolTip(
+            "Off: Tallybook tracks spend and never refuses. The start balance is granted the "
+            "first time checking is turned on."
+        )
+        self.checking_box.toggled.connect(self._on_checking_box_toggled)
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.balance_label)
+        layout.addWidget(self.credits_label)
+        layout.addWidget(self.checking_box)
+        layout.addWidget(self.message)
+        return box
+
+    def _build_top_up_box(self) -> QGroupBox:
+        box = QGroupBox("Add credits")
+        self.top_up_amount = AmountEdit("Amount to add")
+        self.top_up_amount.edit.setPlaceholderText("e.g. 20")
+        self.top_up_amount.edit.returnPressed.connect(self._on_add_credits_button_clicked)
+        self.add_credits_button = push_button("Add")
+        self.add_credits_button.clicked.connect(self._on_add_credits_button_clicked)
+        hint = QLabel("Recorded in the ledger as a credits transaction (1,000,000 credits = $1).")
+        hint.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(self.top_up_amount, 1)
+        row.addWidget(self.add_credits_button)
+        layout = QVBoxLayout(box)
+        layout.addLayout(row)
+        layout.addWidget(hint)
+        layout.addWidget(self.top_up_message)
+        return box
+
+    def _build_rules_box(self) -> QGroupBox:
+        box = QGroupBox("Rules")
+        self.start_balance = AmountEdit("Start balance")
+        self.start_balance.setToolTip("Granted once, when balance checking is first turned on.")
+        self.auto_refill_box = QCheckBox("Add credits automatically when the balance runs short")
+        self.refill_amount = AmountEdit("Refill amount")
+        self.refill_every = QSpinBox()
+        self.refill_every.setRange(1, 100_000)
+        self.refill_every.setAccessibleName("Refill interval")
+        self.refill_unit = QComboBox()
+        for unit in IntervalUnit:
+            self.refill_unit.addItem(unit.value, unit)
+        self.refill_unit.setAccessibleName("Refill interval unit")
+        every = QHBoxLayout()
+        every.addWidget(self.refill_every)
+        every.addWidget(self.refill_unit, 1)
+        self.next_refill_label = QLabel()
+        self.next_refill_label.setWordWrap(True)
+        self.low_balance = AmountEdit("Low-balance alert", optional=True)
+        self.low_balance.setToolTip("Alert when the balance falls under this; empty: no alert.")
+        self.save_rules_button = push_button("Save rules")
+        self.save_rules_button.clicked.connect(self._on_save_rules_button_clicked)
+        actions = QHBoxLayout()
+        actions.addStretch(1)
+        actions.addWidget(self.save_rules_button)
+
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("Start balance:", self.start_balance)
+        form.addRow(self.auto_refill_box)
+        form.addRow("Refill amount:", self.refill_amount)
+        form.addRow("At most every:", every)
+        form.addRow("", self.next_refill_label)
+        form.addRow("Low-balance alert:", self.low_balance)
+        form.addRow(self.rules_message)
+        form.addRow(actions)
+        return box
+
+    def _build_budgets_box(self) -> QGroupBox:
+        box = QGroupBox("Budgets")
+        self.budget_table = QTableWidget(0, len(BUDGET_COLUMNS))
+        self.budget_table.setHorizontalHeaderLabels(BUDGET_COLUMNS)
+        self.budget_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.budget_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.budget_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.budget_table.verticalHeader().hide()
+        self.budget_table.verticalHeader().setDefaultSectionSize(
+            self.budget_table.fontMetrics().height() + 10
+        )
+        header = self.budget_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(3, self.fontMetrics().horizontalAdvance("0") * 16)
+        self.budget_table.itemSelectionChanged.connect(self._on_budget_table_selection_changed)
+        self.remove_budget_button = push_button("Remove budget")
+        self.remove_budget_button.setEnabled(False)
+        self.remove_budget_button.clicked.connect(self._on_remove_budget_button_clicked)
+        remove_row = QHBoxLayout()
+        remove_row.addStretch(1)
+        remove_row.addWidget(self.remove_budget_button)
+
+        self.budget_period = QComboBox()
+        for label, period in PERIODS:
+            self.budget_period.addItem(label, period)
+        self.budget_scope = QComboBox()
+        for label, scope in SCOPES:
+            self.budget_scope.addItem(label, scope)
+        self.budget_scope.currentIndexChanged.connect(self._on_budget_scope_current_index_changed)
+        self.budget_target = QComboBox()
+        self.budget_target.setAccessibleName("Budget provider or model")
+        self.budget_target.setEnabled(False)
+        self.budget_limit = AmountEdit("Budget limit")
+        self.budget_limit.edit.setPlaceholderText("e.g. 10")
+        self.budget_limit.edit.returnPressed.connect(self._on_add_budget_button_clicked)
+        self.add_budget_button = push_button("Add budget")
+        self.add_budget_button.clicked.connect(self._on_add_budget_button_clicked)
+        add = QGroupBox("New budget")
+        grid = QGridLayout(add)
+        grid.addWidget(QLabel("Period:"), 0, 0)
+        grid.addWidget(self.budget_period, 0, 1)
+        grid.addWidget(QLabel("Covers:"), 1, 0)
+        grid.addWidget(self.budget_scope, 1, 1)
+        grid.addWidget(self.budget_target, 1, 2)
+        grid.addWidget(QLabel("Limit:"), 2, 0)
+        grid.addWidget(self.budget_limit, 2, 1, 1, 2)
+        actions = QHBoxLayout()
+        actions.addStretch(1)
+        actions.addWidget(self.add_budget_button)
+        grid.addWidget(self.budget_message, 3, 0, 1, 3)
+        grid.addLayout(actions, 4, 0, 1, 3)
+        grid.setColumnStretch(2, 1)
+        hint = QLabel("Periods are UTC days and calendar months; alerts at 50%, 80% and 100%.")
+        hint.setWordWrap(True)
+
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.budget_table, 1)
+        layout.addLayout(remove_row)
+        layout.addWidget(add)
+        layout.addWidget(hint)
+        return box
+
+    # --- showing ---------------------------------------------------------------------------
+
+    def _apply(self, state: BalanceState, *, rules: bool) -> None:
+        self.state = state
+        view = state.balance
+        overdrawn = "  (overdrawn)" if view.credits < 0 else ""
+        self.balance_label.setText(money.format_usd(view.credits) + overdrawn)
+        mode = "checking on" if view.enabled else "tracking only, nothing is refused"
+        self.credits_label.setText(f"{money.format_credits(view.credits)} credits · {mode}")
+        self.checking_box.blockSignals(True)
+        self.checking_box.setChecked(view.enabled)
+        self.checking_box.blockSignals(False)
+        self.next_refill_label.setText(_next_refill(view))
+        if rules:
+            self.start_balance.set_credits(view.start_balance)
+            self.auto_refill_box.setChecked(view.auto_refill_enabled)
+            self.refill_amount.set_credits(view.refill_amount)
+            self.refill_every.setValue(view.refill_interval_value)
+            self.refill_unit.setCurrentIndex(list(IntervalUnit).index(view.refill_interval_unit))
+            self.low_balance.set_credits(state.low_balance)
+        self._fill_budgets(state)
+        self._fill_targets()
+        self._set_busy(False)
+        self.refreshed.emit()
+
+    def _fill_budgets(self, state: BalanceState) -> None:
+        names = dict(state.providers)
+        table = self.budget_table
+        table.setRowCount(0)
+        table.setRowCount(len(state.budgets))
+        for row, budget in enumerate(state.budgets):
+            label = QTableWidgetItem(_budget_text(budget, names))
+            label.setData(BUDGET_ID_ROLE, budget.id)
+            table.setItem(row, 0, label)
+            for column, amount in ((1, budget.spent), (2, budget.limit)):
+                item = QTableWidgetItem(money.format_usd(amount))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                table.setItem(row, column, item)
+            bar = QProgressBar()
+            bar.setRange(0, 100)
+            bar.setValue(min(100, round(budget.percent)))
+            bar.setFormat(f"{budget.percent:.0f}%")
+            bar.setAccessibleName(f"{budget.percent:.0f}% used")
+            table.setCellWidget(row, 3, bar)
+        self.remove_budget_button.setEnabled(False)
+
+    def _fill_targets(self) -> None:
+        scope: str = self.budget_scope.currentData()
+        combo = self.budget_target
+        typed = combo.currentText()
+        combo.clear()
+        combo.setEnabled(scope != "all")
+        combo.setEditable(scope == "model")
+        if self.state is None or scope == "all":
+            return
+        if scope == "provider":
+            for endpoint_id, name in self.state.providers:
+                combo.addItem(name, endpoint_id)
+        else:
+            combo.addItems(list(self.state.models))
+            combo.setEditText(typed)
+
+    def budget_percents(self) -> list[str]:
+        """The "used" text of each listed budget, top to bottom (``"0%"``...)."""
+        table = self.budget_table
+        shown = []
+        for row in range(table.rowCount()):
+            bar = table.cellWidget(row, 3)
+            assert isinstance(bar, QProgressBar)
+            shown.append(bar.text())
+        return shown
+
+    def _on_load_finished(self, state: BalanceState) -> None:
+        self._apply(state, rules=True)
+
+    def _on_failed(self, error: BaseException) -> None:
+        self._clear_after = None
+        self._set_busy(False)
+        if self.state is not None:
+            self._apply(self.state, rules=False)  # the checkbox goes back to what is stored
+        self._feedback.show_error(describe(error))
+
+    def _on_budget_scope_current_index_changed(self, _index: int) -> None:
+        self._fill_targets()
+
+    def _on_budget_table_selection_changed(self) -> None:
+        self.remove_budget_button.setEnabled(bool(self.budget_table.selectedItems()))
+
+    # --- changing --------------------------------------------------------------------------
+
+    def _on_checking_box_toggled(self, checked: bool) -> None:
+        self._write(
+            lambda session: balance.configure(session, enabled=checked),
+            "Balance checking is on: a prompt the balance cannot cover is refused."
+            if checked
+            else "Balance checking is off: spend is tracked and nothing is refused.",
+            where=self.message,
+            moved_money=True,  # turning it on may grant the start balance
+        )
+
+    def _on_add_credits_button_clicked(self) -> None:
+        try:
+            amount = self.top_up_amount.credits()
+            assert amount is not None
+            if amount == 0:
+                raise InvalidAmount("Amount to add: enter an amount above zero.")
+        except InvalidAmount as error:
+            self._refuse(error, self.top_up_message)
+            return
+        self._clear_after = self.top_up_amount
+        self._write(
+            lambda session: ledger.add_credits(session, amount),
+            f"Added {money.format_usd(amount)} ({money.format_credits(amount)} credits).",
+            where=self.top_up_message,
+            moved_money=True,
+        )
+
+    def _on_save_rules_button_clicked(self) -> None:
+        try:
+            start = self.start_balance.credits()
+            refill = self.refill_amount.credits()
+            threshold = self.low_balance.credits()
+        except InvalidAmount as error:
+            self._refuse(error, self.rules_message)
+            return
+        auto_refill = self.auto_refill_box.isChecked()
+        every = self.refill_every.value()
+        unit = IntervalUnit(self.refill_unit.currentData())  # Qt hands it back as a plain str
+
+        def save(session: Session) -> None:
+            balance.configure(
+                session,
+                start_balance=start,
+                auto_refill_enabled=auto_refill,
+                refill_amount=refill,
+                refill_interval_value=every,
+                refill_interval_unit=unit.value,
+            )
+            alerts.set_low_balance_threshold(session, threshold)
+
+        self._write(
+            save,
+            "Saved the balance rules.",
+            where=self.rules_message,
+            moved_money=True,
+            rules=True,
+        )
+
+    def _on_add_budget_button_clicked(self) -> None:
+        period: str = self.budget_period.currentData()
+        scope: str = self.budget_scope.currentData()
+        target: str | None = None
+        if scope == "provider":
+            target = self.budget_target.currentData()
+        elif scope == "model":
+            target = self.budget_target.currentText().strip()
+        try:
+            limit = self.budget_limit.credits()
+            assert limit is not None
+            if limit == 0:
+                raise InvalidAmount("Budget limit: enter an amount above zero.")
+        except InvalidAmount as error:
+            self._refuse(error, self.budget_message)
+            return
+        self._write(
+            lambda session: alerts.add_budget(session, period, limit, scope, target),
+            f"Added a budget of {money.format_usd(limit)}.",
+            where=self.budget_message,
+        )
+        self._clear_after = self.budget_limit
+
+    def _on_remove_budget_button_clicked(self) -> None:
+        selected = self.budget_table.selectedItems()
+        if not selected:
+            return
+        item = self.budget_table.item(selected[0].row(), 0)
+        assert item is not None
+        budget_id = int(item.data(BUDGET_ID_ROLE))
+        self._write(
+            lambda session: alerts.remove_budget(session, budget_id),
+            f"Removed the budget “{item.text()}”.",
+            where=self.budget_message,
+        )
+
+    def _refuse(self, error: InvalidAmount, where: MessageLine) -> None:
+        where.show_error(f"{error} Nothing was saved.")
+
+    def _write(
+        self,
+        change: Callable[[Session], object],
+        message: str,
+        *,
+        where: MessageLine,
+        moved_money: bool = False,
+        rules: bool = False,
+    ) -> None:
+        """Run ``change(session)`` in one write transaction, then reload and announce it."""
+        db = self.context.db
+
+        def write() -> BalanceChange:
+            with db.write() as session:
+                change(session)
+            return BalanceChange(message, load_state(db), moved_money, rules)
+
+        self._feedback = where
+        self._set_busy(True)
+        self.context.tasks.run(write, self._on_write_finished, self._on_failed)
+
+    def _on_write_finished(self, change: BalanceChange) -> None:
+        if self._clear_after is not None:
+            self._clear_after.edit.clear()
+            self._clear_after = None
+        self._apply(change.state, rules=change.rules)
+        for line in (self.message, self.top_up_message, self.rules_message, self.budget_message):
+            line.clear()
+        self._feedback.show_success(change.message)
+        if change.moved_money:
+            self.context.events.ledger_changed.emit()
+        self.context.events.settings_changed.emit()
+
+    def _set_busy(self, busy: bool) -> None:
+        """Keep the buttons still while a change is being written (one at a time)."""
+        for widget in (
+            self.checking_box,
+            self.add_credits_button,
+            self.save_rules_button,
+            self.add_budget_button,
+        ):
+            widget.setEnabled(not busy)
+
+
+def _budget_text(budget: BudgetView, provider_names: dict[str, str]) -> str:
+    period = "Daily" if budget.period == "day" else "Monthly"
+    if budget.scope == "provider" and budget.target:
+        return f"{period}: {provider_names.get(budget.target, budget.target)}"
+    if budget.scope == "model" and budget.target:
+        return f"{period}: {budget.target}"
+    return f"{period}: all spend"
+
+
+def _next_refill(view: BalanceView) -> str:
+    if not view.auto_refill_enabled:
+        return "Auto-refill is off."
+    due = view.next_refill_at
+    if due is None:
+        return "Refills at the next check that finds the balance short."
+    return f"Next refill possible from {due:%Y-%m-%d %H:%M} UTC."
