@@ -22,6 +22,7 @@ from app.core import (
     balance,
     conversations,
     demo_data,
+    endpoints,
     export,
     ledger,
     money,
@@ -413,15 +414,16 @@ def _count(args: argparse.Namespace, db: Database) -> int:
         count = counter.count_text(args.model, text)
     else:
         count = counter.count_chat(args.model, payload.messages, payload.tools)
-    provider = args.provider or counting_rules(args.model).family
+    provider = args.provider or _default_endpoint(args.model)
+    with db.read() as session:
+        book = pricing.PriceBook.load(session)
+        endpoint = endpoints.get_endpoint(session, provider)
     remote: TokenCount | None = None
     if args.ask_provider:
         messages = payload.messages if payload else (ChatMessage("user", text),)
         remote = provider_counts.provider_count(
-            provider, args.model, messages, payload.tools if payload else ()
+            endpoint, args.model, messages, payload.tools if payload else ()
         )
-    with db.read() as session:
-        book = pricing.PriceBook.load(session)
     best = remote or count
     rates = book.rates(args.model, provider=args.provider, input_tokens=best.tokens)
     limits = book.limits(args.model, provider=args.provider)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.core import keys, settings
 from app.core.chat import ChatMessage, ToolSpec
+from app.core.endpoints import Endpoint
 from app.core.errors import TallybookError
 from app.core.providers import anthropic, gemini
 from app.core.providers.http import TIMEOUT
@@ -21,15 +22,12 @@ from app.core.tokens import TokenCount
 
 ALLOWED_KEY = "provider_token_counts"
 Counter = Callable[..., int]
-_ENDPOINTS: dict[str, tuple[Counter, str]] = {
-    "anthropic": (anthropic.count_tokens, anthropic.BASE_URL),
-    "gemini": (gemini.count_tokens, gemini.BASE_URL),
-}
+_COUNTERS: dict[str, Counter] = {"anthropic": anthropic.count_tokens, "gemini": gemini.count_tokens}
 
 
-def supported(provider: str) -> bool:
-    """Whether the provider has a count endpoint."""
-    return provider in _ENDPOINTS
+def supported(endpoint: Endpoint) -> bool:
+    """Whether the endpoint's protocol has a count endpoint (Anthropic, Gemini)."""
+    return endpoint.api in _COUNTERS
 
 
 def allowed(session: Session) -> bool:
@@ -43,31 +41,34 @@ def set_allowed(session: Session, value: bool) -> None:
 
 
 def provider_count(
-    provider: str,
+    endpoint: Endpoint,
     model: str,
     messages: Sequence[ChatMessage],
     tools: Sequence[ToolSpec] = (),
     *,
-    base_url: str | None = None,
     client: httpx2.Client | None = None,
 ) -> TokenCount:
     """The provider's own count of a prompt, marked exact.
 
     Raises:
-        TallybookError: the provider has no count endpoint, or no key is available.
+        TallybookError: the protocol has no count endpoint, or no key is available.
         ProviderError: the provider refused or could not be reached (message redacted).
     """
-    if provider not in _ENDPOINTS:
-        raise TallybookError(f"{provider} has no token count endpoint; the local estimate stands.")
-    key = keys.get_key(provider)
+    count = _COUNTERS.get(endpoint.api)
+    if count is None:
+        raise TallybookError(
+            f"{endpoint.name} has no token count endpoint; the local estimate stands."
+        )
+    key = keys.get_key(endpoint.id)
     if key is None:
-        raise TallybookError(f"No {provider} key is set, so only the local estimate is available.")
-    count, default_url = _ENDPOINTS[provider]
+        raise TallybookError(
+            f"No {endpoint.name} key is set, so only the local estimate is available."
+        )
     owned = client is None
     http = client or httpx2.Client(timeout=TIMEOUT)
     try:
-        tokens = count(http, key, model, messages, tools, base_url=base_url or default_url)
+        tokens = count(http, key, model, messages, tools, base_url=endpoint.base_url)
     finally:
         if owned:
             http.close()
-    return TokenCount(tokens, exact=True, method=f"{provider} count endpoint")
+    return TokenCount(tokens, exact=True, method=f"{endpoint.name}'s own count")

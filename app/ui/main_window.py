@@ -13,6 +13,7 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
+    QInputDialog,
     QMainWindow,
     QMessageBox,
     QPushButton,
@@ -22,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import __version__
-from app.core import alerts, balance, money
+from app.core import alerts, balance, money, provider_counts
 from app.core.alerts import Alert
 from app.core.metering import Metered
 from app.core.paths import resource_path
@@ -83,6 +84,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._connect()
         self._restore_settings()
+        self._load_preferences()
         self.refresh_balance()
 
     # --- public -------------------------------------------------------------------------------
@@ -197,6 +199,16 @@ class MainWindow(QMainWindow):
         self._action(chat_menu, "&Stop reply", self.chat.stop, "Esc")
         self._action(chat_menu, "Rename conversation…", self.conversations.rename_current, "F2")
         self._action(chat_menu, "Delete conversation…", self.conversations.delete_current)
+        chat_menu.addSeparator()
+        self._action(chat_menu, "Ask before expensive messages…", self._ask_confirm_threshold)
+        self.provider_counts_action = self._action(
+            chat_menu, "Let Anthropic and Gemini count drafts", self._on_provider_counts_toggled
+        )
+        self.provider_counts_action.setCheckable(True)
+        self.provider_counts_action.setToolTip(
+            "Their tokenizers are not public: with this on, the draft is sent to their free "
+            "count endpoint for an exact figure while you type."
+        )
         tools = bar.addMenu("&Tools")
         self._action(tools, "&Keys and endpoints…", self.open_keys, "Ctrl+K")
         self._action(tools, "&Balance and budgets…", self.open_balance, "Ctrl+B")
@@ -211,6 +223,40 @@ class MainWindow(QMainWindow):
         action.triggered.connect(slot)
         menu.addAction(action)
         return action
+
+    def _ask_confirm_threshold(self) -> None:
+        current = self._settings.value("chat/confirm_above", f"{DEFAULT_CONFIRM_ABOVE}")
+        dollars = float(money.credits_to_usd(Decimal(str(current or 0))))
+        value, ok = QInputDialog.getDouble(
+            self,
+            "Ask before expensive messages",
+            "Ask before sending a message whose prompt costs more than (USD, 0 = never ask):",
+            dollars,
+            0.0,
+            1000.0,
+            2,
+        )
+        if not ok:
+            return
+        credits = money.parse_usd(f"{value:.2f}")
+        self._settings.setValue("chat/confirm_above", f"{credits}" if credits else "")
+        self.chat.set_confirm_threshold(credits or None)
+
+    def _on_provider_counts_toggled(self, allowed: bool) -> None:
+        def save() -> None:
+            with self.context.db.write() as session:
+                provider_counts.set_allowed(session, allowed)
+
+        self.context.tasks.run(
+            save, lambda _: self.context.events.settings_changed.emit(), self._show_error
+        )
+
+    def _load_preferences(self) -> None:
+        def load() -> bool:
+            with self.context.db.read() as session:
+                return provider_counts.allowed(session)
+
+        self.context.tasks.run(load, self.provider_counts_action.setChecked, self._show_error)
 
     def _focus_search(self) -> None:
         self.conversations.search.setFocus()

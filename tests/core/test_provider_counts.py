@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
 
-from app.core import keys, provider_counts
+from app.core import endpoints, keys, provider_counts
 from app.core.chat import ChatPayload
 from app.core.db import Database
 from app.core.errors import AuthenticationFailed, TallybookError
@@ -43,6 +44,12 @@ PAYLOAD = ChatPayload.from_openai(
 )
 
 
+def _at(endpoint_id: str, url: str) -> endpoints.Endpoint:
+    """A built-in endpoint, pointed at the test server."""
+    builtin = next(e for e in endpoints.BUILTIN if e.id == endpoint_id)
+    return dataclasses.replace(builtin, base_url=url)
+
+
 @pytest.fixture
 def server() -> Iterator[RecordingServer]:
     with recording_server() as running:
@@ -53,9 +60,9 @@ def test_anthropic_count_tokens(server: RecordingServer) -> None:
     keys.set_key("anthropic", SENTINEL)
     server.reply = lambda request: (200, {"input_tokens": 321})
     count = provider_counts.provider_count(
-        "anthropic", "claude-sonnet-4-5", PAYLOAD.messages, PAYLOAD.tools, base_url=server.url
+        _at("anthropic", server.url), "claude-sonnet-4-5", PAYLOAD.messages, PAYLOAD.tools
     )
-    assert (count.tokens, count.exact, count.method) == (321, True, "anthropic count endpoint")
+    assert (count.tokens, count.exact, count.method) == (321, True, "Anthropic's own count")
     (request,) = server.requests
     assert request.path == "/v1/messages/count_tokens"
     assert request.headers["x-api-key"] == SENTINEL
@@ -76,7 +83,7 @@ def test_gemini_count_tokens(server: RecordingServer) -> None:
     keys.set_key("gemini", "AIza-SENTINEL-0000000000000000000000")
     server.reply = lambda request: (200, {"totalTokens": 77})
     count = provider_counts.provider_count(
-        "gemini", "gemini-2.5-flash", PAYLOAD.messages, PAYLOAD.tools, base_url=server.url
+        _at("gemini", server.url), "gemini-2.5-flash", PAYLOAD.messages, PAYLOAD.tools
     )
     assert count.tokens == 77
     (request,) = server.requests
@@ -99,7 +106,7 @@ def test_a_401_echoing_the_key_is_redacted(server: RecordingServer) -> None:
     server.reply = refuse
     with pytest.raises(AuthenticationFailed) as failed:
         provider_counts.provider_count(
-            "anthropic", "claude-sonnet-4-5", PAYLOAD.messages, base_url=server.url
+            _at("anthropic", server.url), "claude-sonnet-4-5", PAYLOAD.messages
         )
     assert failed.value.status == 401
     assert SENTINEL not in str(failed.value)
@@ -111,15 +118,19 @@ def test_a_malformed_answer_is_a_clear_error(server: RecordingServer) -> None:
     server.reply = lambda request: (200, {"input_tokens": -4})
     with pytest.raises(TallybookError, match="no usable 'input_tokens'"):
         provider_counts.provider_count(
-            "anthropic", "claude-sonnet-4-5", PAYLOAD.messages, base_url=server.url
+            _at("anthropic", server.url), "claude-sonnet-4-5", PAYLOAD.messages
         )
 
 
 def test_without_a_key_or_an_endpoint_the_estimate_stands() -> None:
-    with pytest.raises(TallybookError, match="No anthropic key"):
-        provider_counts.provider_count("anthropic", "claude-sonnet-4-5", PAYLOAD.messages)
+    with pytest.raises(TallybookError, match="No Anthropic key"):
+        provider_counts.provider_count(
+            _at("anthropic", "http://127.0.0.1:9"), "claude-sonnet-4-5", PAYLOAD.messages
+        )
     with pytest.raises(TallybookError, match="no token count endpoint"):
-        provider_counts.provider_count("openai", "gpt-4o", PAYLOAD.messages)
+        provider_counts.provider_count(
+            _at("openai", "http://127.0.0.1:9"), "gpt-4o", PAYLOAD.messages
+        )
 
 
 def test_provider_counts_are_opt_in(db: Database) -> None:

@@ -400,3 +400,26 @@ def test_reopening_a_conversation_shows_each_reply_with_its_stored_cost(
     ]
     with db.read() as session:
         assert session.get(Conversation, conversation_id) is not None
+
+
+def test_the_provider_counts_a_draft_when_allowed(
+    qtbot: QtBot, view: ChatView, context: AppContext, db: Database
+) -> None:
+    from app.core import endpoints, keys, provider_counts
+    from app.core.emulator import Emulator
+
+    with Emulator() as emulator:
+        with db.write() as session:
+            endpoint = endpoints.add_endpoint(
+                session, "Claude proxy", emulator.url, api="anthropic"
+            )
+            provider_counts.set_allowed(session, True)
+        keys.set_key(endpoint.id, "test-key")
+        context.events.settings_changed.emit()
+        view.set_selection(endpoint.id, "claude-haiku-4-5")
+        view.composer.set_text("How many tokens does Claude see here?")
+        qtbot.waitUntil(
+            lambda: "Claude proxy's own count" in view.composer.estimate_label.text(),
+            timeout=10_000,
+        )
+        assert "estimate was" in view.composer.estimate_label.toolTip()

@@ -37,6 +37,8 @@ ECHO_WORDS = 40  # a long prompt is echoed in part, so a long prompt is not a lo
 MAX_WORDS = 100_000
 REMEMBERED_PREFIXES = 100_000
 
+_TITLE_REQUEST = "Write a short title"
+_CODE_WORDS = re.compile(r"\b(code|function|python|script)\b", re.IGNORECASE)
 FRIENDLY = "This answer comes from Tallybook's offline demo, and every token of it is counted."
 _LOREM_TEXT = (
     "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
@@ -129,15 +131,27 @@ def last_user_text(messages: Sequence[ChatMessage]) -> str:
 
 
 def reply_text(model: str, said: str) -> str:
-    """The full reply before any output limit: an echo, or ``/words N`` lorem words."""
+    """The full reply before any output limit: an echo, ``/words N`` lorem words, a title for
+    a title request, and a small code block when code is asked for (to show Markdown)."""
     command = _WORDS_COMMAND.match(said)
     if command:
         return lorem(model, min(int(command.group(1)), MAX_WORDS))
+    if said.startswith(_TITLE_REQUEST):
+        return _title_for(said.partition("\n\n")[2])
     words = said.split()
     if not words:
         return f"You said nothing, so I, {model}, have little to add. {FRIENDLY}"
     echo = " ".join(words[:ECHO_WORDS]) + (" ..." if len(words) > ECHO_WORDS else "")
-    return f'You said: "{echo}" {FRIENDLY}'
+    reply = f'You said: "{echo}" {FRIENDLY}'
+    if _CODE_WORDS.search(said):
+        reply += f"\n\n```python\ndef answer(question: str) -> str:\n    return {echo[:40]!r}\n```"
+    return reply
+
+
+def _title_for(message: str) -> str:
+    """A title from the first words of the message, as a model would write it."""
+    words = re.findall(r"[\w'-]+", message)[:5]
+    return " ".join(words).capitalize() or "A new conversation"
 
 
 def lorem(model: str, count: int) -> str:

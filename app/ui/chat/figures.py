@@ -14,6 +14,7 @@ from app.core.conversations import MessageUsage
 from app.core.endpoints import ModelChoice
 from app.core.metering import Metered, Quote
 from app.core.money import format_usd
+from app.core.tokens import TokenCount
 
 ESTIMATED_MARK = "≈ estimated"
 INCOMPLETE_MARK = "incomplete"
@@ -108,6 +109,12 @@ def estimate_line(quote: Quote) -> str:
     if quote.dropped:
         line += f" · drops the {quote.dropped:,} oldest messages"
     return line
+
+
+def provider_count_line(quote: Quote, count: TokenCount) -> str:
+    """The composer's estimate once the provider has counted the draft itself."""
+    cost = format_usd(count.tokens * quote.rates.prompt)
+    return f"{count.tokens:,} tokens ({count.method}) · {cost} to send"
 
 
 def expensive_reason(quote: Quote, *, in_conversation: bool) -> str:

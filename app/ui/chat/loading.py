@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from app.core import conversations, endpoints
+from app.core import conversations, endpoints, keys, provider_counts
 from app.core.chat import ChatMessage
 from app.core.chatting import Chats
 from app.core.db import Database
 from app.core.metering import ChatRequest, Quote
+from app.core.tokens import TokenCount
 
 
 @dataclass(frozen=True)
@@ -144,3 +145,21 @@ def name_conversation(
     if not chats.needs_title(conversation_id):
         return None
     return chats.name(conversation_id, endpoint, model, first_message)
+
+
+def provider_count(db: Database, quote: Quote) -> TokenCount | None:
+    """The provider's own count of a quoted draft, when the user allows it and it can be had.
+
+    ``None`` when the protocol has no count endpoint, the user has not opted in (it sends the
+    draft to the provider), or no key is set: the local estimate then stands.
+    """
+    if not provider_counts.supported(quote.endpoint):
+        return None
+    with db.read() as session:
+        if not provider_counts.allowed(session):
+            return None
+    if keys.get_key(quote.endpoint.id) is None:
+        return None
+    return provider_counts.provider_count(
+        quote.endpoint, quote.request.model, quote.messages, quote.request.tools
+    )

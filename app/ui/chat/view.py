@@ -30,6 +30,7 @@ from app.core.errors import MissingKey, ProviderError, TallybookError
 from app.core.metering import Metered, Quote, StreamItem
 from app.core.money import format_usd
 from app.core.providers.base import ReasoningDelta, TextDelta
+from app.core.tokens import TokenCount
 from app.ui.chat import loading
 from app.ui.chat.composer import Composer
 from app.ui.chat.figures import (
@@ -38,6 +39,7 @@ from app.ui.chat.figures import (
     estimate_line,
     expensive_reason,
     per_million,
+    provider_count_line,
 )
 from app.ui.chat.header import ConversationHeader
 from app.ui.chat.message import MessageWidget
@@ -588,6 +590,8 @@ class ChatView(QWidget):
                 f"({'exact' if quote.count.exact else 'an estimate'}). The reply is paid on top, "
                 f"at {per_million(quote.rates.completion)} per 1M output tokens.",
             )
+            if not quote.count.exact:
+                self._ask_provider_count(generation, quote)
         else:
             self.composer.set_estimate("")
         use = context_use(quote)
@@ -595,6 +599,28 @@ class ChatView(QWidget):
             self.header.set_context(None, None)
         else:
             self.header.set_context(*use, exact=quote.count.exact)
+
+    def _ask_provider_count(self, generation: int, quote: Quote) -> None:
+        """Anthropic's or Gemini's own count, in the background, if the user allows it."""
+        db = self._context.db
+
+        def done(count: TokenCount | None) -> None:
+            if count is not None and generation == self._quote_generation:
+                self.composer.set_estimate(
+                    provider_count_line(quote, count),
+                    f"Counted by the provider; Tallybook's own estimate was "
+                    f"{quote.count.tokens:,} tokens.",
+                )
+
+        def failed(error: BaseException) -> None:
+            if generation == self._quote_generation:  # the local estimate stands; say why
+                self.composer.set_estimate(
+                    estimate_line(quote), f"The provider could not count it: {describe(error)}"
+                )
+
+        self._context.streams.run(
+            lambda: loading.provider_count(db, quote), self._guarded(done), self._guarded(failed)
+        )
 
     def _on_quote_failed(self, generation: int, error: BaseException) -> None:
         if generation != self._quote_generation:

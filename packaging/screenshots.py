@@ -1,0 +1,127 @@
+"""Take the README's screenshots from the real app on a real display (Xvfb on a server).
+
+    Xvfb :99 -screen 0 1400x900x24 &  DISPLAY=:99 .venv/bin/python packaging/screenshots.py
+
+Builds a throwaway ledger with synthetic history and a few real chats with the offline demo,
+opens the main window and the dialogs, and saves PNGs to ``resources/screenshots``.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QSettings, QTimer
+from PySide6.QtWidgets import QApplication, QWidget
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "resources" / "screenshots"
+sys.path.insert(0, str(ROOT))
+
+import keyring  # noqa: E402
+from keyring.backend import KeyringBackend  # noqa: E402
+
+from app.core import alerts, balance, demo_data, keys, ledger  # noqa: E402
+from app.core.db import Database  # noqa: E402
+from app.ui.context import AppContext  # noqa: E402
+from app.ui.dialogs import BalanceDialog, KeysDialog  # noqa: E402
+from app.ui.main_window import MainWindow, app_icon  # noqa: E402
+
+
+def settle(milliseconds: int = 600) -> None:
+    """Let queued signals, background tasks and layouts finish."""
+    loop = QEventLoop()
+    QTimer.singleShot(milliseconds, loop.quit)
+    loop.exec()
+
+
+def wait_for(condition: Callable[[], bool], limit_ms: int = 30_000) -> None:
+    waited = 0
+    while not condition() and waited < limit_ms:
+        settle(100)
+        waited += 100
+
+
+def shoot(widget: QWidget, name: str) -> None:
+    settle()
+    path = OUT / f"{name}.png"
+    widget.grab().save(str(path))
+    print(f"saved {path.relative_to(ROOT)}")
+
+
+class _ShowcaseKeyring(KeyringBackend):
+    """An in-memory key store, so the keys dialog shows a saved (masked) key on any machine."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.secrets.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.secrets[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.secrets.pop((service, username), None)
+
+
+def main() -> None:
+    keyring.set_keyring(_ShowcaseKeyring())
+    keys.set_key("openai", "example-key-not-real-7c2e")
+    app = QApplication(sys.argv)
+    app.setStyle("Fusion")
+    app.setWindowIcon(app_icon())
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as folder:
+        db = Database(Path(folder) / "tallybook.sqlite3")
+        with db.write() as session:
+            demo_data.fill(session, 4000, 30)
+            balance.configure(
+                session,
+                enabled=True,
+                auto_refill_enabled=True,
+                refill_amount=Decimal(5_000_000),
+                refill_interval_value=1,
+                refill_interval_unit="months",
+            )
+            ledger.add_credits(session, Decimal(20_000_000))
+            alerts.add_budget(session, "month", Decimal(30_000_000))
+            alerts.add_budget(session, "day", Decimal(2_000_000), "model", "claude-sonnet-4-5")
+            alerts.set_low_balance_threshold(session, Decimal(5_000_000))
+        context = AppContext.create(db, app)
+        window = MainWindow(
+            context, QSettings(str(Path(folder) / "ui.ini"), QSettings.Format.IniFormat)
+        )
+        window.resize(1320, 820)
+        window.show()
+        window.chat.set_selection("demo", "gpt-4o-mini")
+        for text in (
+            "What is a ledger, in two sentences?",
+            "Show me a Python function that adds two Decimals exactly.",
+        ):
+            window.chat.composer.set_text(text)
+            window.chat.composer.send_button.click()
+            wait_for(lambda: not window.chat.is_busy())
+            settle(800)
+        window.chat.composer.set_text("And how would I test it with pytest?")
+        settle(1200)
+        shoot(window, "main-window")
+        for dialog_type, name in ((KeysDialog, "keys-dialog"), (BalanceDialog, "balance-panel")):
+            dialog = dialog_type(context, window)
+            dialog.show()
+            settle(1200)
+            shoot(dialog, name)
+            dialog.close()
+        window.close()
+        context.close()
+        db.close()
+
+
+if __name__ == "__main__":
+    main()
