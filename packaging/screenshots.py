@@ -22,13 +22,13 @@ OUT = ROOT / "resources" / "screenshots"
 sys.path.insert(0, str(ROOT))
 
 import keyring  # noqa: E402
-from keyring.backend import KeyringBackend  # noqa: E402
 
 from app.core import alerts, balance, demo_data, keys, ledger  # noqa: E402
 from app.core.db import Database  # noqa: E402
 from app.ui.context import AppContext  # noqa: E402
 from app.ui.dialogs import BalanceDialog, KeysDialog  # noqa: E402
 from app.ui.main_window import MainWindow, app_icon  # noqa: E402
+from tests.support.memory_keyring import MemoryKeyring  # noqa: E402
 
 
 def settle(milliseconds: int = 600) -> None:
@@ -52,27 +52,8 @@ def shoot(widget: QWidget, name: str) -> None:
     print(f"saved {path.relative_to(ROOT)}")
 
 
-class _ShowcaseKeyring(KeyringBackend):
-    """An in-memory key store, so the keys dialog shows a saved (masked) key on any machine."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.secrets.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.secrets[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.secrets.pop((service, username), None)
-
-
 def main() -> None:
-    keyring.set_keyring(_ShowcaseKeyring())
+    keyring.set_keyring(MemoryKeyring())  # shows a saved, masked key on any machine
     keys.set_key("openai", "example-key-not-real-7c2e")
     app = QApplication(sys.argv)
     app.setStyle("Fusion")

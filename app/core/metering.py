@@ -42,6 +42,7 @@ from app.core.providers.base import (
     StreamDecoder,
     StreamState,
     TextDelta,
+    Turn,
 )
 from app.core.providers.http import TIMEOUT, raise_for_status, transport_error
 from app.core.providers.sse import iter_sse
@@ -274,15 +275,8 @@ class MeteringClient:
             max_tokens = request.max_tokens
             if max_tokens is None and adapter.requires_max_tokens:
                 max_tokens = quote.limits.max_output
-            call = adapter.call(
-                base_url,
-                key,
-                request.model,
-                quote.messages,
-                request.tools,
-                max_tokens,
-                stream=stream,
-            )
+            turn = Turn(request.model, quote.messages, request.tools, max_tokens)
+            call = adapter.call(base_url, key, turn, stream=stream)
             response = self._connect(call.url, call.headers, call.body, quote.endpoint, key, cancel)
         except BaseException:
             self._abandon(quote, request_id, message_id, prompt_id)

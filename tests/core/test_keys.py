@@ -6,7 +6,7 @@ from keyring.backends import fail
 
 from app.core import keys
 from app.core.keys import KeyStoreUnavailable
-from tests.conftest import MemoryKeyring
+from tests.support.memory_keyring import MemoryKeyring
 
 SENTINEL = "sk-test-SENTINEL-0123456789abcdefghij"
 

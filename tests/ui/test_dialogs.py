@@ -25,7 +25,7 @@ from app.core.pricing import RateOverride
 from app.ui.context import AppContext
 from app.ui.dialogs import BalanceDialog, KeysDialog, PricesDialog, widgets
 from app.ui.dialogs.widgets import AmountUnit, Tone
-from tests.conftest import MemoryKeyring
+from tests.support.memory_keyring import MemoryKeyring
 
 pytestmark = pytest.mark.gui
 

@@ -22,6 +22,7 @@ from app.core.providers.base import (
     ReasoningDelta,
     StreamState,
     TextDelta,
+    Turn,
     json_event,
     mapping,
 )
@@ -133,23 +134,15 @@ class MessagesAdapter:
     name: str = "anthropic"
     requires_max_tokens: bool = True
 
-    def call(
-        self,
-        base_url: str,
-        key: ApiKey | None,
-        model: str,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec],
-        max_tokens: int | None,
-        *,
-        stream: bool,
-    ) -> HttpCall:
-        body = messages_body(model, messages, tools)
-        body["max_tokens"] = max_tokens or DEFAULT_MAX_TOKENS
+    def call(self, base_url: str, key: ApiKey | None, turn: Turn, *, stream: bool) -> HttpCall:
+        body = messages_body(turn.model, turn.messages, turn.tools)
+        body["max_tokens"] = turn.max_tokens or DEFAULT_MAX_TOKENS
         if stream:
             body["stream"] = True
         return HttpCall(
-            f"{base_url.rstrip('/')}/v1/messages", headers(key) if key else _version_only(), body
+            f"{base_url.rstrip('/')}/v1/messages",
+            headers(key) if key else _version_only(),
+            body,
         )
 
     def decoder(self) -> MessagesDecoder:

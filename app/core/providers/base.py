@@ -34,6 +34,16 @@ class HttpCall:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """What one request asks the model: its name, the prompt, the tools, a reply limit."""
+
+    model: str
+    messages: Sequence[ChatMessage]
+    tools: Sequence[ToolSpec] = ()
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True)
 class TextDelta:
     """Reply text, in arrival order."""
 
@@ -83,17 +93,7 @@ class Adapter(Protocol):
     def requires_max_tokens(self) -> bool:
         """The API rejects a request without a reply limit (Anthropic)."""
 
-    def call(
-        self,
-        base_url: str,
-        key: ApiKey | None,
-        model: str,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec],
-        max_tokens: int | None,
-        *,
-        stream: bool,
-    ) -> HttpCall:
+    def call(self, base_url: str, key: ApiKey | None, turn: Turn, *, stream: bool) -> HttpCall:
         """The HTTP request for one chat turn."""
 
     def decoder(self) -> StreamDecoder:

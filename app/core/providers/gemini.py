@@ -22,6 +22,7 @@ from app.core.providers.base import (
     ReasoningDelta,
     StreamState,
     TextDelta,
+    Turn,
     json_event,
     mapping,
 )
@@ -128,22 +129,12 @@ class GeminiAdapter:
     name: str = "gemini"
     requires_max_tokens: bool = False
 
-    def call(
-        self,
-        base_url: str,
-        key: ApiKey | None,
-        model: str,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec],
-        max_tokens: int | None,
-        *,
-        stream: bool,
-    ) -> HttpCall:
-        body = generate_body(messages, tools)
-        if max_tokens is not None:
-            body["generationConfig"] = {"maxOutputTokens": max_tokens}
+    def call(self, base_url: str, key: ApiKey | None, turn: Turn, *, stream: bool) -> HttpCall:
+        body = generate_body(turn.messages, turn.tools)
+        if turn.max_tokens is not None:
+            body["generationConfig"] = {"maxOutputTokens": turn.max_tokens}
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        url = f"{base_url.rstrip('/')}/v1beta/{model_path(model)}:{method}"
+        url = f"{base_url.rstrip('/')}/v1beta/{model_path(turn.model)}:{method}"
         return HttpCall(url, headers(key) if key else {}, body)
 
     def decoder(self) -> GeminiDecoder:

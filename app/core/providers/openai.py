@@ -9,11 +9,10 @@ no ``[DONE]``. Some models exist only on the Responses API; :func:`api_for_model
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.chat import ChatMessage, ImagePart, ToolSpec
+from app.core.chat import ChatMessage, ImagePart
 from app.core.keys import ApiKey
 from app.core.providers.base import (
     Delta,
@@ -22,6 +21,7 @@ from app.core.providers.base import (
     ReasoningDelta,
     StreamState,
     TextDelta,
+    Turn,
     json_event,
     mapping,
 )
@@ -60,22 +60,15 @@ class ChatCompletionsAdapter:
     usage_provider: str = "openai"
     max_tokens_field: str = "max_completion_tokens"
 
-    def call(
-        self,
-        base_url: str,
-        key: ApiKey | None,
-        model: str,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec],
-        max_tokens: int | None,
-        *,
-        stream: bool,
-    ) -> HttpCall:
-        body: dict[str, Any] = {"model": model, "messages": [m.to_openai() for m in messages]}
-        if tools:
-            body["tools"] = [t.to_openai() for t in tools]
-        if max_tokens is not None:
-            body[self.max_tokens_field] = max_tokens
+    def call(self, base_url: str, key: ApiKey | None, turn: Turn, *, stream: bool) -> HttpCall:
+        body: dict[str, Any] = {
+            "model": turn.model,
+            "messages": [m.to_openai() for m in turn.messages],
+        }
+        if turn.tools:
+            body["tools"] = [t.to_openai() for t in turn.tools]
+        if turn.max_tokens is not None:
+            body[self.max_tokens_field] = turn.max_tokens
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
@@ -134,25 +127,20 @@ class ResponsesAdapter:
     name: str = "openai-responses"
     requires_max_tokens: bool = False
 
-    def call(
-        self,
-        base_url: str,
-        key: ApiKey | None,
-        model: str,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec],
-        max_tokens: int | None,
-        *,
-        stream: bool,
-    ) -> HttpCall:
-        instructions = "\n\n".join(m.text for m in messages if m.role in ("system", "developer"))
+    def call(self, base_url: str, key: ApiKey | None, turn: Turn, *, stream: bool) -> HttpCall:
+        instructions = "\n\n".join(
+            m.text for m in turn.messages if m.role in ("system", "developer")
+        )
         items = [
-            item for m in messages if m.role not in ("system", "developer") for item in _items(m)
+            item
+            for m in turn.messages
+            if m.role not in ("system", "developer")
+            for item in _items(m)
         ]
-        body: dict[str, Any] = {"model": model, "input": items, "store": False}
+        body: dict[str, Any] = {"model": turn.model, "input": items, "store": False}
         if instructions:
             body["instructions"] = instructions
-        if tools:
+        if turn.tools:
             body["tools"] = [
                 {
                     "type": "function",
@@ -160,10 +148,10 @@ class ResponsesAdapter:
                     "description": t.description,
                     "parameters": dict(t.parameters),
                 }
-                for t in tools
+                for t in turn.tools
             ]
-        if max_tokens is not None:
-            body["max_output_tokens"] = max_tokens
+        if turn.max_tokens is not None:
+            body["max_output_tokens"] = turn.max_tokens
         if stream:
             body["stream"] = True
         return HttpCall(f"{base_url.rstrip('/')}/responses", auth_headers(key), body)
