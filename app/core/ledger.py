@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from app.core import aggregates
 from app.core.clock import utcnow
 from app.core.errors import InvalidAmount
 from app.core.models import BalanceAccount, Request, Transaction
@@ -27,6 +28,8 @@ from app.core.pricing import Rates
 _REQUESTS = cast(Table, Request.__table__)
 _TRANSACTIONS = cast(Table, Transaction.__table__)
 _BALANCE = cast(Table, BalanceAccount.__table__)
+_UNCACHED = "_uncached"
+"""Key of a row's cost at the plain input rate: for the aggregates, not a column."""
 
 
 class TokenType(StrEnum):
@@ -38,6 +41,8 @@ class TokenType(StrEnum):
     CACHE_READ = "cache_read"
     CREDITS = "credits"
 
+
+_CACHE_TYPES = (TokenType.CACHE_READ, TokenType.CACHE_WRITE)
 
 CREDIT_SOURCE = "credits"
 """``rate_source`` of a top-up: one credit per credit."""
@@ -331,18 +336,23 @@ def _transaction_rows(spend: Spend, request_id: int, at: datetime) -> list[dict[
             "raw_amount": Decimal(-tokens),
             "rate": rate,
             "token_value": -tokens * rate,
+            _UNCACHED: -tokens * (spend.rates.prompt if kind in _CACHE_TYPES else rate),
         }
         for kind, tokens, rate in spend.priced_lines()
     ]
 
 
 def _insert_transactions(
-    session: Session, rows: list[dict[str, object]]
+    session: Session, rows: list[dict[str, Any]]
 ) -> tuple[TransactionView, ...]:
+    """Insert the rows and add them to the daily aggregates, in the caller's transaction."""
+    uncached = [row.pop(_UNCACHED, row["token_value"]) for row in rows]
     ids = session.scalars(
         insert(_TRANSACTIONS).returning(_TRANSACTIONS.c.id, sort_by_parameter_order=True), rows
     )
-    return tuple(_view(row_id, row) for row_id, row in zip(ids, rows, strict=True))
+    views = tuple(_view(row_id, row) for row_id, row in zip(ids, rows, strict=True))
+    aggregates.accumulate(session, rows, uncached)
+    return views
 
 
 def _view(row_id: int, row: dict[str, object]) -> TransactionView:

@@ -161,6 +161,47 @@ class PriceOverride(Base):
     updated_at: Mapped[datetime]
 
 
+class DailyTotal(Base):
+    """The ledger summed per UTC day, provider, model and token type, kept exact as rows are
+    written (in the same transaction), so charts and reports read thousands of rows, not millions.
+
+    ``tokens`` and ``value`` are sums of ``raw_amount`` and ``token_value`` (negative for spend);
+    ``uncached`` is what those tokens would have cost at the model's plain input rate (equal to
+    ``value`` except for cache reads and writes), from which cache savings follow.
+    """
+
+    __tablename__ = "daily_totals"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    token_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    tokens: Mapped[Decimal] = mapped_column(Millionths)
+    value: Mapped[Decimal] = mapped_column(Millionths)
+    uncached: Mapped[Decimal] = mapped_column(Millionths)
+    transactions: Mapped[int]
+
+
+class ConversationDay(Base):
+    """A conversation's spend per UTC day and model: its running total is the sum of its rows.
+
+    Token columns are positive counts of each token type; money columns as in DailyTotal.
+    """
+
+    __tablename__ = "conversation_days"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[Decimal] = mapped_column(Millionths)
+    uncached: Mapped[Decimal] = mapped_column(Millionths)
+
+
 class Budget(Base):
     """A spending limit for a day or a month, overall or for one provider or model."""
 

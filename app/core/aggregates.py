@@ -1,0 +1,87 @@
+"""Keeping the daily aggregates exact as transactions are written.
+
+Every write of transactions also adds them, in the same database transaction, to
+``daily_totals`` (per UTC day, provider, model, token type) and ``conversation_days``. Rows are
+summed in Python first, then upserted once per key, so a batch of thousands of transactions costs
+a few hundred statements, and one chat reply costs two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Table
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.orm import Session
+
+from app.core.models import ConversationDay, DailyTotal
+
+_DAILY = cast(Table, DailyTotal.__table__)
+_CONVERSATIONS = cast(Table, ConversationDay.__table__)
+_DAILY_KEYS = ("day", "provider", "model", "token_type")
+_DAILY_SUMS = ("tokens", "value", "uncached", "transactions")
+_CONVERSATION_KEYS = ("day", "conversation_id", "provider", "model")
+_CONVERSATION_SUMS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "cache_write_tokens",
+    "cache_read_tokens",
+    "value",
+    "uncached",
+)
+_TOKEN_COLUMN = {"prompt": 0, "completion": 1, "cache_write": 2, "cache_read": 3}
+
+
+def accumulate(
+    session: Session, rows: Sequence[dict[str, Any]], uncached: Sequence[Decimal]
+) -> None:
+    """Add transaction rows (as inserted) to the aggregates.
+
+    Args:
+        rows: the transaction rows, with ``created_at``, ``token_type``, ``raw_amount``,
+            ``token_value`` and, for spend, ``provider``, ``model`` and ``conversation_id``.
+        uncached: for each row, what it would have cost at the plain input rate.
+    """
+    daily: dict[tuple[str, str, str, str], list[Any]] = {}
+    by_conversation: dict[tuple[str, int, str, str], list[Any]] = {}
+    for row, plain in zip(rows, uncached, strict=True):
+        day = row["created_at"].date().isoformat()
+        provider, model, kind = row.get("provider") or "", row.get("model") or "", row["token_type"]
+        totals = daily.setdefault(
+            (day, provider, model, kind), [Decimal(0), Decimal(0), Decimal(0), 0]
+        )
+        totals[0] += row["raw_amount"]
+        totals[1] += row["token_value"]
+        totals[2] += plain
+        totals[3] += 1
+        if row.get("conversation_id") is not None:
+            spent = by_conversation.setdefault(
+                (day, row["conversation_id"], provider, model), [0, 0, 0, 0, Decimal(0), Decimal(0)]
+            )
+            spent[_TOKEN_COLUMN[kind]] -= int(row["raw_amount"])
+            spent[4] += row["token_value"]
+            spent[5] += plain
+    if daily:
+        _upsert(session, _DAILY, _DAILY_KEYS, _DAILY_SUMS, daily)
+    if by_conversation:
+        _upsert(session, _CONVERSATIONS, _CONVERSATION_KEYS, _CONVERSATION_SUMS, by_conversation)
+
+
+def _upsert(
+    session: Session,
+    table: Table,
+    keys: tuple[str, ...],
+    sums: tuple[str, ...],
+    groups: dict[Any, list[Any]],
+) -> None:
+    """Insert each group, or add its sums to the row that has its key."""
+    statement = insert(table)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={name: table.c[name] + statement.excluded[name] for name in sums},
+        ),
+        [dict(zip((*keys, *sums), (*key, *values), strict=True)) for key, values in groups.items()],
+    )
