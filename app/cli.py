@@ -38,6 +38,7 @@ from app.core.metering import Metered, MeteringClient
 from app.core.paths import database_path
 from app.core.providers.base import TextDelta
 from app.core.tokens import TokenCount, TokenCounter, counting_rules
+from app.core.transactions import Filter
 
 Handler = Callable[[argparse.Namespace, Database], int]
 
@@ -157,10 +158,21 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="machine-readable output")
     report.set_defaults(handler=_report)
 
-    exporter = commands.add_parser("export", help="write transactions to a CSV file")
-    exporter.add_argument("--out", required=True, type=Path, metavar="FILE.csv")
+    exporter = commands.add_parser("export", help="write transactions to a CSV (or .json) file")
+    exporter.add_argument(
+        "--out", required=True, type=Path, metavar="FILE.csv", help="a .json name writes JSON"
+    )
     _range_arguments(exporter)
-    exporter.add_argument("--model", help="only this model (exact name as recorded)")
+    exporter.add_argument(
+        "--model", action="append", help="only this model (exact name as recorded; repeatable)"
+    )
+    exporter.add_argument("--provider", action="append", help="only this provider (repeatable)")
+    exporter.add_argument(
+        "--token-type",
+        action="append",
+        choices=["prompt", "completion", "cache_write", "cache_read", "credits"],
+        help="only this token type (repeatable)",
+    )
     exporter.add_argument(
         "--conversation", type=_positive_int, metavar="ID", help="only this conversation"
     )
@@ -331,9 +343,16 @@ def _report(args: argparse.Namespace, db: Database) -> int:
 
 
 def _export(args: argparse.Namespace, db: Database) -> int:
-    selection = export.ExportFilter(args.since, args.until, args.model, args.conversation)
+    selection = Filter(
+        since=args.since,
+        until=args.until,
+        providers=frozenset(args.provider or ()),
+        models=frozenset(args.model or ()),
+        conversation_id=args.conversation,
+        token_types=frozenset(args.token_type or ()),
+    )
     with db.read() as session:
-        count = export.export_csv(session, args.out, selection)
+        count = export.export(session, args.out, selection)
     print(f"Wrote {count:,} transactions to {args.out}", file=sys.stderr)
     return 0
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.core.chat import ChatMessage
 from app.core.clock import utcnow
 from app.core.errors import TallybookError
-from app.core.models import Conversation, Message, Request, Transaction
+from app.core.models import Conversation, ConversationDay, Message, Request, Transaction
 
 DEFAULT_TITLE = "New conversation"
 
@@ -185,8 +185,8 @@ class MessageView:
 def list_conversations(session: Session, search: str = "") -> list[ConversationSummary]:
     """Conversations, most recent first, with their total cost; ``search`` matches title or text."""
     cost = (
-        select(func.coalesce(-func.sum(Transaction.token_value), 0))
-        .where(Transaction.conversation_id == Conversation.id)
+        select(func.coalesce(-func.sum(ConversationDay.value), 0))
+        .where(ConversationDay.conversation_id == Conversation.id)
         .scalar_subquery()
     )
     statement = (

@@ -1,28 +1,29 @@
-"""CSV export of the ledger, one row per transaction, streamed.
+"""Export of the ledger, one record per transaction, streamed, as CSV or JSON.
 
-The file opens cleanly in a spreadsheet: UTF-8 with a header row, ISO 8601 UTC times, exact
-decimals (``usd`` = ``token_value`` / 1e6, computed on integers), and any text a spreadsheet would
-run as a formula prefixed with an apostrophe (OWASP's advice for CSV injection). Rows are read in
-pages and written as they come, so memory stays flat whatever the ledger's size, and the file
-appears under its name only once it is complete.
+The CSV opens cleanly in a spreadsheet: UTF-8 with a header row, ISO 8601 UTC times, exact
+decimals (``usd`` = ``token_value`` / 1e6, computed on integers), and any text a spreadsheet
+would run as a formula prefixed with an apostrophe (OWASP's advice for CSV injection). JSON has
+the same fields, decimals as strings so no reader rounds them. Rows are read in keyset pages and
+written as they come, so memory stays flat whatever the ledger's size, and the file appears
+under its name only once it is complete: a cancelled or failed export leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import date
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from sqlalchemy import BigInteger, ColumnElement, String, select, type_coerce
+from sqlalchemy import BigInteger, String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app.core.errors import TallybookError
 from app.core.models import Conversation, Transaction
-from app.core.reports import time_filters
+from app.core.transactions import Filter
 
 HEADER = (
     "created_at",
@@ -43,30 +44,37 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 PAGE_ROWS = 5000
 
 
+class Format(StrEnum):
+    """File formats of an export."""
+
+    CSV = "csv"
+    JSON = "json"
+
+    @classmethod
+    def for_path(cls, path: Path) -> Format:
+        """JSON for a ``.json`` file, CSV otherwise."""
+        return cls.JSON if path.suffix.lower() == ".json" else cls.CSV
+
+
 class ExportCancelled(TallybookError):
     """The caller asked to stop; the partial file was removed."""
 
 
-@dataclass(frozen=True)
-class ExportFilter:
-    """Which transactions to export (all of them when every field is ``None``)."""
-
-    since: date | None = None
-    until: date | None = None
-    model: str | None = None
-    conversation_id: int | None = None
+Progress = Callable[[int], bool]
 
 
-def export_csv(
+def export(
     session: Session,
     target: Path,
-    selection: ExportFilter = ExportFilter(),
+    selection: Filter | None = None,
     *,
-    progress: Callable[[int], bool] | None = None,
+    fmt: Format | None = None,
+    progress: Progress | None = None,
 ) -> int:
-    """Write the selected transactions to ``target`` and return how many rows were written.
+    """Write the selected transactions to ``target``; returns how many were written.
 
     Args:
+        fmt: CSV or JSON (default: from the file's extension).
         progress: called after every page with the rows written so far; returning ``False``
             cancels the export, leaving no file under ``target``.
 
@@ -74,23 +82,16 @@ def export_csv(
         TallybookError: the folder is missing or not writable (checked before reading the ledger).
         ExportCancelled: ``progress`` returned ``False``.
     """
+    fmt = fmt or Format.for_path(target)
     partial = target.with_name(f".{target.name}.partial")
     try:
         handle = partial.open("w", encoding="utf-8", newline="")
     except OSError as error:
         raise TallybookError(f"Cannot write {target}: {error.strerror}.") from None
-    written = 0
     try:
         with handle:
-            writer = csv.writer(handle)
-            writer.writerow(HEADER)
-            for page in _pages(session, selection):
-                writer.writerows(page)
-                written += len(page)
-                if progress is not None and not progress(written):
-                    raise ExportCancelled(
-                        f"Export cancelled after {written:,} rows; no file was written."
-                    )
+            writer = _write_csv if fmt is Format.CSV else _write_json
+            written = writer(handle, _pages(session, selection or Filter()), progress)
         partial.replace(target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -99,7 +100,46 @@ def export_csv(
     return written
 
 
-def _pages(session: Session, selection: ExportFilter) -> Iterator[list[tuple[Any, ...]]]:
+def _write_csv(
+    handle: IO[str], pages: Iterator[list[tuple[Any, ...]]], progress: Progress | None
+) -> int:
+    writer = csv.writer(handle)
+    writer.writerow(HEADER)
+    written = 0
+    for page in pages:
+        writer.writerows(
+            tuple(_neutralise(v) if i in _TEXT else v for i, v in enumerate(row)) for row in page
+        )
+        written += len(page)
+        _report(written, progress)
+    return written
+
+
+def _write_json(
+    handle: IO[str], pages: Iterator[list[tuple[Any, ...]]], progress: Progress | None
+) -> int:
+    handle.write("[")
+    written = 0
+    for page in pages:
+        for row in page:
+            record = dict(zip(HEADER, row, strict=True))
+            record["estimated"] = record["estimated"] == "true"
+            handle.write(("\n" if written == 0 else ",\n") + json.dumps(record, ensure_ascii=False))
+            written += 1
+        _report(written, progress)
+    handle.write("\n]\n" if written else "]\n")
+    return written
+
+
+def _report(written: int, progress: Progress | None) -> None:
+    if progress is not None and not progress(written):
+        raise ExportCancelled(f"Export cancelled after {written:,} rows; no file was written.")
+
+
+_TEXT = {HEADER.index(name) for name in ("conversation_title", "provider", "model", "context")}
+
+
+def _pages(session: Session, selection: Filter) -> Iterator[list[tuple[Any, ...]]]:
     """Formatted rows in the order they were recorded, a keyset page at a time.
 
     pysqlite hands SQLAlchemy every row of a result at once, so streaming one big query would
@@ -123,7 +163,7 @@ def _pages(session: Session, selection: ExportFilter) -> Iterator[list[tuple[Any
             Transaction.estimated,
         )
         .outerjoin(Conversation, Conversation.id == Transaction.conversation_id)
-        .where(*_filters(selection))
+        .where(*selection.clauses())
         .order_by(Transaction.id)
         .limit(PAGE_ROWS)
     )
@@ -133,44 +173,22 @@ def _pages(session: Session, selection: ExportFilter) -> Iterator[list[tuple[Any
         yield [_format(row) for row in rows]
 
 
-def _filters(selection: ExportFilter) -> list[ColumnElement[bool]]:
-    clauses = time_filters(selection.since, selection.until)
-    if selection.model is not None:
-        clauses.append(Transaction.model == selection.model)
-    if selection.conversation_id is not None:
-        clauses.append(Transaction.conversation_id == selection.conversation_id)
-    return clauses
-
-
 def _format(row: Any) -> tuple[Any, ...]:
-    (
-        _id,
-        created,
+    (_id, created, conversation_id, title, message_id, provider, model, token_type,
+     raw_amount, rate, token_value, context, estimated) = row  # fmt: skip
+    return (
+        created.replace(" ", "T", 1) + "Z",
         conversation_id,
         title,
         message_id,
         provider,
         model,
         token_type,
-        raw_amount,
-        rate,
-        token_value,
-        context,
-        estimated,
-    ) = row
-    return (
-        created.replace(" ", "T", 1) + "Z",
-        conversation_id,
-        _neutralise(title),
-        message_id,
-        _neutralise(provider),
-        _neutralise(model),
-        token_type,
         millionths_text(raw_amount),
         millionths_text(rate),
         millionths_text(token_value),
         millionths_text(token_value, decimals=12),
-        _neutralise(context),
+        context,
         "true" if estimated else "false",
     )
 

@@ -17,8 +17,11 @@ from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from app.core.ledger import TokenType
-from app.core.models import Conversation, Request, Transaction
+from app.core.models import Conversation, ConversationDay, DailyTotal, Request, Transaction
 from app.core.money import tidy
+
+NO_CONVERSATION = "(no conversation)"
+_TOKEN_ORDER = (TokenType.PROMPT, TokenType.COMPLETION, TokenType.CACHE_WRITE, TokenType.CACHE_READ)
 
 
 class GroupBy(StrEnum):
@@ -86,31 +89,89 @@ def build_report(
     since: date | None = None,
     until: date | None = None,
 ) -> Report:
-    """Spend between ``since`` and ``until`` (inclusive UTC days; ``None`` = unbounded)."""
-    key = _group_key(group_by)
+    """Spend between ``since`` and ``until`` (inclusive UTC days; ``None`` = unbounded).
+
+    Read from the daily aggregates (the dashboard reads the same), so it is fast at any ledger
+    size; a test proves the aggregates equal a fresh sum of the transactions.
+    """
+    if group_by is GroupBy.CONVERSATION:
+        rows = _by_conversation(session, since, until)
+    else:
+        rows = _by_period_or_model(session, group_by, since, until)
+    return Report(group_by, since, until, rows)
+
+
+def _by_period_or_model(
+    session: Session, group_by: GroupBy, since: date | None, until: date | None
+) -> tuple[ReportRow, ...]:
+    key = {
+        GroupBy.DAY: DailyTotal.day,
+        GroupBy.MONTH: func.substr(DailyTotal.day, 1, 7),
+        GroupBy.MODEL: DailyTotal.model,
+    }[group_by]
     statement = (
         select(
-            key.label("key"),
-            func.group_concat(func.distinct(Transaction.model)).label("models"),
-            _tokens_of(TokenType.PROMPT),
-            _tokens_of(TokenType.COMPLETION),
-            _tokens_of(TokenType.CACHE_WRITE),
-            _tokens_of(TokenType.CACHE_READ),
-            func.sum(Transaction.token_value).label("value"),
+            key,
+            func.group_concat(func.distinct(DailyTotal.model)),
+            *(_tokens_of(kind) for kind in _TOKEN_ORDER),
+            func.sum(DailyTotal.value),
         )
-        .where(Transaction.token_type != TokenType.CREDITS.value)
-        .where(*time_filters(since, until))
+        .where(DailyTotal.token_type.in_([k.value for k in _TOKEN_ORDER]))
+        .where(*_day_filters(DailyTotal.day, since, until))
         .group_by(key)
         .order_by(key)
     )
-    if group_by is GroupBy.CONVERSATION:
-        statement = statement.add_columns(func.max(Conversation.title)).outerjoin(
-            Conversation, Conversation.id == Transaction.conversation_id
+    return tuple(
+        _row(str(group), str(group), models, tokens, value)
+        for group, models, *tokens, value in session.execute(statement)
+    )
+
+
+def _by_conversation(
+    session: Session, since: date | None, until: date | None
+) -> tuple[ReportRow, ...]:
+    columns = (
+        ConversationDay.prompt_tokens,
+        ConversationDay.completion_tokens,
+        ConversationDay.cache_write_tokens,
+        ConversationDay.cache_read_tokens,
+    )
+    statement = (
+        select(
+            ConversationDay.conversation_id,
+            func.max(Conversation.title),
+            func.group_concat(func.distinct(ConversationDay.model)),
+            *(-func.sum(column) for column in columns),
+            func.sum(ConversationDay.value),
         )
-    rows = tuple(_row(group_by, values) for values in session.execute(statement))
-    if group_by is GroupBy.CONVERSATION:
-        rows = tuple(sorted(rows, key=lambda r: r.cost, reverse=True))
-    return Report(group_by, since, until, rows)
+        .join(Conversation, Conversation.id == ConversationDay.conversation_id)
+        .where(*_day_filters(ConversationDay.day, since, until))
+        .group_by(ConversationDay.conversation_id)
+    )
+    # Tokens are stored positive here; _row expects the ledger's negative sums.
+    rows = [
+        _row(str(cid), title or NO_CONVERSATION, models, tokens, value)
+        for cid, title, models, *tokens, value in session.execute(statement)
+    ]
+    everything = _by_period_or_model(session, GroupBy.MODEL, since, until)
+    rest = _difference(everything, rows)
+    if rest is not None:
+        rows.append(rest)
+    return tuple(sorted(rows, key=lambda r: r.cost, reverse=True))
+
+
+def _difference(everything: tuple[ReportRow, ...], parts: list[ReportRow]) -> ReportRow | None:
+    """Spend outside any conversation: the total minus the conversations' share."""
+
+    def total(rows: Sequence[ReportRow], name: str) -> Any:
+        return sum((getattr(r, name) for r in rows), Decimal(0) if name == "cost" else 0)
+
+    fields = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens", "cost")
+    left = {name: total(everything, name) - total(parts, name) for name in fields}
+    if not any(left.values()):
+        return None
+    models = {m for r in everything for m in r.models}
+    return ReportRow("0", NO_CONVERSATION, tuple(sorted(models)), **left)
 
 
 @dataclass(frozen=True)
@@ -165,41 +226,31 @@ def time_filters(since: date | None, until: date | None) -> list[ColumnElement[b
     return clauses
 
 
-def _group_key(group_by: GroupBy) -> ColumnElement[Any]:
-    match group_by:
-        case GroupBy.DAY:
-            return func.substr(Transaction.created_at, 1, 10)
-        case GroupBy.MONTH:
-            return func.substr(Transaction.created_at, 1, 7)
-        case GroupBy.MODEL:
-            return func.coalesce(Transaction.model, "")
-        case GroupBy.CONVERSATION:
-            return func.coalesce(Transaction.conversation_id, 0)
-
-
 def _tokens_of(kind: TokenType) -> ColumnElement[Any]:
-    """Tokens of one type as a positive count (stored negative, in millionths)."""
+    """Tokens of one type (stored negative, in millionths, in daily_totals)."""
     return func.coalesce(
-        func.sum(case((Transaction.token_type == kind.value, Transaction.raw_amount))), 0
-    ).label(kind.value)
+        func.sum(case((DailyTotal.token_type == kind.value, DailyTotal.tokens))), 0
+    )
 
 
-def _row(group_by: GroupBy, values: Sequence[Any]) -> ReportRow:
-    key, models, prompt, completion, cache_write, cache_read, value, *title = values
-    label = str(key)
-    if group_by is GroupBy.CONVERSATION:
-        label = (
-            (title[0] if title and title[0] else "(no conversation)")
-            if key
-            else "(no conversation)"
-        )
+def _day_filters(day: Any, since: date | None, until: date | None) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if since is not None:
+        clauses.append(day >= since.isoformat())
+    if until is not None:
+        clauses.append(day <= until.isoformat())
+    return clauses
+
+
+def _row(key: str, label: str, models: str | None, tokens: Sequence[Any], value: Any) -> ReportRow:
+    prompt, completion, cache_write, cache_read = (-int(Decimal(t)) for t in tokens)
     return ReportRow(
-        key=str(key),
+        key=key,
         label=label,
         models=tuple(sorted(filter(None, (models or "").split(",")))),
-        input_tokens=-int(Decimal(prompt)),
-        output_tokens=-int(Decimal(completion)),
-        cache_write_tokens=-int(Decimal(cache_write)),
-        cache_read_tokens=-int(Decimal(cache_read)),
+        input_tokens=prompt,
+        output_tokens=completion,
+        cache_write_tokens=cache_write,
+        cache_read_tokens=cache_read,
         cost=-Decimal(value or 0),
     )

@@ -43,7 +43,10 @@ FROM conversation_days ORDER BY 1, 2, 3, 4
 def assert_aggregates_exact(path: Path) -> None:
     with sqlite3.connect(path) as raw:
         assert raw.execute(KEPT_DAILY).fetchall() == raw.execute(FRESH_DAILY).fetchall()
-        assert raw.execute(KEPT_CONVERSATIONS).fetchall() == raw.execute(FRESH_CONVERSATIONS).fetchall()
+        assert (
+            raw.execute(KEPT_CONVERSATIONS).fetchall()
+            == raw.execute(FRESH_CONVERSATIONS).fetchall()
+        )
 
 
 steps = st.lists(
@@ -51,7 +54,10 @@ steps = st.lists(
         st.integers(0, 40),  # day offset
         st.sampled_from(["gpt-4o", "claude-x", "gemini-y"]),
         st.sampled_from(["openai", "anthropic", "demo"]),
-        st.integers(0, 5000), st.integers(0, 3000), st.integers(0, 2000), st.integers(0, 2000),
+        st.integers(0, 5000),
+        st.integers(0, 3000),
+        st.integers(0, 2000),
+        st.integers(0, 2000),
         st.booleans(),  # in a conversation
         st.integers(0, 3),  # a top-up of 10^n credits, or none
     ),
@@ -59,18 +65,35 @@ steps = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(steps)
 def test_aggregates_equal_a_fresh_group_by(db: Database, plan: list[tuple]) -> None:  # type: ignore[type-arg]
     start = datetime(2026, 1, 1, 23, 0)
     with db.write() as session:
         conversation = conversations.create_conversation(session).id
-    for offset, model, provider, prompt, completion, cache_write, cache_read, in_chat, top_up in plan:
+    for (
+        offset,
+        model,
+        provider,
+        prompt,
+        completion,
+        cache_write,
+        cache_read,
+        in_chat,
+        top_up,
+    ) in plan:
         at = start + timedelta(days=offset, minutes=offset * 37)
         with db.write() as session:
             usage = TokenUsage(prompt, completion, cache_write, 0, cache_read)
-            spend = Spend(provider, model, usage, rates("1.25", "10", "1.5625", "0.125"),
-                          conversation if in_chat else None)
+            spend = Spend(
+                provider,
+                model,
+                usage,
+                rates("1.25", "10", "1.5625", "0.125"),
+                conversation if in_chat else None,
+            )
             ledger.spend_tokens(session, spend, now=at)
             if top_up:
                 ledger.add_credits(session, Decimal(10**top_up), now=at)

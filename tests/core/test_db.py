@@ -14,6 +14,7 @@ from app.core import ledger
 from app.core.db import Database
 from app.core.errors import DatabaseCorrupt, DatabaseLocked, DatabaseTooNew
 from app.core.models import Base
+from tests.core.test_aggregates import assert_aggregates_exact
 from tests.factories import spend
 
 
@@ -82,6 +83,7 @@ def test_an_old_file_is_upgraded_in_place_and_keeps_every_row(tmp_path: Path) ->
         ("credits", 5_000_000_000, 5_000_000_000, "credits"),
     ]
     assert (title, drop_oldest) == ("Old chat", 0)  # a column added later gets its default
+    assert_aggregates_exact(path)  # backfilled by the migration that added them
     if first != _revisions()[-1]:
         assert list(tmp_path.glob("old.sqlite3.before-*.bak")), "a copy is kept before migrating"
 

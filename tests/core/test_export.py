@@ -11,7 +11,8 @@ import pytest
 from app.core import conversations, demo_data, export, ledger
 from app.core.db import Database
 from app.core.errors import TallybookError
-from app.core.export import ExportCancelled, ExportFilter, export_csv, millionths_text
+from app.core.export import ExportCancelled, millionths_text
+from app.core.transactions import Filter
 from tests.factories import spend
 
 
@@ -31,7 +32,7 @@ def test_header_and_exact_values(db: Database, tmp_path: Path) -> None:
         )
     out = tmp_path / "ledger.csv"
     with db.read() as session:
-        assert export_csv(session, out) == 2
+        assert export.export(session, out) == 2
     assert out.read_text(encoding="utf-8").splitlines()[0] == ",".join(export.HEADER)
     prompt = _read(out)[0]
     assert prompt == {
@@ -63,7 +64,7 @@ def test_formula_text_is_neutralised(db: Database, tmp_path: Path, title: str) -
         )
     out = tmp_path / "x.csv"
     with db.read() as session:
-        export_csv(session, out)
+        export.export(session, out)
     row = _read(out)[0]
     assert row["conversation_title"] == "'" + title
     assert row["token_value"] == "-1.5"  # numbers keep their sign, unquoted
@@ -75,11 +76,14 @@ def test_filters(db: Database, tmp_path: Path) -> None:
         ledger.spend_tokens(session, spend(2, 2), now=datetime(2026, 1, 5))
     out = tmp_path / "x.csv"
     with db.read() as session:
-        assert export_csv(session, out, ExportFilter(since=date(2026, 1, 2))) == 2
+        assert export.export(session, out, Filter(since=date(2026, 1, 2))) == 2
         assert (
-            export_csv(session, out, ExportFilter(until=date(2026, 1, 1), model="test-model")) == 2
+            export.export(
+                session, out, Filter(until=date(2026, 1, 1), models=frozenset({"test-model"}))
+            )
+            == 2
         )
-        assert export_csv(session, out, ExportFilter(model="nope")) == 0
+        assert export.export(session, out, Filter(models=frozenset({"nope"}))) == 0
     assert _read(out) == []
 
 
@@ -88,14 +92,14 @@ def test_cancel_leaves_no_file(db: Database, tmp_path: Path) -> None:
         demo_data.fill(session, 12_000, 5)
     out = tmp_path / "x.csv"
     with pytest.raises(ExportCancelled), db.read() as session:
-        export_csv(session, out, progress=lambda rows: rows < 5000)
+        export.export(session, out, progress=lambda rows: rows < 5000)
     assert not out.exists()
     assert not list(tmp_path.glob(".x.csv*"))
 
 
 def test_unwritable_target_is_a_clear_error(db: Database, tmp_path: Path) -> None:
     with pytest.raises(TallybookError, match="Cannot write"), db.read() as session:
-        export_csv(session, tmp_path / "missing-folder" / "x.csv")
+        export.export(session, tmp_path / "missing-folder" / "x.csv")
 
 
 def test_memory_stays_flat_as_rows_grow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -107,7 +111,7 @@ def test_memory_stays_flat_as_rows_grow(tmp_path: Path, monkeypatch: pytest.Monk
             demo_data.fill(session, rows, 10)
         tracemalloc.start()
         with database.read() as session:
-            export_csv(session, tmp_path / f"{rows}.csv")
+            export.export(session, tmp_path / f"{rows}.csv")
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
         database.close()
@@ -129,3 +133,26 @@ def test_memory_stays_flat_as_rows_grow(tmp_path: Path, monkeypatch: pytest.Monk
 def test_millionths_text(value: int, decimals: int, text: str) -> None:
     assert millionths_text(value, decimals=decimals) == text
     assert Decimal(text) == Decimal(value).scaleb(-decimals)
+
+
+def test_json_export_has_the_same_records_with_exact_decimals(db: Database, tmp_path: Path) -> None:
+    import json
+
+    with db.write() as session:
+        ledger.spend_tokens(session, spend(137, 5))
+    with db.read() as session:
+        assert (
+            export.export(session, tmp_path / "all.csv")
+            == export.export(session, tmp_path / "all.json")
+            == 2
+        )
+    records = json.loads((tmp_path / "all.json").read_text(encoding="utf-8"))
+    assert [r["token_value"] for r in records] == [
+        r["token_value"] for r in _read(tmp_path / "all.csv")
+    ]
+    assert records[0]["usd"] == "-0.0002055" and records[0]["estimated"] is False
+    with db.read() as session:
+        assert (
+            export.export(session, tmp_path / "none.json", Filter(models=frozenset({"nope"}))) == 0
+        )
+    assert json.loads((tmp_path / "none.json").read_text()) == []
