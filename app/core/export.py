@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import BigInteger, String, select, type_coerce
+from sqlalchemy import ColumnElement, Integer, String, case, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app.core.errors import TallybookError
@@ -91,7 +90,7 @@ def export(
     try:
         with handle:
             writer = _write_csv if fmt is Format.CSV else _write_json
-            written = writer(handle, _pages(session, selection or Filter()), progress)
+            written = writer(handle, _pages(session, selection or Filter(), fmt), progress)
         partial.replace(target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -100,32 +99,24 @@ def export(
     return written
 
 
-def _write_csv(
-    handle: IO[str], pages: Iterator[list[tuple[Any, ...]]], progress: Progress | None
-) -> int:
+def _write_csv(handle: IO[str], pages: Iterator[Sequence[Any]], progress: Progress | None) -> int:
     writer = csv.writer(handle)
     writer.writerow(HEADER)
     written = 0
     for page in pages:
-        writer.writerows(
-            tuple(_neutralise(v) if i in _TEXT else v for i, v in enumerate(row)) for row in page
-        )
+        writer.writerows(page)
         written += len(page)
         _report(written, progress)
     return written
 
 
-def _write_json(
-    handle: IO[str], pages: Iterator[list[tuple[Any, ...]]], progress: Progress | None
-) -> int:
+def _write_json(handle: IO[str], pages: Iterator[Sequence[Any]], progress: Progress | None) -> int:
+    """A JSON array of objects; each object was built by SQLite (``json_object``)."""
     handle.write("[")
     written = 0
     for page in pages:
-        for row in page:
-            record = dict(zip(HEADER, row, strict=True))
-            record["estimated"] = record["estimated"] == "true"
-            handle.write(("\n" if written == 0 else ",\n") + json.dumps(record, ensure_ascii=False))
-            written += 1
+        handle.write(("\n" if written == 0 else ",\n") + ",\n".join(row[0] for row in page))
+        written += len(page)
         _report(written, progress)
     handle.write("\n]\n" if written else "]\n")
     return written
@@ -136,74 +127,74 @@ def _report(written: int, progress: Progress | None) -> None:
         raise ExportCancelled(f"Export cancelled after {written:,} rows; no file was written.")
 
 
-_TEXT = {HEADER.index(name) for name in ("conversation_title", "provider", "model", "context")}
+def _pages(session: Session, selection: Filter, fmt: Format) -> Iterator[Sequence[Any]]:
+    """Finished rows in the order they were recorded, ``PAGE_ROWS`` at a time.
 
-
-def _pages(session: Session, selection: Filter) -> Iterator[list[tuple[Any, ...]]]:
-    """Formatted rows in the order they were recorded, a keyset page at a time.
-
-    pysqlite hands SQLAlchemy every row of a result at once, so streaming one big query would
-    hold the whole ledger in memory; pages of ``id > last`` keep it to ``PAGE_ROWS`` rows. Amounts
-    are read as the stored integers and formatted with integer arithmetic: exact, and several
-    times faster than building a Decimal for every cell.
+    SQLite formats every cell itself (exact decimals from the stored integers, ISO times,
+    formula neutralising), so Python only hands finished text to the writer.
     """
-    amounts = (Transaction.raw_amount, Transaction.rate, Transaction.token_value)
+    text = _neutralised if fmt is Format.CSV else _as_text
+    columns: Sequence[Any] = (
+        func.replace(type_coerce(Transaction.created_at, String), " ", "T") + "Z",
+        Transaction.conversation_id,
+        text(Conversation.title),
+        Transaction.message_id,
+        text(Transaction.provider),
+        text(Transaction.model),
+        Transaction.token_type,
+        _decimal_text(Transaction.raw_amount, 6),
+        _decimal_text(Transaction.rate, 6),
+        _decimal_text(Transaction.token_value, 6),
+        _decimal_text(Transaction.token_value, 12),
+        text(Transaction.context),
+        case((type_coerce(Transaction.estimated, Integer) != 0, "true"), else_="false"),
+    )
+    if fmt is Format.JSON:
+        columns = _as_json(columns)
     statement = (
-        select(
-            Transaction.id,
-            type_coerce(Transaction.created_at, String),  # the stored text: no parsing
-            Transaction.conversation_id,
-            Conversation.title,
-            Transaction.message_id,
-            Transaction.provider,
-            Transaction.model,
-            Transaction.token_type,
-            *(type_coerce(column, BigInteger) for column in amounts),
-            Transaction.context,
-            Transaction.estimated,
-        )
+        select(*columns)
         .outerjoin(Conversation, Conversation.id == Transaction.conversation_id)
         .where(*selection.clauses())
         .order_by(Transaction.id)
-        .limit(PAGE_ROWS)
     )
-    last_id = 0
-    while rows := session.execute(statement.where(Transaction.id > last_id)).all():
-        last_id = rows[-1][0]
-        yield [_format(row) for row in rows]
+    # SQLAlchemy compiles the query and binds the filter's values; the rows are then read
+    # straight from the driver's cursor, a page at a time as SQLite steps (the cells are
+    # finished text already, so there is nothing for SQLAlchemy to convert): memory stays at
+    # one page whatever the ledger's size.
+    result = session.connection().execute(statement)
+    try:
+        while rows := result.cursor.fetchmany(PAGE_ROWS):
+            yield rows
+    finally:
+        result.close()
 
 
-def _format(row: Any) -> tuple[Any, ...]:
-    (_id, created, conversation_id, title, message_id, provider, model, token_type,
-     raw_amount, rate, token_value, context, estimated) = row  # fmt: skip
-    return (
-        created.replace(" ", "T", 1) + "Z",
-        conversation_id,
-        title,
-        message_id,
-        provider,
-        model,
-        token_type,
-        millionths_text(raw_amount),
-        millionths_text(rate),
-        millionths_text(token_value),
-        millionths_text(token_value, decimals=12),
-        context,
-        "true" if estimated else "false",
+def _as_json(columns: Sequence[Any]) -> tuple[ColumnElement[str]]:
+    """One JSON object per row, built by SQLite: the same fields, ``estimated`` a boolean."""
+    pairs: list[Any] = []
+    for name, column in zip(HEADER, columns, strict=True):
+        pairs += [name, func.json(column) if name == "estimated" else column]
+    return (func.json_object(*pairs),)
+
+
+def _decimal_text(column: Any, decimals: int) -> ColumnElement[str]:
+    """An integer count of 10^-decimals as exact decimal text without trailing zeros, in SQL."""
+    value = type_coerce(column, Integer)
+    scale = 10**decimals
+    whole = func.abs(value).op("/")(scale)  # SQLite's integer division (no FLOOR needed)
+    fraction = func.abs(value) % scale
+    signed = case((value < 0, "-"), else_="") + func.rtrim(
+        func.printf(f"%d.%0{decimals}d", whole, fraction), "0"
     )
+    return case((value % scale == 0, type_coerce(value.op("/")(scale), String)), else_=signed)
 
 
-def millionths_text(value: int, *, decimals: int = 6) -> str:
-    """An integer count of 10^-decimals as exact decimal text, without trailing zeros."""
-    sign = "-" if value < 0 else ""
-    whole, fraction = divmod(abs(value), 10**decimals)
-    if not fraction:
-        return f"{sign}{whole}"
-    return f"{sign}{whole}.{fraction:0{decimals}d}".rstrip("0")
+def _neutralised(column: Any) -> ColumnElement[str]:
+    """Text a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, CR, LF)
+    prefixed with an apostrophe (OWASP's advice for CSV injection)."""
+    text = type_coerce(column, String)
+    return case((func.substr(text, 1, 1).in_(_FORMULA_STARTS), "'" + text), else_=text)
 
 
-def _neutralise(text: str | None) -> str | None:
-    """Prefix text a spreadsheet would evaluate (``=``, ``+``, ``-``, ``@``, tab, CR) with ``'``."""
-    if text and text.startswith(_FORMULA_STARTS):
-        return "'" + text
-    return text
+def _as_text(column: Any) -> ColumnElement[str]:
+    return type_coerce(column, String)

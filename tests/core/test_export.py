@@ -11,7 +11,7 @@ import pytest
 from app.core import conversations, demo_data, export, ledger
 from app.core.db import Database
 from app.core.errors import TallybookError
-from app.core.export import ExportCancelled, millionths_text
+from app.core.export import ExportCancelled
 from app.core.transactions import Filter
 from tests.factories import spend
 
@@ -121,38 +121,27 @@ def test_memory_stays_flat_as_rows_grow(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 @pytest.mark.parametrize(
-    ("value", "decimals", "text"),
+    ("credits", "usd"),
     [
-        (-205_500_000, 6, "-205.5"),
-        (0, 6, "0"),
-        (1, 12, "0.000000000001"),
-        (-1_000_000, 6, "-1"),
-        (5, 6, "0.000005"),
+        ("-205.5", "-0.0002055"),
+        ("1", "0.000001"),
+        ("0.000005", "0.000000000005"),
+        ("-1", "-0.000001"),
+        ("123456.789012", "0.123456789012"),
+        ("-1000000", "-1"),
+        ("4000000", "4"),
     ],
 )
-def test_millionths_text(value: int, decimals: int, text: str) -> None:
-    assert millionths_text(value, decimals=decimals) == text
-    assert Decimal(text) == Decimal(value).scaleb(-decimals)
-
-
-def test_json_export_has_the_same_records_with_exact_decimals(db: Database, tmp_path: Path) -> None:
-    import json
-
+def test_decimals_are_exact_text(db: Database, tmp_path: Path, credits: str, usd: str) -> None:
     with db.write() as session:
-        ledger.spend_tokens(session, spend(137, 5))
+        ledger.add_credits(session, Decimal(credits))
     with db.read() as session:
-        assert (
-            export.export(session, tmp_path / "all.csv")
-            == export.export(session, tmp_path / "all.json")
-            == 2
-        )
-    records = json.loads((tmp_path / "all.json").read_text(encoding="utf-8"))
-    assert [r["token_value"] for r in records] == [
-        r["token_value"] for r in _read(tmp_path / "all.csv")
-    ]
-    assert records[0]["usd"] == "-0.0002055" and records[0]["estimated"] is False
-    with db.read() as session:
-        assert (
-            export.export(session, tmp_path / "none.json", Filter(models=frozenset({"nope"}))) == 0
-        )
-    assert json.loads((tmp_path / "none.json").read_text()) == []
+        export.export(session, tmp_path / "x.csv")
+    (row,) = _read(tmp_path / "x.csv")
+    assert (row["raw_amount"], row["token_value"], row["usd"], row["rate"]) == (
+        credits,
+        credits,
+        usd,
+        "1",
+    )
+    assert Decimal(row["usd"]) == Decimal(credits) / 1_000_000

@@ -1,0 +1,295 @@
+"""What every dashboard chart shares: a themed plot, stable series colours, a legend, tooltips.
+
+Backgrounds, axes and text follow the widget's palette (and follow it again when the system
+switches between light and dark). Only data series use fixed hues: a qualitative list that
+stays distinguishable on both light and dark backgrounds (Tableau 10).
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from datetime import date, timedelta
+from decimal import Decimal
+
+from PySide6.QtCore import QEvent, QPointF, QSize, Qt
+from PySide6.QtGui import QColor, QCursor, QFont, QPalette, QResizeEvent
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+
+# isort: split
+import pyqtgraph as pg  # after PySide6, so pyqtgraph binds to it and not another Qt
+
+from app.core import money
+from app.core.dashboard import Bucket, bucket_start
+
+SERIES_HUES = (
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
+"""Data series only; everything else comes from the palette."""
+DAY_SECONDS = 86_400
+TICK_LABEL_PIXELS = 64
+"""Room each date label needs on an axis, so labels never run into each other."""
+TICK_STEPS = {
+    Bucket.DAY: (1, 2, 3, 7, 14, 28, 56, 91, 182, 364),
+    Bucket.WEEK: (1, 2, 4, 8, 13, 26, 52),
+    Bucket.MONTH: (1, 2, 3, 6, 12, 24),
+}
+
+
+class ModelColours:
+    """One hue per model, the same on every chart and across refreshes and filters.
+
+    Models get hues in the order they are first seen (sorted within one batch), so a filter
+    that hides some models never repaints the others.
+    """
+
+    def __init__(self) -> None:
+        self._assigned: dict[str, QColor] = {}
+
+    def learn(self, models: Iterable[str]) -> None:
+        """Give each new model the next hue (the list repeats past ten models)."""
+        for model in sorted(set(models) - self._assigned.keys()):
+            self._assigned[model] = QColor(SERIES_HUES[len(self._assigned) % len(SERIES_HUES)])
+
+    def colour(self, model: str) -> QColor:
+        """The model's hue (a new model is learnt on the spot)."""
+        if model not in self._assigned:
+            self.learn([model])
+        return QColor(self._assigned[model])
+
+
+def series_colour(index: int) -> QColor:
+    """The ``index``-th series hue, for charts whose series are not models."""
+    return QColor(SERIES_HUES[index % len(SERIES_HUES)])
+
+
+def bucket_end(start: date, bucket: Bucket) -> date:
+    """The first day after the bucket that starts on ``start``."""
+    if bucket is Bucket.WEEK:
+        return start + timedelta(days=7)
+    if bucket is Bucket.MONTH:
+        return start + timedelta(days=calendar.monthrange(start.year, start.month)[1])
+    return start + timedelta(days=1)
+
+
+def date_ticks(first: date, last: date, bucket: Bucket, room: int) -> list[tuple[float, str]]:
+    """Labels under the middle of every n-th bucket from ``first`` to ``last``.
+
+    pyqtgraph's automatic date ticks mix month names and day numbers ("Nov 03" reads as one
+    date); these say "3 Nov" (or "Nov 2026" for months) and take at most ``room`` labels.
+    """
+    starts, day = [], bucket_start(first, bucket)
+    while day <= last:
+        starts.append(day)
+        day = bucket_end(day, bucket)
+    steps = TICK_STEPS[bucket]
+    step = next((n for n in steps if len(starts) / n <= max(room, 1)), steps[-1])
+    ticks = []
+    for start in starts[::step]:
+        middle = (day_seconds(start) + day_seconds(bucket_end(start, bucket))) / 2
+        label = f"{start:%b %Y}" if bucket is Bucket.MONTH else f"{start.day} {start:%b}"
+        ticks.append((middle, label))
+    return ticks
+
+
+def day_seconds(day: date) -> float:
+    """Seconds since the epoch at the start of a UTC day: the x of the date axes."""
+    return float(calendar.timegm(day.timetuple()))
+
+
+def usd(credits: Decimal) -> float:
+    """Credits as dollars, for plotting (text uses :func:`app.core.money.format_usd`)."""
+    return float(money.credits_to_usd(credits))
+
+
+def legend_html(entries: Iterable[tuple[str, QColor]], *, vertical: bool) -> str:
+    """A legend as rich text: a square in each series' hue, then its name in the text colour."""
+    separator = "<br>" if vertical else "&nbsp;&nbsp;&nbsp; "
+    parts = (
+        f'<span style="color:{colour.name()}">&#9632;</span>&nbsp;{_escape(name)}'
+        for name, colour in entries
+    )
+    return separator.join(parts)
+
+
+def palette_pen(widget: QWidget, role: QPalette.ColorRole, **options: object) -> object:
+    """A pyqtgraph pen in one of the widget's palette colours."""
+    return pg.mkPen(widget.palette().color(role), **options)
+
+
+class ChartFrame(QWidget):
+    """A titled pyqtgraph plot that follows the palette and shows a tooltip under the mouse.
+
+    Subclasses override :meth:`tooltip_at` (what to say at a point, in data coordinates) and
+    :meth:`_apply_item_palette` (re-colour their own items when the theme changes), and call
+    :meth:`apply_palette` once those items exist.
+    """
+
+    def __init__(
+        self,
+        title: str,
+        *,
+        dates: bool,
+        legend_right: bool = False,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.title_label = QLabel(title)
+        font = QFont(self.title_label.font())
+        font.setBold(True)
+        self.title_label.setFont(font)
+        self.legend = QLabel()
+        """The series' names in their hues (rich text); empty for single-series charts."""
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(legend_right)
+        self.legend.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        # Days are UTC everywhere in the ledger, so the date axis shows UTC, not local time.
+        axes = {"bottom": pg.DateAxisItem(utcOffset=0)} if dates else {}
+        self.plot = pg.PlotWidget(axisItems=axes)
+        self.plot.setMenuEnabled(False)
+        self.plot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.plot.setMinimumHeight(120)
+        self.plot_item = self.plot.getPlotItem()
+        self.plot_item.hideButtons()
+        self.view_box = self.plot_item.getViewBox()
+        # A dashboard shows the chosen range: no accidental drag or wheel zoom (the wheel then
+        # scrolls the page, as the user expects).
+        self.view_box.setMouseEnabled(x=False, y=False)
+        self.plot.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
+        self.empty_text = pg.TextItem("", anchor=(0.5, 0.5))
+        """Says so when the selection has nothing to draw."""
+        self.empty_text.setParentItem(self.view_box)
+        self.view_box.sigResized.connect(self._on_view_box_resized)
+
+        header = QHBoxLayout()
+        header.addWidget(self.title_label)
+        header.addStretch(1)
+        body = QHBoxLayout()
+        body.addWidget(self.plot, 1)
+        if legend_right:
+            self.legend.setMaximumWidth(170)
+            body.addWidget(self.legend)
+        else:
+            header.addWidget(self.legend)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(header)
+        layout.addLayout(body, 1)
+        self._last_tip = ""
+        self._dates: tuple[date, date, Bucket] | None = None
+
+    def show_dates(self, first: date | None, last: date | None, bucket: Bucket) -> None:
+        """Span the x axis over the buckets holding ``first`` to ``last``, labelled.
+
+        ``None`` (nothing to show): let the axis fit whatever is drawn, without labels.
+        """
+        if first is None or last is None:
+            self._dates = None
+            self.plot_item.enableAutoRange(axis="x")
+        else:
+            self._dates = (first, last, bucket)
+            left = day_seconds(bucket_start(first, bucket))
+            right = day_seconds(bucket_end(bucket_start(last, bucket), bucket))
+            self.plot_item.setXRange(left, right, padding=0.01)
+        self._label_dates()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        """Fit as many date labels as the new width has room for."""
+        super().resizeEvent(event)
+        self._label_dates()
+
+    def _label_dates(self) -> None:
+        axis = self.plot_item.getAxis("bottom")
+        if self._dates is None:
+            axis.setTicks(None)
+            return
+        room = self.view_box.width() or self.plot.width()
+        ticks = date_ticks(*self._dates, room=int(room) // TICK_LABEL_PIXELS)
+        axis.setTicks([ticks, []])
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        """Modest, so the dashboard's grid shares the room instead of asking 600x500 a chart."""
+        return QSize(360, 220)
+
+    def show_empty(self, text: str | None) -> None:
+        """Say ``text`` in the middle of the plot (``None``: there is data, say nothing)."""
+        self.empty_text.setText(
+            text or "", self.palette().color(QPalette.ColorRole.PlaceholderText)
+        )
+        self.empty_text.setVisible(bool(text))
+        self._on_view_box_resized()
+
+    def tooltip_at(self, x: float, y: float) -> str | None:
+        """The tooltip for a point in data coordinates (``None``: nothing there)."""
+        return None
+
+    def to_data(self, scene_pos: QPointF) -> QPointF | None:
+        """A scene point in data coordinates, or ``None`` outside the plotting area."""
+        if not self.view_box.sceneBoundingRect().contains(scene_pos):
+            return None
+        mapped: QPointF = self.view_box.mapSceneToView(scene_pos)
+        return mapped
+
+    def apply_palette(self) -> None:
+        """Paint the plot in the palette's colours (called again when the theme changes)."""
+        palette = self.palette()
+        self.plot.setBackground(palette.color(QPalette.ColorRole.Base))
+        text = palette.color(QPalette.ColorRole.Text)
+        for name in ("left", "bottom"):
+            axis = self.plot_item.getAxis(name)
+            axis.setPen(pg.mkPen(text))
+            axis.setTextPen(pg.mkPen(text))
+        self.empty_text.setColor(palette.color(QPalette.ColorRole.PlaceholderText))
+        self._apply_item_palette()
+
+    def _apply_item_palette(self) -> None:
+        """Re-colour the subclass's own palette-coloured items."""
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
+        """Follow a switch between light and dark."""
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self.apply_palette()
+        super().changeEvent(event)
+
+    def _on_view_box_resized(self, *_: object) -> None:
+        rect = self.view_box.boundingRect()
+        self.empty_text.setPos(rect.center())
+
+    def _on_scene_mouse_moved(self, scene_pos: QPointF) -> None:
+        point = self.to_data(scene_pos)
+        tip = self.tooltip_at(point.x(), point.y()) if point is not None else None
+        if tip:
+            if tip != self._last_tip or not QToolTip.isVisible():
+                QToolTip.showText(QCursor.pos(), tip, self.plot)
+        elif self._last_tip:
+            QToolTip.hideText()
+        self._last_tip = tip or ""
+
+
+def pointing_hand(widget: QWidget, on: bool) -> None:
+    """Show the hand cursor over something clickable."""
+    if on:
+        widget.setCursor(Qt.CursorShape.PointingHandCursor)
+    else:
+        widget.unsetCursor()
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,342 @@
+"""The usage dashboard: where the money went, where it is going, and what it could have cost.
+
+Every refresh is one task on the database thread that reads all figures (from the daily
+aggregates, so it stays fast at a million transactions) into one frozen
+:class:`~app.ui.dashboard.figures.DashboardFigures`; the GUI thread then paints them all. A
+generation counter drops the answer of a refresh that a newer one has overtaken, so a slow read
+can never paint over fresher figures. New spend arrives through ``ledger_changed``, debounced so
+a burst of settled replies costs one read.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QPalette, QShowEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.dashboard import Bucket, Selection, Share
+from app.core.db import Database
+from app.core.money import format_usd
+from app.ui.context import AppContext
+from app.ui.dashboard.charts import BalanceChart, DailyCostChart, ShareChart, TokensChart
+from app.ui.dashboard.controls import RangeControls, utc_today
+from app.ui.dashboard.figures import DashboardFigures, FigureRequest, load_figures
+from app.ui.dashboard.panels import CacheSavingsPanel, ForecastPanel, WhatIfPanel
+from app.ui.dashboard.plotting import ModelColours
+from app.ui.dialogs.widgets import MessageLine
+from app.ui.errors import describe
+
+DEBOUNCE_MS = 300
+ROW_STRETCH = (36, 31, 33)
+"""Time and forecast; breakdowns and tokens; balance, cache and what-if."""
+MINIMUM_CONTENT = (1000, 820)
+"""Below this the dashboard scrolls instead of squeezing its charts unreadable."""
+
+
+class _LoadFailed(Exception):
+    """A refresh's read failed; carries which refresh it was, so a stale failure is dropped."""
+
+    def __init__(self, generation: int, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.generation = generation
+        self.cause = cause
+
+
+def _load(db: Database, request: FigureRequest, generation: int) -> tuple[int, DashboardFigures]:
+    """The task: every figure, tagged with the refresh that asked for it."""
+    try:
+        return generation, load_figures(db, request)
+    except Exception as error:
+        raise _LoadFailed(generation, error) from error
+
+
+class _Page(QWidget):
+    """The scrolled content: as tall as the window, never taller than its minimum needs.
+
+    Word-wrapped labels make a layout height-for-width, and QScrollArea then sizes the page
+    by the charts' preferred heights, which scrolls a dashboard that fits the window.
+    """
+
+    def heightForWidth(self, _width: int) -> int:  # noqa: N802 (Qt's name)
+        """No preferred height for a width: fill the viewport, down to the minimum size."""
+        return -1
+
+
+class DashboardView(QWidget):
+    """Charts and panels of spend for a range of days, filtered by provider and model.
+
+    Signals:
+        conversation_activated(int): the user clicked a conversation's bar; open it in the chat.
+        refreshed(): every figure on screen was replaced by fresh ones.
+    """
+
+    conversation_activated = Signal(int)
+    refreshed = Signal()
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.figures: DashboardFigures | None = None
+        """What is on screen (``None`` until the first refresh lands)."""
+        self._generation = 0
+        self._stale = False  # a change arrived while hidden: refresh when shown
+        self.colours = ModelColours()
+        self.controls = RangeControls()
+        self.total_label = QLabel()
+        font = QFont(self.total_label.font())
+        font.setBold(True)
+        self.total_label.setFont(font)
+        self.message = MessageLine()
+        self.daily_chart = DailyCostChart(self.colours)
+        self.model_chart = ShareChart("Spend per model", self._model_colour)
+        self.conversation_chart = ShareChart(
+            "Spend per conversation",
+            self._conversation_colour,
+            clickable=True,
+            elide=Qt.TextElideMode.ElideMiddle,  # keeps the "#id" that tells titles apart
+        )
+        self.tokens_chart = TokensChart()
+        self.balance_chart = BalanceChart()
+        self.forecast_panel = ForecastPanel()
+        self.savings_panel = CacheSavingsPanel()
+        self.whatif_panel = WhatIfPanel()
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._build()
+
+        self._debounce.timeout.connect(self._on_debounce_timeout)
+        self.controls.changed.connect(self._on_controls_changed)
+        self.conversation_chart.share_clicked.connect(self._on_conversation_chart_share_clicked)
+        self.whatif_panel.model_chosen.connect(self._on_whatif_panel_model_chosen)
+        context.events.ledger_changed.connect(self._on_events_ledger_changed)
+        context.events.settings_changed.connect(self._on_events_settings_changed)
+        self.refresh()
+
+    # --- public ----------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Re-read every figure in the background (one task); ``refreshed`` when painted."""
+        self._debounce.stop()
+        self._generation += 1
+        request = FigureRequest(
+            self.controls.selection(),
+            self.controls.bucket(),
+            self.whatif_panel.model(),
+            utc_today(),
+        )
+        db, generation = self.context.db, self._generation
+        self.context.tasks.run(
+            lambda: _load(db, request, generation), self._on_load_finished, self._on_load_failed
+        )
+
+    def selection(self) -> Selection:
+        """The days and filters every figure is for."""
+        return self.controls.selection()
+
+    def set_selection(self, selection: Selection) -> None:
+        """Show ``selection`` in the controls and refresh every figure for it."""
+        self.controls.set_selection(selection)
+        self.refresh()
+
+    def bucket(self) -> Bucket:
+        """How the time charts group days."""
+        return self.controls.bucket()
+
+    def set_bucket(self, bucket: Bucket) -> None:
+        """Group the time charts by ``bucket`` (refreshes when it changes)."""
+        self.controls.set_bucket(bucket)
+
+    def set_whatif_model(self, model: str) -> None:
+        """Re-price the range on ``model`` (refreshes)."""
+        self.whatif_panel.set_models([], model)
+        self.refresh()
+
+    # --- building --------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        top = QHBoxLayout()
+        top.addWidget(self.controls, 1)
+        top.addWidget(self.total_label)
+
+        grid = QGridLayout()
+        grid.setSpacing(10)
+        cards = (
+            (_card(self.daily_chart), 0, 0, 2),
+            (_card(self.forecast_panel, "Month-end forecast"), 0, 2, 1),
+            (_card(self.model_chart), 1, 0, 1),
+            (_card(self.conversation_chart), 1, 1, 1),
+            (_card(self.tokens_chart), 1, 2, 1),
+            (_card(self.balance_chart), 2, 0, 1),
+            (_card(self.savings_panel, "Cache savings"), 2, 1, 1),
+            (_card(self.whatif_panel, "What if it ran on another model"), 2, 2, 1),
+        )
+        for card, row, column, columns in cards:
+            grid.addWidget(card, row, column, 1, columns)
+        for column in range(3):
+            grid.setColumnStretch(column, 1)
+        for row, stretch in enumerate(ROW_STRETCH):
+            grid.setRowStretch(row, stretch)
+
+        content = _Page()
+        content.setMinimumSize(*MINIMUM_CONTENT)
+        inner = QVBoxLayout(content)
+        inner.addLayout(top)
+        inner.addWidget(self.message)
+        inner.addLayout(grid, 1)
+        scroll = QScrollArea()
+        scroll.setWidget(content)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(scroll)
+
+    # --- painting --------------------------------------------------------------------------
+
+    def _paint(self, figures: DashboardFigures) -> None:
+        request = figures.request
+        selection, bucket, today = request.selection, request.bucket, request.today
+        span = _span(selection, today)
+        self.figures = figures
+        self.controls.set_choices(figures.providers, figures.models)
+        self.colours.learn(figures.models)
+        self.daily_chart.set_points(figures.costs, bucket, span, _budget(figures, bucket))
+        self.model_chart.set_shares(figures.by_model)
+        self.conversation_chart.set_shares(figures.by_conversation)
+        self.tokens_chart.set_points(figures.tokens, bucket, span)
+        self.balance_chart.set_points(figures.balance, figures.low_balance, span)
+        self.forecast_panel.set_forecast(figures.forecast, figures.month_to_date, today)
+        self.savings_panel.set_savings(figures.savings_by_model, figures.savings_by_conversation)
+        repricing = figures.repricing
+        self.whatif_panel.set_models(figures.whatif_models, repricing.model if repricing else None)
+        self.whatif_panel.set_repricing(repricing)
+        self.total_label.setText(f"{format_usd(figures.total, places=2)} {_range_words(span)}")
+        self.message.clear()
+
+    def _model_colour(self, share: Share) -> QColor:
+        return self.colours.colour(share.key)
+
+    def _conversation_colour(self, share: Share) -> QColor:
+        role = (
+            QPalette.ColorRole.Highlight
+            if share.conversation_id is not None
+            else QPalette.ColorRole.PlaceholderText  # "Other": the rest, quieter
+        )
+        return self.palette().color(role)
+
+    # --- slots -----------------------------------------------------------------------------
+
+    def _on_load_finished(self, result: tuple[int, DashboardFigures]) -> None:
+        generation, figures = result
+        if generation != self._generation:
+            return  # a newer refresh is on its way
+        self._paint(figures)
+        self.refreshed.emit()
+
+    def _on_load_failed(self, error: BaseException) -> None:
+        if isinstance(error, _LoadFailed):
+            if error.generation != self._generation:
+                return
+            error = error.cause
+        self.message.show_error(f"The dashboard could not be updated: {describe(error)}")
+
+    def _on_controls_changed(self) -> None:
+        self.refresh()
+
+    def _on_whatif_panel_model_chosen(self, _model: str) -> None:
+        self.refresh()
+
+    def _on_conversation_chart_share_clicked(self, share: Share) -> None:
+        if share.conversation_id is not None:
+            self.conversation_activated.emit(share.conversation_id)
+
+    def _on_events_ledger_changed(self) -> None:
+        self._debounce.start()
+
+    def _on_events_settings_changed(self) -> None:
+        self._debounce.start()  # budgets, thresholds or prices may have changed
+
+    def _on_debounce_timeout(self) -> None:
+        if self.isVisible():
+            self.refresh()
+        else:
+            self._stale = True
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        """Catch up on changes that arrived while the dashboard was hidden."""
+        super().showEvent(event)
+        if self._stale:
+            self._stale = False
+            self.refresh()
+
+
+class _Card(QFrame):
+    """A figure in a light frame, sized by the grid's stretch factors alone.
+
+    Its word-wrapped notes would make it height-for-width, and QGridLayout then sizes rows by
+    preferred heights, ignoring the stretch: the bar charts' row was squeezed to nothing.
+    """
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt's name)
+        """The grid decides the height; the labels wrap within it."""
+        return False
+
+
+def _card(widget: QWidget, title: str | None = None) -> QFrame:
+    """A figure in a light frame, so the grid reads as separate figures.
+
+    Charts carry their own title (it changes with the bucket); panels get ``title`` here, in the
+    same bold type.
+    """
+    frame = _Card()
+    frame.setFrameShape(QFrame.Shape.StyledPanel)
+    frame.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+    layout = QVBoxLayout(frame)
+    layout.setContentsMargins(8, 6, 8, 6)
+    layout.setSpacing(2)
+    if title is not None:
+        label = QLabel(title)
+        font = QFont(label.font())
+        font.setBold(True)
+        label.setFont(font)
+        layout.addWidget(label)
+    layout.addWidget(widget, 1)
+    return frame
+
+
+def _span(selection: Selection, today: date) -> tuple[date, date] | None:
+    """The days the time charts span: the selection's, up to today when open-ended."""
+    if selection.since is None:
+        return None
+    return selection.since, selection.until or today
+
+
+def _range_words(span: tuple[date, date] | None) -> str:
+    if span is None:
+        return "spent in all"
+    first, last = span
+    if first == last:
+        return f"spent on {first.day} {first:%b %Y}"
+    return f"spent from {first.day} {first:%b} to {last.day} {last:%b %Y}"
+
+
+def _budget(figures: DashboardFigures, bucket: Bucket) -> tuple[str, Decimal] | None:
+    """The overall budget that matches the bars: daily on days, monthly on months."""
+    if bucket is Bucket.DAY and figures.daily_budget is not None:
+        return "Daily budget", figures.daily_budget
+    if bucket is Bucket.MONTH and figures.monthly_budget is not None:
+        return "Monthly budget", figures.monthly_budget
+    return None
