@@ -93,6 +93,13 @@ def main() -> None:
         window.chat.composer.set_text("And how would I test it with pytest?")
         settle(1200)
         shoot(window, "main-window")
+        window.pages.setCurrentWidget(window.dashboard)
+        settle(1500)
+        shoot(window.dashboard, "dashboard")
+        window.pages.setCurrentWidget(window.transactions)
+        settle(1500)
+        shoot(window.transactions, "transactions")
+        window.pages.setCurrentWidget(window.splitter)
         for dialog_type, name in ((KeysDialog, "keys-dialog"), (BalanceDialog, "balance-panel")):
             dialog = dialog_type(context, window)
             dialog.show()

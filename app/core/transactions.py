@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy import ColumnElement, func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.core.ledger import TokenType
@@ -120,7 +120,11 @@ def page(
     """
     if sort not in SORTABLE:
         raise ValueError(f"cannot sort by {sort!r}")
-    column = getattr(Transaction, sort)
+    attribute = getattr(Transaction, sort)
+    # Top-ups have no provider or model: compare them as "" so the keyset never skips them
+    # (NULL compares as unknown). The position is bound with the column's own type, so an
+    # amount compares as the stored integer of millionths, not as a float of credits.
+    column = func.coalesce(attribute, "") if sort in ("provider", "model") else attribute
     statement = (
         select(*_COLUMNS)
         .outerjoin(Conversation, Conversation.id == Transaction.conversation_id)
@@ -128,7 +132,8 @@ def page(
     )
     if after is not None:
         position = tuple_(column, Transaction.id)
-        bound = tuple_(*after)
+        value = "" if after[0] is None and sort in ("provider", "model") else after[0]
+        bound = tuple_(literal(value, attribute.type), literal(after[1]))
         statement = statement.where(position < bound if descending else position > bound)
     order = (
         (column.desc(), Transaction.id.desc())

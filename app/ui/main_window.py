@@ -8,6 +8,7 @@ new one is shown as a banner and a desktop notification, never a dialog.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -31,8 +33,10 @@ from app.ui.alerts import AlertBanner, TrayNotifier
 from app.ui.chat import ChatView
 from app.ui.context import AppContext
 from app.ui.conversation_list import ConversationListPanel
+from app.ui.dashboard import DashboardView
 from app.ui.dialogs import BalanceDialog, KeysDialog, PricesDialog
 from app.ui.errors import describe
+from app.ui.transactions import TransactionsView, export_all
 
 DEFAULT_CONFIRM_ABOVE = Decimal(100_000)
 """Ask before sending a message quoted above $0.10 (the user can change it in Settings)."""
@@ -68,11 +72,18 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.chat)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([280, 900])
+        self.dashboard = DashboardView(context)
+        self.transactions = TransactionsView(context)
+        self.pages = QTabWidget()
+        self.pages.setDocumentMode(True)
+        self.pages.addTab(self.splitter, "Chat")
+        self.pages.addTab(self.dashboard, "Dashboard")
+        self.pages.addTab(self.transactions, "Transactions")
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 0)
         layout.addWidget(self.banner)
-        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
 
         self.balance_button = QPushButton("Balance …")
@@ -122,10 +133,16 @@ class MainWindow(QMainWindow):
         self.chat.reply_finished.connect(self._on_chat_reply_finished)
         self.chat.keys_requested.connect(self.open_keys)
         self.balance_button.clicked.connect(self.open_balance)
+        self.dashboard.conversation_activated.connect(self._on_dashboard_conversation_activated)
         events.ledger_changed.connect(self.refresh_balance)
         events.alert.connect(self._on_events_alert)
 
     def _on_conversations_conversation_selected(self, conversation_id: int) -> None:
+        self.chat.open_conversation(conversation_id)
+
+    def _on_dashboard_conversation_activated(self, conversation_id: int) -> None:
+        self.pages.setCurrentWidget(self.splitter)
+        self.conversations.select(conversation_id)
         self.chat.open_conversation(conversation_id)
 
     def _on_chat_conversation_created(self, conversation_id: int) -> None:
@@ -189,8 +206,14 @@ class MainWindow(QMainWindow):
         self._action(
             file_menu, "&New conversation", self.new_conversation, QKeySequence.StandardKey.New
         )
+        self._action(file_menu, "&Export transactions…", self._export_all, "Ctrl+E")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        view_menu = bar.addMenu("&View")
+        for index, name in enumerate(("&Chat", "&Dashboard", "&Transactions")):
+            self._action(
+                view_menu, name, partial(self.pages.setCurrentIndex, index), f"Ctrl+{index + 1}"
+            )
         edit_menu = bar.addMenu("&Edit")
         self._action(
             edit_menu, "&Find conversation", self._focus_search, QKeySequence.StandardKey.Find
@@ -258,6 +281,9 @@ class MainWindow(QMainWindow):
 
         self.context.tasks.run(load, self.provider_counts_action.setChecked, self._show_error)
 
+    def _export_all(self) -> None:
+        export_all(self.context, self)
+
     def _focus_search(self) -> None:
         self.conversations.search.setFocus()
         self.conversations.search.selectAll()
@@ -269,6 +295,7 @@ class MainWindow(QMainWindow):
         splitter = self._settings.value("window/splitter")
         if isinstance(splitter, QByteArray):
             self.splitter.restoreState(splitter)
+        self.pages.setCurrentIndex(int(str(self._settings.value("window/page", 0))))
         endpoint, model = self._settings.value("chat/endpoint"), self._settings.value("chat/model")
         if isinstance(endpoint, str) and isinstance(model, str) and endpoint and model:
             self.chat.set_selection(endpoint, model)
@@ -278,6 +305,7 @@ class MainWindow(QMainWindow):
     def _save_settings(self) -> None:
         self._settings.setValue("window/geometry", self.saveGeometry())
         self._settings.setValue("window/splitter", self.splitter.saveState())
+        self._settings.setValue("window/page", self.pages.currentIndex())
         endpoint, model = self.chat.selection()
         self._settings.setValue("chat/endpoint", endpoint)
         self._settings.setValue("chat/model", model)

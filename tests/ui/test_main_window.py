@@ -95,3 +95,16 @@ def test_window_state_and_model_are_remembered(qtbot: QtBot, db: Database, tmp_p
     assert second.splitter.sizes()[0] == 333
     second.close()
     context.close()
+
+
+def test_a_conversation_clicked_on_the_dashboard_opens_in_the_chat(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    _send(qtbot, window, "Something to chart")
+    conversation = window.chat.current_conversation()
+    assert conversation is not None
+    window.new_conversation()
+    window.pages.setCurrentWidget(window.dashboard)
+    window.dashboard.conversation_activated.emit(conversation)
+    assert window.pages.currentWidget() is window.splitter
+    assert window.chat.current_conversation() == conversation

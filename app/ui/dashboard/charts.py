@@ -30,7 +30,6 @@ from app.ui.dashboard.plotting import (
     bucket_end,
     day_seconds,
     legend_html,
-    pointing_hand,
     series_colour,
     usd,
 )
@@ -108,6 +107,7 @@ class DailyCostChart(ChartFrame):
         super().__init__("Cost per day (USD)", dates=True, legend_right=True, parent=parent)
         self._colours = colours
         self._bars: dict[str, Any] = {}
+        self._order: list[str] = []
         self._segments: list[_Segment] = []
         self.bucket = Bucket.DAY
         self.budget_line = _reference_line()
@@ -138,6 +138,7 @@ class DailyCostChart(ChartFrame):
             per_model[point.model].append(point)
             totals[point.start] += point.cost
         order = sorted(per_model, key=lambda m: (-sum(p.cost for p in per_model[m]), m))
+        self._order = order
         self._colours.learn(order)
         stacks: dict[date, float] = defaultdict(float)
         self._segments = []
@@ -156,7 +157,7 @@ class DailyCostChart(ChartFrame):
 
     def models(self) -> list[str]:
         """The models drawn, bottom of the stack first (the legend's order)."""
-        return list(self._bars)
+        return list(self._order)
 
     def bucket_count(self) -> int:
         """How many bars (buckets with spend) are drawn."""
@@ -320,13 +321,17 @@ class ShareChart(ChartFrame):
     def tooltip_at(self, x: float, y: float) -> str | None:
         """The share's full label and cost, and how to open it when it can be opened."""
         share = self.share_at(x, y)
-        pointing_hand(self.plot.viewport(), share is not None and self._opens(share))
         if share is None:
             return None
         total = sum((s.cost for s in self._shares), Decimal(0))
         percent = f" ({share.cost / total:.0%})" if total else ""
         hint = "\nClick to open it in the chat" if self._opens(share) else ""
         return f"{share.label}\n{format_usd(share.cost)}{percent}{hint}"
+
+    def clickable_at(self, x: float, y: float) -> bool:
+        """Over a conversation's row of a clickable chart."""
+        share = self.share_at(x, y)
+        return share is not None and self._opens(share)
 
     def _opens(self, share: Share) -> bool:
         return self._clickable and share.conversation_id is not None
@@ -357,6 +362,8 @@ class ShareChart(ChartFrame):
     def _apply_item_palette(self) -> None:
         for text in self._values:
             text.setColor(self.palette().color(QPalette.ColorRole.Text))
+        if self._shares:  # bar colours may come from the palette too
+            self.bars.setOpts(brushes=[self._colour_of(share) for share in self._shares])
 
 
 class TokensChart(ChartFrame):
@@ -439,9 +446,10 @@ class BalanceChart(ChartFrame):
         if threshold is not None:
             values.append(usd(threshold))
         # The trend and the threshold, not the distance from zero: the axis says the amounts.
-        low, high = min(values, default=0.0), max(values, default=1.0)
+        # With no history, from zero: the threshold near the top, clear of the empty note.
+        low, high = min(values) if points else 0.0, max(values, default=1.0)
         margin = (high - low) * 0.15 or 1.0
-        self.plot_item.setYRange(low - margin, high + margin, padding=0)
+        self.plot_item.setYRange(low - margin if points else 0.0, high + margin, padding=0)
         days = [p.day for p in points]
         first, last = span or (min(days, default=None), max(days, default=None))
         self.show_dates(first, last, Bucket.DAY)

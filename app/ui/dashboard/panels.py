@@ -145,7 +145,6 @@ class CacheSavingsPanel(QWidget):
         self.by_conversation = _table(("Conversation", "Saved"))
         note = _dim(QLabel("Cache reads against the plain input price, net of cache writes."))
         note.setToolTip("Negative: cache writes cost more than the reads saved.")
-        )
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.by_model, "By model")
@@ -217,6 +216,12 @@ class WhatIfPanel(QWidget):
             self.model_box.blockSignals(False)
         if current:
             self.model_box.setCurrentText(current)
+
+    def choose(self, model: str) -> None:
+        """Pick ``model`` (added to the list if it is not there), without emitting."""
+        if self.model_box.findText(model) < 0:
+            self.model_box.insertItem(0, model)
+        self.model_box.setCurrentText(model)
 
     def set_repricing(self, repricing: Repricing | None) -> None:
         """Show the totals and the per-model rows."""

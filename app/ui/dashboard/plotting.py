@@ -128,11 +128,6 @@ def legend_html(entries: Iterable[tuple[str, QColor]], *, vertical: bool) -> str
     return separator.join(parts)
 
 
-def palette_pen(widget: QWidget, role: QPalette.ColorRole, **options: object) -> object:
-    """A pyqtgraph pen in one of the widget's palette colours."""
-    return pg.mkPen(widget.palette().color(role), **options)
-
-
 class ChartFrame(QWidget):
     """A titled pyqtgraph plot that follows the palette and shows a tooltip under the mouse.
 
@@ -272,23 +267,23 @@ class ChartFrame(QWidget):
         rect = self.view_box.boundingRect()
         self.empty_text.setPos(rect.center())
 
+    def clickable_at(self, x: float, y: float) -> bool:
+        """Whether a click at the point (data coordinates) does something (hand cursor)."""
+        return False
+
     def _on_scene_mouse_moved(self, scene_pos: QPointF) -> None:
         point = self.to_data(scene_pos)
         tip = self.tooltip_at(point.x(), point.y()) if point is not None else None
+        if point is not None and self.clickable_at(point.x(), point.y()):
+            self.plot.viewport().setCursor(Qt.CursorShape.PointingHandCursor)
+        else:
+            self.plot.viewport().unsetCursor()
         if tip:
             if tip != self._last_tip or not QToolTip.isVisible():
                 QToolTip.showText(QCursor.pos(), tip, self.plot)
         elif self._last_tip:
             QToolTip.hideText()
         self._last_tip = tip or ""
-
-
-def pointing_hand(widget: QWidget, on: bool) -> None:
-    """Show the hand cursor over something clickable."""
-    if on:
-        widget.setCursor(Qt.CursorShape.PointingHandCursor)
-    else:
-        widget.unsetCursor()
 
 
 def _escape(text: str) -> str:

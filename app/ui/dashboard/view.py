@@ -161,7 +161,7 @@ class DashboardView(QWidget):
 
     def set_whatif_model(self, model: str) -> None:
         """Re-price the range on ``model`` (refreshes)."""
-        self.whatif_panel.set_models([], model)
+        self.whatif_panel.choose(model)
         self.refresh()
 
     # --- building --------------------------------------------------------------------------

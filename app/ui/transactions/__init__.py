@@ -1,0 +1,30 @@
+"""The transactions view (every ledger row, filtered, sorted, loaded page by page) and export.
+
+The main window shows :class:`TransactionsView` and calls :func:`export_all` from File > Export….
+"""
+
+from app.ui.transactions.export import (
+    ExportJob,
+    ExportProgress,
+    ask_export_target,
+    export_all,
+    run_export,
+    start_export,
+)
+from app.ui.transactions.filters import FilterBar, RangePreset
+from app.ui.transactions.table import RowRole, TransactionTableModel
+from app.ui.transactions.view import TransactionsView
+
+__all__ = [
+    "ExportJob",
+    "ExportProgress",
+    "FilterBar",
+    "RangePreset",
+    "RowRole",
+    "TransactionTableModel",
+    "TransactionsView",
+    "ask_export_target",
+    "export_all",
+    "run_export",
+    "start_export",
+]

@@ -1,0 +1,315 @@
+"""The row of filters above the transactions table: a day range, provider, model, conversation,
+token type and the estimated flag, read back as one :class:`~app.core.transactions.Filter`.
+
+Days are UTC days, as in the reports and the CSV, so a filter here selects exactly what
+``tallybook export --since/--until`` would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Any
+
+from PySide6.QtCore import QDate, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDateEdit,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QWidget,
+)
+
+from app.core.clock import utcnow
+from app.core.conversations import ConversationSummary
+from app.core.ledger import TokenType
+from app.core.transactions import Filter
+
+_TOKEN_TYPE_NAMES = {
+    TokenType.PROMPT: "Prompt",
+    TokenType.COMPLETION: "Completion",
+    TokenType.CACHE_WRITE: "Cache write",
+    TokenType.CACHE_READ: "Cache read",
+    TokenType.CREDITS: "Credits (top-ups)",
+}
+_DATE_FORMAT = "yyyy-MM-dd"
+_DATES_DEBOUNCE_MS = 400
+
+
+class RangePreset(StrEnum):
+    """The day ranges offered in the range menu (UTC days)."""
+
+    ALL = "All time"
+    TODAY = "Today"
+    LAST_7_DAYS = "Last 7 days"
+    LAST_30_DAYS = "Last 30 days"
+    THIS_MONTH = "This month"
+    LAST_MONTH = "Last month"
+    THIS_YEAR = "This year"
+    CUSTOM = "Custom dates"
+
+
+def preset_range(preset: RangePreset, today: date) -> tuple[date | None, date | None]:
+    """``(since, until)`` of a preset on ``today``; ranges that end today stay open-ended, so
+    rows recorded after midnight UTC still show while the window stays open."""
+    if preset is RangePreset.TODAY:
+        return today, None
+    if preset is RangePreset.LAST_7_DAYS:
+        return today - timedelta(days=6), None
+    if preset is RangePreset.LAST_30_DAYS:
+        return today - timedelta(days=29), None
+    if preset is RangePreset.THIS_MONTH:
+        return today.replace(day=1), None
+    if preset is RangePreset.LAST_MONTH:
+        last_day = today.replace(day=1) - timedelta(days=1)
+        return last_day.replace(day=1), last_day
+    if preset is RangePreset.THIS_YEAR:
+        return today.replace(month=1, day=1), None
+    return None, None
+
+
+def _preset_of(since: date | None, until: date | None, today: date) -> RangePreset:
+    for preset in RangePreset:
+        if preset is not RangePreset.CUSTOM and preset_range(preset, today) == (since, until):
+            return preset
+    return RangePreset.CUSTOM
+
+
+class ChoiceCombo(QComboBox):
+    """A combo box whose items carry a value; "any" is the first item, with value ``None``."""
+
+    def __init__(self, any_text: str, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._any_text = any_text
+        self.setAccessibleName(name)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(10)
+        self.setMaxVisibleItems(20)
+        self.addItem(any_text, None)
+
+    def value(self) -> Any:
+        """The selected item's value (``None``: any)."""
+        return self.currentData()
+
+    def set_choices(self, choices: Iterable[tuple[str, Any]]) -> None:
+        """Replace the items, keeping the selected value (added if it is no longer offered)."""
+        current, text = self.value(), self.currentText()
+        with QSignalBlocker(self):
+            self.clear()
+            self.addItem(self._any_text, None)
+            for label, value in choices:
+                self.addItem(label, value)
+            self._select(current, text)
+
+    def set_value(self, value: Any, text: str) -> None:
+        """Select ``value``, adding it as ``text`` when it is not among the items; no signal."""
+        with QSignalBlocker(self):
+            self._select(value, text)
+
+    def _select(self, value: Any, text: str) -> None:
+        if value is None:
+            self.setCurrentIndex(0)
+            return
+        for index in range(1, self.count()):
+            if self.itemData(index) == value:
+                self.setCurrentIndex(index)
+                return
+        self.addItem(text, value)
+        self.setCurrentIndex(self.count() - 1)
+
+
+def _set_text(values: frozenset[str]) -> str:
+    return ", ".join(sorted(values))
+
+
+class FilterBar(QWidget):
+    """Range (presets or custom dates), provider, model, conversation, token type, estimated.
+
+    A choice made here is announced at once (typed dates after a short pause);
+    :meth:`set_filter` shows a filter without announcing it. A filter with several providers,
+    models or token types (from code) shows them as one item of the menu.
+
+    Signals:
+        changed(object): the user changed a filter; the new :class:`Filter`.
+    """
+
+    changed = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.range_combo = QComboBox()
+        self.range_combo.setAccessibleName("Date range")
+        self.range_combo.setToolTip("Days are UTC days, as in the reports and the CSV")
+        for preset in RangePreset:
+            self.range_combo.addItem(preset.value, preset)
+        today = QDate.fromString(utcnow().date().isoformat(), "yyyy-MM-dd")
+        self.since_edit = self._date_edit("From (UTC)", today.addDays(-29))
+        self.until_edit = self._date_edit("To (UTC, inclusive)", today)
+        self.to_label = QLabel("to")
+        self.provider_combo = ChoiceCombo("All providers", "Provider")
+        self.model_combo = ChoiceCombo("All models", "Model")
+        self.conversation_combo = ChoiceCombo("All conversations", "Conversation")
+        self.conversation_combo.setMinimumContentsLength(16)
+        self.token_type_combo = ChoiceCombo("All token types", "Token type")
+        self.token_type_combo.set_choices(
+            (name, frozenset({kind.value})) for kind, name in _TOKEN_TYPE_NAMES.items()
+        )
+        self.estimated_combo = ChoiceCombo("All counts", "Estimated")
+        self.estimated_combo.set_choices((("Estimated counts", True), ("Reported counts", False)))
+        self.estimated_combo.setToolTip(
+            "Estimated: Tallybook counted the tokens itself because the provider reported none"
+        )
+        for combo in (
+            self.provider_combo,
+            self.model_combo,
+            self.token_type_combo,
+            self.estimated_combo,
+        ):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setToolTip("Show every transaction")
+        self._dates_timer = QTimer(self, singleShot=True, interval=_DATES_DEBOUNCE_MS)
+        self._preset = RangePreset.ALL
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for widget in (
+            self.range_combo,
+            self.since_edit,
+            self.to_label,
+            self.until_edit,
+            self.provider_combo,
+            self.model_combo,
+            self.conversation_combo,
+            self.token_type_combo,
+            self.estimated_combo,
+            self.clear_button,
+        ):
+            layout.addWidget(widget)
+        layout.addStretch(1)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self._show_custom_dates(False)
+
+        self.range_combo.currentIndexChanged.connect(self._on_range_combo_current_index_changed)
+        for edit in (self.since_edit, self.until_edit):
+            edit.dateChanged.connect(self._on_date_edit_date_changed)
+        self._dates_timer.timeout.connect(self._on_dates_timer_timeout)
+        for combo in (
+            self.provider_combo,
+            self.model_combo,
+            self.conversation_combo,
+            self.token_type_combo,
+            self.estimated_combo,
+        ):
+            combo.currentIndexChanged.connect(self._on_combo_current_index_changed)
+        self.clear_button.clicked.connect(self._on_clear_button_clicked)
+
+    # --- public --------------------------------------------------------------------------------
+
+    def current_filter(self) -> Filter:
+        """The filter the widgets show."""
+        since, until = self._range()
+        return Filter(
+            since=since,
+            until=until,
+            providers=self.provider_combo.value() or frozenset(),
+            models=self.model_combo.value() or frozenset(),
+            conversation_id=self.conversation_combo.value(),
+            token_types=self.token_type_combo.value() or frozenset(),
+            estimated=self.estimated_combo.value(),
+        )
+
+    def set_filter(self, selection: Filter) -> None:
+        """Show ``selection`` in the widgets, without announcing it."""
+        self._dates_timer.stop()
+        preset = _preset_of(selection.since, selection.until, utcnow().date())
+        with QSignalBlocker(self.range_combo):
+            self.range_combo.setCurrentIndex(list(RangePreset).index(preset))
+        self._preset = preset
+        if preset is RangePreset.CUSTOM:
+            self._set_dates(selection.since, selection.until)
+        self._show_custom_dates(preset is RangePreset.CUSTOM)
+        for combo, values in (
+            (self.provider_combo, selection.providers),
+            (self.model_combo, selection.models),
+            (self.token_type_combo, selection.token_types),
+        ):
+            combo.set_value(values or None, _set_text(values))
+        conversation = selection.conversation_id
+        self.conversation_combo.set_value(conversation, f"Conversation #{conversation}")
+        self.estimated_combo.set_value(selection.estimated, "")
+
+    def set_choices(
+        self,
+        providers: Sequence[str],
+        models: Sequence[str],
+        conversations: Sequence[ConversationSummary],
+    ) -> None:
+        """Offer these in the menus (what the ledger has), keeping what is selected."""
+        self.provider_combo.set_choices((p, frozenset({p})) for p in providers)
+        self.model_combo.set_choices((m, frozenset({m})) for m in models)
+        self.conversation_combo.set_choices((c.title, c.id) for c in conversations)
+        tip = Qt.ItemDataRole.ToolTipRole
+        for index, summary in enumerate(conversations, start=1):
+            self.conversation_combo.setItemData(index, f"Conversation #{summary.id}", tip)
+
+    # --- private -------------------------------------------------------------------------------
+
+    def _date_edit(self, name: str, initial: QDate) -> QDateEdit:
+        edit = QDateEdit(initial)
+        edit.setCalendarPopup(True)
+        edit.setDisplayFormat(_DATE_FORMAT)
+        edit.setAccessibleName(name)
+        edit.setToolTip(name)
+        return edit
+
+    def _range(self) -> tuple[date | None, date | None]:
+        preset = RangePreset(self.range_combo.currentData())
+        if preset is not RangePreset.CUSTOM:
+            return preset_range(preset, utcnow().date())
+        since = date.fromisoformat(self.since_edit.date().toString(_DATE_FORMAT))
+        until = date.fromisoformat(self.until_edit.date().toString(_DATE_FORMAT))
+        return (since, until) if since <= until else (until, since)
+
+    def _set_dates(self, since: date | None, until: date | None) -> None:
+        for edit, day in ((self.since_edit, since), (self.until_edit, until)):
+            if day is not None:
+                with QSignalBlocker(edit):
+                    edit.setDate(QDate(day.year, day.month, day.day))
+
+    def _show_custom_dates(self, shown: bool) -> None:
+        for widget in (self.since_edit, self.to_label, self.until_edit):
+            widget.setVisible(shown)
+
+    def _announce(self) -> None:
+        self._dates_timer.stop()
+        self.changed.emit(self.current_filter())
+
+    def _on_range_combo_current_index_changed(self, _index: int) -> None:
+        preset = RangePreset(self.range_combo.currentData())
+        if preset is RangePreset.CUSTOM:
+            # Start from the range shown until now, ready to adjust (all time: the last 30 days).
+            today = utcnow().date()
+            since, until = preset_range(self._preset, today)
+            if since is None:
+                since = today - timedelta(days=29)
+            self._set_dates(since, until or today)
+        self._preset = preset
+        self._show_custom_dates(preset is RangePreset.CUSTOM)
+        self._announce()
+
+    def _on_combo_current_index_changed(self, _index: int) -> None:
+        self._announce()
+
+    def _on_dates_timer_timeout(self) -> None:
+        self._announce()
+
+    def _on_date_edit_date_changed(self, _day: QDate) -> None:
+        self._dates_timer.start()
+
+    def _on_clear_button_clicked(self) -> None:
+        self.set_filter(Filter())
+        self._announce()

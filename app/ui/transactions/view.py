@@ -1,0 +1,274 @@
+"""The transactions view: filters, the lazily loaded table, totals, and export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import shiboken6
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtGui import QPalette, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core import conversations, dashboard, money
+from app.core.conversations import ConversationSummary
+from app.core.transactions import Filter, Totals
+from app.ui.context import AppContext
+from app.ui.dialogs.widgets import MessageLine
+from app.ui.errors import describe
+from app.ui.transactions.export import ExportJob, ask_export_target, start_export
+from app.ui.transactions.filters import FilterBar
+from app.ui.transactions.table import (
+    COLUMNS,
+    CONVERSATION_COLUMN,
+    TIME_COLUMN,
+    TransactionTableModel,
+)
+
+REFRESH_DEBOUNCE_MS = 300
+"""A burst of ledger changes (a reply settling, a refill) re-reads once."""
+_WIDEST_TEXT_COLUMN = 240
+_NARROWEST_CONVERSATION = 140
+
+_Choices = tuple[list[str], list[str], list[ConversationSummary]]
+
+
+class TransactionsView(QWidget):
+    """Every transaction on the ledger, filtered and sorted, with the filtered set's totals.
+
+    The table reads one page at a time as the user scrolls (:class:`TransactionTableModel`).
+    Clicking a header re-sorts in the database; the filter bar re-queries; the footer shows the
+    count, spent and credited sums over the whole filtered set. When the ledger changes the view
+    re-reads with the same filter and sort, at once if it is on screen, or when it is next shown.
+
+    Signals:
+        loaded(): the first page of a (re)query arrived.
+        totals_changed(object): the :class:`~app.core.transactions.Totals` of the current filter.
+    """
+
+    loaded = Signal()
+    totals_changed = Signal(object)
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._context = context
+        self._stale = False
+        self.model = TransactionTableModel(context, self)
+        self.filters = FilterBar()
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Write the transactions of this filter to a CSV or JSON file")
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.setSortIndicator(TIME_COLUMN, Qt.SortOrder.DescendingOrder)
+        self.table.setSortingEnabled(True)
+        self.totals_label = QLabel("Counting…")
+        self.totals_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.loaded_label = QLabel()
+        self.loaded_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.message = MessageLine()
+
+        footer = QHBoxLayout()
+        footer.addWidget(self.totals_label, 1)
+        footer.addWidget(self.loaded_label)
+        footer.addSpacing(12)
+        footer.addWidget(self.export_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.filters)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.message)
+        layout.addLayout(footer)
+
+        self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_DEBOUNCE_MS)
+        self._sized = False
+        self._connect()
+        self.model.set_filter(Filter())
+        self._load_choices()
+
+    # --- public --------------------------------------------------------------------------------
+
+    def set_filter(self, selection: Filter) -> None:
+        """Show the transactions ``selection`` picks (the filter bar follows)."""
+        self.filters.set_filter(selection)
+        self.model.set_filter(selection)
+
+    def current_filter(self) -> Filter:
+        """The filter the table shows."""
+        return self.model.filter
+
+    def export(self) -> None:
+        """Ask for a file (CSV or JSON), then export the current filter to it."""
+        target = ask_export_target(self)
+        if target is not None:
+            self.start_export(target)
+
+    def start_export(self, target: Path) -> ExportJob:
+        """Export the current filter to ``target`` with a progress dialog; the running job."""
+        self.message.clear()
+        job = start_export(self._context, target, self.current_filter(), self)
+        job.finished.connect(lambda written: self._on_job_finished(target, written))
+        job.cancelled.connect(self._on_job_cancelled)
+        return job
+
+    def refresh(self) -> None:
+        """Re-read the rows, the totals and the filter menus, keeping the filter and sort."""
+        self._stale = False
+        self._refresh_timer.stop()
+        self.model.refresh()
+        self._load_choices()
+
+    # --- events --------------------------------------------------------------------------------
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
+        elif not self._sized and self.model.rowCount():
+            QTimer.singleShot(0, self._size_columns)  # once the layout has given the width
+
+    # --- private -------------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        self.filters.changed.connect(self._on_filters_changed)
+        self.export_button.clicked.connect(self.export)
+        self.table.horizontalHeader().sortIndicatorChanged.connect(
+            self._on_header_sort_indicator_changed
+        )
+        self.model.loaded.connect(self._on_model_loaded)
+        self.model.fetched.connect(self._on_model_fetched)
+        self.model.modelReset.connect(self._on_model_model_reset)
+        self.model.totals_changed.connect(self._on_model_totals_changed)
+        self.model.failed.connect(self._show_error)
+        self._refresh_timer.timeout.connect(self._on_refresh_timer_timeout)
+        self._context.events.ledger_changed.connect(self._on_events_ledger_changed)
+        self._context.events.conversations_changed.connect(self._on_events_conversations_changed)
+
+    def _load_choices(self) -> None:
+        def load() -> _Choices:
+            with self._context.db.read() as session:
+                providers, models = dashboard.filter_choices(session)
+                return providers, models, conversations.list_conversations(session)
+
+        self._context.tasks.run(load, self._on_choices_loaded, self._show_error)
+
+    def _show_loaded_count(self) -> None:
+        shown = self.model.rowCount()
+        totals = self.model.totals
+        if totals is not None and shown < totals.transactions:
+            self.loaded_label.setText(f"{shown:,} of {totals.transactions:,} loaded")
+        else:
+            self.loaded_label.clear()
+
+    def _size_columns(self) -> None:
+        """Fit the columns to the first rows once, on screen; later the user's widths stay.
+
+        The conversation column gives up width (to a point) so the rest, rate source included,
+        fits the window without scrolling sideways.
+        """
+        if self._sized:
+            return
+        self._sized = True
+        self.table.resizeColumnsToContents()
+        for section, column in enumerate(COLUMNS):
+            if not column.numeric:
+                width = self.table.columnWidth(section)
+                self.table.setColumnWidth(section, min(width, _WIDEST_TEXT_COLUMN))
+        last = len(COLUMNS) - 1  # stretched to the edge, so measure what it needs
+        needed = sum(self.table.columnWidth(i) for i in range(last))
+        needed += max(self.table.sizeHintForColumn(last), self.table.columnWidth(last) // 2)
+        available = self.table.viewport().width()
+        scroll_bar = self.table.verticalScrollBar()
+        if not scroll_bar.isVisible():  # about to appear, once the layout catches up
+            available -= scroll_bar.sizeHint().width()
+        overflow = needed - available
+        if overflow > 0:
+            width = self.table.columnWidth(CONVERSATION_COLUMN)
+            self.table.setColumnWidth(
+                CONVERSATION_COLUMN, max(_NARROWEST_CONVERSATION, width - overflow)
+            )
+
+    def _on_filters_changed(self, selection: Filter) -> None:
+        self.model.set_filter(selection)
+
+    def _on_header_sort_indicator_changed(self, section: int, _order: Qt.SortOrder) -> None:
+        if COLUMNS[section].sort is None:  # not sortable: put the arrow back where it was
+            self._on_model_model_reset()
+
+    def _on_model_model_reset(self) -> None:
+        header = self.table.horizontalHeader()
+        wanted = (self.model.sort_section, self.model.sort_order)
+        if (header.sortIndicatorSection(), header.sortIndicatorOrder()) != wanted:
+            with QSignalBlocker(header):
+                header.setSortIndicator(*wanted)
+            header.viewport().update()
+        self.totals_label.setText("Counting…")
+        self.loaded_label.clear()
+
+    def _on_model_loaded(self) -> None:
+        if not self._sized and self.model.rowCount() and self.isVisible():
+            self._size_columns()
+        self.loaded.emit()
+
+    def _on_model_fetched(self, _rows: int) -> None:
+        self._show_loaded_count()
+
+    def _on_model_totals_changed(self, totals: Totals) -> None:
+        if totals.transactions == 0:
+            self.totals_label.setText("No transactions match this filter.")
+        else:
+            count = f"{totals.transactions:,} transaction" + (
+                "" if totals.transactions == 1 else "s"
+            )
+            self.totals_label.setText(
+                f"{count}   ·   spent {money.format_usd(totals.spent)} "
+                f"({money.format_credits(totals.spent)} credits)   ·   credited "
+                f"{money.format_usd(totals.credited)} "
+                f"({money.format_credits(totals.credited)} credits)"
+            )
+        self._show_loaded_count()
+        self.totals_changed.emit(totals)
+
+    def _show_error(self, error: BaseException) -> None:
+        self.message.show_error(describe(error))
+
+    def _on_choices_loaded(self, choices: _Choices) -> None:
+        self.filters.set_choices(*choices)
+
+    def _on_events_conversations_changed(self) -> None:
+        self._load_choices()  # a new or renamed conversation for the menu
+
+    def _on_events_ledger_changed(self) -> None:
+        self._refresh_timer.start()
+
+    def _on_refresh_timer_timeout(self) -> None:
+        if self.isVisible():
+            self.refresh()
+        else:
+            self._stale = True
+
+    def _on_job_finished(self, target: Path, written: int) -> None:
+        if not shiboken6.isValid(self):  # the view was closed while the export ran
+            return
+        self.message.show_success(f"Exported {written:,} transactions to {target}.")
+
+    def _on_job_cancelled(self) -> None:
+        if not shiboken6.isValid(self):
+            return
+        self.message.show_message("Export cancelled; no file was written.")
