@@ -38,7 +38,6 @@ from app.core.pricing import ModelLimits, PriceBook, Rates
 from app.core.providers.base import (
     Adapter,
     Delta,
-    MalformedStream,
     StreamDecoder,
     StreamState,
     TextDelta,
@@ -428,7 +427,7 @@ class MeteringClient:
                 if cancel is not None and cancel.is_set():
                     outcome.cancelled = True
                     return
-        except MalformedStream as error:
+        except ProviderError as error:  # a malformed event, an error event, unreadable usage
             outcome.error = error
         except httpx2.HTTPError as error:
             outcome.error = ProviderUnreachable(

@@ -20,6 +20,10 @@ from typing import Any
 from app.core.errors import ProviderError
 from app.core.ledger import TokenUsage
 
+MAX_PLAUSIBLE_TOKENS = 10**10
+"""Far above any context window; a count beyond it is a broken report, and charging it would
+overflow the ledger's 64-bit amounts (millionths of tokens times millionths of credits)."""
+
 
 class MalformedUsage(ProviderError):
     """The provider's usage object is missing required fields or does not add up."""
@@ -102,6 +106,11 @@ def extract(
         return int(number)
 
     total_input = value("input_tokens")
+    for key in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
+        if value(key) > MAX_PLAUSIBLE_TOKENS:
+            raise MalformedUsage(
+                f"The provider reported {value(key):,} {key.replace('_', ' ')}: not a real count."
+            )
     cache_read = value("cache_read_tokens")
     cache_write = value("cache_write_tokens")
     cache_write_1h = min(value("cache_write_1h_tokens"), cache_write)
