@@ -178,7 +178,12 @@ def spend_tokens(session: Session, spend: Spend, *, now: datetime | None = None)
 
 
 def open_request(
-    session: Session, spend: Spend, *, hold: Decimal, now: datetime | None = None
+    session: Session,
+    spend: Spend,
+    *,
+    hold: Decimal,
+    owner: str | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Journal a request before it is sent: a ``pending`` row holding ``hold`` credits.
 
@@ -186,7 +191,7 @@ def open_request(
     too, replaced when the request is settled). Nothing is charged yet; :func:`pending_holds`
     makes the held amount unavailable to other requests until :func:`settle` or :func:`abandon`.
     """
-    row = _request_row(spend, now or utcnow()) | {"status": "pending", "hold": hold}
+    row = _request_row(spend, now or utcnow()) | {"status": "pending", "hold": hold, "owner": owner}
     request_id: int = session.execute(insert(_REQUESTS).returning(_REQUESTS.c.id), row).scalar_one()
     return request_id
 
@@ -209,7 +214,7 @@ def settle(
     claimed = session.execute(
         update(_REQUESTS)
         .where(_REQUESTS.c.id == request_id, _REQUESTS.c.status == "pending")
-        .values(**row, status=status, hold=Decimal(0))
+        .values(**row, status=status, hold=Decimal(0), partial_text=None)
         .returning(_REQUESTS.c.id)
     ).first()
     if claimed is None:
@@ -224,7 +229,16 @@ def abandon(session: Session, request_id: int) -> None:
     session.execute(
         update(_REQUESTS)
         .where(_REQUESTS.c.id == request_id, _REQUESTS.c.status == "pending")
-        .values(status="failed", hold=Decimal(0))
+        .values(status="failed", hold=Decimal(0), partial_text=None)
+    )
+
+
+def save_partial(session: Session, request_id: int, text: str) -> None:
+    """Keep the reply received so far with its pending request (charged from it after a crash)."""
+    session.execute(
+        update(_REQUESTS)
+        .where(_REQUESTS.c.id == request_id, _REQUESTS.c.status == "pending")
+        .values(partial_text=text)
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -33,6 +34,7 @@ from app.core.context import fit_context
 from app.core.db import Database
 from app.core.endpoints import Endpoint, get_endpoint
 from app.core.errors import MissingKey, ProviderError, ProviderUnreachable
+from app.core.journal import JournalOwner
 from app.core.ledger import Spend, SpendRecord, TokenUsage
 from app.core.pricing import ModelLimits, PriceBook, Rates
 from app.core.providers.base import (
@@ -45,6 +47,7 @@ from app.core.providers.base import (
 )
 from app.core.providers.http import TIMEOUT, raise_for_status, transport_error
 from app.core.providers.sse import iter_sse
+from app.core.recovery import recover
 from app.core.tokens import TokenCount, TokenCounter
 from app.core.usage import InputTokens, OutputTokens, combine
 
@@ -167,6 +170,7 @@ class MeteringClient:
         backoff: float = 0.5,
         key_for: Callable[[str], keys.ApiKey | None] = keys.get_key,
         clock: Callable[[], datetime] = utcnow,
+        save_every: float = 0.5,
     ) -> None:
         self._db = db
         self.counter = counter or TokenCounter()
@@ -175,10 +179,15 @@ class MeteringClient:
         self._backoff = backoff
         self._key_for = key_for
         self._clock = clock
+        self._save_every = save_every
+        self._owner = JournalOwner(db.path)
+        self.recovered = recover(db, self.counter, clock)
+        """Requests a crashed process left pending, charged when this client started."""
 
     def close(self) -> None:
-        """Close the HTTP connections."""
+        """Close the HTTP connections and give up this client's journal claim."""
         self._http.close()
+        self._owner.release()
 
     def quote(self, request: ChatRequest) -> Quote:
         """Count, fit and price the prompt (nothing is sent or written).
@@ -224,7 +233,9 @@ class MeteringClient:
         decoder = adapter.decoder()
         outcome = _Outcome()
         try:
-            yield from self._relay(response, decoder, outcome, cancel, quote.endpoint.name)
+            yield from self._relay(
+                response, decoder, outcome, cancel, quote.endpoint.name, request_id
+            )
         except GeneratorExit:
             outcome.cancelled = True
             raise
@@ -354,7 +365,9 @@ class MeteringClient:
                     now=now,
                 )
             draft = replace(draft, message_id=message_id)
-            request_id = ledger.open_request(session, draft, hold=quote.prompt_cost, now=now)
+            request_id = ledger.open_request(
+                session, draft, hold=quote.prompt_cost, owner=self._owner.id, now=now
+            )
         return request_id, message_id, prompt_id
 
     def _abandon(
@@ -416,14 +429,24 @@ class MeteringClient:
         outcome: _Outcome,
         cancel: threading.Event | None,
         provider: str,
+        request_id: int,
     ) -> Iterator[Delta]:
-        """Yield deltas until the reply ends, is cancelled, breaks or turns malformed."""
+        """Yield deltas until the reply ends, is cancelled, breaks or turns malformed.
+
+        The text received so far is saved with the pending request every ``save_every``
+        seconds, so a crash mid-reply is charged for what had arrived.
+        """
+        saved_at = time.monotonic()
         try:
             for event in iter_sse(response.iter_bytes()):
                 for delta in decoder.feed(event):
                     if isinstance(delta, TextDelta):
                         outcome.text.append(delta.text)
                     yield delta
+                if time.monotonic() - saved_at >= self._save_every:
+                    saved_at = time.monotonic()
+                    with self._db.write() as session:
+                        ledger.save_partial(session, request_id, "".join(outcome.text))
                 if cancel is not None and cancel.is_set():
                     outcome.cancelled = True
                     return

@@ -95,6 +95,10 @@ class Request(Base):
     (cancelled or cut: charged from what arrived) or ``failed`` (refused before any reply)."""
     hold: Mapped[Decimal] = mapped_column(Millionths, default=Decimal(0), server_default="0")
     """The prompt cost set aside while pending, so concurrent requests cannot spend it twice."""
+    owner: Mapped[str | None] = mapped_column(String(64))
+    """The metering client that journaled it; while its lock file is held, it is still alive."""
+    partial_text: Mapped[str | None] = mapped_column(Text)
+    """The reply received so far, saved while it streams, so a crash can be charged for it."""
 
 
 class Transaction(Base):

@@ -94,6 +94,18 @@ class Emulator:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._served = 0
+        self._bodies: list[bytes] = []
+
+    @property
+    def received_bodies(self) -> list[bytes]:
+        """Every request body received so far (tests check what reached the "provider")."""
+        with self._lock:
+            return list(self._bodies)
+
+    def record_body(self, body: bytes) -> None:
+        """Called by the handler with each request's body."""
+        with self._lock:
+            self._bodies.append(body)
 
     @property
     def requests_served(self) -> int:
@@ -274,6 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(openai.error_answer(_failure(400, str(error))), emulator)
             return
+        emulator.record_body(body)
         parts = urlsplit(self.path)
         call = Call(
             method=self.command,
