@@ -40,6 +40,7 @@ from app.core.pricing import ModelLimits, PriceBook, Rates
 from app.core.providers.base import (
     Adapter,
     Delta,
+    MalformedStream,
     StreamDecoder,
     StreamState,
     TextDelta,
@@ -456,6 +457,10 @@ class MeteringClient:
             outcome.error = ProviderUnreachable(
                 f"{provider} stopped mid-reply ({type(error).__name__}); what arrived was kept."
             )
+        except Exception as error:  # a decoder bug must not mark a broken reply complete
+            outcome.error = MalformedStream(
+                f"{provider} sent a reply Tallybook could not read ({type(error).__name__})."
+            )
 
     def _settle(
         self,
@@ -483,7 +488,8 @@ class MeteringClient:
         )
         with self._db.write() as session:
             record = ledger.settle(session, request_id, spend, status=status, now=self._clock())
-            if message_id is not None:
+        if message_id is not None:  # after the charge: storing the text can never undo it
+            with self._db.write() as session:
                 conversations.set_message_text(session, message_id, text)
         return Metered(
             request_id=request_id,

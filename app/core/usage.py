@@ -20,9 +20,11 @@ from typing import Any
 from app.core.errors import ProviderError
 from app.core.ledger import TokenUsage
 
-MAX_PLAUSIBLE_TOKENS = 10**10
-"""Far above any context window; a count beyond it is a broken report, and charging it would
-overflow the ledger's 64-bit amounts (millionths of tokens times millionths of credits)."""
+MAX_PLAUSIBLE_TOKENS = 10**8
+"""Ten times the largest context window offered today; a count beyond it is a broken report.
+Kept this low so amounts stay far inside the ledger's 64-bit integers: 10^8 tokens at even
+$1,000 per million tokens is 10^17 millionths of a credit, and a balance would need about
+ninety such requests ($9 billion) to reach the limit."""
 
 
 class MalformedUsage(ProviderError):
@@ -105,12 +107,15 @@ def extract(
             raise MalformedUsage(f"The provider reported a fractional token count for {key}.")
         return int(number)
 
-    total_input = value("input_tokens")
-    for key in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
-        if value(key) > MAX_PLAUSIBLE_TOKENS:
+    # Every count that is kept, not only the ones that are charged: a reasoning count of 10**30
+    # is as broken a report as an output count of 10**30, and would be stored on the request.
+    for key in _COUNTED:
+        if (number := value(key)) > MAX_PLAUSIBLE_TOKENS:
+            shown = f"{number:,}" if number < 10**15 else f"{number:.3g}"  # not 300 digits
             raise MalformedUsage(
-                f"The provider reported {value(key):,} {key.replace('_', ' ')}: not a real count."
+                f"The provider reported {shown} {key.replace('_', ' ')}: not a real count."
             )
+    total_input = value("input_tokens")
     cache_read = value("cache_read_tokens")
     cache_write = value("cache_write_tokens")
     cache_write_1h = min(value("cache_write_1h_tokens"), cache_write)
@@ -123,5 +128,17 @@ def extract(
     input_tokens = InputTokens(prompt, cache_write - cache_write_1h, cache_write_1h, cache_read)
     if not with_output:
         return ReportedUsage(input=input_tokens)
-    output = OutputTokens(value("output_tokens"), value("output_reasoning_tokens"))
+    total_output = value("output_tokens")
+    # Reasoning is part of the output: a larger reasoning count is kept only up to the output.
+    output = OutputTokens(total_output, min(value("output_reasoning_tokens"), total_output))
     return ReportedUsage(input=input_tokens, output=output)
+
+
+_COUNTED = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_reasoning_tokens",
+)

@@ -23,8 +23,11 @@ from app.core.providers.base import (
     StreamState,
     TextDelta,
     Turn,
+    clean_text,
+    error_message,
     json_event,
     mapping,
+    sequence,
 )
 from app.core.providers.http import count_field, post_json
 from app.core.providers.sse import ServerSentEvent
@@ -151,8 +154,8 @@ class MessagesAdapter:
     def parse_response(self, body: Any) -> tuple[str, ReportedUsage]:
         message = mapping(body, "a message")
         text = "".join(
-            str(block.get("text") or "")
-            for block in message.get("content") or []
+            clean_text(block.get("text"))
+            for block in sequence(message.get("content"), "the content")
             if isinstance(block, dict) and block.get("type") == "text"
         )
         usage = extract(message, provider="anthropic") if message.get("usage") else ReportedUsage()
@@ -173,28 +176,38 @@ class MessagesDecoder:
         if kind == "content_block_delta":
             delta = mapping(data.get("delta"), "a delta")
             if delta.get("type") == "text_delta":
-                return [TextDelta(str(delta.get("text") or ""))]
+                return [TextDelta(clean_text(delta.get("text")))]
             if delta.get("type") == "thinking_delta":
-                return [ReasoningDelta(str(delta.get("thinking") or ""))]
+                return [ReasoningDelta(clean_text(delta.get("thinking")))]
         elif kind == "message_start":
             message = mapping(data.get("message"), "the message")
             self._take_usage(message.get("usage"), output=False)
         elif kind == "message_delta":
             stop = mapping(data.get("delta") or {}, "a delta").get("stop_reason")
             if stop:
-                self.state.finish_reason = str(stop)
+                self.state.finish_reason = clean_text(str(stop))
             self._take_usage(data.get("usage"), output=True)
         elif kind == "message_stop":
             self.state.finished = True
         elif kind == "error":
-            error = data.get("error") or {}
-            raise MalformedStream(f"Anthropic stopped with an error: {error.get('message', error)}")
+            failure = data.get("error") or "an error event with no details"
+            raise MalformedStream(f"Anthropic stopped with an error: {error_message(failure)}")
         return []
 
     def _take_usage(self, usage: Any, *, output: bool) -> None:
+        """Merge a usage report: ``message_delta``'s counts are the latest, so they replace.
+
+        ``message_start`` opens the stream and carries a placeholder ``output_tokens`` (1): a
+        repeated or late one (out of order) only fills in what is still unknown, so it can
+        never take a cumulative output count back down to that placeholder.
+        """
         if not usage:
             return
-        self._usage.update(mapping(usage, "usage"))
+        fields = mapping(usage, "usage")
+        if output:
+            self._usage.update(fields)
+        else:
+            self._usage = {**fields, **self._usage}
         self._output_reported = self._output_reported or output
         if "input_tokens" in self._usage and "output_tokens" in self._usage:
             self.state.usage = extract(

@@ -9,6 +9,7 @@ adding a module with one adapter.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -108,14 +109,19 @@ class Adapter(Protocol):
 
 
 def json_event(event: ServerSentEvent) -> Any:
-    """The JSON in an event's data, or :class:`MalformedStream` saying what was wrong."""
+    """The JSON in an event's data, or :class:`MalformedStream` saying what was wrong.
+
+    Besides bad syntax (``JSONDecodeError``), ``json.loads`` refuses an integer of more than
+    4,300 digits with a plain ``ValueError`` and nesting deeper than the interpreter's stack with
+    ``RecursionError``: from a provider, all three are an unreadable event.
+    """
     import json
 
     try:
         return json.loads(event.data)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         raise MalformedStream(
-            f"The provider sent an event that is not JSON: {event.data[:80]!r}"
+            f"The provider sent an event that is not JSON: {clean_text(event.data[:80])!r}"
         ) from None
 
 
@@ -124,3 +130,41 @@ def mapping(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise MalformedStream(f"The provider sent {type(value).__name__} where {where} should be.")
     return value
+
+
+def sequence(value: Any, where: str) -> list[Any]:
+    """``value`` if it is a JSON array, ``[]`` if it is absent (``None``), else
+    :class:`MalformedStream` (iterating a number raises ``TypeError``, and a string or an object
+    would be read item by item as if it were the list)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MalformedStream(f"The provider sent {type(value).__name__} where {where} should be.")
+    return value
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(value: Any) -> str:
+    """A text field of an event: a string, with lone surrogates replaced; ``""`` for anything else.
+
+    JSON may escape half of a surrogate pair (``"\\ud800"``) and ``json.loads`` keeps it; such a
+    string cannot be encoded as UTF-8, so storing the reply (SQLite), counting it or printing it
+    would fail after the tokens were spent. U+FFFD is what :func:`~.sse.iter_sse` puts in place
+    of invalid bytes too. A non-string "text" (a number, a list) is not text the user saw.
+    """
+    if not isinstance(value, str):
+        return ""
+    return _LONE_SURROGATE.sub("\ufffd", value)
+
+
+def error_message(error: Any) -> str:
+    """A provider's error, in a few words: its ``message`` (or ``code``), whatever its shape."""
+    if isinstance(error, dict):
+        error = error.get("message") or error.get("code") or error
+    try:
+        text = error if isinstance(error, str) else repr(error)
+    except RecursionError:  # an absurdly nested error object
+        text = type(error).__name__
+    return clean_text(text[:300])

@@ -8,7 +8,7 @@ and inline images as ``inlineData``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx2
@@ -23,8 +23,11 @@ from app.core.providers.base import (
     StreamState,
     TextDelta,
     Turn,
+    clean_text,
+    error_message,
     json_event,
     mapping,
+    sequence,
 )
 from app.core.providers.http import count_field, post_json
 from app.core.providers.sse import ServerSentEvent
@@ -158,27 +161,27 @@ class GeminiDecoder:
     def read(self, chunk: dict[str, Any], *, final: bool) -> list[Delta]:
         """Deltas of one chunk (or of a whole non-streamed answer, ``final=True``)."""
         if "error" in chunk:
-            error = chunk["error"]
-            message = error.get("message", error) if isinstance(error, dict) else error
-            raise MalformedStream(f"Gemini stopped with an error: {message}")
+            raise MalformedStream(f"Gemini stopped with an error: {error_message(chunk['error'])}")
         deltas: list[Delta] = []
-        for candidate in chunk.get("candidates") or []:
+        for candidate in sequence(chunk.get("candidates"), "the candidates"):
             candidate = mapping(candidate, "a candidate")
             content = mapping(candidate.get("content") or {}, "content")
-            for part in content.get("parts") or []:
+            for part in sequence(content.get("parts"), "the parts"):
                 part = mapping(part, "a part")
-                text = part.get("text")
-                if isinstance(text, str) and text:
+                if text := clean_text(part.get("text")):
                     deltas.append(ReasoningDelta(text) if part.get("thought") else TextDelta(text))
             if candidate.get("finishReason"):
-                self.state.finish_reason = str(candidate["finishReason"])
+                self.state.finish_reason = clean_text(str(candidate["finishReason"]))
                 self.state.finished = True
         if final:
             self.state.finished = True
-        if chunk.get("usageMetadata"):
-            self.state.usage = extract(
-                {"usageMetadata": chunk["usageMetadata"]},
-                provider="google",
-                with_output=self.state.finished,
+        if metadata := chunk.get("usageMetadata"):
+            usage = extract(
+                {"usageMetadata": metadata}, provider="google", with_output=self.state.finished
             )
+            if "promptTokenCount" not in mapping(metadata, "the usage metadata"):
+                # genai-prices reads a missing prompt count as 0 input tokens, but no request has
+                # an empty prompt: keep what an earlier chunk reported, else Tallybook counts it.
+                usage = replace(usage, input=self.state.usage.input)
+            self.state.usage = usage
         return deltas

@@ -22,8 +22,11 @@ from app.core.providers.base import (
     StreamState,
     TextDelta,
     Turn,
+    clean_text,
+    error_message,
     json_event,
     mapping,
+    sequence,
 )
 from app.core.providers.sse import ServerSentEvent
 from app.core.usage import ReportedUsage, extract
@@ -79,15 +82,15 @@ class ChatCompletionsAdapter:
 
     def parse_response(self, body: Any) -> tuple[str, ReportedUsage]:
         reply = mapping(body, "a chat completion")
-        choices = reply.get("choices") or []
+        choices = sequence(reply.get("choices"), "the choices")
         message = mapping(choices[0], "a choice").get("message") if choices else {}
-        text = mapping(message or {}, "a message").get("content") or ""
+        text = clean_text(mapping(message or {}, "a message").get("content"))
         usage = (
             extract(reply, provider=self.usage_provider, flavor="chat")
             if reply.get("usage")
             else ReportedUsage()
         )
-        return str(text), usage
+        return text, usage
 
 
 @dataclass
@@ -103,18 +106,18 @@ class ChatCompletionsDecoder:
             return []
         chunk = mapping(json_event(event), "a chunk")
         if "error" in chunk:  # OpenRouter and others report failures inside the stream
-            raise MalformedStream(f"The provider stopped with an error: {_message(chunk['error'])}")
+            raise MalformedStream(
+                f"The provider stopped with an error: {error_message(chunk['error'])}"
+            )
         deltas: list[Delta] = []
-        for choice in chunk.get("choices") or []:
+        for choice in sequence(chunk.get("choices"), "the choices"):
             delta = mapping(mapping(choice, "a choice").get("delta") or {}, "a delta")
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if isinstance(reasoning, str) and reasoning:
+            if reasoning := clean_text(delta.get("reasoning_content") or delta.get("reasoning")):
                 deltas.append(ReasoningDelta(reasoning))
-            content = delta.get("content")
-            if isinstance(content, str) and content:
+            if content := clean_text(delta.get("content")):
                 deltas.append(TextDelta(content))
             if choice.get("finish_reason"):
-                self.state.finish_reason = str(choice["finish_reason"])
+                self.state.finish_reason = clean_text(str(choice["finish_reason"]))
         if chunk.get("usage"):
             self.state.usage = extract(chunk, provider=self.usage_provider, flavor="chat")
         return deltas
@@ -174,18 +177,22 @@ class ResponsesDecoder:
         data = mapping(json_event(event), "an event")
         kind = data.get("type") or event.event
         if kind == "response.output_text.delta":
-            return [TextDelta(str(data.get("delta") or ""))]
+            return [TextDelta(clean_text(data.get("delta")))]
         if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
-            return [ReasoningDelta(str(data.get("delta") or ""))]
+            return [ReasoningDelta(clean_text(data.get("delta")))]
         if kind in ("response.completed", "response.incomplete"):
             response = mapping(data.get("response"), "the response")
             self.state.usage = _responses_usage(response)
             self.state.finished = True
-            reason = (response.get("incomplete_details") or {}).get("reason")
-            self.state.finish_reason = str(reason or response.get("status") or "completed")
+            details = response.get("incomplete_details")  # only a reason: odd ones are ignored
+            reason = details.get("reason") if isinstance(details, dict) else None
+            self.state.finish_reason = clean_text(reason or response.get("status")) or "completed"
         elif kind in ("response.failed", "error"):
-            failure = data.get("response", {}).get("error") if kind == "response.failed" else data
-            raise MalformedStream(f"The provider stopped with an error: {_message(failure)}")
+            failure: Any = data
+            if kind == "response.failed":  # the error may be missing: say what failed anyway
+                response = mapping(data.get("response") or {}, "the response")
+                failure = response.get("error") or "the response failed"
+            raise MalformedStream(f"The provider stopped with an error: {error_message(failure)}")
         return []
 
 
@@ -217,10 +224,10 @@ def _image(part: ImagePart) -> dict[str, Any]:
 
 def _output_text(response: dict[str, Any]) -> str:
     texts = [
-        str(content.get("text") or "")
-        for item in response.get("output") or []
+        clean_text(content.get("text"))
+        for item in sequence(response.get("output"), "the output")
         if isinstance(item, dict) and item.get("type") == "message"
-        for content in item.get("content") or []
+        for content in sequence(item.get("content"), "a message's content")
         if isinstance(content, dict) and content.get("type") == "output_text"
     ]
     return "".join(texts)
@@ -230,9 +237,3 @@ def _responses_usage(response: dict[str, Any]) -> ReportedUsage:
     if not response.get("usage"):
         return ReportedUsage()
     return extract(response, provider="openai", flavor="responses")
-
-
-def _message(error: Any) -> str:
-    if isinstance(error, dict):
-        return str(error.get("message") or error.get("code") or error)[:300]
-    return str(error)[:300]
