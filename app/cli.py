@@ -25,6 +25,7 @@ from app.core import (
     endpoints,
     export,
     ledger,
+    logs,
     money,
     pricing,
     provider_counts,
@@ -35,7 +36,7 @@ from app.core.chatting import Chats
 from app.core.db import Database
 from app.core.errors import TallybookError
 from app.core.metering import Metered, MeteringClient
-from app.core.paths import database_path
+from app.core.paths import data_dir, database_path
 from app.core.providers.base import TextDelta
 from app.core.tokens import TokenCount, TokenCounter, counting_rules
 from app.core.transactions import Filter
@@ -54,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tallybook`` console script and of ``python main.py``."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    logs.configure(data_dir(args.data_dir))  # a log file, and no key in it or in a traceback
     standalone: Callable[[argparse.Namespace], int] | None = getattr(args, "standalone", None)
     if standalone is not None:  # needs no ledger
         return standalone(args)

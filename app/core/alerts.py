@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from app.core import ledger, settings
+from app.core.balance import require_amount
 from app.core.clock import utcnow
 from app.core.errors import InvalidSetting
 from app.core.ledger import TokenType
@@ -85,7 +86,8 @@ def add_budget(
     """Add a budget; returns its id.
 
     Raises:
-        InvalidSetting: unknown period or scope, a missing target, or a limit that is not positive.
+        InvalidSetting: unknown period or scope, a missing target, or a limit that is not a
+            positive amount of credits the ledger can hold (see :func:`balance.require_amount`).
     """
     if period not in ("day", "month"):
         raise InvalidSetting("A budget is per day or per month.")
@@ -93,8 +95,9 @@ def add_budget(
         raise InvalidSetting("A budget covers all spend, one provider or one model.")
     if scope != "all" and not (target or "").strip():
         raise InvalidSetting(f"A {scope} budget needs the {scope}'s name.")
-    if limit <= 0:
+    if limit.is_finite() and limit <= 0:
         raise InvalidSetting("A budget must be more than zero.")
+    require_amount("budget", limit, positive=True)
     budget = Budget(period=period, scope=scope, target=(target or "").strip() or None, limit=limit)
     session.add(budget)
     session.flush()
@@ -133,9 +136,16 @@ def low_balance_threshold(session: Session) -> Decimal | None:
 
 
 def set_low_balance_threshold(session: Session, credits: Decimal | None) -> None:
-    """Set (or clear, with ``None``) the low-balance threshold."""
-    if credits is not None and credits < 0:
+    """Set (or clear, with ``None``) the low-balance threshold.
+
+    Raises:
+        InvalidSetting: not an amount of credits the ledger can hold (negative, not a number,
+            more than six decimals, too large).
+    """
+    if credits is not None and credits.is_finite() and credits < 0:
         raise InvalidSetting("The low-balance threshold cannot be negative.")
+    if credits is not None:
+        require_amount("low-balance threshold", credits)
     settings.put(session, LOW_BALANCE_KEY, None if credits is None else f"{credits:f}")
     session.execute(delete(AlertLog).where(AlertLog.key == "low-balance"))
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 
 from sqlalchemy.orm import Session
@@ -28,6 +28,11 @@ from app.core.models import BalanceAccount
 from app.core.pricing import Rates
 
 TITLE_TOKEN_BUFFER = 150
+MAX_AMOUNT = Decimal(10**12)
+"""The largest setting amount, in credits ($1,000,000): far above any personal spend, and far
+below what a 64-bit count of millionths holds, so sums of such amounts still fit."""
+MAX_INTERVAL_YEARS = 100
+_MILLIONTH = Decimal("0.000001")
 
 
 class IntervalUnit(StrEnum):
@@ -84,22 +89,35 @@ def configure(
 ) -> BalanceView:
     """Change balance settings; ``None`` leaves a setting as it is.
 
+    Every value is checked before any is applied, so a refused call changes nothing, even if
+    the caller catches the error and commits the session.
+
     Raises:
-        InvalidSetting: a negative amount, an interval below 1 or an unknown unit.
+        InvalidSetting: an amount that is negative, not a number, finer than a millionth of a
+            credit or above :data:`MAX_AMOUNT`; an interval below 1 or longer than
+            :data:`MAX_INTERVAL_YEARS` years; an unknown unit.
     """
     account = _account(session)
     if start_balance is not None:
-        _require_non_negative("start balance", start_balance)
+        require_amount("start balance", start_balance)
+    if refill_amount is not None:
+        require_amount("refill amount", refill_amount)
+    unit = _parse_unit(refill_interval_unit) if refill_interval_unit is not None else None
+    if refill_interval_value is not None or unit is not None:
+        _require_interval(
+            refill_interval_value
+            if refill_interval_value is not None
+            else account.refill_interval_value,
+            unit or IntervalUnit(account.refill_interval_unit),
+        )
+    if start_balance is not None:
         account.start_balance = start_balance
     if refill_amount is not None:
-        _require_non_negative("refill amount", refill_amount)
         account.refill_amount = refill_amount
     if refill_interval_value is not None:
-        if refill_interval_value < 1:
-            raise InvalidSetting("the refill interval must be at least 1")
         account.refill_interval_value = refill_interval_value
-    if refill_interval_unit is not None:
-        account.refill_interval_unit = _parse_unit(refill_interval_unit)
+    if unit is not None:
+        account.refill_interval_unit = unit
     if auto_refill_enabled is not None:
         account.auto_refill_enabled = auto_refill_enabled
     if enabled is not None:
@@ -206,9 +224,40 @@ def _view(account: BalanceAccount) -> BalanceView:
     )
 
 
-def _require_non_negative(what: str, value: Decimal) -> None:
+def require_amount(what: str, value: Decimal, *, positive: bool = False) -> None:
+    """Refuse a credit amount the ledger could not store as given, or that makes no sense.
+
+    Raises:
+        InvalidSetting: not a finite number, negative (or zero when ``positive``), more than
+            six decimals, or above :data:`MAX_AMOUNT`.
+    """
+    if not value.is_finite():
+        raise InvalidSetting(f"the {what} must be a number, not {value}")
     if value < 0:
         raise InvalidSetting(f"the {what} cannot be negative")
+    if positive and value == 0:
+        raise InvalidSetting(f"the {what} must be more than zero")
+    if value > MAX_AMOUNT:
+        raise InvalidSetting(
+            f"the {what} is above the largest amount Tallybook keeps "
+            f"({MAX_AMOUNT:,} credits, $1,000,000)"
+        )
+    if value != value.quantize(_MILLIONTH, rounding=ROUND_DOWN):
+        raise InvalidSetting(f"the {what} has more than 6 decimals of a credit: {value}")
+
+
+def _require_interval(value: int, unit: IntervalUnit) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidSetting("the refill interval must be at least 1")
+    start = datetime(2000, 1, 1)
+    try:
+        end = add_interval(start, value, unit)
+    except (OverflowError, ValueError):
+        end = None
+    if end is None or end > start.replace(year=start.year + MAX_INTERVAL_YEARS):
+        raise InvalidSetting(
+            f"the refill interval is longer than {MAX_INTERVAL_YEARS} years: {value:,} {unit.value}"
+        )
 
 
 def _parse_unit(text: str) -> IntervalUnit:

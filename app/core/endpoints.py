@@ -20,12 +20,14 @@ from sqlalchemy.orm import Session
 
 from app.core import settings
 from app.core.errors import InvalidSetting, TallybookError
+from app.core.keys import redact
 from app.core.paths import resource_path
 from app.core.providers import anthropic, gemini, openai
 from app.core.providers.base import Adapter
 from app.core.tokens import counting_rules
 
 CUSTOM_KEY = "custom_endpoints"
+MAX_NAME = 80
 RECENT_MODELS_KEY = "recent_models"
 DEMO = "demo"
 
@@ -119,23 +121,24 @@ def add_endpoint(
     ``api`` may also be ``anthropic`` or ``gemini`` for a proxy speaking those protocols.
 
     Raises:
-        InvalidSetting: an empty name, a URL that is not http(s), an unknown protocol, or a
+        InvalidSetting: an empty or overlong name, a URL that is not a plain http(s) base URL
+            (credentials, a query or fragment, a bad port, spaces), an unknown protocol, or a
             name already in use.
     """
     if api not in ("compatible", "anthropic", "gemini"):
         raise InvalidSetting(f"Unknown protocol {api!r}: use compatible, anthropic or gemini.")
     name = name.strip()
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    parts = urlsplit(base_url.strip())
     if not slug:
         raise InvalidSetting("An endpoint needs a name.")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidSetting(f"{base_url!r} is not an http(s) URL.")
+    if len(name) > MAX_NAME or not name.isprintable():
+        raise InvalidSetting(f"An endpoint's name is one line of at most {MAX_NAME} characters.")
+    base_url = _check_base_url(base_url)
     endpoint = Endpoint(
         f"custom-{slug}",
         name,
         api,
-        base_url.strip().rstrip("/"),
+        base_url,
         price_provider,
         needs_key=needs_key,
         builtin=False,
@@ -145,6 +148,36 @@ def add_endpoint(
     stored = [asdict(e) for e in _custom(session)] + [asdict(endpoint)]
     settings.put(session, CUSTOM_KEY, stored)
     return endpoint
+
+
+def _check_base_url(text: str) -> str:
+    """The base URL, tidied, or the reason it cannot be one.
+
+    Keys belong in the key store: a URL carrying one (``user:key@host``, ``?api_key=``) would be
+    written to the ledger file in plain text, so credentials, queries and fragments are refused.
+    """
+    url = text.strip().rstrip("/")
+    shown = redact(url)
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise InvalidSetting(f"{shown!r} is not a URL: it contains spaces or control characters.")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidSetting(f"{shown!r} is not an http(s) URL.")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidSetting(
+            "The URL contains a user name or password. Give the URL without it and enter the "
+            "key in its row: keys are kept in the OS key store, never in the ledger."
+        )
+    if parts.query or parts.fragment:
+        raise InvalidSetting(
+            "A base URL has no ?query or #fragment (Tallybook adds /chat/completions and the "
+            "like after it). If it carried a key, enter the key in its row instead."
+        )
+    try:
+        parts.port  # noqa: B018 (raises on a port out of range or not a number)
+    except ValueError:
+        raise InvalidSetting(f"{shown!r} has an invalid port.") from None
+    return url
 
 
 def remove_endpoint(session: Session, endpoint_id: str) -> bool:

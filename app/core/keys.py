@@ -3,7 +3,9 @@
 Keys live in the OS keyring (Keychain, Credential Locker, Secret Service/KWallet) under the service
 ``Tallybook``, one entry per provider or endpoint id. Environment variables (``OPENAI_API_KEY``...)
 are a read-only fallback. A key travels as an :class:`ApiKey`, whose ``repr`` and ``str`` never
-show it; :func:`redact` scrubs known keys from any text before it reaches the user or a log.
+show it. Every secret this process loads or saves is remembered (:func:`known_secrets`), so
+:func:`redact` can scrub it, and anything shaped like a provider key, from any text before it
+reaches the user, a log file or stderr (:mod:`app.core.logs` filters every log record through it).
 There is deliberately no plain-file fallback: without a key store, keys come from the environment.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +36,9 @@ ENVIRONMENT_FALLBACK = {
 # Shapes of provider keys, to scrub even keys this process never loaded (an echoed 401 body).
 _KEY_SHAPES = re.compile(r"(sk-[A-Za-z0-9_\-]{16,}|AIza[0-9A-Za-z_\-]{20,}|gsk_[A-Za-z0-9]{20,})")
 MASK = "[redacted]"
+
+_known: set[str] = set()
+_known_lock = threading.Lock()
 
 
 class KeyStoreUnavailable(TallybookError):
@@ -65,9 +71,11 @@ def get_key(provider_id: str) -> ApiKey | None:
     except KeyStoreUnavailable:
         secret = None
     if secret:
+        remember(secret)
         return ApiKey(secret, "keyring")
     for variable in ENVIRONMENT_FALLBACK.get(provider_id, ()):
         if value := os.environ.get(variable):
+            remember(value)
             return ApiKey(value, f"${variable}")
     return None
 
@@ -81,6 +89,7 @@ def set_key(provider_id: str, secret: str) -> None:
     secret = secret.strip()
     if not secret:
         raise TallybookError("An empty key cannot be saved.")
+    remember(secret)  # before the store sees it: its errors may quote it
     _call(lambda store: store.set_password(SERVICE, provider_id, secret))
 
 
@@ -107,9 +116,33 @@ def store_problem() -> str | None:
     return None
 
 
+def remember(secret: str) -> None:
+    """Add a secret to those :func:`redact` always masks (for the rest of the process)."""
+    secret = secret.strip()
+    if secret:
+        with _known_lock:
+            _known.add(secret)
+
+
+def known_secrets() -> frozenset[str]:
+    """Every secret this process has loaded or saved, plus the fallback variables' values.
+
+    A key removed from the store stays known: copies of it may still be in memory or in text.
+    """
+    from_environment = {
+        value.strip()
+        for variables in ENVIRONMENT_FALLBACK.values()
+        for variable in variables
+        if (value := os.environ.get(variable, "")).strip()
+    }
+    with _known_lock:
+        return frozenset(_known | from_environment)
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with the given secrets, and anything shaped like a provider key, masked."""
-    for secret in secrets:
+    """``text`` with the given secrets, every known one, and anything key-shaped masked."""
+    # Longest first, so a secret that contains another is masked whole.
+    for secret in sorted({*secrets, *known_secrets()}, key=len, reverse=True):
         if secret:
             text = text.replace(secret, MASK)
     return _KEY_SHAPES.sub(MASK, text)

@@ -1,14 +1,22 @@
-"""Starting the Qt app: display check, PySide6 before pyqtgraph, the ledger, the window."""
+"""Starting the Qt app: display check, PySide6 before pyqtgraph, the lock, the ledger, the window.
+
+A second window on the same ledger is refused (:mod:`app.ui.single_instance`). A damaged ledger
+is kept aside and a new one started (:mod:`app.core.recovery_files`), saying where the old file
+is; any other reason the ledger cannot be opened is shown and the app exits with status 1.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from app.core import pricing
-from app.core.db import Database
+from app.core import pricing, recovery_files
 from app.core.errors import TallybookError
 from app.core.paths import database_path
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QMessageBox
 
 NO_DISPLAY_HELP = """\
 tallybook: no graphical display found (DISPLAY and WAYLAND_DISPLAY are not set).
@@ -31,21 +39,13 @@ def run_gui(*, data_dir: str | None = None) -> int:
     if not has_display():
         print(NO_DISPLAY_HELP, file=sys.stderr)
         return 1
-    try:
-        db = Database(database_path(data_dir))
-    except TallybookError as error:
-        print(f"tallybook: error: {error}", file=sys.stderr)
-        return 1
-    from PySide6.QtWidgets import QApplication  # before pyqtgraph, which picks a binding on import
+    from PySide6.QtWidgets import QApplication, QMessageBox  # before pyqtgraph (picks a binding)
 
     from app import __version__
+    from app.ui import single_instance
     from app.ui.context import AppContext
     from app.ui.main_window import MainWindow, app_icon
 
-    with db.read() as session:
-        updater = (
-            pricing.start_online_updates() if pricing.online_updates_enabled(session) else None
-        )
     qt_app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(qt_app, QApplication)
     qt_app.setApplicationName("Tallybook")
@@ -53,6 +53,22 @@ def run_gui(*, data_dir: str | None = None) -> int:
     qt_app.setApplicationVersion(__version__)
     qt_app.setStyle("Fusion")  # follows the system's light or dark colour scheme (Qt 6.5+)
     qt_app.setWindowIcon(app_icon())
+    path = database_path(data_dir)
+    try:
+        lock = single_instance.acquire(path)  # held until the app exits
+        opened = recovery_files.open_or_keep_aside(path)
+    except TallybookError as error:
+        print(f"tallybook: error: {error}", file=sys.stderr)
+        _tell(QMessageBox.Icon.Critical, str(error))
+        return 1
+    if notice := opened.notice():
+        print(f"tallybook: {notice}", file=sys.stderr)
+        _tell(QMessageBox.Icon.Warning, notice)
+    db = opened.db
+    with db.read() as session:
+        updater = (
+            pricing.start_online_updates() if pricing.online_updates_enabled(session) else None
+        )
     context = AppContext.create(db, qt_app)
     window = MainWindow(context)
     window.show()
@@ -63,3 +79,14 @@ def run_gui(*, data_dir: str | None = None) -> int:
         if updater is not None:
             updater.stop()
         db.close()
+        lock.unlock()
+
+
+def _tell(icon: QMessageBox.Icon, text: str) -> None:
+    """A message box before the window opens; none where nobody could see it (offscreen)."""
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QMessageBox
+
+    if QGuiApplication.platformName() in ("offscreen", "minimal"):
+        return
+    QMessageBox(icon, "Tallybook", text).exec()
