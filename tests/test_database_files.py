@@ -9,6 +9,7 @@ its bounding set): it is then refused exactly as a normal user is, and SQLite it
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -25,7 +26,7 @@ import pytest
 
 from app.core import ledger, recovery_files
 from app.core.db import Database, translate_errors
-from app.core.errors import DatabaseError, DatabaseLocked
+from app.core.errors import DatabaseCorrupt, DatabaseError, DatabaseLocked
 
 ROOT = Path(__file__).resolve().parent.parent
 PR_CAPBSET_DROP = 24
@@ -101,7 +102,8 @@ def test_a_read_only_ledger_file_is_one_clear_line_and_nothing_changes(
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         f"tallybook: error: The ledger {ledger_file} {READ_ONLY}. "
-        "Make the file and its folder writable."
+        "Make the file, its folder and any tallybook.sqlite3-wal and tallybook.sqlite3-shm "
+        "files beside it writable."
     ]
     assert files_of(home)["tallybook.sqlite3"] == before["tallybook.sqlite3"]
     # Reading still works; the balance is what it was.
@@ -122,11 +124,6 @@ def test_a_read_only_folder_is_one_clear_line_and_nothing_changes(
     assert credits(home) == "100"
 
 
-@pytest.mark.xfail(
-    reason="a read-only session leaves a read-only -shm behind, and once the file and folder are "
-    "writable again a write still fails with the same advice (db.py, reported)",
-    strict=True,
-)
 def test_a_ledger_made_writable_again_takes_writes_or_says_what_is_still_read_only(
     home: Path, as_a_user: Callable[[], None] | None
 ) -> None:
@@ -259,3 +256,17 @@ def test_a_damaged_ledger_that_cannot_be_moved_is_left_and_reported(
     assert "could not be moved aside (Permission denied); it was left untouched" in result.stderr
     assert path.read_bytes() == original
     assert sorted(p.name for p in folder.iterdir()) == ["tallybook.sqlite3"]
+
+
+def test_another_programs_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "tallybook.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as other:
+        other.execute("CREATE TABLE notes (body TEXT)")
+        other.execute("INSERT INTO notes VALUES ('mine')")
+        other.commit()
+    before = path.read_bytes()
+    with pytest.raises(DatabaseError, match="another program's database") as refused:
+        recovery_files.open_or_keep_aside(path)
+    assert not isinstance(refused.value, DatabaseCorrupt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tallybook.sqlite3"]
+    assert path.read_bytes() == before

@@ -23,12 +23,11 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from app.core import ledger, settings
-from app.core.balance import require_amount
 from app.core.clock import utcnow
 from app.core.errors import InvalidSetting
 from app.core.ledger import TokenType
 from app.core.models import AlertLog, Budget, Request, Transaction
-from app.core.money import format_usd
+from app.core.money import format_usd, require_amount
 
 THRESHOLDS = (50, 80, 100)
 LOW_BALANCE_KEY = "low_balance_threshold"
@@ -86,8 +85,9 @@ def add_budget(
     """Add a budget; returns its id.
 
     Raises:
-        InvalidSetting: unknown period or scope, a missing target, or a limit that is not a
-            positive amount of credits the ledger can hold (see :func:`balance.require_amount`).
+        InvalidSetting: unknown period or scope, or a missing target.
+        InvalidAmount: a limit that is not a positive amount of credits the ledger can hold
+            (see :func:`money.require_amount`).
     """
     if period not in ("day", "month"):
         raise InvalidSetting("A budget is per day or per month.")
@@ -95,8 +95,6 @@ def add_budget(
         raise InvalidSetting("A budget covers all spend, one provider or one model.")
     if scope != "all" and not (target or "").strip():
         raise InvalidSetting(f"A {scope} budget needs the {scope}'s name.")
-    if limit.is_finite() and limit <= 0:
-        raise InvalidSetting("A budget must be more than zero.")
     require_amount("budget", limit, positive=True)
     budget = Budget(period=period, scope=scope, target=(target or "").strip() or None, limit=limit)
     session.add(budget)
@@ -139,11 +137,9 @@ def set_low_balance_threshold(session: Session, credits: Decimal | None) -> None
     """Set (or clear, with ``None``) the low-balance threshold.
 
     Raises:
-        InvalidSetting: not an amount of credits the ledger can hold (negative, not a number,
-            more than six decimals, too large).
+        InvalidAmount: not an amount of credits the ledger can hold (see
+            :func:`money.require_amount`).
     """
-    if credits is not None and credits.is_finite() and credits < 0:
-        raise InvalidSetting("The low-balance threshold cannot be negative.")
     if credits is not None:
         require_amount("low-balance threshold", credits)
     settings.put(session, LOW_BALANCE_KEY, None if credits is None else f"{credits:f}")

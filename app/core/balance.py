@@ -16,7 +16,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy.orm import Session
@@ -25,14 +25,11 @@ from app.core import ledger
 from app.core.clock import utcnow
 from app.core.errors import InsufficientBalance, InvalidSetting
 from app.core.models import BalanceAccount
+from app.core.money import require_amount
 from app.core.pricing import Rates
 
 TITLE_TOKEN_BUFFER = 150
-MAX_AMOUNT = Decimal(10**12)
-"""The largest setting amount, in credits ($1,000,000): far above any personal spend, and far
-below what a 64-bit count of millionths holds, so sums of such amounts still fit."""
 MAX_INTERVAL_YEARS = 100
-_MILLIONTH = Decimal("0.000001")
 
 
 class IntervalUnit(StrEnum):
@@ -93,9 +90,9 @@ def configure(
     the caller catches the error and commits the session.
 
     Raises:
-        InvalidSetting: an amount that is negative, not a number, finer than a millionth of a
-            credit or above :data:`MAX_AMOUNT`; an interval below 1 or longer than
-            :data:`MAX_INTERVAL_YEARS` years; an unknown unit.
+        InvalidAmount: an amount the ledger cannot hold (see :func:`money.require_amount`).
+        InvalidSetting: an interval below 1 or longer than :data:`MAX_INTERVAL_YEARS` years;
+            an unknown unit.
     """
     account = _account(session)
     if start_balance is not None:
@@ -222,28 +219,6 @@ def _view(account: BalanceAccount) -> BalanceView:
         refill_interval_unit=IntervalUnit(account.refill_interval_unit),
         last_refill_at=account.last_refill_at,
     )
-
-
-def require_amount(what: str, value: Decimal, *, positive: bool = False) -> None:
-    """Refuse a credit amount the ledger could not store as given, or that makes no sense.
-
-    Raises:
-        InvalidSetting: not a finite number, negative (or zero when ``positive``), more than
-            six decimals, or above :data:`MAX_AMOUNT`.
-    """
-    if not value.is_finite():
-        raise InvalidSetting(f"the {what} must be a number, not {value}")
-    if value < 0:
-        raise InvalidSetting(f"the {what} cannot be negative")
-    if positive and value == 0:
-        raise InvalidSetting(f"the {what} must be more than zero")
-    if value > MAX_AMOUNT:
-        raise InvalidSetting(
-            f"the {what} is above the largest amount Tallybook keeps "
-            f"({MAX_AMOUNT:,} credits, $1,000,000)"
-        )
-    if value != value.quantize(_MILLIONTH, rounding=ROUND_DOWN):
-        raise InvalidSetting(f"the {what} has more than 6 decimals of a credit: {value}")
 
 
 def _require_interval(value: int, unit: IntervalUnit) -> None:

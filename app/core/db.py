@@ -44,9 +44,15 @@ class Database:
             raise DatabaseError(
                 f"Cannot create the data folder {path.parent}: {error.strerror}."
             ) from None
-        self.engine = _make_engine(path, busy_timeout_s)
         with translate_errors(path):
-            upgrade_schema(self.engine, path)
+            refuse_foreign_file(path)
+        self.engine = _make_engine(path, busy_timeout_s)
+        try:
+            with translate_errors(path):
+                upgrade_schema(self.engine, path)
+        except BaseException:
+            self.engine.dispose()  # no connection left holding a file the caller cannot use
+            raise
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(
             self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
@@ -120,8 +126,8 @@ def _translate(error: BaseException | None, path: Path) -> DatabaseError:
         )
     if "readonly" in text or "read-only" in text:
         return DatabaseError(
-            f"The ledger {path} is read-only; nothing was changed. "
-            "Make the file and its folder writable."
+            f"The ledger {path} is read-only; nothing was changed. Make the file, its folder "
+            f"and any {path.name}-wal and {path.name}-shm files beside it writable."
         )
     if "unable to open" in text:
         return DatabaseError(
@@ -176,6 +182,27 @@ def upgrade_schema(engine: Engine, path: Path) -> None:
                     )
         finally:
             raw.execute("PRAGMA foreign_keys=ON")
+
+
+def refuse_foreign_file(path: Path) -> None:
+    """Refuse another program's SQLite file before a write connection touches it.
+
+    Opening it for writing would already change it (WAL mode rewrites the header), so this looks
+    through a read-only connection: tables but no ``alembic_version`` is not a ledger.
+
+    Raises:
+        DatabaseError: it is some other program's database; not :class:`DatabaseCorrupt`, so it
+            is never moved aside as a damaged ledger would be.
+    """
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as reader:
+        names = {row[0] for row in reader.execute("SELECT name FROM sqlite_schema")}
+    if names and "alembic_version" not in names:
+        raise DatabaseError(
+            f"{path} is another program's database, not a Tallybook ledger; it was left "
+            "untouched. Point --data-dir (or TALLYBOOK_HOME) at another folder."
+        )
 
 
 def _backup(engine: Engine, target: Path) -> None:

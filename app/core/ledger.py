@@ -21,6 +21,7 @@ from app.core import aggregates
 from app.core.clock import utcnow
 from app.core.errors import InvalidAmount
 from app.core.models import BalanceAccount, Request, Transaction
+from app.core.money import require_amount
 from app.core.pricing import Rates
 
 # Writes go through the tables, not the ORM: the ledger is append-only, so there is nothing for
@@ -282,10 +283,12 @@ def add_credits(
     """Record a ``credits`` transaction (a top-up, refill or adjustment) of ``amount`` credits.
 
     Raises:
-        InvalidAmount: ``amount`` is zero (a top-up of nothing is a mistake worth saying).
+        InvalidAmount: ``amount`` is zero (a top-up of nothing is a mistake worth saying), or
+            its size is one the ledger cannot hold (see :func:`money.require_amount`).
     """
     if amount == 0:
         raise InvalidAmount("a credit amount of zero changes nothing")
+    require_amount("credit amount", abs(amount))
     row = {
         "created_at": now or utcnow(),
         "token_type": TokenType.CREDITS.value,

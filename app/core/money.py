@@ -10,13 +10,16 @@ number of rows. Python code only ever sees :class:`~decimal.Decimal`.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from app.core.errors import InvalidAmount
 
 SCALE = 1_000_000
 DECIMALS = 6
 CREDITS_PER_USD = Decimal(1_000_000)
+MAX_AMOUNT = Decimal(10**12)
+"""The largest amount or rate one entry may carry, in credits ($1,000,000): far above any
+personal spend, and far below what a 64-bit count of millionths holds, so sums still fit."""
 _QUANTUM = Decimal(1).scaleb(-DECIMALS)
 
 
@@ -51,6 +54,27 @@ def quantize_rate(rate: Decimal) -> Decimal:
     return tidy(rate.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN))
 
 
+def require_amount(what: str, value: Decimal, *, positive: bool = False) -> Decimal:
+    """Refuse an amount or rate the ledger could not store as given, or that makes no sense.
+
+    Returns ``value`` tidied, so callers can validate and store in one step.
+
+    Raises:
+        InvalidAmount: not a finite number, negative (or zero when ``positive``), more than
+            six decimals, or above :data:`MAX_AMOUNT`; the message names ``what``.
+    """
+    if not value.is_finite():
+        raise InvalidAmount(f"the {what} must be a number, not {value}")
+    if value < 0:
+        raise InvalidAmount(f"the {what} cannot be negative")
+    if positive and value == 0:
+        raise InvalidAmount(f"the {what} must be more than zero")
+    _check_size(value, f"the {what}")
+    if value != value.quantize(_QUANTUM, rounding=ROUND_DOWN):
+        raise InvalidAmount(f"the {what} has more than {DECIMALS} decimals of a credit: {value}")
+    return tidy(value)
+
+
 def parse_credits(text: str, *, allow_negative: bool = False) -> Decimal:
     """Parse a typed credit amount ("1500", "1_000_000", "205.5").
 
@@ -61,6 +85,7 @@ def parse_credits(text: str, *, allow_negative: bool = False) -> Decimal:
     value = _parse_decimal(text, "credit amount")
     _check_sign(value, text, allow_negative)
     to_micros(value)
+    _check_size(abs(value), repr(text))
     return tidy(value)
 
 
@@ -73,6 +98,7 @@ def parse_usd(text: str, *, allow_negative: bool = False) -> Decimal:
         to_micros(credits)
     except InvalidAmount:
         raise InvalidAmount(f"{text!r} has more than 12 decimals of a dollar") from None
+    _check_size(abs(credits), repr(text))
     return tidy(credits)
 
 
@@ -83,6 +109,7 @@ def parse_rate(text: str) -> Decimal:
         raise InvalidAmount(f"a rate cannot be negative: {text!r}")
     if value != quantize_rate(value):
         raise InvalidAmount(f"a rate has at most {DECIMALS} decimals: {text!r}")
+    _check_size(value, repr(text))
     return tidy(value)
 
 
@@ -119,6 +146,14 @@ def _parse_decimal(text: str, what: str) -> Decimal:
     if not value.is_finite():
         raise InvalidAmount(f"{text!r} is not a {what}")
     return value
+
+
+def _check_size(magnitude: Decimal, shown: str) -> None:
+    if magnitude > MAX_AMOUNT:
+        raise InvalidAmount(
+            f"{shown} is above the largest amount Tallybook keeps "
+            f"({MAX_AMOUNT:,} credits, $1,000,000)"
+        )
 
 
 def _check_sign(value: Decimal, text: str, allow_negative: bool) -> None:

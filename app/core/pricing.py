@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 
 from app.core import settings
 from app.core.clock import utcnow
-from app.core.errors import UnknownModel
+from app.core.errors import InvalidSetting, UnknownModel
 from app.core.models import PriceOverride
-from app.core.money import quantize_rate
+from app.core.money import quantize_rate, require_amount
 from app.core.paths import resource_path
 
 OVERRIDE_SOURCE = "user override"
@@ -225,10 +225,22 @@ def list_overrides(session: Session) -> list[RateOverride]:
 
 
 def set_override(session: Session, override: RateOverride) -> None:
-    """Store (or replace) the user's rates for one model."""
-    row = session.get(PriceOverride, normalize_model(override.model))
+    """Store (or replace) the user's rates for one model.
+
+    Raises:
+        InvalidSetting: no model name.
+        InvalidAmount: a rate the ledger cannot hold (see :func:`money.require_amount`).
+    """
+    model = normalize_model(override.model)
+    if not model:
+        raise InvalidSetting("A price override needs a model name.")
+    for token_type in ("prompt", "completion", "cache_write", "cache_read"):
+        rate = getattr(override, token_type)
+        if rate is not None:
+            require_amount(f"{token_type.replace('_', ' ')} rate", rate)
+    row = session.get(PriceOverride, model)
     if row is None:
-        row = PriceOverride(model=normalize_model(override.model), updated_at=utcnow())
+        row = PriceOverride(model=model, updated_at=utcnow())
         session.add(row)
     row.prompt_rate = override.prompt
     row.completion_rate = override.completion
@@ -257,7 +269,13 @@ def default_rates(session: Session) -> RateOverride:
 
 
 def set_default_rates(session: Session, prompt: Decimal, completion: Decimal) -> None:
-    """Set the rates for unknown models (already validated by :func:`money.parse_rate`)."""
+    """Set the rates for unknown models.
+
+    Raises:
+        InvalidAmount: a rate the ledger cannot hold (see :func:`money.require_amount`).
+    """
+    require_amount("default prompt rate", prompt)
+    require_amount("default completion rate", completion)
     settings.put(
         session, DEFAULT_RATES_KEY, {"prompt": f"{prompt:f}", "completion": f"{completion:f}"}
     )

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from app import __version__
 from app.core import alerts, balance, money, provider_counts
 from app.core.alerts import Alert
+from app.core.errors import InvalidAmount
 from app.core.metering import Metered
 from app.core.paths import resource_path
 from app.ui.alerts import AlertBanner, TrayNotifier
@@ -248,8 +249,7 @@ class MainWindow(QMainWindow):
         return action
 
     def _ask_confirm_threshold(self) -> None:
-        current = self._settings.value("chat/confirm_above", f"{DEFAULT_CONFIRM_ABOVE}")
-        dollars = float(money.credits_to_usd(Decimal(str(current or 0))))
+        dollars = float(money.credits_to_usd(self._confirm_threshold() or Decimal(0)))
         value, ok = QInputDialog.getDouble(
             self,
             "Ask before expensive messages",
@@ -295,12 +295,22 @@ class MainWindow(QMainWindow):
         splitter = self._settings.value("window/splitter")
         if isinstance(splitter, QByteArray):
             self.splitter.restoreState(splitter)
-        self.pages.setCurrentIndex(int(str(self._settings.value("window/page", 0))))
+        page = str(self._settings.value("window/page", 0))
+        self.pages.setCurrentIndex(int(page) if page.isdigit() else 0)
         endpoint, model = self._settings.value("chat/endpoint"), self._settings.value("chat/model")
         if isinstance(endpoint, str) and isinstance(model, str) and endpoint and model:
             self.chat.set_selection(endpoint, model)
-        threshold = self._settings.value("chat/confirm_above", f"{DEFAULT_CONFIRM_ABOVE}")
-        self.chat.set_confirm_threshold(Decimal(str(threshold)) if threshold else None)
+        self.chat.set_confirm_threshold(self._confirm_threshold())
+
+    def _confirm_threshold(self) -> Decimal | None:
+        """The stored "ask above" amount; a hand-edited value that is not one means the default."""
+        stored = str(self._settings.value("chat/confirm_above", f"{DEFAULT_CONFIRM_ABOVE}") or "")
+        if not stored:
+            return None
+        try:
+            return money.parse_credits(stored) or None
+        except InvalidAmount:
+            return DEFAULT_CONFIRM_ABOVE
 
     def _save_settings(self) -> None:
         self._settings.setValue("window/geometry", self.saveGeometry())

@@ -7,7 +7,7 @@ import pytest
 
 from app.core import alerts, ledger
 from app.core.db import Database
-from app.core.errors import InvalidSetting
+from app.core.errors import InvalidAmount, InvalidSetting
 from app.core.ledger import Spend, TokenUsage
 from tests.factories import rates, spend
 
@@ -21,7 +21,7 @@ def test_budget_validation(db: Database) -> None:
             ("day", Decimal(0), "all", None),
             ("day", Decimal(5), "model", " "),
         ):
-            with pytest.raises(InvalidSetting):
+            with pytest.raises((InvalidAmount, InvalidSetting)):
                 alerts.add_budget(session, *bad)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.core import balance, ledger
 from app.core.balance import IntervalUnit, add_interval
 from app.core.db import Database
-from app.core.errors import InsufficientBalance, InvalidSetting
+from app.core.errors import InsufficientBalance, InvalidAmount, InvalidSetting
 from app.core.models import Transaction
 from tests.factories import rates, spend
 
@@ -131,7 +131,7 @@ def test_set_balance_records_the_difference(db: Database) -> None:
     ],
 )
 def test_invalid_settings_are_rejected_and_not_stored(db: Database, bad: dict[str, object]) -> None:
-    with pytest.raises(InvalidSetting), db.write() as session:
+    with pytest.raises((InvalidAmount, InvalidSetting)), db.write() as session:
         balance.configure(session, **bad)  # type: ignore[arg-type]
     with db.read() as session:
         view = balance.get_balance(session)

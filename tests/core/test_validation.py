@@ -2,8 +2,7 @@
 
 Each change runs in a write session that *commits* after the error is caught, as a caller that
 saves several settings together might: a refused value must not be left half-applied in the
-session either. Cases marked ``xfail`` are core functions that still accept the value (outside
-these tests' reach to fix); each flips to a failure once fixed, so the mark is removed then.
+session either.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from app.core import alerts, balance, endpoints, ledger, pricing
+from app.core import alerts, balance, endpoints, ledger, money, pricing
 from app.core.db import Database
 from app.core.errors import TallybookError
 from app.core.pricing import RateOverride
@@ -36,7 +35,6 @@ BAD_AMOUNTS = {
     "infinity": "Infinity",
     "too large to store": "1e13",  # 1e19 millionths: past a 64-bit integer
 }
-PRICING_OPEN = "pricing.py accepts it (reported; outside this change)"
 
 
 def refused(db: Database, change: Change) -> TallybookError:
@@ -61,29 +59,27 @@ def state(db: Database) -> dict[str, Any]:
         }
 
 
-def amount_cases(reason: str | None = None) -> list[Any]:
-    marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
-    return [pytest.param(Decimal(text), id=name, marks=marks) for name, text in BAD_AMOUNTS.items()]
+def amount_cases() -> list[Any]:
+    return [pytest.param(Decimal(text), id=name) for name, text in BAD_AMOUNTS.items()]
 
 
 # --- prices ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rate", amount_cases(PRICING_OPEN))
+@pytest.mark.parametrize("rate", amount_cases())
 def test_an_invalid_override_rate_is_refused(db: Database, rate: Decimal) -> None:
     before = state(db)
     refused(db, lambda s: pricing.set_override(s, RateOverride("gpt-4o", prompt=rate)))
     assert state(db) == before
 
 
-@pytest.mark.xfail(reason=PRICING_OPEN, strict=True)
 def test_an_override_needs_a_model_name(db: Database) -> None:
     before = state(db)
     refused(db, lambda s: pricing.set_override(s, RateOverride("   ", prompt=Decimal(1))))
     assert state(db) == before
 
 
-@pytest.mark.parametrize("rate", amount_cases(PRICING_OPEN))
+@pytest.mark.parametrize("rate", amount_cases())
 def test_an_invalid_default_rate_is_refused(db: Database, rate: Decimal) -> None:
     before = state(db)
     refused(db, lambda s: pricing.set_default_rates(s, Decimal(1), rate))
@@ -148,12 +144,12 @@ def test_the_largest_valid_balance_settings_are_stored(db: Database) -> None:
     with db.write() as session:
         view = balance.configure(
             session,
-            start_balance=balance.MAX_AMOUNT,
+            start_balance=money.MAX_AMOUNT,
             refill_amount=Decimal("0.000001"),
             refill_interval_value=100,
             refill_interval_unit="months",
         )
-    assert view.start_balance == balance.MAX_AMOUNT and view.refill_interval_value == 100
+    assert view.start_balance == money.MAX_AMOUNT and view.refill_interval_value == 100
 
 
 # --- budgets and alerts ----------------------------------------------------------------------
@@ -179,12 +175,12 @@ def test_an_invalid_low_balance_threshold_is_refused(db: Database, threshold: De
 def test_valid_budgets_and_thresholds_are_stored(db: Database) -> None:
     with db.write() as session:
         alerts.add_budget(session, "day", Decimal("0.000001"))
-        alerts.add_budget(session, "month", balance.MAX_AMOUNT, "model", "gpt-4o")
+        alerts.add_budget(session, "month", money.MAX_AMOUNT, "model", "gpt-4o")
         alerts.set_low_balance_threshold(session, Decimal(0))
     with db.read() as session:
         assert [b.limit for b in alerts.budgets(session)] == [
             Decimal("0.000001"),
-            balance.MAX_AMOUNT,
+            money.MAX_AMOUNT,
         ]
         assert alerts.low_balance_threshold(session) == 0
 
@@ -236,21 +232,9 @@ def test_an_unknown_protocol_or_a_taken_name_is_refused(db: Database) -> None:
     [
         ("set-balance", "--start-balance", "1e13"),
         ("set-balance", "--every", "999999999", "--unit", "months"),
-        pytest.param(
-            ("prices", "set", "gpt-4o", "--prompt", "1e13"),
-            marks=pytest.mark.xfail(reason=PRICING_OPEN, strict=True),
-        ),
-        pytest.param(
-            ("prices", "default", "--prompt", "1e13", "--completion", "1"),
-            marks=pytest.mark.xfail(reason=PRICING_OPEN, strict=True),
-        ),
-        pytest.param(
-            ("add-balance", "1e13"),
-            marks=pytest.mark.xfail(
-                reason="money.parse_credits and ledger.add_credits accept it (reported)",
-                strict=True,
-            ),
-        ),
+        ("prices", "set", "gpt-4o", "--prompt", "1e13"),
+        ("prices", "default", "--prompt", "1e13", "--completion", "1"),
+        ("add-balance", "1e13"),
     ],
 )
 def test_the_command_line_refuses_values_the_ledger_cannot_hold(

@@ -15,7 +15,7 @@ from app.core.db import Database
 from app.core.metering import Metered
 from app.ui.context import AppContext
 from app.ui.conversation_list import SummaryRole
-from app.ui.main_window import MainWindow
+from app.ui.main_window import DEFAULT_CONFIRM_ABOVE, MainWindow
 
 pytestmark = pytest.mark.gui
 
@@ -94,6 +94,26 @@ def test_window_state_and_model_are_remembered(qtbot: QtBot, db: Database, tmp_p
     assert second.chat.selection() == ("demo", "claude-haiku-4-5")
     assert second.splitter.sizes()[0] == 333
     second.close()
+    context.close()
+
+
+def test_hand_edited_settings_that_make_no_sense_fall_back_to_defaults(
+    qtbot: QtBot, db: Database, tmp_path: Path
+) -> None:
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    for key, value in {
+        "window/page": "dashboard",
+        "window/geometry": "not bytes",
+        "chat/confirm_above": "ten dollars",
+        "chat/model": 42,
+    }.items():
+        settings.setValue(key, value)
+    context = AppContext.create(db)
+    window = MainWindow(context, settings)
+    qtbot.addWidget(window)
+    assert window.pages.currentIndex() == 0
+    assert window._confirm_threshold() == DEFAULT_CONFIRM_ABOVE
+    window.close()
     context.close()
 
 
