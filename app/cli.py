@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--by", choices=[g.value for g in reports.GroupBy], default="day")
     _range_arguments(report)
+    _source_argument(report)
     report.add_argument("--json", action="store_true", help="machine-readable output")
     report.set_defaults(handler=_report)
 
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     exporter.add_argument(
         "--conversation", type=_positive_int, metavar="ID", help="only this conversation"
     )
+    _source_argument(exporter)
     exporter.set_defaults(handler=_export)
 
     demo = commands.add_parser("demo-data", help="fill the ledger with synthetic history")
@@ -335,7 +337,11 @@ def _list_balances(args: argparse.Namespace, db: Database) -> int:
 def _report(args: argparse.Namespace, db: Database) -> int:
     with db.read() as session:
         result = reports.build_report(
-            session, reports.GroupBy(args.by), since=args.since, until=args.until
+            session,
+            reports.GroupBy(args.by),
+            since=args.since,
+            until=args.until,
+            sources=frozenset(args.source or ()),
         )
     if args.json:
         print(json.dumps(_report_json(result), indent=2))
@@ -352,6 +358,7 @@ def _export(args: argparse.Namespace, db: Database) -> int:
         models=frozenset(args.model or ()),
         conversation_id=args.conversation,
         token_types=frozenset(args.token_type or ()),
+        sources=frozenset(args.source or ()),
     )
     with db.read() as session:
         count = export.export(session, args.out, selection)
@@ -675,6 +682,7 @@ def _report_json(result: reports.Report) -> dict[str, Any]:
         "group_by": result.group_by.value,
         "since": result.since.isoformat() if result.since else None,
         "until": result.until.isoformat() if result.until else None,
+        "sources": sorted(result.sources),
         "rows": [row(r) for r in result.rows],
         "total": row(result.total),
     }
@@ -713,7 +721,7 @@ def _report_table(result: reports.Report) -> str:
 
     body = [cells(r) for r in result.rows]
     if not body:
-        return "No spend in this range."
+        return "No spend in this range" + (" from these sources." if result.sources else ".")
     total = cells(result.total)
     total = (total[0], "", *total[2:])
     widths = [max(len(row[i]) for row in (headers, *body, total)) for i in range(len(headers))]
@@ -751,6 +759,16 @@ def _range_arguments(parser: argparse.ArgumentParser) -> None:
         "--since", type=_date, metavar="YYYY-MM-DD", help="first day included (UTC)"
     )
     parser.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="last day included (UTC)")
+
+
+def _source_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--source",
+        action="append",
+        metavar="NAME",
+        help="only requests from this source: chat (the chat window) or a tool's name on the"
+        " local endpoint, as `tallybook report --by conversation` shows it (repeatable)",
+    )
 
 
 def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:

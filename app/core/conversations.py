@@ -1,7 +1,14 @@
-"""Conversations and their messages, stored beside the ledger in the same file."""
+"""Conversations and their messages, stored beside the ledger in the same file.
+
+A conversation has a *source*: ``chat`` for the chat window's own, or the name of a tool
+(``openai-python``, ``curl``, ``Zed``...) whose requests came through the local metering
+endpoint. A tool's requests all land on one conversation per tool (:func:`for_source`); it holds
+no messages, it only groups their cost, so the chat window lists ``chat`` conversations only.
+"""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -15,6 +22,13 @@ from app.core.errors import TallybookError
 from app.core.models import Conversation, ConversationDay, Message, Request, Transaction
 
 DEFAULT_TITLE = "New conversation"
+CHAT_SOURCE = "chat"
+"""The source of the chat window's own conversations."""
+UNKNOWN_SOURCE = "unknown tool"
+"""The source of a tool that gave no usable name."""
+CHAT_IMPOSTOR = "chat (external)"
+"""Where a tool that calls itself ``chat`` lands: it cannot pose as the chat window."""
+MAX_SOURCE_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,7 @@ class ConversationView:
     model: str | None
     created_at: datetime
     drop_oldest: bool = False
+    source: str = CHAT_SOURCE
 
 
 def create_conversation(
@@ -37,6 +52,7 @@ def create_conversation(
     model: str | None = None,
     system_prompt: str = "",
     drop_oldest: bool = False,
+    source: str = CHAT_SOURCE,
     now: datetime | None = None,
 ) -> ConversationView:
     """Start a conversation (its title may be replaced once the model has named it)."""
@@ -47,12 +63,65 @@ def create_conversation(
         model=model,
         system_prompt=system_prompt,
         drop_oldest=drop_oldest,
+        source=source,
         created_at=now,
         updated_at=now,
     )
     session.add(conversation)
     session.flush()
-    return ConversationView(conversation.id, title, provider, model, now, drop_oldest)
+    return ConversationView(conversation.id, title, provider, model, now, drop_oldest, source)
+
+
+def clean_source(text: str) -> str:
+    """A tool's name as it may be stored and shown: one line, printable, at most 64 characters.
+
+    Whitespace runs become one space and other control or format characters (NUL, escape
+    sequences, bidi overrides) are dropped, so a name cannot break a table or disguise itself;
+    nothing usable left gives :data:`UNKNOWN_SOURCE`.
+    """
+    printable = "".join(
+        c for c in " ".join(text.split()) if not unicodedata.category(c).startswith("C")
+    )
+    return " ".join(printable.split())[:MAX_SOURCE_LENGTH].rstrip() or UNKNOWN_SOURCE
+
+
+def source_label(source: str) -> str:
+    """How a source reads in a filter menu: the chat window by that name, a tool by its own."""
+    return "Chat window" if source == CHAT_SOURCE else source
+
+
+def for_source(session: Session, source: str, *, now: datetime | None = None) -> int:
+    """The conversation that collects one tool's requests through the local endpoint.
+
+    The tool's name goes through :func:`clean_source`; a tool calling itself ``chat`` or
+    "Chat window" (in any case) is filed as :data:`CHAT_IMPOSTOR`, never as the chat window. The
+    conversation is created on the tool's first request (titled "<tool> (local endpoint)"), and
+    again if the user deleted it. Call it in a write session (``Database.write``): it holds the
+    file's write lock, so two simultaneous first requests cannot create two conversations.
+
+    Returns:
+        The conversation's id.
+    """
+    name = clean_source(source)
+    if name.casefold() in (CHAT_SOURCE, source_label(CHAT_SOURCE).casefold()):
+        name = CHAT_IMPOSTOR
+    found = session.scalar(
+        select(Conversation.id)
+        .where(Conversation.source == name, Conversation.deleted_at.is_(None))
+        .order_by(Conversation.id)
+        .limit(1)
+    )
+    if found is not None:
+        return found
+    return create_conversation(session, title=f"{name} (local endpoint)", source=name, now=now).id
+
+
+def sources(session: Session) -> list[str]:
+    """Every source that has a conversation (deleted ones too: their spend stays), for filter
+    menus: ``chat`` first and always, then the tools alphabetically."""
+    found = session.scalars(select(Conversation.source).distinct()).all()
+    tools = sorted({s for s in found if s != CHAT_SOURCE}, key=lambda s: (s.casefold(), s))
+    return [CHAT_SOURCE, *tools]
 
 
 def add_message(
@@ -141,7 +210,7 @@ def get_conversation(session: Session, conversation_id: int) -> ConversationView
     if row is None or row.deleted_at is not None:
         raise TallybookError(f"There is no conversation {conversation_id}.")
     return ConversationView(
-        row.id, row.title, row.provider, row.model, row.created_at, row.drop_oldest
+        row.id, row.title, row.provider, row.model, row.created_at, row.drop_oldest, row.source
     )
 
 
@@ -154,6 +223,7 @@ class ConversationSummary:
     model: str | None
     updated_at: datetime
     cost: Decimal
+    source: str = CHAT_SOURCE
 
 
 @dataclass(frozen=True)
@@ -182,8 +252,14 @@ class MessageView:
     usage: MessageUsage | None
 
 
-def list_conversations(session: Session, search: str = "") -> list[ConversationSummary]:
-    """Conversations, most recent first, with their total cost; ``search`` matches title or text."""
+def list_conversations(
+    session: Session, search: str = "", *, source: str | None = CHAT_SOURCE
+) -> list[ConversationSummary]:
+    """Conversations, most recent first, with their total cost; ``search`` matches title or text.
+
+    Only the chat window's own by default (a tool's conversation has no messages to open);
+    ``source=None`` lists every source's, e.g. for a filter menu.
+    """
     cost = (
         select(func.coalesce(-func.sum(ConversationDay.value), 0))
         .where(ConversationDay.conversation_id == Conversation.id)
@@ -191,11 +267,18 @@ def list_conversations(session: Session, search: str = "") -> list[ConversationS
     )
     statement = (
         select(
-            Conversation.id, Conversation.title, Conversation.model, Conversation.updated_at, cost
+            Conversation.id,
+            Conversation.title,
+            Conversation.model,
+            Conversation.updated_at,
+            cost,
+            Conversation.source,
         )
         .where(Conversation.deleted_at.is_(None))
         .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
     )
+    if source is not None:
+        statement = statement.where(Conversation.source == source)
     if search.strip():
         pattern = f"%{_escape_like(search.strip())}%"
         text_matches = (
@@ -211,8 +294,8 @@ def list_conversations(session: Session, search: str = "") -> list[ConversationS
             or_(Conversation.title.ilike(pattern, escape="\\"), text_matches)
         )
     return [
-        ConversationSummary(row_id, title, model, updated, Decimal(total))
-        for row_id, title, model, updated, total in session.execute(statement)
+        ConversationSummary(row_id, title, model, updated, Decimal(total), row_source)
+        for row_id, title, model, updated, total, row_source in session.execute(statement)
     ]
 
 

@@ -1,24 +1,34 @@
 """The figures the dashboard draws, all read from the daily aggregates (never the raw ledger).
 
-Every figure is for a :class:`Selection`: a range of UTC days (inclusive) and optional provider
-and model filters; ``tallybook report`` reads the same tables, so the two always agree. Money is
-in credits, positive for spend.
+Every figure is for a :class:`Selection`: a range of UTC days (inclusive) and optional provider,
+model and source filters; ``tallybook report`` reads the same tables, so the two always agree.
+Money is in credits, positive for spend.
+
+Without a source filter the figures read ``daily_totals`` (all spend). With one they read
+``conversation_days`` of the conversations from those sources, since ``daily_totals`` knows no
+conversation. Every spend the app writes has a conversation (the chat window and ``tallybook
+chat`` create one first, titles are charged to theirs, the local endpoint files a tool's requests
+under :func:`~app.core.conversations.for_source`), so the sources' figures add up to the total.
+Spend recorded through the ledger API without a conversation belongs to no source: it counts
+when no source is chosen, and under none otherwise. The balance and the forecast ignore every
+filter: the balance is one account, and the budgets it is measured against are overall.
 """
 
 from __future__ import annotations
 
 import calendar
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, func, select, type_coerce
+from sqlalchemy import ColumnElement, case, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from app.core import conversations
 from app.core.models import Conversation, ConversationDay, DailyTotal, Millionths
 from app.core.pricing import PriceBook
 
@@ -37,12 +47,18 @@ class Bucket(StrEnum):
 
 @dataclass(frozen=True)
 class Selection:
-    """Which spend a figure covers."""
+    """Which spend a figure covers (an empty filter set means all).
+
+    Attributes:
+        sources: conversation sources (``chat`` for the chat window, or tools' names); see
+            the module's note on spend outside any conversation.
+    """
 
     since: date | None = None
     until: date | None = None
     providers: frozenset[str] = field(default_factory=frozenset)
     models: frozenset[str] = field(default_factory=frozenset)
+    sources: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)
@@ -64,6 +80,8 @@ class Share:
     label: str
     cost: Decimal
     conversation_id: int | None = None
+    source: str | None = None
+    """The conversation's source (a conversation's bar only)."""
 
 
 @dataclass(frozen=True)
@@ -121,16 +139,32 @@ class Repricing:
     """(model, actual cost, repriced cost) per model that was used."""
 
 
+class FilterChoices(NamedTuple):
+    """What the filter menus offer."""
+
+    providers: list[str]
+    models: list[str]
+    sources: list[str]
+    """``chat`` first, then the tools (see :func:`app.core.conversations.sources`)."""
+
+
+class _DaySpend(NamedTuple):
+    """The spend of one model on one day: its cost and its tokens of each spend type."""
+
+    day: str
+    model: str
+    cost: Decimal
+    tokens: dict[str, int]
+
+
 def spend_over_time(session: Session, selection: Selection, bucket: Bucket) -> list[CostPoint]:
     """Spend per bucket and model, for the stacked daily-cost chart."""
     points: dict[tuple[date, str], list[Any]] = defaultdict(lambda: [Decimal(0), 0, 0])
-    for day, model, kind, tokens, value in _daily(session, selection):
-        entry = points[(bucket_start(day, bucket), model)]
-        entry[0] -= value
-        if kind in INPUT_TYPES:
-            entry[1] -= int(tokens)
-        elif kind == "completion":
-            entry[2] -= int(tokens)
+    for spent in _spend(session, selection):
+        entry = points[(bucket_start(spent.day, bucket), spent.model)]
+        entry[0] += spent.cost
+        entry[1] += sum(spent.tokens[kind] for kind in INPUT_TYPES)
+        entry[2] += spent.tokens["completion"]
     return [CostPoint(start, model, *values) for (start, model), values in sorted(points.items())]
 
 
@@ -146,8 +180,8 @@ def tokens_over_time(session: Session, selection: Selection, bucket: Bucket) -> 
 def spend_by_model(session: Session, selection: Selection) -> list[Share]:
     """Spend per model, largest first."""
     costs: dict[str, Decimal] = defaultdict(Decimal)
-    for _, model, _, _, value in _daily(session, selection):
-        costs[model] -= value
+    for spent in _spend(session, selection):
+        costs[spent.model] += spent.cost
     return sorted((Share(m, m, c) for m, c in costs.items()), key=lambda s: s.cost, reverse=True)
 
 
@@ -155,23 +189,32 @@ def spend_by_conversation(session: Session, selection: Selection, *, top: int = 
     """The ``top`` conversations by spend, and the rest grouped as "Other"."""
     rows = session.execute(
         select(
-            ConversationDay.conversation_id, Conversation.title, -func.sum(ConversationDay.value)
+            ConversationDay.conversation_id,
+            Conversation.title,
+            -func.sum(ConversationDay.value),
+            Conversation.source,
         )
         .join(Conversation, Conversation.id == ConversationDay.conversation_id)
         .where(*_conversation_filters(selection))
         .group_by(ConversationDay.conversation_id)
-        .order_by(func.sum(ConversationDay.value))
+        .order_by(func.sum(ConversationDay.value), ConversationDay.conversation_id)
     ).all()
-    shares = [Share(str(cid), title, Decimal(cost), cid) for cid, title, cost in rows[:top]]
-    rest = sum((Decimal(cost) for _, _, cost in rows[top:]), Decimal(0))
+    shares = [
+        Share(str(cid), title, Decimal(cost), cid, source)
+        for cid, title, cost, source in rows[:top]
+    ]
+    rest = sum((Decimal(cost) for _, _, cost, _ in rows[top:]), Decimal(0))
     if rest:
         shares.append(Share("other", f"{OTHER} ({len(rows) - top} conversations)", rest))
     return shares
 
 
 def balance_over_time(session: Session, selection: Selection) -> list[BalancePoint]:
-    """The balance at the end of each day of the range (top-ups included, filters ignored:
-    the balance is one number)."""
+    """The balance at the end of each day of the range.
+
+    Top-ups are included and the provider, model and source filters are ignored: the balance is
+    one account, whatever spent it; only the selection's days are used.
+    """
     net = session.execute(
         select(DailyTotal.day, func.sum(DailyTotal.value))
         .group_by(DailyTotal.day)
@@ -189,7 +232,11 @@ def balance_over_time(session: Session, selection: Selection) -> list[BalancePoi
 
 
 def forecast(session: Session, today: date, budget: Decimal | None = None) -> Forecast:
-    """Spend so far this month and the month-end total at the last seven days' rate."""
+    """Spend so far this month and the month-end total at the last seven days' rate.
+
+    All spend, whatever its provider, model or source: the budgets it is measured against and
+    the balance that pays for it are overall.
+    """
     month_start = today.replace(day=1)
     spent = _spent_between(session, month_start, today)
     week_start = max(today - timedelta(days=6), month_start - timedelta(days=31))
@@ -212,14 +259,34 @@ def forecast(session: Session, today: date, budget: Decimal | None = None) -> Fo
 
 
 def cache_savings_by_model(session: Session, selection: Selection) -> list[Saving]:
-    """Per model: what prompt caching saved (reads) net of what it cost extra (writes)."""
+    """Per model: what prompt caching saved (reads) net of what it cost extra (writes).
+
+    ``conversation_days`` keeps no token type, but outside the cache rows ``uncached`` equals
+    ``value``, so the difference over all its rows is the cache rows' difference.
+    """
     saved: dict[str, Decimal] = defaultdict(Decimal)
-    statement = (
-        select(DailyTotal.model, func.sum(DailyTotal.value), func.sum(DailyTotal.uncached))
-        .where(*_daily_filters(selection), DailyTotal.token_type.in_(("cache_read", "cache_write")))
-        .group_by(DailyTotal.model)
-    )
-    for model, value, uncached in session.execute(statement):
+    rows: Sequence[Any]
+    if selection.sources:
+        rows = session.execute(
+            select(
+                ConversationDay.model,
+                func.sum(ConversationDay.value),
+                func.sum(ConversationDay.uncached),
+            )
+            .join(Conversation, Conversation.id == ConversationDay.conversation_id)
+            .where(*_conversation_filters(selection))
+            .group_by(ConversationDay.model)
+        ).all()
+    else:
+        rows = session.execute(
+            select(DailyTotal.model, func.sum(DailyTotal.value), func.sum(DailyTotal.uncached))
+            .where(
+                *_daily_filters(selection),
+                DailyTotal.token_type.in_(("cache_read", "cache_write")),
+            )
+            .group_by(DailyTotal.model)
+        ).all()
+    for model, value, uncached in rows:
         saved[model] += Decimal(value) - Decimal(uncached)
     return sorted(
         (Saving(m, m, s) for m, s in saved.items() if s), key=lambda s: s.saved, reverse=True
@@ -256,23 +323,29 @@ def reprice(session: Session, selection: Selection, model: str, book: PriceBook)
         "cache_read": rates.cache_read,
     }
     per_model: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
-    for _, used, kind, tokens, value in _daily(session, selection):
-        per_model[used][0] -= value
-        per_model[used][1] -= tokens * rate_of[kind]
+    for spent in _spend(session, selection):
+        per_model[spent.model][0] += spent.cost
+        per_model[spent.model][1] += sum(
+            (count * rate_of[kind] for kind, count in spent.tokens.items()), Decimal(0)
+        )
     actual = sum((v[0] for v in per_model.values()), Decimal(0))
     repriced = sum((v[1] for v in per_model.values()), Decimal(0))
     rows = tuple((m, v[0], v[1]) for m, v in sorted(per_model.items(), key=lambda kv: -kv[1][0]))
     return Repricing(model, actual, repriced, rows)
 
 
-def filter_choices(session: Session) -> tuple[list[str], list[str]]:
-    """Providers and models that have spend, for the filter menus."""
+def filter_choices(session: Session) -> FilterChoices:
+    """Providers and models that have spend, and the conversations' sources, for the menus."""
     rows = session.execute(
         select(DailyTotal.provider, DailyTotal.model)
         .where(DailyTotal.token_type.in_(SPEND_TYPES))
         .group_by(DailyTotal.provider, DailyTotal.model)
     ).all()
-    return sorted({p for p, _ in rows if p}), sorted({m for _, m in rows if m})
+    return FilterChoices(
+        sorted({p for p, _ in rows if p}),
+        sorted({m for _, m in rows if m}),
+        conversations.sources(session),
+    )
 
 
 def bucket_start(day: date | str, bucket: Bucket) -> date:
@@ -285,14 +358,44 @@ def bucket_start(day: date | str, bucket: Bucket) -> date:
     return day
 
 
-def _daily(
-    session: Session, selection: Selection
-) -> Iterable[tuple[str, str, str, Decimal, Decimal]]:
-    """(day, model, token type, tokens, value) rows of spend for the selection."""
-    statement = select(
-        DailyTotal.day, DailyTotal.model, DailyTotal.token_type, DailyTotal.tokens, DailyTotal.value
-    ).where(*_daily_filters(selection), DailyTotal.token_type.in_(SPEND_TYPES))
-    return [(d, m, k, Decimal(t), Decimal(v)) for d, m, k, t, v in session.execute(statement)]
+def _spend(session: Session, selection: Selection) -> Iterable[_DaySpend]:
+    """The selection's spend per day and model (see the module's note on sources)."""
+    rows: Sequence[Any]
+    if selection.sources:
+        rows = session.execute(
+            select(
+                ConversationDay.day,
+                ConversationDay.model,
+                func.sum(ConversationDay.value),
+                *(func.sum(getattr(ConversationDay, f"{kind}_tokens")) for kind in SPEND_TYPES),
+            )
+            .join(Conversation, Conversation.id == ConversationDay.conversation_id)
+            .where(*_conversation_filters(selection))
+            .group_by(ConversationDay.day, ConversationDay.model)
+        ).all()
+    else:  # daily_totals keeps tokens negative, in millionths, one row per token type
+        rows = session.execute(
+            select(
+                DailyTotal.day,
+                DailyTotal.model,
+                func.sum(DailyTotal.value),
+                *(
+                    -type_coerce(
+                        func.sum(case((DailyTotal.token_type == kind, DailyTotal.tokens), else_=0)),
+                        Millionths,
+                    )
+                    for kind in SPEND_TYPES
+                ),
+            )
+            .where(*_daily_filters(selection), DailyTotal.token_type.in_(SPEND_TYPES))
+            .group_by(DailyTotal.day, DailyTotal.model)
+        ).all()
+    return [
+        _DaySpend(
+            day, model, -Decimal(value), dict(zip(SPEND_TYPES, map(int, counts), strict=True))
+        )
+        for day, model, value, *counts in rows
+    ]
 
 
 def _spent_between(session: Session, first: date, last: date) -> Decimal:
@@ -311,7 +414,13 @@ def _daily_filters(selection: Selection) -> list[ColumnElement[bool]]:
 
 
 def _conversation_filters(selection: Selection) -> list[ColumnElement[bool]]:
-    return _filters(selection, ConversationDay.day, ConversationDay.provider, ConversationDay.model)
+    """Filters on ``conversation_days`` joined to ``conversations``."""
+    clauses = _filters(
+        selection, ConversationDay.day, ConversationDay.provider, ConversationDay.model
+    )
+    if selection.sources:
+        clauses.append(Conversation.source.in_(sorted(selection.sources)))
+    return clauses
 
 
 def _filters(

@@ -62,6 +62,32 @@ class Endpoint:
             usage_provider=usage, max_tokens_field="max_tokens"
         ), self.base_url
 
+    def adapter_for_api(self, api: str) -> tuple[Adapter, str]:
+        """The adapter and base URL for a request already written in ``api``'s format.
+
+        ``api`` is ``openai-chat``, ``openai-responses`` or ``anthropic`` (what the local
+        endpoint receives); the offline demo speaks all three.
+
+        Raises:
+            TallybookError: this endpoint does not speak that protocol.
+        """
+        base_url = self.base_url
+        if self.api == DEMO:
+            base_url = demo_url() if api == "anthropic" else f"{demo_url()}/v1"
+        speaks = {
+            "openai-chat": self.api in ("openai", "compatible", DEMO),
+            "openai-responses": self.id == "openai" or self.api == DEMO,
+            "anthropic": self.api in ("anthropic", DEMO),
+        }
+        if not speaks.get(api, False):
+            raise TallybookError(f"{self.name} does not speak the {api} API.")
+        if api == "anthropic":
+            return anthropic.MessagesAdapter(), base_url
+        if api == "openai-responses":
+            return openai.ResponsesAdapter(), base_url
+        usage = "openrouter" if self.id == "openrouter" else "openai"
+        return openai.ChatCompletionsAdapter(usage_provider=usage), base_url
+
 
 BUILTIN: tuple[Endpoint, ...] = (
     Endpoint(DEMO, "Offline demo", DEMO, "", None, needs_key=False),

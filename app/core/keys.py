@@ -32,6 +32,7 @@ ENVIRONMENT_FALLBACK = {
     "mistral": ("MISTRAL_API_KEY",),
     "xai": ("XAI_API_KEY",),
     "together": ("TOGETHER_API_KEY",),
+    "local-endpoint": ("TALLYBOOK_LOCAL_TOKEN",),  # the local endpoint's access token
 }
 # Shapes of provider keys, to scrub even keys this process never loaded (an echoed 401 body).
 _KEY_SHAPES = re.compile(r"(sk-[A-Za-z0-9_\-]{16,}|AIza[0-9A-Za-z_\-]{20,}|gsk_[A-Za-z0-9]{20,})")

@@ -19,10 +19,11 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, TypeVar
 
 import httpx2
 import tenacity
@@ -40,6 +41,7 @@ from app.core.pricing import ModelLimits, PriceBook, Rates
 from app.core.providers.base import (
     Adapter,
     Delta,
+    HttpCall,
     MalformedStream,
     StreamDecoder,
     StreamState,
@@ -47,7 +49,7 @@ from app.core.providers.base import (
     Turn,
 )
 from app.core.providers.http import TIMEOUT, raise_for_status, transport_error
-from app.core.providers.sse import iter_sse
+from app.core.providers.sse import ServerSentEvent, iter_sse
 from app.core.recovery import recover
 from app.core.tokens import TokenCount, TokenCounter
 from app.core.usage import InputTokens, OutputTokens, combine
@@ -66,6 +68,41 @@ TITLE_PROMPT = (
 
 
 @dataclass(frozen=True)
+class Passthrough:
+    """A request another tool wrote, forwarded as written (what the local endpoint receives).
+
+    Attributes:
+        api: the protocol it is written in: ``openai-chat``, ``openai-responses`` or
+            ``anthropic``.
+        body: the tool's JSON body. Tallybook changes one thing: a streamed Chat Completions
+            request always asks for usage (``stream_options.include_usage``), or nothing
+            could be metered as reported.
+        headers: the tool's protocol headers to keep (``anthropic-beta``...); authentication
+            is always Tallybook's own.
+    """
+
+    api: str
+    body: Mapping[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def call(self, made: HttpCall, *, stream: bool) -> HttpCall:
+        """``made`` (the adapter's URL and authentication) with the tool's body and headers."""
+        body = dict(self.body)
+        if stream:
+            body["stream"] = True
+            if self.api == "openai-chat":
+                asked = body.get("stream_options")
+                body["stream_options"] = {
+                    **(asked if isinstance(asked, dict) else {}),
+                    "include_usage": True,
+                }
+        else:
+            body.pop("stream", None)
+            body.pop("stream_options", None)
+        return HttpCall(made.url, {**made.headers, **self.headers}, body)
+
+
+@dataclass(frozen=True)
 class ChatRequest:
     """One turn to send: where, which model, what, and on whose account.
 
@@ -77,6 +114,8 @@ class ChatRequest:
             the same transaction as the journal, so a refused request leaves no trace of it.
         replaces: a reply this request asks for again; hidden once the request is accepted,
             shown again if no new reply comes (its cost stays on the ledger either way).
+        passthrough: the request as another tool wrote it; ``messages`` and ``tools`` are then
+            only what it is counted and priced by.
     """
 
     endpoint: str
@@ -90,6 +129,7 @@ class ChatRequest:
     store_reply: bool = True
     store_prompt: bool = False
     replaces: int | None = None
+    passthrough: Passthrough | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +185,7 @@ class Metered:
 
 
 StreamItem = Delta | Metered
+_Item = TypeVar("_Item")
 
 
 @dataclass
@@ -230,20 +271,14 @@ class MeteringClient:
             InsufficientBalance, ContextWindowExceeded, MissingKey: refused; nothing was sent.
             ProviderError: no reply came (bad key, unknown model, rate limit, outage, timeout).
         """
-        quote, adapter, response, request_id, message_id = self._start(request, cancel, stream=True)
-        decoder = adapter.decoder()
-        outcome = _Outcome()
-        try:
-            yield from self._relay(
-                response, decoder, outcome, cancel, quote.endpoint.name, request_id
-            )
-        except GeneratorExit:
-            outcome.cancelled = True
-            raise
-        finally:
-            response.close()
-            metered = self._settle(quote, decoder.state, outcome, request_id, message_id)
-        yield metered
+        return self._streamed(request, cancel, lambda _event, deltas: deltas)
+
+    def relay(
+        self, request: ChatRequest, *, cancel: threading.Event | None = None
+    ) -> Generator[ServerSentEvent | Metered, None, None]:
+        """As :meth:`stream`, but yield the provider's events themselves (for the local
+        endpoint, which hands them to the tool that asked), then one :class:`Metered`."""
+        return self._streamed(request, cancel, lambda event, _deltas: (event,))
 
     def send(self, request: ChatRequest, *, stream: bool = True) -> Metered:
         """Send a request and wait for the whole reply.
@@ -256,11 +291,17 @@ class MeteringClient:
                 if isinstance(item, Metered):
                     return item
             raise AssertionError("a stream always ends with its Metered record")
+        return self.exchange(request)[1]
+
+    def exchange(self, request: ChatRequest) -> tuple[bytes, Metered]:
+        """Send a request for one JSON answer; return the answer's bytes as the provider sent
+        them (for the local endpoint) and what it cost. Raises as :meth:`stream` does."""
         quote, adapter, response, request_id, message_id = self._start(request, None, stream=False)
         outcome = _Outcome()
         state = StreamState()
+        answer = b""
         try:
-            response.read()
+            answer = response.read()
             text, state.usage = adapter.parse_response(response.json())
             outcome.text.append(text)
             state.finished = True
@@ -272,14 +313,40 @@ class MeteringClient:
             outcome.error = error
         finally:
             response.close()
-        return self._settle(quote, state, outcome, request_id, message_id)
+        return answer, self._settle(quote, state, outcome, request_id, message_id)
+
+    def _streamed(
+        self,
+        request: ChatRequest,
+        cancel: threading.Event | None,
+        pick: Callable[[ServerSentEvent, list[Delta]], Iterable[_Item]],
+    ) -> Generator[_Item | Metered, None, None]:
+        quote, adapter, response, request_id, message_id = self._start(request, cancel, stream=True)
+        decoder = adapter.decoder()
+        outcome = _Outcome()
+        try:
+            for event, deltas in self._relay(
+                response, decoder, outcome, cancel, quote.endpoint.name, request_id
+            ):
+                yield from pick(event, deltas)
+        except GeneratorExit:
+            outcome.cancelled = True
+            raise
+        finally:
+            response.close()
+            metered = self._settle(quote, decoder.state, outcome, request_id, message_id)
+        yield metered
 
     def _start(
         self, request: ChatRequest, cancel: threading.Event | None, *, stream: bool
     ) -> tuple[Quote, Adapter, httpx2.Response, int, int | None]:
         """Quote, journal and connect; a request that gets no answer is marked failed."""
         quote = self.quote(request)
-        adapter, base_url = quote.endpoint.adapter_for(request.model)
+        passthrough = request.passthrough
+        if passthrough is None:
+            adapter, base_url = quote.endpoint.adapter_for(request.model)
+        else:
+            adapter, base_url = quote.endpoint.adapter_for_api(passthrough.api)
         key = self._key(quote.endpoint)
         request_id, message_id, prompt_id = self._journal(quote)
         try:
@@ -288,6 +355,8 @@ class MeteringClient:
                 max_tokens = quote.limits.max_output
             turn = Turn(request.model, quote.messages, request.tools, max_tokens)
             call = adapter.call(base_url, key, turn, stream=stream)
+            if passthrough is not None:
+                call = passthrough.call(call, stream=stream)
             response = self._connect(call.url, call.headers, call.body, quote.endpoint, key, cancel)
         except BaseException:
             self._abandon(quote, request_id, message_id, prompt_id)
@@ -431,8 +500,9 @@ class MeteringClient:
         cancel: threading.Event | None,
         provider: str,
         request_id: int,
-    ) -> Iterator[Delta]:
-        """Yield deltas until the reply ends, is cancelled, breaks or turns malformed.
+    ) -> Iterator[tuple[ServerSentEvent, list[Delta]]]:
+        """Yield each event with its deltas until the reply ends, is cancelled, breaks or
+        turns malformed.
 
         The text received so far is saved with the pending request every ``save_every``
         seconds, so a crash mid-reply is charged for what had arrived.
@@ -440,10 +510,9 @@ class MeteringClient:
         saved_at = time.monotonic()
         try:
             for event in iter_sse(response.iter_bytes()):
-                for delta in decoder.feed(event):
-                    if isinstance(delta, TextDelta):
-                        outcome.text.append(delta.text)
-                    yield delta
+                deltas = decoder.feed(event)
+                outcome.text += (delta.text for delta in deltas if isinstance(delta, TextDelta))
+                yield event, deltas
                 if time.monotonic() - saved_at >= self._save_every:
                     saved_at = time.monotonic()
                     with self._db.write() as session:

@@ -40,9 +40,13 @@ class Base(DeclarativeBase):
 
 
 class Conversation(Base):
-    """A chat thread. Deleting one only hides it: its spend stays on the ledger."""
+    """A chat thread, or the cost grouping of one tool's requests through the local endpoint.
+
+    Deleting one only hides it: its spend stays on the ledger.
+    """
 
     __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_source", "source"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(Text, default="New conversation")
@@ -54,6 +58,9 @@ class Conversation(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
+    source: Mapped[str] = mapped_column(Text, default="chat", server_default="chat")
+    """``chat`` (:data:`app.core.conversations.CHAT_SOURCE`) for the chat window's own, else the
+    name of the tool that called the local endpoint; a tool's conversation holds no messages."""
 
 
 class Message(Base):

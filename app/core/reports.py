@@ -1,7 +1,9 @@
 """Spend summaries by day, month, model or conversation (``tallybook report``, the dashboard).
 
 Days and months are UTC calendar days, the same clock the ledger and the CSV export use.
-Only spending rows count; top-ups and refills are not spend.
+Only spending rows count; top-ups and refills are not spend. A report for some sources (the
+chat window, tools on the local endpoint) reads their conversations' days, as the dashboard does
+(see :mod:`app.core.dashboard` on spend outside any conversation).
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class Report:
     since: date | None
     until: date | None
     rows: tuple[ReportRow, ...]
+    sources: frozenset[str] = frozenset()
+    """The sources reported on (empty: all spend)."""
 
     @property
     def total(self) -> ReportRow:
@@ -88,17 +92,24 @@ def build_report(
     *,
     since: date | None = None,
     until: date | None = None,
+    sources: frozenset[str] = frozenset(),
 ) -> Report:
     """Spend between ``since`` and ``until`` (inclusive UTC days; ``None`` = unbounded).
 
     Read from the daily aggregates (the dashboard reads the same), so it is fast at any ledger
     size; a test proves the aggregates equal a fresh sum of the transactions.
+
+    Args:
+        sources: only the conversations from these sources (``chat``, tools' names); empty
+            for all spend, including any recorded outside a conversation.
     """
     if group_by is GroupBy.CONVERSATION:
-        rows = _by_conversation(session, since, until)
+        rows = _by_conversation(session, since, until, sources)
+    elif sources:
+        rows = _by_period_or_model_of(session, group_by, since, until, sources)
     else:
         rows = _by_period_or_model(session, group_by, since, until)
-    return Report(group_by, since, until, rows)
+    return Report(group_by, since, until, rows, sources)
 
 
 def _by_period_or_model(
@@ -127,32 +138,71 @@ def _by_period_or_model(
     )
 
 
-def _by_conversation(
-    session: Session, since: date | None, until: date | None
+_CONVERSATION_TOKENS = (
+    ConversationDay.prompt_tokens,
+    ConversationDay.completion_tokens,
+    ConversationDay.cache_write_tokens,
+    ConversationDay.cache_read_tokens,
+)
+
+
+def _by_period_or_model_of(
+    session: Session,
+    group_by: GroupBy,
+    since: date | None,
+    until: date | None,
+    sources: frozenset[str],
 ) -> tuple[ReportRow, ...]:
-    columns = (
-        ConversationDay.prompt_tokens,
-        ConversationDay.completion_tokens,
-        ConversationDay.cache_write_tokens,
-        ConversationDay.cache_read_tokens,
+    """As :func:`_by_period_or_model`, for the conversations of some sources only."""
+    key = {
+        GroupBy.DAY: ConversationDay.day,
+        GroupBy.MONTH: func.substr(ConversationDay.day, 1, 7),
+        GroupBy.MODEL: ConversationDay.model,
+    }[group_by]
+    statement = (
+        select(
+            key,
+            func.group_concat(func.distinct(ConversationDay.model)),
+            *(-func.sum(column) for column in _CONVERSATION_TOKENS),
+            func.sum(ConversationDay.value),
+        )
+        .join(Conversation, Conversation.id == ConversationDay.conversation_id)
+        .where(*_day_filters(ConversationDay.day, since, until))
+        .where(Conversation.source.in_(sorted(sources)))
+        .group_by(key)
+        .order_by(key)
     )
+    # Tokens are stored positive here; _row expects the ledger's negative sums.
+    return tuple(
+        _row(str(group), str(group), models, tokens, value)
+        for group, models, *tokens, value in session.execute(statement)
+    )
+
+
+def _by_conversation(
+    session: Session, since: date | None, until: date | None, sources: frozenset[str]
+) -> tuple[ReportRow, ...]:
     statement = (
         select(
             ConversationDay.conversation_id,
             func.max(Conversation.title),
             func.group_concat(func.distinct(ConversationDay.model)),
-            *(-func.sum(column) for column in columns),
+            *(-func.sum(column) for column in _CONVERSATION_TOKENS),
             func.sum(ConversationDay.value),
         )
         .join(Conversation, Conversation.id == ConversationDay.conversation_id)
         .where(*_day_filters(ConversationDay.day, since, until))
         .group_by(ConversationDay.conversation_id)
     )
+    if sources:
+        statement = statement.where(Conversation.source.in_(sorted(sources)))
     # Tokens are stored positive here; _row expects the ledger's negative sums.
     rows = [
         _row(str(cid), title or NO_CONVERSATION, models, tokens, value)
         for cid, title, models, *tokens, value in session.execute(statement)
     ]
+    if sources:  # spend outside any conversation has no source
+        return tuple(sorted(rows, key=lambda r: r.cost, reverse=True))
     everything = _by_period_or_model(session, GroupBy.MODEL, since, until)
     rest = _difference(everything, rows)
     if rest is not None:

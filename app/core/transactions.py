@@ -39,7 +39,13 @@ SORTABLE = ("created_at", "provider", "model", "token_type", "raw_amount", "rate
 
 @dataclass(frozen=True)
 class Filter:
-    """Which transactions: a day range (UTC, inclusive) and any of the other criteria."""
+    """Which transactions: a day range (UTC, inclusive) and any of the other criteria.
+
+    Attributes:
+        sources: the sources of the transactions' conversations (``chat`` for the chat
+            window, or tools' names). Rows without a conversation, top-ups above all, come
+            from no source: a source filter leaves them out.
+    """
 
     since: date | None = None
     until: date | None = None
@@ -48,6 +54,7 @@ class Filter:
     conversation_id: int | None = None
     token_types: frozenset[str] = field(default_factory=frozenset)
     estimated: bool | None = None
+    sources: frozenset[str] = field(default_factory=frozenset)
 
     def clauses(self) -> list[ColumnElement[bool]]:
         """The WHERE clauses on ``transactions``."""
@@ -67,6 +74,11 @@ class Filter:
             clauses.append(Transaction.token_type.in_(sorted(self.token_types)))
         if self.estimated is not None:
             clauses.append(Transaction.estimated == self.estimated)
+        if self.sources:
+            # A subquery, not a join: the clauses stay on ``transactions`` alone, for every
+            # caller (totals reads no conversation; the page and the export join their own).
+            chosen = select(Conversation.id).where(Conversation.source.in_(sorted(self.sources)))
+            clauses.append(Transaction.conversation_id.in_(chosen))
         return clauses
 
 

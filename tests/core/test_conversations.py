@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from app.core import conversations, ledger
 from app.core.db import Database
 from app.core.ledger import Spend, TokenUsage
@@ -69,3 +71,57 @@ def test_messages_carry_their_usage_and_deletion_keeps_the_money(db: Database) -
         assert conversations.list_conversations(session) == []
         assert conversations.conversation_cost(session, conversation) == Decimal(1540)
         assert ledger.current_balance(session) == -1540
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("  openai-python  ", "openai-python"),
+        ("Zed\t\n  editor", "Zed editor"),
+        ("cu\x00rl\x1b[31m", "curl[31m"),
+        ("evil\u202egnp.exe", "evilgnp.exe"),  # a bidi override cannot reverse what is shown
+        ("x" * 100, "x" * 64),
+        ("a" * 63 + " b", "a" * 63),
+        ("", "unknown tool"),
+        (" \x07\u200b ", "unknown tool"),
+    ],
+)
+def test_clean_source(given: str, stored: str) -> None:
+    assert conversations.clean_source(given) == stored
+
+
+def test_one_conversation_per_tool_created_on_first_use(db: Database) -> None:
+    with db.write() as session:
+        chat = conversations.create_conversation(session, title="Mine").id
+        curl = conversations.for_source(session, "curl")
+        again = conversations.for_source(session, "  curl ")
+        zed = conversations.for_source(session, "Zed")
+        header = conversations.get_conversation(session, curl)
+    assert curl == again != zed
+    assert (header.title, header.source) == ("curl (local endpoint)", "curl")
+    _reply(db, chat, "Hi", 10, 5)
+    with db.read() as session:
+        assert [c.title for c in conversations.list_conversations(session)] == ["Mine"]
+        every = conversations.list_conversations(session, source=None)
+        assert {c.id: c.source for c in every} == {chat: "chat", curl: "curl", zed: "Zed"}
+        assert [c.id for c in conversations.list_conversations(session, source="Zed")] == [zed]
+        assert conversations.sources(session) == ["chat", "curl", "Zed"]
+    with db.write() as session:  # deleted by the user: the next request starts a new one
+        conversations.delete_conversation(session, curl)
+        assert conversations.for_source(session, "curl") not in (curl, zed)
+        assert conversations.sources(session) == ["chat", "curl", "Zed"]
+
+
+@pytest.mark.parametrize("name", ["chat", "CHAT", " chat ", "Chat window"])
+def test_a_tool_cannot_pose_as_the_chat_window(db: Database, name: str) -> None:
+    with db.write() as session:
+        tool = conversations.for_source(session, name)
+        header = conversations.get_conversation(session, tool)
+        listed = conversations.list_conversations(session)
+    assert header.source == "chat (external)"
+    assert listed == []
+
+
+def test_sources_always_offer_the_chat_window(db: Database) -> None:
+    with db.read() as session:
+        assert conversations.sources(session) == ["chat"]

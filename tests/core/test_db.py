@@ -9,8 +9,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from app.core import conversations, ledger
 from app.core import db as db_module
-from app.core import ledger
 from app.core.db import Database
 from app.core.errors import DatabaseCorrupt, DatabaseLocked, DatabaseTooNew
 from app.core.models import Base
@@ -69,11 +69,12 @@ def test_an_old_file_is_upgraded_in_place_and_keeps_every_row(tmp_path: Path) ->
                 )
                 .all()
             )
-            title, drop_oldest = (
+            title, drop_oldest, source = (
                 session.connection()
-                .exec_driver_sql("SELECT title, drop_oldest FROM conversations")
+                .exec_driver_sql("SELECT title, drop_oldest, source FROM conversations")
                 .one()
             )
+            listed = [c.title for c in conversations.list_conversations(session)]
         with upgraded.write() as session:  # and the upgraded file takes new spend
             ledger.spend_tokens(session, spend(10, 10))
     finally:
@@ -83,6 +84,7 @@ def test_an_old_file_is_upgraded_in_place_and_keeps_every_row(tmp_path: Path) ->
         ("credits", 5_000_000_000, 5_000_000_000, "credits"),
     ]
     assert (title, drop_oldest) == ("Old chat", 0)  # a column added later gets its default
+    assert source == "chat" and listed == ["Old chat"]  # older conversations are the chat's
     assert_aggregates_exact(path)  # backfilled by the migration that added them
     if first != _revisions()[-1]:
         assert list(tmp_path.glob("old.sqlite3.before-*.bak")), "a copy is kept before migrating"

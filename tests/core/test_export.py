@@ -39,6 +39,7 @@ def test_header_and_exact_values(db: Database, tmp_path: Path) -> None:
         "created_at": "2026-05-06T07:08:09.123456Z",
         "conversation_id": str(chat.id),
         "conversation_title": "Plain title",
+        "conversation_source": "chat",
         "message_id": "",
         "provider": "openai",
         "model": "test-model",

@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from app.core.chat import ChatMessage, ImagePart, Part, ToolCall, ToolSpec
+from app.core import payloads
 from app.core.emulator.faults import Failure, retry_after_ms
 from app.core.emulator.replies import Prompt, Reply, make_reply, pieces
 from app.core.emulator.wire import (
@@ -31,7 +31,6 @@ from app.core.emulator.wire import (
     limit_field,
     new_id,
     resolve_model,
-    text_of,
 )
 
 MODELS = {
@@ -126,8 +125,8 @@ def count_tokens(context: Context, call: Call) -> Answer:
     model, fault = resolve_model(
         context, call, body.get("model"), key, provider="anthropic", counting=True
     )
-    messages, tools = request_messages(body)
-    tokens = context.replies.count(model, messages, tools)
+    payload = payloads.from_anthropic(body)
+    tokens = context.replies.count(model, payload.messages, payload.tools)
     return JsonAnswer(200, {"input_tokens": tokens}, {"request-id": new_id("req_")}, fault)
 
 
@@ -139,9 +138,12 @@ def create_message(context: Context, call: Call) -> Answer:
     limit = limit_field(body, "max_tokens")
     if limit is None:
         raise BadRequest("max_tokens: Field required")
-    messages, tools = request_messages(body)
+    payload = payloads.from_anthropic(body)
+    messages = payload.messages
     markers = cache_markers(body)
-    prompt = context.replies.prompt("anthropic", model, messages, tools, caching=bool(markers))
+    prompt = context.replies.prompt(
+        "anthropic", model, messages, payload.tools, caching=bool(markers)
+    )
     thinking = body.get("thinking")
     reasoning = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
     reply = make_reply(model, messages, limit=limit, reasoning=reasoning)
@@ -256,66 +258,3 @@ def cache_markers(value: Any) -> list[dict[str, Any]]:
         for item in value:
             found += cache_markers(item)
     return found
-
-
-def request_messages(body: dict[str, Any]) -> tuple[tuple[ChatMessage, ...], tuple[ToolSpec, ...]]:
-    """``system``, ``messages`` and ``tools`` as chat messages and tool specs.
-
-    Raises:
-        BadRequest: no messages, or messages of the wrong shape.
-    """
-    turns = body.get("messages")
-    if not isinstance(turns, list) or not turns:
-        raise BadRequest("messages: Field required")
-    messages: list[ChatMessage] = []
-    system = text_of(body.get("system"))
-    if system:
-        messages.append(ChatMessage("system", system))
-    for turn in turns:
-        role = turn.get("role") if isinstance(turn, dict) else None
-        if role not in ("user", "assistant"):
-            raise BadRequest(f"messages: each role must be 'user' or 'assistant', not {role!r}")
-        messages += _turn(role, turn.get("content"))
-    tools = tuple(
-        ToolSpec(str(tool["name"]), str(tool.get("description") or ""), tool["input_schema"])
-        for tool in body.get("tools") or ()
-        if isinstance(tool, dict) and "name" in tool and isinstance(tool.get("input_schema"), dict)
-    )
-    return tuple(messages), tools
-
-
-def _turn(role: str, content: Any) -> list[ChatMessage]:
-    if isinstance(content, str):
-        return [ChatMessage(role, content)]
-    if not isinstance(content, list):
-        raise BadRequest("messages: content must be text or a list of content blocks")
-    results: list[ChatMessage] = []
-    parts: list[Part] = []
-    calls: list[ToolCall] = []
-    for block in content:
-        kind = block.get("type") if isinstance(block, dict) else None
-        if kind == "text" and isinstance(block.get("text"), str):
-            parts.append(block["text"])
-        elif kind == "image" and isinstance(block.get("source"), dict):
-            source = block["source"]
-            if source.get("type") == "base64":
-                media = source.get("media_type", "image/png")
-                parts.append(ImagePart(f"data:{media};base64,{source.get('data', '')}"))
-            else:
-                parts.append(ImagePart(str(source.get("url", ""))))
-        elif kind == "tool_use":
-            arguments = dumps(block.get("input") or {})
-            calls.append(ToolCall(str(block.get("id", "")), str(block.get("name", "")), arguments))
-        elif kind == "tool_result":
-            result = block.get("content")
-            text = result if isinstance(result, str) else text_of(result)
-            results.append(ChatMessage("tool", text, tool_call_id=str(block.get("tool_use_id"))))
-        elif kind in ("thinking", "redacted_thinking", "document", "search_result"):
-            continue  # earlier thinking is dropped from the prompt; documents are not counted
-        else:
-            raise BadRequest(f"messages: unsupported content block {dumps(block)[:80]}")
-    if parts or calls or not results:
-        first = parts[0] if len(parts) == 1 else None
-        value: str | tuple[Part, ...] = first if isinstance(first, str) else tuple(parts)
-        results.append(ChatMessage(role, value, tool_calls=tuple(calls)))
-    return results

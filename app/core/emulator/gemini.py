@@ -32,8 +32,8 @@ from app.core.emulator.wire import (
     limit_field,
     new_id,
     resolve_model,
-    text_of,
 )
+from app.core.payloads import text_of
 
 PREFIXES = ("/v1beta/models", "/v1/models")  # google-genai 2+ calls v1 by default
 MODELS = {

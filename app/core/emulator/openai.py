@@ -14,16 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from app.core.chat import (
-    ROLES,
-    ChatMessage,
-    ChatPayload,
-    ImagePart,
-    InvalidPayload,
-    Part,
-    ToolCall,
-    ToolSpec,
-)
+from app.core import payloads
 from app.core.emulator.faults import Failure, retry_after_ms
 from app.core.emulator.replies import Prompt, Reply, is_openai_reasoning, make_reply
 from app.core.emulator.wire import (
@@ -124,12 +115,7 @@ def chat_completions(context: Context, call: Call) -> Answer:
     key = api_key(call)
     body = call.json()
     model, fault = resolve_model(context, call, body.get("model"), key, provider="openai")
-    if not isinstance(body.get("messages"), list) or not body["messages"]:
-        raise BadRequest("Missing required parameter: 'messages'.")
-    try:
-        payload = ChatPayload.from_openai(body)
-    except InvalidPayload as error:
-        raise BadRequest(str(error)) from None
+    payload = payloads.from_chat_completions(body)
     limit = limit_field(body, "max_completion_tokens", "max_tokens")
     prompt = context.replies.prompt("openai", model, payload.messages, payload.tools)
     reply = make_reply(model, payload.messages, limit=limit, reasoning=is_openai_reasoning(model))
@@ -223,12 +209,11 @@ def responses(context: Context, call: Call) -> Answer:
     key = api_key(call)
     body = call.json()
     model, fault = resolve_model(context, call, body.get("model"), key, provider="openai")
-    messages = responses_messages(body)
-    tools = _responses_tools(body.get("tools"))
+    payload = payloads.from_responses(body)
     limit = limit_field(body, "max_output_tokens")
-    prompt = context.replies.prompt("openai", model, messages, tools)
+    prompt = context.replies.prompt("openai", model, payload.messages, payload.tools)
     reasoning = is_openai_reasoning(model)
-    reply = make_reply(model, messages, limit=limit, reasoning=reasoning)
+    reply = make_reply(model, payload.messages, limit=limit, reasoning=reasoning)
     usage = None if fault == "no-usage" else responses_usage(prompt, reply)
     status = "incomplete" if reply.truncated else "completed"
     response_id = new_id("resp_")
@@ -306,73 +291,3 @@ def responses(context: Context, call: Call) -> Answer:
     emit("response.output_item.done", output_index=index, item=message)
     emit(f"response.{status}", response=response(status, output, final=True))
     return StreamAnswer(events, headers, fault)
-
-
-def responses_messages(body: dict[str, Any]) -> tuple[ChatMessage, ...]:
-    """The Responses API's ``instructions`` and ``input`` as chat messages.
-
-    Raises:
-        BadRequest: no input, or input items of the wrong shape.
-    """
-    messages: list[ChatMessage] = []
-    instructions = body.get("instructions")
-    if isinstance(instructions, str) and instructions:
-        messages.append(ChatMessage("system", instructions))
-    given = body.get("input")
-    if isinstance(given, str):
-        return (*messages, ChatMessage("user", given))
-    if not isinstance(given, list):
-        raise BadRequest("Missing required parameter: 'input'.")
-    for item in given:
-        if not isinstance(item, dict):
-            raise BadRequest("Each input item must be an object.")
-        kind = item.get("type", "message")
-        if kind == "message":
-            role = item.get("role")
-            if role not in ROLES:
-                raise BadRequest(f"Invalid input item role {role!r}.")
-            messages.append(ChatMessage(role, _content(item.get("content"))))
-        elif kind == "function_call":
-            call = ToolCall(
-                str(item.get("call_id", "")), str(item.get("name", "")), str(item.get("arguments"))
-            )
-            messages.append(ChatMessage("assistant", tool_calls=(call,)))
-        elif kind == "function_call_output":
-            output = item.get("output")
-            text = output if isinstance(output, str) else dumps(output)
-            messages.append(ChatMessage("tool", text, tool_call_id=str(item.get("call_id", ""))))
-        # Other items (reasoning, web search calls...) carry nothing the emulator counts.
-    return tuple(messages)
-
-
-def _content(content: Any) -> str | tuple[Part, ...]:
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise BadRequest("Message content must be text or a list of parts.")
-    parts: list[Part] = []
-    for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind in ("input_text", "output_text", "text") and isinstance(part.get("text"), str):
-            parts.append(part["text"])
-        elif kind == "input_image" and isinstance(part.get("image_url"), str):
-            detail = part.get("detail") if part.get("detail") in ("low", "high") else "auto"
-            parts.append(ImagePart(part["image_url"], detail))
-        elif kind == "refusal" and isinstance(part.get("refusal"), str):
-            parts.append(part["refusal"])
-        else:
-            raise BadRequest(f"Unsupported content part: {dumps(part)[:80]}")
-    return tuple(parts)
-
-
-def _responses_tools(tools: Any) -> tuple[ToolSpec, ...]:
-    if not isinstance(tools, list):
-        return ()
-    try:
-        return tuple(
-            ToolSpec.from_openai(tool)
-            for tool in tools
-            if isinstance(tool, dict) and tool.get("type") == "function"
-        )
-    except InvalidPayload as error:
-        raise BadRequest(str(error)) from None

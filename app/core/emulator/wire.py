@@ -13,12 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core.chat import InvalidPayload
 from app.core.emulator.faults import FAULT_HEADER, Failure, FaultState, UnknownFault, split_model
 from app.core.emulator.replies import Replies
+from app.core.payloads import compact_json
 
-
-class BadRequest(Exception):
-    """The request cannot be answered as sent (a 400 in the provider's error format)."""
+BadRequest = InvalidPayload
+"""The request cannot be answered as sent (a 400 in the provider's error format); the same
+error :mod:`app.core.payloads` raises for a prompt it cannot read."""
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,7 @@ class Context:
     faults: FaultState
 
 
-def dumps(value: Any) -> str:
-    """Compact JSON, as the providers send it."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+dumps = compact_json
 
 
 def new_id(prefix: str) -> str:
@@ -123,17 +123,6 @@ def limit_field(body: Mapping[str, Any], *names: str) -> int | None:
             raise BadRequest(f"{name} must be a positive integer, not {value!r}.")
         return value
     return None
-
-
-def text_of(value: Any) -> str:
-    """Text from a string or a list of text-bearing parts (``text`` / ``input_text`` ...)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "".join(
-            str(part.get("text", "")) for part in value if isinstance(part, dict) and "text" in part
-        )
-    return ""
 
 
 class Refused(Exception):

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QWidget
 # isort: split
 import pyqtgraph as pg  # after PySide6, so pyqtgraph binds to it and not another Qt
 
+from app.core.conversations import CHAT_SOURCE
 from app.core.dashboard import BalancePoint, Bucket, CostPoint, Forecast, Share, TokenPoint
 from app.core.money import format_usd
 from app.ui.dashboard.plotting import (
@@ -325,7 +326,7 @@ class ShareChart(ChartFrame):
             return None
         total = sum((s.cost for s in self._shares), Decimal(0))
         percent = f" ({share.cost / total:.0%})" if total else ""
-        hint = "\nClick to open it in the chat" if self._opens(share) else ""
+        hint = f"\n{self._click_hint(share)}" if self._opens(share) else ""
         return f"{share.label}\n{format_usd(share.cost)}{percent}{hint}"
 
     def clickable_at(self, x: float, y: float) -> bool:
@@ -335,6 +336,13 @@ class ShareChart(ChartFrame):
 
     def _opens(self, share: Share) -> bool:
         return self._clickable and share.conversation_id is not None
+
+    @staticmethod
+    def _click_hint(share: Share) -> str:
+        """A tool's conversation has no messages: its click filters by the tool instead."""
+        if share.source in (None, CHAT_SOURCE):
+            return "Click to open it in the chat"
+        return f"Click to show only {share.source}'s spend"
 
     def _set_value_labels(self, shares: Sequence[Share]) -> None:
         while len(self._values) < len(shares):

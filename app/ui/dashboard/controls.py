@@ -1,4 +1,5 @@
-"""What the dashboard shows: a range of days, how to bucket them, and provider/model filters."""
+"""What the dashboard shows: a range of days, how to bucket them, and provider, model and source
+filters."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.clock import utcnow
+from app.core.conversations import source_label
 from app.core.dashboard import Bucket, Selection
+from app.ui.transactions.filters import ChoiceCombo
 
 EARLIEST = QDate(2000, 1, 1)
 """The "from" date edit at this date means no lower bound (shown as "Beginning")."""
@@ -175,6 +178,11 @@ class RangeControls(QWidget):
             self.bucket_box.addItem(f"By {bucket.value}", bucket)
         self.provider_button = FilterButton("providers")
         self.model_button = FilterButton("models")
+        self.source_combo = ChoiceCombo("All sources", "Source")
+        self.source_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.source_combo.setToolTip(
+            "Where the requests came from: the chat window, or a tool on the local endpoint"
+        )
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -187,6 +195,7 @@ class RangeControls(QWidget):
         layout.addSpacing(12)
         layout.addWidget(self.provider_button)
         layout.addWidget(self.model_button)
+        layout.addWidget(self.source_combo)
         layout.addStretch(1)
 
         self.set_preset(RangePreset.LAST_30)
@@ -196,6 +205,7 @@ class RangeControls(QWidget):
         self.bucket_box.currentIndexChanged.connect(self._on_bucket_box_current_index_changed)
         self.provider_button.changed.connect(self._on_provider_button_changed)
         self.model_button.changed.connect(self._on_model_button_changed)
+        self.source_combo.currentIndexChanged.connect(self._on_source_combo_current_index_changed)
 
     def preset(self) -> RangePreset:
         """The preset chosen."""
@@ -215,7 +225,13 @@ class RangeControls(QWidget):
         since, until = (
             self._custom if preset is RangePreset.CUSTOM else preset_range(preset, self._today())
         )
-        return Selection(since, until, self.provider_button.checked(), self.model_button.checked())
+        return Selection(
+            since,
+            until,
+            self.provider_button.checked(),
+            self.model_button.checked(),
+            self.source_combo.value() or frozenset(),
+        )
 
     def set_selection(self, selection: Selection) -> None:
         """Show ``selection`` (as a preset when it is one today), without emitting ``changed``."""
@@ -235,6 +251,9 @@ class RangeControls(QWidget):
             self._show_dates(*wanted)
         self.provider_button.set_checked(selection.providers)
         self.model_button.set_checked(selection.models)
+        self.source_combo.set_value(
+            selection.sources or None, ", ".join(sorted(map(source_label, selection.sources)))
+        )
 
     def bucket(self) -> Bucket:
         """How the time charts group days."""
@@ -244,10 +263,13 @@ class RangeControls(QWidget):
         """Group by ``bucket``, emitting ``changed`` if it is a change."""
         self.bucket_box.setCurrentIndex(self.bucket_box.findData(bucket))
 
-    def set_choices(self, providers: Sequence[str], models: Sequence[str]) -> None:
-        """The providers and models the filters offer."""
+    def set_choices(
+        self, providers: Sequence[str], models: Sequence[str], sources: Sequence[str] = ()
+    ) -> None:
+        """The providers, models and sources (``chat`` first) the filters offer."""
         self.provider_button.set_choices(providers)
         self.model_button.set_choices(models)
+        self.source_combo.set_choices((source_label(s), frozenset({s})) for s in sources)
 
     def _date_edit(self, name: str) -> QDateEdit:
         edit = QDateEdit()
@@ -302,4 +324,7 @@ class RangeControls(QWidget):
         self.changed.emit()
 
     def _on_model_button_changed(self) -> None:
+        self.changed.emit()
+
+    def _on_source_combo_current_index_changed(self, _index: int) -> None:
         self.changed.emit()

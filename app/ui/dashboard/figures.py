@@ -57,12 +57,15 @@ class DashboardFigures:
 
     Attributes:
         month_to_date: ``(day, spend)`` of every day of this month so far, all spend (the
-            forecast ignores the filters, like the budgets it is measured against).
+            forecast ignores the filters, source included, like the budgets it is measured
+            against).
+        balance: the balance is one account: its line ignores every filter but the days.
         daily_budget: the overall daily budget's limit, if one is set.
         monthly_budget: the overall monthly budget's limit, if one is set.
         whatif_models: models the what-if picker offers, in the pickers' order.
         providers: providers with spend, for the provider filter.
         models: models with spend, for the model filter.
+        sources: conversation sources, ``chat`` first, for the source filter.
     """
 
     request: FigureRequest
@@ -82,6 +85,7 @@ class DashboardFigures:
     whatif_models: tuple[str, ...]
     providers: tuple[str, ...]
     models: tuple[str, ...]
+    sources: tuple[str, ...] = ()
 
     @property
     def total(self) -> Decimal:
@@ -103,7 +107,7 @@ def _read(session: Session, request: FigureRequest) -> DashboardFigures:
     repricing = (
         dashboard.reprice(session, selection, target, PriceBook.load(session)) if target else None
     )
-    providers, models = dashboard.filter_choices(session)
+    choices = dashboard.filter_choices(session)
     forecast = dashboard.forecast(session, today, overall.get("month"))
     return DashboardFigures(
         request=request,
@@ -125,8 +129,9 @@ def _read(session: Session, request: FigureRequest) -> DashboardFigures:
         ),
         repricing=repricing,
         whatif_models=whatif_models,
-        providers=tuple(providers),
-        models=tuple(models),
+        providers=tuple(choices.providers),
+        models=tuple(choices.models),
+        sources=tuple(choices.sources),
     )
 
 

@@ -10,6 +10,7 @@ a burst of settled replies costs one read.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.conversations import CHAT_SOURCE
 from app.core.dashboard import Bucket, Selection, Share
 from app.core.db import Database
 from app.core.money import format_usd
@@ -75,10 +77,14 @@ class _Page(QWidget):
 
 
 class DashboardView(QWidget):
-    """Charts and panels of spend for a range of days, filtered by provider and model.
+    """Charts and panels of spend for a range of days, filtered by provider, model and source.
+
+    Clicking a chat-window conversation's bar asks to open it; clicking a tool's conversation
+    (it has no messages to open) shows only that tool's spend instead.
 
     Signals:
-        conversation_activated(int): the user clicked a conversation's bar; open it in the chat.
+        conversation_activated(int): the user clicked the bar of a chat-window conversation;
+            open it in the chat.
         refreshed(): every figure on screen was replaced by fresh ones.
     """
 
@@ -211,7 +217,7 @@ class DashboardView(QWidget):
         selection, bucket, today = request.selection, request.bucket, request.today
         span = _span(selection, today)
         self.figures = figures
-        self.controls.set_choices(figures.providers, figures.models)
+        self.controls.set_choices(figures.providers, figures.models, figures.sources)
         self.colours.learn(figures.models)
         self.daily_chart.set_points(figures.costs, bucket, span, _budget(figures, bucket))
         self.model_chart.set_shares(figures.by_model)
@@ -260,8 +266,12 @@ class DashboardView(QWidget):
         self.refresh()
 
     def _on_conversation_chart_share_clicked(self, share: Share) -> None:
-        if share.conversation_id is not None:
+        if share.conversation_id is None:
+            return  # "Other": many conversations
+        if share.source in (None, CHAT_SOURCE):
             self.conversation_activated.emit(share.conversation_id)
+        else:
+            self.set_selection(replace(self.selection(), sources=frozenset({share.source})))
 
     def _on_events_ledger_changed(self) -> None:
         self._debounce.start()

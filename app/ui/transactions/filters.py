@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.clock import utcnow
-from app.core.conversations import ConversationSummary
+from app.core.conversations import ConversationSummary, source_label
 from app.core.ledger import TokenType
 from app.core.transactions import Filter
 
@@ -126,7 +126,8 @@ def _set_text(values: frozenset[str]) -> str:
 
 
 class FilterBar(QWidget):
-    """Range (presets or custom dates), provider, model, conversation, token type, estimated.
+    """Range (presets or custom dates), provider, model, source, conversation, token type,
+    estimated.
 
     A choice made here is announced at once (typed dates after a short pause);
     :meth:`set_filter` shows a filter without announcing it. A filter with several providers,
@@ -151,6 +152,10 @@ class FilterBar(QWidget):
         self.to_label = QLabel("to")
         self.provider_combo = ChoiceCombo("All providers", "Provider")
         self.model_combo = ChoiceCombo("All models", "Model")
+        self.source_combo = ChoiceCombo("All sources", "Source")
+        self.source_combo.setToolTip(
+            "Where the requests came from: the chat window, or a tool on the local endpoint"
+        )
         self.conversation_combo = ChoiceCombo("All conversations", "Conversation")
         self.conversation_combo.setMinimumContentsLength(16)
         self.token_type_combo = ChoiceCombo("All token types", "Token type")
@@ -165,6 +170,7 @@ class FilterBar(QWidget):
         for combo in (
             self.provider_combo,
             self.model_combo,
+            self.source_combo,
             self.token_type_combo,
             self.estimated_combo,
         ):
@@ -183,6 +189,7 @@ class FilterBar(QWidget):
             self.until_edit,
             self.provider_combo,
             self.model_combo,
+            self.source_combo,
             self.conversation_combo,
             self.token_type_combo,
             self.estimated_combo,
@@ -200,6 +207,7 @@ class FilterBar(QWidget):
         for combo in (
             self.provider_combo,
             self.model_combo,
+            self.source_combo,
             self.conversation_combo,
             self.token_type_combo,
             self.estimated_combo,
@@ -220,6 +228,7 @@ class FilterBar(QWidget):
             conversation_id=self.conversation_combo.value(),
             token_types=self.token_type_combo.value() or frozenset(),
             estimated=self.estimated_combo.value(),
+            sources=self.source_combo.value() or frozenset(),
         )
 
     def set_filter(self, selection: Filter) -> None:
@@ -238,6 +247,9 @@ class FilterBar(QWidget):
             (self.token_type_combo, selection.token_types),
         ):
             combo.set_value(values or None, _set_text(values))
+        self.source_combo.set_value(
+            selection.sources or None, _set_text(frozenset(map(source_label, selection.sources)))
+        )
         conversation = selection.conversation_id
         self.conversation_combo.set_value(conversation, f"Conversation #{conversation}")
         self.estimated_combo.set_value(selection.estimated, "")
@@ -246,11 +258,13 @@ class FilterBar(QWidget):
         self,
         providers: Sequence[str],
         models: Sequence[str],
+        sources: Sequence[str],
         conversations: Sequence[ConversationSummary],
     ) -> None:
         """Offer these in the menus (what the ledger has), keeping what is selected."""
         self.provider_combo.set_choices((p, frozenset({p})) for p in providers)
         self.model_combo.set_choices((m, frozenset({m})) for m in models)
+        self.source_combo.set_choices((source_label(s), frozenset({s})) for s in sources)
         self.conversation_combo.set_choices((c.title, c.id) for c in conversations)
         tip = Qt.ItemDataRole.ToolTipRole
         for index, summary in enumerate(conversations, start=1):

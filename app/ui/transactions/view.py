@@ -38,7 +38,7 @@ REFRESH_DEBOUNCE_MS = 300
 _WIDEST_TEXT_COLUMN = 240
 _NARROWEST_CONVERSATION = 140
 
-_Choices = tuple[list[str], list[str], list[ConversationSummary]]
+_Choices = tuple[list[str], list[str], list[str], list[ConversationSummary]]
 
 
 class TransactionsView(QWidget):
@@ -163,8 +163,9 @@ class TransactionsView(QWidget):
     def _load_choices(self) -> None:
         def load() -> _Choices:
             with self._context.db.read() as session:
-                providers, models = dashboard.filter_choices(session)
-                return providers, models, conversations.list_conversations(session)
+                providers, models, sources = dashboard.filter_choices(session)
+                everything = conversations.list_conversations(session, source=None)
+                return providers, models, sources, everything
 
         self._context.tasks.run(load, self._on_choices_loaded, self._show_error)
 

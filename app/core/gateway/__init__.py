@@ -1,0 +1,15 @@
+"""The local metering endpoint: other tools spend through Tallybook, every call on the ledger.
+
+Scripts, editors and other tools point their OpenAI or Anthropic client at
+``http://127.0.0.1:<port>`` with Tallybook's access token as the API key. Each request is
+counted, checked against the balance, forwarded (as written) to the real provider with the key
+from the key store, or to the offline demo, through the same metering client as the chat window,
+and charged on the same ledger under a conversation named after the calling tool. The endpoint
+binds to loopback only unless explicitly told otherwise.
+"""
+
+from app.core.gateway.access import access_token, renew_access_token
+from app.core.gateway.forwarding import Upstreams
+from app.core.gateway.server import DEFAULT_PORT, Gateway
+
+__all__ = ["DEFAULT_PORT", "Gateway", "Upstreams", "access_token", "renew_access_token"]

@@ -1,0 +1,99 @@
+"""From a tool's HTTP request to a metered chat request: where it goes, whose it is, what it costs.
+
+The request is read only to count and price it; it is forwarded as the tool wrote it
+(:class:`~app.core.metering.Passthrough`), to the endpoint chosen for its protocol, and filed
+under the conversation of the tool that sent it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.core import conversations
+from app.core.chat import InvalidPayload
+from app.core.db import Database
+from app.core.endpoints import DEMO
+from app.core.gateway.protocols import MESSAGES, Api
+from app.core.gateway.sources import source_of
+from app.core.metering import ChatRequest, Passthrough
+
+ENDPOINT_HEADER = "x-tallybook-endpoint"
+KEPT_HEADERS = ("anthropic-version", "anthropic-beta", "openai-beta")
+"""Protocol headers a tool's request keeps on its way (features, API versions); never auth."""
+
+
+@dataclass(frozen=True)
+class Upstreams:
+    """Which endpoint serves each protocol; a request may name another in ``X-Tallybook-Endpoint``.
+
+    Attributes:
+        openai: the endpoint id for Chat Completions and Responses requests (``openai``, or an
+            OpenAI-compatible one: ``openrouter``, ``groq``, a custom endpoint...).
+        anthropic: the endpoint id for Messages requests.
+    """
+
+    openai: str = "openai"
+    anthropic: str = "anthropic"
+
+    @classmethod
+    def demo(cls) -> Upstreams:
+        """Everything to the offline demo provider (no keys, no spend of real money)."""
+        return cls(DEMO, DEMO)
+
+    def endpoint_for(self, api: Api, headers: Mapping[str, str]) -> str:
+        """The endpoint id a request goes to."""
+        named = (headers.get(ENDPOINT_HEADER) or "").strip()
+        return named or (self.anthropic if api is MESSAGES else self.openai)
+
+
+@dataclass(frozen=True)
+class Forward:
+    """A tool's request, ready for the metering client."""
+
+    request: ChatRequest
+    source: str
+    stream: bool
+    body: dict[str, Any]
+
+
+def prepare(
+    db: Database, api: Api, raw: bytes, headers: Mapping[str, str], upstreams: Upstreams
+) -> Forward:
+    """Read, route and file one request (header names in lower case).
+
+    Raises:
+        InvalidPayload: the body is not a request in ``api``'s format.
+    """
+    body = _json_object(raw)
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidPayload("model: a model name is required.")
+    payload = api.read(body)
+    source = conversations.clean_source(source_of(headers))
+    with db.write() as session:
+        conversation_id = conversations.for_source(session, source)
+    kept = {name: value for name in KEPT_HEADERS if (value := headers.get(name))}
+    request = ChatRequest(
+        endpoint=upstreams.endpoint_for(api, headers),
+        model=model.strip(),
+        messages=payload.messages,
+        tools=payload.tools,
+        max_tokens=api.max_tokens(body),
+        conversation_id=conversation_id,
+        store_reply=False,
+        passthrough=Passthrough(api.name, body, kept),
+    )
+    return Forward(request, source, body.get("stream") is True, body)
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise InvalidPayload("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise InvalidPayload("The request body must be a JSON object.")
+    return body

@@ -1,0 +1,235 @@
+"""The local metering endpoint's HTTP side: check the token, forward, relay, answer.
+
+Each connection has its own thread (the metering client is thread-safe), so a slow reply to one
+tool never holds up another. A streamed reply is relayed event by event as the provider sends
+it; if the tool hangs up, the reply is stopped and what arrived is charged, as when the user
+presses Stop in the chat window.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Generator, Mapping
+from typing import cast
+from urllib.parse import urlsplit
+
+from app.core import endpoints
+from app.core.db import Database
+from app.core.emulator.faults import Failure
+from app.core.emulator.server import format_event
+from app.core.emulator.wire import Event, JsonAnswer, dumps
+from app.core.gateway import access
+from app.core.gateway.forwarding import Forward, Upstreams, prepare
+from app.core.gateway.protocols import (
+    CHAT,
+    MESSAGES,
+    ROUTES,
+    Api,
+    asked_for_usage,
+    failure_for,
+    is_final,
+    is_unrequested_usage,
+)
+from app.core.local_http import BodyTooLarge, LocalHandler, LocalServer
+from app.core.metering import Metered, MeteringClient
+from app.core.money import credits_to_usd
+from app.core.providers.sse import ServerSentEvent
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8411
+Settled = Callable[[Metered, str], None]
+"""Called with each charged reply and the tool's name (alerts, a window to refresh)."""
+
+NEEDS_ACCESS = (
+    "Tallybook's local endpoint needs its access token as the API key (Tallybook shows it under "
+    "Tools > Local endpoint, and `tallybook serve` prints it)."
+)
+
+
+class _Handler(LocalHandler):
+    server_version = "TallybookLocalEndpoint/1"
+
+    @property
+    def gateway(self) -> Gateway:
+        return cast(Gateway, self.owner)
+
+    def serve(self) -> None:
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        path = urlsplit(self.path).path.rstrip("/")
+        api = ROUTES.get(path)
+        speaks = api or (MESSAGES if headers.get("anthropic-version") else CHAT)
+        try:
+            raw = self.read_body()
+        except BodyTooLarge as error:
+            self.close_connection = True
+            self._fail(speaks, Failure(413, "invalid", str(error)))
+            return
+        if not access.is_authorized(headers, self.gateway.token):
+            self._fail(speaks, Failure(401, "auth", NEEDS_ACCESS))
+        elif self.command == "GET" and path == "/v1/models":
+            self._models(speaks)
+        elif api is None or self.command != "POST":
+            self._fail(speaks, Failure(404, "not_found", _unknown_path(self.command, path)))
+        else:
+            self._forward(api, raw, headers)
+
+    def _forward(self, api: Api, raw: bytes, headers: Mapping[str, str]) -> None:
+        try:
+            forward = prepare(self.gateway.db, api, raw, headers, self.gateway.upstreams)
+        except Exception as error:
+            self._fail(api, failure_for(error))
+            return
+        if forward.stream:
+            self._relay(api, forward)
+        else:
+            self._exchange(api, forward)
+
+    def _exchange(self, api: Api, forward: Forward) -> None:
+        try:
+            answer, metered = self.gateway.client.exchange(forward.request)
+        except Exception as error:  # refused, or no answer came: nothing was charged
+            self._fail(api, failure_for(error))
+            return
+        self.gateway.settled(metered, forward.source)
+        if metered.error is not None:  # it broke off: what arrived was charged
+            self._fail(api, failure_for(metered.error))
+            return
+        cost = {
+            "x-tallybook-cost-usd": f"{credits_to_usd(metered.cost):f}",
+            "x-tallybook-estimated": "true" if metered.estimated else "false",
+        }
+        self.send_json(200, answer, cost)
+
+    def _relay(self, api: Api, forward: Forward) -> None:
+        cancel = threading.Event()
+        items = self.gateway.client.relay(forward.request, cancel=cancel)
+        try:
+            first = next(items)
+        except Exception as error:  # refused, or no answer came: nothing was charged
+            self._fail(api, failure_for(error))
+            return
+        hide_usage = api is CHAT and not asked_for_usage(forward.body)
+        metered = self._write_events(api, first, items, hide_usage, cancel)
+        self.gateway.settled(metered, forward.source)
+
+    def _write_events(
+        self,
+        api: Api,
+        first: ServerSentEvent | Metered,
+        items: Generator[ServerSentEvent | Metered, None, None],
+        hide_usage: bool,
+        cancel: threading.Event,
+    ) -> Metered:
+        """Pass each event on, the final one once the reply is charged; a tool that hangs up
+        stops the reply (it is still charged)."""
+        item = first
+        held: list[ServerSentEvent] = []
+        try:
+            self.start_event_stream({})
+            while not isinstance(item, Metered):
+                if is_final(api, item):
+                    held.append(item)
+                elif not (hide_usage and is_unrequested_usage(api, item)):
+                    self.write_chunk(_sse(item).encode())
+                item = next(items)
+            if item.error is not None:
+                self.write_chunk(format_event(api.error_event(failure_for(item.error))).encode())
+            for event in held:
+                self.write_chunk(_sse(event).encode())
+            self.end_chunks()
+        except OSError:
+            self.close_connection = True
+            cancel.set()
+            *_, item = items  # ends at the next event, settled as incomplete
+        assert isinstance(item, Metered)
+        return item
+
+    def _models(self, api: Api) -> None:
+        with self.gateway.db.read() as session:
+            menu = endpoints.model_menu(session)
+        wanted = self.gateway.upstreams.endpoint_for(api, {})
+        names = [c.model for endpoint, choices in menu if endpoint.id == wanted for c in choices]
+        if api is MESSAGES:
+            data: object = {
+                "data": [{"type": "model", "id": n, "display_name": n} for n in names],
+                "has_more": False,
+            }
+        else:
+            data = {
+                "object": "list",
+                "data": [{"id": n, "object": "model", "owned_by": wanted} for n in names],
+            }
+        self.send_json(200, dumps(data).encode(), {})
+
+    def _fail(self, api: Api, failure: Failure) -> None:
+        answer: JsonAnswer = api.error_answer(failure)
+        logger.info("local endpoint refused a request: %s %s", failure.status, failure.message)
+        try:
+            self.send_json(answer.status, dumps(answer.body).encode(), dict(answer.headers))
+        except OSError:
+            self.close_connection = True
+
+
+class Gateway(LocalServer):
+    """The local metering endpoint (see :mod:`app.core.gateway`)."""
+
+    purpose = "The local endpoint"
+    handler = _Handler
+
+    def __init__(
+        self,
+        db: Database,
+        client: MeteringClient,
+        *,
+        token: str,
+        upstreams: Upstreams | None = None,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        allow_remote: bool = False,
+        on_settled: Settled | None = None,
+    ) -> None:
+        super().__init__(host, port, allow_remote=allow_remote)
+        self.db = db
+        self.client = client
+        self.token = token
+        self.upstreams = upstreams or Upstreams()
+        self._on_settled = on_settled
+
+    def start(self) -> Gateway:
+        """Serve from a daemon thread; returns ``self``.
+
+        Raises:
+            OSError: the port is taken (or not allowed).
+        """
+        super().start()
+        return self
+
+    def __enter__(self) -> Gateway:
+        return self.start()
+
+    def settled(self, metered: Metered, source: str) -> None:
+        """A reply was charged: log it and tell whoever runs the endpoint."""
+        logger.info(
+            "local endpoint: %s, %s, %s credits%s",
+            source,
+            metered.status,
+            metered.cost,
+            " (estimated)" if metered.estimated else "",
+        )
+        if self._on_settled is not None:
+            self._on_settled(metered, source)
+
+
+def _sse(event: ServerSentEvent) -> str:
+    """A relayed event as SSE text (``message`` is the unnamed default)."""
+    name = event.event if event.event != "message" else None
+    return format_event(Event(event.data, name))
+
+
+def _unknown_path(method: str, path: str) -> str:
+    return (
+        f"Tallybook's local endpoint has no {method} {path or '/'}; it serves POST "
+        "/v1/chat/completions, /v1/responses and /v1/messages, and GET /v1/models."
+    )
