@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
 
-from app import __version__
+from app import __version__, serve_command
 from app.core import (
     balance,
     conversations,
@@ -252,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulator.set_defaults(standalone=_emulator)
 
+    serve_command.add_parser(commands)
     _prices_parser(commands)
     return parser
 

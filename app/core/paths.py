@@ -8,6 +8,7 @@ then the platform's user data folder (``~/.local/share/Tallybook`` on Linux,
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import platformdirs
@@ -15,7 +16,22 @@ import platformdirs
 APP_NAME = "Tallybook"
 HOME_ENV = "TALLYBOOK_HOME"
 DATABASE_NAME = "tallybook.sqlite3"
-RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
+
+
+def _resources_dir() -> Path:
+    """``resources/`` beside ``app/`` in a source tree; inside the bundle when frozen.
+
+    A PyInstaller build (``sys.frozen``) unpacks its data files under ``sys._MEIPASS``: the
+    ``_internal`` folder of a one-folder build, ``Contents/Frameworks`` of a macOS app bundle
+    (where ``resources`` is a link into ``Contents/Resources``).
+    """
+    bundle = getattr(sys, "_MEIPASS", None)
+    if getattr(sys, "frozen", False) and bundle:
+        return Path(bundle) / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"
+
+
+RESOURCES_DIR = _resources_dir()
 
 
 def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -16,16 +16,17 @@ import openai
 import pytest
 from sqlalchemy import select
 
-from app.core import balance, conversations, endpoints, keys, ledger
+from app.core import alerts, balance, conversations, endpoints, keys, ledger, settings
 from app.core.db import Database
 from app.core.emulator import Emulator
-from app.core.gateway import Gateway, Upstreams, access_token, renew_access_token
+from app.core.errors import InvalidSetting
+from app.core.gateway import Gateway, Settlement, Upstreams, access_token, renew_access_token
+from app.core.gateway import config as endpoint_config
 from app.core.gateway.sources import tool_from_user_agent
-from app.core.metering import Metered, MeteringClient
+from app.core.metering import MeteringClient
 from app.core.models import Conversation, Request, Transaction
 
 HELLO = [{"role": "user", "content": "Hello through the local endpoint"}]
-Settlement = tuple[Metered, str]
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def gateway(db: Database, settled: list[Settlement]) -> Iterator[Gateway]:
         token=access_token(),
         upstreams=Upstreams.demo(),
         port=0,
-        on_settled=lambda metered, source: settled.append((metered, source)),
+        on_settled=settled.append,
     )
     with server:
         yield server
@@ -95,8 +96,13 @@ def test_chat_completions_non_streamed(
         "completion": reply.usage.completion_tokens,
     }
     assert _sources(db) == {"openai-python"}
-    [(metered, source)] = settled
-    assert (source, metered.status, metered.estimated) == ("openai-python", "complete", False)
+    [done] = settled
+    assert (done.source, done.metered.status, done.metered.estimated) == (
+        "openai-python",
+        "complete",
+        False,
+    )
+    assert done.metered.cost > 0 and done.alerts == []
     _assert_exact(db)
 
 
@@ -172,7 +178,7 @@ def test_anthropic_messages_streamed_and_not(
         "completion": first["completion"] + final.usage.output_tokens,
     }
     assert _sources(db) == {"anthropic-python"}
-    assert [source for _, source in settled] == ["anthropic-python"] * 2
+    assert [done.source for done in settled] == ["anthropic-python"] * 2
     _assert_exact(db)
 
 
@@ -219,6 +225,18 @@ def test_insufficient_balance_is_refused_with_402_before_sending(
     assert refused.value.status_code == 402
     assert _spend(db) == {}
     _assert_exact(db)
+
+
+def test_a_tools_spend_raises_alerts_like_the_chat_windows(
+    db: Database, oai: openai.OpenAI, settled: list[Settlement]
+) -> None:
+    with db.write() as session:
+        ledger.add_credits(session, Decimal(1_000))
+        alerts.set_low_balance_threshold(session, Decimal(999))
+    oai.chat.completions.create(model="gpt-4o", messages=HELLO)  # type: ignore[arg-type]
+    assert [alert.key for alert in settled[0].alerts] == ["low-balance"]
+    oai.chat.completions.create(model="gpt-4o", messages=HELLO)  # type: ignore[arg-type]
+    assert settled[1].alerts == []  # raised once
 
 
 def test_a_tool_names_itself_with_a_header(db: Database, gateway: Gateway) -> None:
@@ -326,3 +344,19 @@ def test_refuses_a_non_loopback_address_unless_told(db: Database) -> None:
     with Gateway(db, client, token="t", host="0.0.0.0", port=0, allow_remote=True) as open_one:
         assert open_one.port > 0
     client.close()
+
+
+def test_settings_round_trip_and_fall_back_when_damaged(db: Database) -> None:
+    with db.write() as session:
+        assert endpoint_config.load(session) == endpoint_config.EndpointConfig()
+        wanted = endpoint_config.EndpointConfig(True, 9000, Upstreams.demo())
+        endpoint_config.save(session, wanted)
+        assert endpoint_config.load(session) == wanted
+        with pytest.raises(InvalidSetting, match="port"):
+            endpoint_config.save(session, endpoint_config.EndpointConfig(port=70_000))
+        with pytest.raises(InvalidSetting, match="no endpoint 'nowhere'"):
+            endpoint_config.save(
+                session, endpoint_config.EndpointConfig(upstreams=Upstreams("nowhere"))
+            )
+        settings.put(session, endpoint_config.KEY, {"enabled": "yes", "port": True, "openai": 3})
+        assert endpoint_config.load(session) == endpoint_config.EndpointConfig()

@@ -10,6 +10,13 @@ binds to loopback only unless explicitly told otherwise.
 
 from app.core.gateway.access import access_token, renew_access_token
 from app.core.gateway.forwarding import Upstreams
-from app.core.gateway.server import DEFAULT_PORT, Gateway
+from app.core.gateway.server import DEFAULT_PORT, Gateway, Settlement
 
-__all__ = ["DEFAULT_PORT", "Gateway", "Upstreams", "access_token", "renew_access_token"]
+__all__ = [
+    "DEFAULT_PORT",
+    "Gateway",
+    "Settlement",
+    "Upstreams",
+    "access_token",
+    "renew_access_token",
+]

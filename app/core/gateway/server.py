@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
 
-from app.core import endpoints
+from app.core import alerts, endpoints
 from app.core.db import Database
 from app.core.emulator.faults import Failure
 from app.core.emulator.server import format_event
@@ -39,8 +40,19 @@ from app.core.providers.sse import ServerSentEvent
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8411
-Settled = Callable[[Metered, str], None]
-"""Called with each charged reply and the tool's name (alerts, a window to refresh)."""
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """A tool's reply, charged: what it cost, which tool sent it, the alerts it raised."""
+
+    metered: Metered
+    source: str
+    alerts: list[alerts.Alert]
+
+
+Settled = Callable[[Settlement], None]
+"""Called with each settlement, from the request's thread (a window to refresh, alerts)."""
 
 NEEDS_ACCESS = (
     "Tallybook's local endpoint needs its access token as the API key (Tallybook shows it under "
@@ -210,7 +222,13 @@ class Gateway(LocalServer):
         return self.start()
 
     def settled(self, metered: Metered, source: str) -> None:
-        """A reply was charged: log it and tell whoever runs the endpoint."""
+        """A reply was charged: check the alerts, log it, tell whoever runs the endpoint."""
+        try:
+            with self.db.write() as session:
+                raised = alerts.check(session, request_id=metered.request_id)
+        except Exception:  # the reply is charged and answered; alerts must not undo that
+            logger.exception("local endpoint: checking the alerts failed")
+            raised = []
         logger.info(
             "local endpoint: %s, %s, %s credits%s",
             source,
@@ -219,7 +237,7 @@ class Gateway(LocalServer):
             " (estimated)" if metered.estimated else "",
         )
         if self._on_settled is not None:
-            self._on_settled(metered, source)
+            self._on_settled(Settlement(metered, source, raised))
 
 
 def _sse(event: ServerSentEvent) -> str:
