@@ -8,9 +8,11 @@ opens the main window and the dialogs, and saves PNGs to ``resources/screenshots
 
 from __future__ import annotations
 
+import socket
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,12 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "resources" / "screenshots"
 sys.path.insert(0, str(ROOT))
 
+import httpx2  # noqa: E402
 import keyring  # noqa: E402
 
 from app.core import alerts, balance, demo_data, keys, ledger  # noqa: E402
 from app.core.db import Database  # noqa: E402
+from app.core.gateway import Upstreams  # noqa: E402
+from app.core.gateway.config import EndpointConfig  # noqa: E402
 from app.ui.context import AppContext  # noqa: E402
-from app.ui.dialogs import BalanceDialog, KeysDialog  # noqa: E402
+from app.ui.dialogs import BalanceDialog, KeysDialog, LocalEndpointDialog  # noqa: E402
 from app.ui.main_window import MainWindow, app_icon  # noqa: E402
 from tests.support.memory_keyring import MemoryKeyring  # noqa: E402
 
@@ -50,6 +55,34 @@ def shoot(widget: QWidget, name: str) -> None:
     path = OUT / f"{name}.png"
     widget.grab().save(str(path))
     print(f"saved {path.relative_to(ROOT)}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def spend_as_tools(window: MainWindow) -> None:
+    """Turn the local endpoint on and send it a few requests as two tools would."""
+    window.local_endpoint.apply(EndpointConfig(True, free_port(), Upstreams.demo()))
+    wait_for(lambda: window.local_endpoint.state.running)
+    url = window.local_endpoint.state.url
+    token = keys.get_key("local-endpoint")
+    assert url is not None and token is not None
+    for tool, model, count in (("zed", "gpt-4o", 6), ("nightly-report.py", "gpt-4o-mini", 3)):
+        for number in range(count):
+            httpx2.post(
+                f"{url}/v1/chat/completions",
+                headers={"Authorization": f"Bearer {token.secret}", "X-Tallybook-Source": tool},
+                json={
+                    "model": model,
+                    "messages": [{"role": "user", "content": "x " * 900 * (number + 1)}],
+                },
+                timeout=30,
+            )
+    settle(800)
 
 
 def main() -> None:
@@ -93,9 +126,15 @@ def main() -> None:
         window.chat.composer.set_text("And how would I test it with pytest?")
         settle(1200)
         shoot(window, "main-window")
+        spend_as_tools(window)
         window.pages.setCurrentWidget(window.dashboard)
         settle(1500)
         shoot(window.dashboard, "dashboard")
+        sources = frozenset({"zed", "nightly-report.py"})
+        window.dashboard.set_selection(replace(window.dashboard.selection(), sources=sources))
+        settle(1500)
+        shoot(window.dashboard, "dashboard-tools")
+        window.dashboard.set_selection(replace(window.dashboard.selection(), sources=frozenset()))
         window.pages.setCurrentWidget(window.transactions)
         settle(1500)
         shoot(window.transactions, "transactions")
@@ -106,6 +145,11 @@ def main() -> None:
             settle(1200)
             shoot(dialog, name)
             dialog.close()
+        endpoint_dialog = LocalEndpointDialog(context, window.local_endpoint, window)
+        endpoint_dialog.show()
+        settle(1200)
+        shoot(endpoint_dialog, "local-endpoint")
+        endpoint_dialog.close()
         window.close()
         context.close()
         db.close()

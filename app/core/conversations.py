@@ -102,18 +102,30 @@ def for_source(session: Session, source: str, *, now: datetime | None = None) ->
     Returns:
         The conversation's id.
     """
-    name = clean_source(source)
-    if name.casefold() in (CHAT_SOURCE, source_label(CHAT_SOURCE).casefold()):
-        name = CHAT_IMPOSTOR
-    found = session.scalar(
+    found = find_for_source(session, source)
+    if found is not None:
+        return found
+    name = _tool_name(source)
+    return create_conversation(session, title=f"{name} (local endpoint)", source=name, now=now).id
+
+
+def find_for_source(session: Session, source: str) -> int | None:
+    """The conversation :func:`for_source` would return, if it exists already (a read: most
+    requests come from a tool seen before, and need no write lock for this)."""
+    found: int | None = session.scalar(
         select(Conversation.id)
-        .where(Conversation.source == name, Conversation.deleted_at.is_(None))
+        .where(Conversation.source == _tool_name(source), Conversation.deleted_at.is_(None))
         .order_by(Conversation.id)
         .limit(1)
     )
-    if found is not None:
-        return found
-    return create_conversation(session, title=f"{name} (local endpoint)", source=name, now=now).id
+    return found
+
+
+def _tool_name(source: str) -> str:
+    name = clean_source(source)
+    if name.casefold() in (CHAT_SOURCE, source_label(CHAT_SOURCE).casefold()):
+        return CHAT_IMPOSTOR
+    return name
 
 
 def sources(session: Session) -> list[str]:

@@ -198,7 +198,14 @@ class LocalHandler(BaseHTTPRequestHandler):
         return cast(_TrackedServer, self.server).owner
 
     def setup(self) -> None:
+        """Track the connection (to end it on stop), and send each write at once.
+
+        Without ``TCP_NODELAY`` a streamed reply's first event, written just after the headers,
+        waits for the client's delayed ACK (Nagle's algorithm): about 40 ms on Linux.
+        """
         super().setup()
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         server = cast(_TrackedServer, self.server)
         with server.connections_lock:
             server.connections.add(self.connection)

@@ -28,6 +28,7 @@ from app import __version__
 from app.core import alerts, balance, money, provider_counts
 from app.core.alerts import Alert
 from app.core.errors import InvalidAmount
+from app.core.gateway import Settlement
 from app.core.metering import Metered
 from app.core.paths import resource_path
 from app.ui.alerts import AlertBanner, TrayNotifier
@@ -35,8 +36,9 @@ from app.ui.chat import ChatView
 from app.ui.context import AppContext
 from app.ui.conversation_list import ConversationListPanel
 from app.ui.dashboard import DashboardView
-from app.ui.dialogs import BalanceDialog, KeysDialog, PricesDialog
+from app.ui.dialogs import BalanceDialog, KeysDialog, LocalEndpointDialog, PricesDialog
 from app.ui.errors import describe
+from app.ui.local_endpoint import EndpointState, LocalEndpoint
 from app.ui.transactions import TransactionsView, export_all
 
 DEFAULT_CONFIRM_ABOVE = Decimal(100_000)
@@ -92,12 +94,19 @@ class MainWindow(QMainWindow):
         self.balance_button.setToolTip("Balance, top-ups, auto-refill and budgets")
         self.statusBar().addPermanentWidget(self.balance_button)
         self.tray = TrayNotifier(app_icon(), self)
+        self.local_endpoint = LocalEndpoint(context, self)
+        self.endpoint_button = QPushButton()
+        self.endpoint_button.setFlat(True)
+        self.endpoint_button.setToolTip("Tools spend through it; click for its address and token")
+        self.endpoint_button.hide()
+        self.statusBar().addPermanentWidget(self.endpoint_button)
 
         self._build_menus()
         self._connect()
         self._restore_settings()
         self._load_preferences()
         self.refresh_balance()
+        self.local_endpoint.start_if_enabled()
 
     # --- public -------------------------------------------------------------------------------
 
@@ -120,6 +129,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         self.chat.stop()
+        self.local_endpoint.stop()
         self._save_settings()
         self.tray.close()
         super().closeEvent(event)
@@ -137,6 +147,9 @@ class MainWindow(QMainWindow):
         self.dashboard.conversation_activated.connect(self._on_dashboard_conversation_activated)
         events.ledger_changed.connect(self.refresh_balance)
         events.alert.connect(self._on_events_alert)
+        self.endpoint_button.clicked.connect(self.open_local_endpoint)
+        self.local_endpoint.state_changed.connect(self._on_local_endpoint_state_changed)
+        self.local_endpoint.settled.connect(self._on_local_endpoint_settled)
 
     def _on_conversations_conversation_selected(self, conversation_id: int) -> None:
         self.chat.open_conversation(conversation_id)
@@ -166,6 +179,20 @@ class MainWindow(QMainWindow):
         self.banner.show_alert(alert)
         self.tray.notify(alert)
 
+    def _on_local_endpoint_state_changed(self, state: EndpointState) -> None:
+        self.endpoint_button.setVisible(state.running or bool(state.error))
+        if state.url is not None:
+            self.endpoint_button.setText(f"Local endpoint {state.url.removeprefix('http://')}")
+        elif state.error:
+            self.endpoint_button.setText("Local endpoint failed to start")
+            self.statusBar().showMessage(state.error, 10_000)
+
+    def _on_local_endpoint_settled(self, done: Settlement) -> None:
+        self.statusBar().showMessage(
+            f"{done.source} spent {money.format_usd(done.metered.cost)} through the local endpoint",
+            5_000,
+        )
+
     def _on_balance_loaded(self, view: balance.BalanceView) -> None:
         state = "" if view.enabled else " · tracking only"
         self.balance_button.setText(
@@ -186,6 +213,10 @@ class MainWindow(QMainWindow):
         """Balance, top-ups, auto-refill, budgets, low-balance threshold."""
         BalanceDialog(self.context, self).exec()
         self.refresh_balance()
+
+    def open_local_endpoint(self) -> None:
+        """On/off, port, where requests go, the address and access token for tools."""
+        LocalEndpointDialog(self.context, self.local_endpoint, self).exec()
 
     def open_prices(self) -> None:
         """Shipped rates and the user's overrides."""
@@ -237,6 +268,8 @@ class MainWindow(QMainWindow):
         self._action(tools, "&Keys and endpoints…", self.open_keys, "Ctrl+K")
         self._action(tools, "&Balance and budgets…", self.open_balance, "Ctrl+B")
         self._action(tools, "&Prices…", self.open_prices)
+        tools.addSeparator()
+        self._action(tools, "&Local endpoint for other tools…", self.open_local_endpoint)
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&About Tallybook", self._about)
 

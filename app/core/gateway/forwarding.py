@@ -73,8 +73,11 @@ def prepare(
         raise InvalidPayload("model: a model name is required.")
     payload = api.read(body)
     source = conversations.clean_source(source_of(headers))
-    with db.write() as session:
-        conversation_id = conversations.for_source(session, source)
+    with db.read() as session:
+        conversation_id = conversations.find_for_source(session, source)
+    if conversation_id is None:  # the tool's first request
+        with db.write() as session:
+            conversation_id = conversations.for_source(session, source)
     kept = {name: value for name in KEPT_HEADERS if (value := headers.get(name))}
     request = ChatRequest(
         endpoint=upstreams.endpoint_for(api, headers),

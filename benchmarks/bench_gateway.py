@@ -1,0 +1,126 @@
+"""What the local endpoint adds to a tool's streamed request, against the same request sent raw.
+
+    .venv/bin/python benchmarks/bench_gateway.py [--replies 200] [--delay 0.002] [--words 50]
+
+The emulator runs in its own process, and so does the endpoint (``Gateway`` forwarding to that
+emulator), as they would for a user. The same raw httpx2 client sends the identical streamed
+Chat Completions request to the emulator directly, then through the endpoint, alternating in
+blocks; the difference is everything Tallybook does for a tool: parse and count the request,
+journal it, forward it, relay every event, settle the ledger, check the alerts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+from bench_metering import MODEL, emulator_process, run_raw
+
+from app.core import endpoints
+from app.core.db import Database
+from app.core.gateway import Gateway, Upstreams
+from app.core.keys import ApiKey
+from app.core.metering import MeteringClient
+
+TOKEN = "demo"  # the raw client's key works as the endpoint's access token too
+
+
+def serve_gateway(emulator_url: str, port: int, folder: str) -> None:
+    """The child process: a Gateway on ``port`` forwarding to the emulator."""
+    db = Database(Path(folder) / "bench.sqlite3")
+    with db.write() as session:
+        endpoint = endpoints.add_endpoint(session, "bench", emulator_url + "/v1")
+    client = MeteringClient(db, key_for=lambda _: ApiKey("demo"))
+    upstreams = Upstreams(endpoint.id, endpoint.id)
+    Gateway(db, client, token=TOKEN, upstreams=upstreams, port=port).serve_forever()
+
+
+@contextlib.contextmanager
+def gateway_process(emulator_url: str) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as folder:
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--serve", emulator_url, str(port), folder]
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(200):
+                with contextlib.suppress(httpx2.HTTPError):
+                    httpx2.get(f"{url}/v1/models", headers={"Authorization": f"Bearer {TOKEN}"})
+                    break
+                time.sleep(0.05)
+            yield url
+        finally:
+            child.terminate()
+            child.wait()
+
+
+def measure(delay: float, replies: int, words: int) -> dict[str, float]:
+    body = {
+        "model": MODEL,
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": f"/words {words}"},
+        ],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    with emulator_process(delay) as direct, gateway_process(direct) as through:
+        run_raw(direct, body, 3)
+        run_raw(through, body, 3)
+        raw: list[float] = []
+        raw_first: list[float] = []
+        ours: list[float] = []
+        ours_first: list[float] = []
+        block = max(1, replies // 10)
+        for _ in range(replies // block):
+            for url, totals, firsts in ((direct, raw, raw_first), (through, ours, ours_first)):
+                t, f = run_raw(url, body, block)
+                totals += t
+                firsts += f
+    return {
+        "raw": statistics.mean(raw),
+        "ours": statistics.mean(ours),
+        "raw_first": statistics.median(raw_first),
+        "ours_first": statistics.median(ours_first),
+    }
+
+
+def report(label: str, figures: dict[str, float]) -> None:
+    raw, ours = figures["raw"], figures["ours"]
+    added_first = (figures["ours_first"] - figures["raw_first"]) * 1e3
+    print(
+        f"{label:<34} direct {raw * 1e3:7.2f} ms   through Tallybook {ours * 1e3:7.2f} ms   "
+        f"ratio {ours / raw:5.3f}x   first token +{added_first:5.2f} ms"
+    )
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--serve"]:
+        serve_gateway(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replies", type=int, default=200)
+    parser.add_argument("--delay", type=float, default=0.002)
+    parser.add_argument("--words", type=int, default=50)
+    args = parser.parse_args()
+    print(f"{args.replies} streamed replies of {args.words} words, {MODEL}, per reply (mean):")
+    report(
+        f"paced, {args.delay * 1e3:g} ms per chunk", measure(args.delay, args.replies, args.words)
+    )
+    report("unpaced (the endpoint's work alone)", measure(0.0, args.replies, args.words))
+
+
+if __name__ == "__main__":
+    main()
