@@ -11,7 +11,6 @@ journal it, forward it, relay every event, settle the ledger, check the alerts.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import socket
 import statistics
@@ -23,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
-from bench_metering import MODEL, emulator_process, run_raw
+from bench_metering import MODEL, emulator_process, run, run_raw
 
 from app.core import endpoints
 from app.core.db import Database
@@ -32,6 +31,7 @@ from app.core.keys import ApiKey
 from app.core.metering import MeteringClient
 
 TOKEN = "demo"  # the raw client's key works as the endpoint's access token too
+NAMES = ("direct", "through Tallybook")
 
 
 def serve_gateway(emulator_url: str, port: int, folder: str) -> None:
@@ -97,29 +97,11 @@ def measure(delay: float, replies: int, words: int) -> dict[str, float]:
     }
 
 
-def report(label: str, figures: dict[str, float]) -> None:
-    raw, ours = figures["raw"], figures["ours"]
-    added_first = (figures["ours_first"] - figures["raw_first"]) * 1e3
-    print(
-        f"{label:<34} direct {raw * 1e3:7.2f} ms   through Tallybook {ours * 1e3:7.2f} ms   "
-        f"ratio {ours / raw:5.3f}x   first token +{added_first:5.2f} ms"
-    )
-
-
 def main() -> None:
     if sys.argv[1:2] == ["--serve"]:
         serve_gateway(sys.argv[2], int(sys.argv[3]), sys.argv[4])
         return
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replies", type=int, default=200)
-    parser.add_argument("--delay", type=float, default=0.002)
-    parser.add_argument("--words", type=int, default=50)
-    args = parser.parse_args()
-    print(f"{args.replies} streamed replies of {args.words} words, {MODEL}, per reply (mean):")
-    report(
-        f"paced, {args.delay * 1e3:g} ms per chunk", measure(args.delay, args.replies, args.words)
-    )
-    report("unpaced (the endpoint's work alone)", measure(0.0, args.replies, args.words))
+    run(__doc__ or "", measure, "unpaced (the endpoint's work alone)", NAMES)
 
 
 if __name__ == "__main__":

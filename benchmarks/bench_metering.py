@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx2
@@ -148,26 +148,37 @@ def emulator_process(delay: float) -> Iterator[str]:
         child.wait()
 
 
-def report(label: str, figures: dict[str, float]) -> None:
+def report(
+    label: str, figures: dict[str, float], names: tuple[str, str] = ("raw", "metered")
+) -> None:
     raw, ours = figures["raw"], figures["ours"]
     added_first = (figures["ours_first"] - figures["raw_first"]) * 1e3
     print(
-        f"{label:<34} raw {raw * 1e3:7.2f} ms   metered {ours * 1e3:7.2f} ms   "
+        f"{label:<34} {names[0]} {raw * 1e3:7.2f} ms   {names[1]} {ours * 1e3:7.2f} ms   "
         f"ratio {ours / raw:5.3f}x   first token +{added_first:5.2f} ms"
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+Measure = Callable[[float, int, int], dict[str, float]]
+
+
+def run(
+    doc: str, measure: Measure, unpaced: str, names: tuple[str, str] = ("raw", "metered")
+) -> None:
+    """Parse the shared options, then measure paced and unpaced and print both."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--replies", type=int, default=200)
     parser.add_argument("--delay", type=float, default=0.002)
     parser.add_argument("--words", type=int, default=50)
     args = parser.parse_args()
     print(f"{args.replies} streamed replies of {args.words} words, {MODEL}, per reply (mean):")
-    report(
-        f"paced, {args.delay * 1e3:g} ms per chunk", measure(args.delay, args.replies, args.words)
-    )
-    report("unpaced (metering work alone)", measure(0.0, args.replies, args.words))
+    paced = f"paced, {args.delay * 1e3:g} ms per chunk"
+    report(paced, measure(args.delay, args.replies, args.words), names)
+    report(unpaced, measure(0.0, args.replies, args.words), names)
+
+
+def main() -> None:
+    run(__doc__ or "", measure, "unpaced (metering work alone)")
 
 
 if __name__ == "__main__":
