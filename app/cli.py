@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         from app.ui.launch import run_gui  # Qt is imported only when a window is wanted
 
-        return run_gui(data_dir=args.data_dir)
+        return run_gui(data_dir=args.data_dir, quit_after=getattr(args, "quit_after", None))
     try:
         db = Database(database_path(args.data_dir))
     except TallybookError as error:
@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
 
     gui = commands.add_parser("gui", help="open the app (the default)")
+    gui.add_argument(
+        "--quit-after",
+        type=float,
+        metavar="SECONDS",
+        help="close the window after SECONDS, as if the user had (smoke tests of a build)",
+    )
     gui.set_defaults(handler=None)
 
     add = commands.add_parser(

@@ -18,6 +18,9 @@ from app.core.paths import database_path
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QMessageBox
 
+DESKTOP_ID = "io.github.tallybook.Tallybook"
+"""The ``.desktop`` file's name (``resources/linux``), which is also the AppStream id."""
+
 NO_DISPLAY_HELP = """\
 tallybook: no graphical display found (DISPLAY and WAYLAND_DISPLAY are not set).
   - On a desktop, start Tallybook from the desktop session (or its terminal).
@@ -34,11 +37,17 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def run_gui(*, data_dir: str | None = None) -> int:
-    """Open the main window and run until it closes; the exit status of the app."""
+def run_gui(*, data_dir: str | None = None, quit_after: float | None = None) -> int:
+    """Open the main window and run until it closes; the exit status of the app.
+
+    Args:
+        quit_after: close the window after this many seconds, through the same path as the
+            user closing it (a packaged build's smoke test).
+    """
     if not has_display():
         print(NO_DISPLAY_HELP, file=sys.stderr)
         return 1
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox  # before pyqtgraph (picks a binding)
 
     from app import __version__
@@ -51,6 +60,7 @@ def run_gui(*, data_dir: str | None = None) -> int:
     qt_app.setApplicationName("Tallybook")
     qt_app.setOrganizationName("Tallybook")
     qt_app.setApplicationVersion(__version__)
+    qt_app.setDesktopFileName(DESKTOP_ID)  # Wayland matches the window to its menu entry
     qt_app.setStyle("Fusion")  # follows the system's light or dark colour scheme (Qt 6.5+)
     qt_app.setWindowIcon(app_icon())
     path = database_path(data_dir)
@@ -72,6 +82,8 @@ def run_gui(*, data_dir: str | None = None) -> int:
     context = AppContext.create(db, qt_app)
     window = MainWindow(context)
     window.show()
+    if quit_after is not None:
+        QTimer.singleShot(round(quit_after * 1000), window.close)
     try:
         return qt_app.exec()
     finally:
