@@ -123,19 +123,25 @@ class _Handler(LocalHandler):
             self._fail(api, failure_for(error))
             return
         hide_usage = api is CHAT and not asked_for_usage(forward.body)
-        metered = self._write_events(api, first, items, hide_usage, cancel)
-        self.gateway.settled(metered, forward.source)
+        metered, held = self._pass_events(api, first, items, hide_usage, cancel)
+        self.gateway.settled(metered, forward.source)  # before the tool hears the reply is over
+        if held is not None:
+            self._end_events(api, metered, held)
 
-    def _write_events(
+    def _pass_events(
         self,
         api: Api,
         first: ServerSentEvent | Metered,
         items: Generator[ServerSentEvent | Metered, None, None],
         hide_usage: bool,
         cancel: threading.Event,
-    ) -> Metered:
-        """Pass each event on, the final one once the reply is charged; a tool that hangs up
-        stops the reply (it is still charged)."""
+    ) -> tuple[Metered, list[ServerSentEvent] | None]:
+        """Pass each event on as it comes, holding back the final one (see :func:`is_final`).
+
+        Returns:
+            The charged reply, and the held events (``None`` if the tool hung up: the reply was
+            stopped there and charged for what arrived).
+        """
         item = first
         held: list[ServerSentEvent] = []
         try:
@@ -146,17 +152,24 @@ class _Handler(LocalHandler):
                 elif not (hide_usage and is_unrequested_usage(api, item)):
                     self.write_chunk(_sse(item).encode())
                 item = next(items)
-            if item.error is not None:
-                self.write_chunk(format_event(api.error_event(failure_for(item.error))).encode())
+        except OSError:
+            self.close_connection = True
+            cancel.set()
+            *_, item = items  # ends at the next event, settled as incomplete
+            assert isinstance(item, Metered)
+            return item, None
+        return item, held
+
+    def _end_events(self, api: Api, metered: Metered, held: list[ServerSentEvent]) -> None:
+        """The reply is charged: tell the tool why it broke off, if it did, and that it is over."""
+        try:
+            if metered.error is not None:
+                self.write_chunk(format_event(api.error_event(failure_for(metered.error))).encode())
             for event in held:
                 self.write_chunk(_sse(event).encode())
             self.end_chunks()
         except OSError:
             self.close_connection = True
-            cancel.set()
-            *_, item = items  # ends at the next event, settled as incomplete
-        assert isinstance(item, Metered)
-        return item
 
     def _models(self, api: Api) -> None:
         with self.gateway.db.read() as session:
