@@ -15,6 +15,7 @@ import logging
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, cast
 
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024 * 1024
 IDLE_TIMEOUT = 120.0  # seconds a kept-alive connection may sit idle
+STOP_WAIT = 5.0  # seconds stop() waits for answers in progress to wind up
 
 
 class BodyTooLarge(ValueError):
@@ -145,6 +147,7 @@ class LocalServer:
             return
         self._stopping.set()
         server.close_connections()
+        server.wait_for_handlers(STOP_WAIT)
         server.server_close()
         self._server = None
         self._serving = False
@@ -166,6 +169,7 @@ class _TrackedServer(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.owner = owner
         self.connections: set[socket.socket] = set()
+        self.handlers: set[threading.Thread] = set()
         self.connections_lock = threading.Lock()
         super().__init__(address, owner.handler)
 
@@ -176,6 +180,15 @@ class _TrackedServer(ThreadingHTTPServer):
         for connection in connections:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
+
+    def wait_for_handlers(self, limit: float) -> None:
+        """Let the handlers whose connections were just shut finish (at most ``limit`` seconds
+        in all): the local endpoint's charge what arrived before the ledger is closed."""
+        deadline = time.monotonic() + limit
+        with self.connections_lock:
+            handlers = [t for t in self.handlers if t is not threading.current_thread()]
+        for handler in handlers:
+            handler.join(max(0.0, deadline - time.monotonic()))
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away is normal here; anything else is logged, not printed."""
@@ -209,11 +222,13 @@ class LocalHandler(BaseHTTPRequestHandler):
         server = cast(_TrackedServer, self.server)
         with server.connections_lock:
             server.connections.add(self.connection)
+            server.handlers.add(threading.current_thread())
 
     def finish(self) -> None:
         server = cast(_TrackedServer, self.server)
         with server.connections_lock:
             server.connections.discard(self.connection)
+            server.handlers.discard(threading.current_thread())
         with contextlib.suppress(OSError):
             super().finish()
 

@@ -6,6 +6,7 @@ HTTP), and checks what the SDK got against what the ledger recorded.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -303,6 +304,40 @@ def test_a_tool_that_hangs_up_mid_stream_is_charged_once_for_what_arrived(
         assert request.status == "incomplete"
     spent = _spend(db)
     assert spent["prompt"] > 200 and 0 < spent["completion"] < 200
+    _assert_exact(db)
+
+
+def test_stopping_mid_stream_charges_what_arrived_before_it_returns(
+    db: Database, gateway: Gateway
+) -> None:
+    """The app closing while a tool streams: the reply is settled before the ledger closes."""
+    with Emulator(chunk_delay=0.02) as slow:
+        with db.write() as session:
+            endpoint = endpoints.add_endpoint(session, "Slow", slow.url + "/v1")
+        keys.set_key(endpoint.id, "test-key-for-the-slow-endpoint")
+        headers = {"Authorization": f"Bearer {gateway.token}", "X-Tallybook-Endpoint": endpoint.id}
+        words = [{"role": "user", "content": "/words 400"}]
+        body = {"model": "gpt-4o-mini", "messages": words, "stream": True}
+        started = threading.Event()
+
+        def tool() -> None:
+            with (
+                contextlib.suppress(httpx2.HTTPError),
+                httpx2.stream(
+                    "POST", gateway.url + "/v1/chat/completions", json=body, headers=headers
+                ) as answer,
+            ):
+                for line in answer.iter_lines():
+                    if '"content"' in line:
+                        started.set()
+
+        caller = threading.Thread(target=tool)
+        caller.start()
+        assert started.wait(10)
+        gateway.stop()
+        with db.read() as session:
+            assert set(session.scalars(select(Request.status))) == {"incomplete"}
+        caller.join(10)
     _assert_exact(db)
 
 
