@@ -8,8 +8,8 @@ one is given, then, in the same run and on the same file, times:
 - raw ``sqlite3``: ``SELECT day, model, SUM(token_value) ... GROUP BY day, model`` over the
   transactions for the last 365 days (what a dashboard without aggregates would run);
 - Tallybook: ``dashboard.spend_over_time`` (reads ``daily_totals``) and ``build_report`` by day;
-  the same figure filtered to the chat window's source (reads ``conversation_days`` joined to
-  the conversations; every demo conversation is the chat window's, the widest such filter);
+  the same figure filtered to the chat window's source (reads ``source_days``; every demo
+  conversation is the chat window's, the widest such filter);
 - the first page of the transactions view (500 rows, keyset), against counting every row.
 
 Target: the aggregates at least 10x faster than the raw GROUP BY, never slower than 1.5x of it.

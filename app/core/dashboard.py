@@ -5,6 +5,7 @@ model and source filters; ``tallybook report`` reads the same tables, so the two
 Money is in credits, positive for spend.
 
 Without a source filter the figures read ``daily_totals`` (all spend). With one they read
+``source_days`` (the spend per day of each source), and the per-conversation figures
 ``conversation_days`` of the conversations from those sources, since ``daily_totals`` knows no
 conversation. Every spend the app writes has a conversation (the chat window and ``tallybook
 chat`` create one first, titles are charged to theirs, the local endpoint files a tool's requests
@@ -29,7 +30,7 @@ from sqlalchemy import ColumnElement, case, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app.core import conversations
-from app.core.models import Conversation, ConversationDay, DailyTotal, Millionths
+from app.core.models import Conversation, ConversationDay, DailyTotal, Millionths, SourceDay
 from app.core.pricing import PriceBook
 
 SPEND_TYPES = ("prompt", "completion", "cache_write", "cache_read")
@@ -268,14 +269,9 @@ def cache_savings_by_model(session: Session, selection: Selection) -> list[Savin
     rows: Sequence[Any]
     if selection.sources:
         rows = session.execute(
-            select(
-                ConversationDay.model,
-                func.sum(ConversationDay.value),
-                func.sum(ConversationDay.uncached),
-            )
-            .join(Conversation, Conversation.id == ConversationDay.conversation_id)
-            .where(*_conversation_filters(selection))
-            .group_by(ConversationDay.model)
+            select(SourceDay.model, func.sum(SourceDay.value), func.sum(SourceDay.uncached))
+            .where(*_source_filters(selection))
+            .group_by(SourceDay.model)
         ).all()
     else:
         rows = session.execute(
@@ -364,14 +360,13 @@ def _spend(session: Session, selection: Selection) -> Iterable[_DaySpend]:
     if selection.sources:
         rows = session.execute(
             select(
-                ConversationDay.day,
-                ConversationDay.model,
-                func.sum(ConversationDay.value),
-                *(func.sum(getattr(ConversationDay, f"{kind}_tokens")) for kind in SPEND_TYPES),
+                SourceDay.day,
+                SourceDay.model,
+                func.sum(SourceDay.value),
+                *(func.sum(getattr(SourceDay, f"{kind}_tokens")) for kind in SPEND_TYPES),
             )
-            .join(Conversation, Conversation.id == ConversationDay.conversation_id)
-            .where(*_conversation_filters(selection))
-            .group_by(ConversationDay.day, ConversationDay.model)
+            .where(*_source_filters(selection))
+            .group_by(SourceDay.day, SourceDay.model)
         ).all()
     else:  # daily_totals keeps tokens negative, in millionths, one row per token type
         rows = session.execute(
@@ -411,6 +406,13 @@ def _spent_between(session: Session, first: date, last: date) -> Decimal:
 
 def _daily_filters(selection: Selection) -> list[ColumnElement[bool]]:
     return _filters(selection, DailyTotal.day, DailyTotal.provider, DailyTotal.model)
+
+
+def _source_filters(selection: Selection) -> list[ColumnElement[bool]]:
+    """Filters on ``source_days`` (the selection has sources)."""
+    clauses = _filters(selection, SourceDay.day, SourceDay.provider, SourceDay.model)
+    clauses.append(SourceDay.source.in_(sorted(selection.sources)))
+    return clauses
 
 
 def _conversation_filters(selection: Selection) -> list[ColumnElement[bool]]:

@@ -213,6 +213,26 @@ class ConversationDay(Base):
     uncached: Mapped[Decimal] = mapped_column(Millionths)
 
 
+class SourceDay(Base):
+    """The spend of one source (the chat window, or a tool on the local endpoint) per UTC day,
+    provider and model: what the dashboard reads when filtered by source, so the filter does not
+    have to walk every conversation's days. Columns as in ConversationDay.
+    """
+
+    __tablename__ = "source_days"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    source: Mapped[str] = mapped_column(Text, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[Decimal] = mapped_column(Millionths)
+    uncached: Mapped[Decimal] = mapped_column(Millionths)
+
+
 class Budget(Base):
     """A spending limit for a day or a month, overall or for one provider or model."""
 

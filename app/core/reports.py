@@ -19,7 +19,14 @@ from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from app.core.ledger import TokenType
-from app.core.models import Conversation, ConversationDay, DailyTotal, Request, Transaction
+from app.core.models import (
+    Conversation,
+    ConversationDay,
+    DailyTotal,
+    Request,
+    SourceDay,
+    Transaction,
+)
 from app.core.money import tidy
 
 NO_CONVERSATION = "(no conversation)"
@@ -146,6 +153,14 @@ _CONVERSATION_TOKENS = (
 )
 
 
+_SOURCE_TOKENS = (
+    SourceDay.prompt_tokens,
+    SourceDay.completion_tokens,
+    SourceDay.cache_write_tokens,
+    SourceDay.cache_read_tokens,
+)
+
+
 def _by_period_or_model_of(
     session: Session,
     group_by: GroupBy,
@@ -153,22 +168,21 @@ def _by_period_or_model_of(
     until: date | None,
     sources: frozenset[str],
 ) -> tuple[ReportRow, ...]:
-    """As :func:`_by_period_or_model`, for the conversations of some sources only."""
+    """As :func:`_by_period_or_model`, for some sources only (from ``source_days``)."""
     key = {
-        GroupBy.DAY: ConversationDay.day,
-        GroupBy.MONTH: func.substr(ConversationDay.day, 1, 7),
-        GroupBy.MODEL: ConversationDay.model,
+        GroupBy.DAY: SourceDay.day,
+        GroupBy.MONTH: func.substr(SourceDay.day, 1, 7),
+        GroupBy.MODEL: SourceDay.model,
     }[group_by]
     statement = (
         select(
             key,
-            func.group_concat(func.distinct(ConversationDay.model)),
-            *(-func.sum(column) for column in _CONVERSATION_TOKENS),
-            func.sum(ConversationDay.value),
+            func.group_concat(func.distinct(SourceDay.model)),
+            *(-func.sum(column) for column in _SOURCE_TOKENS),
+            func.sum(SourceDay.value),
         )
-        .join(Conversation, Conversation.id == ConversationDay.conversation_id)
-        .where(*_day_filters(ConversationDay.day, since, until))
-        .where(Conversation.source.in_(sorted(sources)))
+        .where(*_day_filters(SourceDay.day, since, until))
+        .where(SourceDay.source.in_(sorted(sources)))
         .group_by(key)
         .order_by(key)
     )

@@ -39,6 +39,22 @@ SELECT day, conversation_id, provider, model, prompt_tokens, completion_tokens, 
 FROM conversation_days ORDER BY 1, 2, 3, 4
 """
 
+FRESH_SOURCES = """
+SELECT substr(t.created_at, 1, 10), c.source, COALESCE(t.provider, ''), COALESCE(t.model, ''),
+       -SUM(CASE t.token_type WHEN 'prompt' THEN t.raw_amount ELSE 0 END) / 1000000,
+       -SUM(CASE t.token_type WHEN 'completion' THEN t.raw_amount ELSE 0 END) / 1000000,
+       -SUM(CASE t.token_type WHEN 'cache_write' THEN t.raw_amount ELSE 0 END) / 1000000,
+       -SUM(CASE t.token_type WHEN 'cache_read' THEN t.raw_amount ELSE 0 END) / 1000000,
+       SUM(t.token_value)
+FROM transactions t JOIN conversations c ON c.id = t.conversation_id
+GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+"""
+KEPT_SOURCES = """
+SELECT day, source, provider, model, prompt_tokens, completion_tokens, cache_write_tokens,
+       cache_read_tokens, value
+FROM source_days ORDER BY 1, 2, 3, 4
+"""
+
 
 def assert_aggregates_exact(path: Path) -> None:
     with sqlite3.connect(path) as raw:
@@ -47,6 +63,7 @@ def assert_aggregates_exact(path: Path) -> None:
             raw.execute(KEPT_CONVERSATIONS).fetchall()
             == raw.execute(FRESH_CONVERSATIONS).fetchall()
         )
+        assert raw.execute(KEPT_SOURCES).fetchall() == raw.execute(FRESH_SOURCES).fetchall()
 
 
 steps = st.lists(
@@ -72,7 +89,8 @@ steps = st.lists(
 def test_aggregates_equal_a_fresh_group_by(db: Database, plan: list[tuple]) -> None:  # type: ignore[type-arg]
     start = datetime(2026, 1, 1, 23, 0)
     with db.write() as session:
-        conversation = conversations.create_conversation(session).id
+        chat = conversations.create_conversation(session).id
+        tool = conversations.for_source(session, "zed")
     for (
         offset,
         model,
@@ -92,7 +110,7 @@ def test_aggregates_equal_a_fresh_group_by(db: Database, plan: list[tuple]) -> N
                 model,
                 usage,
                 rates("1.25", "10", "1.5625", "0.125"),
-                conversation if in_chat else None,
+                (chat if offset % 2 else tool) if in_chat else None,
             )
             ledger.spend_tokens(session, spend, now=at)
             if top_up:
