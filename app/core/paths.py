@@ -19,7 +19,8 @@ DATABASE_NAME = "tallybook.sqlite3"
 
 
 def _resources_dir() -> Path:
-    """``resources/`` beside ``app/`` in a source tree; inside the bundle when frozen.
+    """``resources/`` beside ``app/`` in a source tree; inside ``app/`` when installed from a
+    wheel (pyproject maps it to ``app.resources``); inside the bundle when frozen.
 
     A PyInstaller build (``sys.frozen``) unpacks its data files under ``sys._MEIPASS``: the
     ``_internal`` folder of a one-folder build, ``Contents/Frameworks`` of a macOS app bundle
@@ -28,7 +29,9 @@ def _resources_dir() -> Path:
     bundle = getattr(sys, "_MEIPASS", None)
     if getattr(sys, "frozen", False) and bundle:
         return Path(bundle) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "resources"
+    return installed if installed.is_dir() else package.parent / "resources"
 
 
 RESOURCES_DIR = _resources_dir()
