@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         "count", help="count the tokens of a text or an OpenAI-style chat payload, before sending"
     )
     counting.add_argument(
-        "--model", required=True, help="model name, e.g. gpt-4o or claude-sonnet-4-5"
+        "--model", required=True, help="model name, e.g. gpt-6.1-sol or claude-sonnet-5-5"
     )
     counting.add_argument("--provider", help="provider id, for prices and the provider's own count")
     counting.add_argument(

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.core import ledger, pricing
+from app.core import endpoints, ledger, pricing
 from app.core.db import Database
 from app.core.ledger import Spend, TokenUsage
 from app.core.pricing import PriceBook, RateOverride
@@ -132,3 +132,22 @@ def test_online_updates_are_opt_in_and_named_in_the_rate_source(db: Database) ->
     finally:
         data_snapshot.set_custom_snapshot(None)
     assert rates.source.endswith("+ online data of 2026-11-20 09:30")
+
+
+
+def test_every_model_the_picker_offers_from_a_priced_endpoint_is_in_the_price_table(
+    db: Database,
+) -> None:
+    """A stale menu entry (a retired model, a misspelt name) would be charged the flagged default."""
+    with db.read() as session:
+        menu = endpoints.model_menu(session)
+        book = PriceBook.load(session)
+    offered = [(e, c.model) for e, choices in menu if e.price_provider for c in choices]
+    assert len(offered) > 30
+    unpriced = [
+        f"{e.id}: {model}"
+        for e, model in offered
+        if book.rates(model, provider=e.price_provider).is_default
+        or book.limits(model, provider=e.price_provider).context_window is None
+    ]
+    assert unpriced == []

@@ -276,11 +276,11 @@ def test_the_model_picker_offers_priced_models_grouped_by_provider(
         r
         for r in range(picker.combo.count())
         if picker.combo.itemData(r, Qt.ItemDataRole.UserRole + 1) == "openai"
-        and picker.combo.itemText(r) == "gpt-4o"
+        and picker.combo.itemText(r) == "gpt-4.1"
     )
     picker.combo.setCurrentIndex(row)
     picker.combo.activated.emit(row)
-    assert view.selection() == ("openai", "gpt-4o")
+    assert view.selection() == ("openai", "gpt-4.1")
     assert picker.endpoint_label.text() == "OpenAI:"
 
     def remembered() -> list[str]:
@@ -288,7 +288,7 @@ def test_the_model_picker_offers_priced_models_grouped_by_provider(
             recent: dict[str, list[str]] = settings.get(session, endpoints.RECENT_MODELS_KEY, {})
         return recent.get("openai", [])
 
-    qtbot.waitUntil(lambda: remembered() == ["gpt-4o"], timeout=3_000)
+    qtbot.waitUntil(lambda: remembered() == ["gpt-4.1"], timeout=3_000)
 
     picker.combo.lineEdit().clear()
     qtbot.keyClicks(picker.combo.lineEdit(), "my-fine-tune")

@@ -33,8 +33,11 @@ from app.core.usage import ReportedUsage, extract
 
 BASE_URL = "https://api.openai.com/v1"
 _RESPONSES_ONLY = re.compile(
-    r"(^|[-/])(o1-pro|o3-pro|gpt-5(\.\d+)?-pro|codex|computer-use)|deep-research"
+    r"(^|[-/])(o1-pro|o3-pro|codex|computer-use|gpt-daybreak|gpt-rosalind"
+    r"|gpt-\d+(\.\d+)?(-[a-z]+)?-(pro|cyber|rosalind|law)(?![a-z]))|deep-research"
 )
+"""The openai SDK's ResponsesModel names that its ChatModel lacks (gpt-6.1-terra-pro on
+OpenRouter too): Chat Completions answers them with an error."""
 
 
 def api_for_model(model: str) -> str:
