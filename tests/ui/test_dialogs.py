@@ -280,11 +280,11 @@ def test_a_valid_override_is_stored_and_shown_as_user_override(
     qtbot: QtBot, open_dialog: Callable[[type[PricesDialog]], PricesDialog], db: Database
 ) -> None:
     dialog = open_dialog(PricesDialog)
-    assert source_shown(dialog, "gpt-4o")[0].startswith("genai-prices ")
-    assert dialog.select_model("gpt-4o")
-    assert dialog.override_model.text() == "gpt-4o"
-    assert dialog.override_edits["prompt"].placeholderText() == "2.5"
-    dialog.override_edits["prompt"].setText("2")
+    assert source_shown(dialog, "gpt-4.1")[0].startswith("genai-prices ")
+    assert dialog.select_model("gpt-4.1")
+    assert dialog.override_model.text() == "gpt-4.1"
+    assert dialog.override_edits["prompt"].placeholderText() == "2"
+    dialog.override_edits["prompt"].setText("1.5")
     dialog.override_edits["completion"].setText("8.125")
     with (
         qtbot.waitSignal(dialog.context.events.settings_changed, timeout=WAIT_MS),
@@ -294,18 +294,18 @@ def test_a_valid_override_is_stored_and_shown_as_user_override(
 
     with db.read() as session:
         assert pricing.list_overrides(session) == [
-            RateOverride("gpt-4o", Decimal(2), Decimal("8.125"))
+            RateOverride("gpt-4.1", Decimal("1.5"), Decimal("8.125"))
         ]
-    assert set(source_shown(dialog, "gpt-4o")) == {"user override"}
-    row = dialog.rows_for("gpt-4o")[0]
-    assert (row.rates.prompt, row.rates.completion) == (Decimal(2), Decimal("8.125"))
+    assert set(source_shown(dialog, "gpt-4.1")) == {"user override"}
+    row = dialog.rows_for("gpt-4.1")[0]
+    assert (row.rates.prompt, row.rates.completion) == (Decimal("1.5"), Decimal("8.125"))
     assert dialog.remove_override_button.isEnabled()
 
     with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
         dialog.remove_override_button.click()
     with db.read() as session:
         assert pricing.list_overrides(session) == []
-    assert source_shown(dialog, "gpt-4o")[0].startswith("genai-prices ")
+    assert source_shown(dialog, "gpt-4.1")[0].startswith("genai-prices ")
 
 
 @pytest.mark.parametrize(
