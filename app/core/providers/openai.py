@@ -36,8 +36,8 @@ _RESPONSES_ONLY = re.compile(
     r"(^|[-/])(o1-pro|o3-pro|codex|computer-use|gpt-daybreak|gpt-rosalind"
     r"|gpt-\d+(\.\d+)?(-[a-z]+)?-(pro|cyber|rosalind|law)(?![a-z]))|deep-research"
 )
-"""The openai SDK's ResponsesModel names that its ChatModel lacks (gpt-6.1-terra-pro on
-OpenRouter too): Chat Completions answers them with an error."""
+"""Names the openai SDK lists as Responses models but not as Chat models (and pro variants
+such as OpenRouter's openai/gpt-6.1-terra-pro): only ``/responses`` serves them."""
 
 
 def api_for_model(model: str) -> str:
