@@ -15,6 +15,7 @@ from pytestqt.qtbot import QtBot
 from app.core import alerts, dashboard, demo_data, ledger
 from app.core.clock import utcnow
 from app.core.dashboard import Bucket, Selection
+from app.core.day_ranges import RangePreset
 from app.core.db import Database
 from app.core.errors import TallybookError
 from app.core.money import credits_to_usd, format_usd
@@ -24,7 +25,6 @@ from app.ui.context import AppContext
 from app.ui.dashboard import DashboardView
 from app.ui.dashboard import view as view_module
 from app.ui.dashboard.charts import ShareChart
-from app.ui.dashboard.controls import RangePreset
 from app.ui.dashboard.panels import crossing_text
 from tests import factories
 
@@ -253,7 +253,7 @@ def test_cache_savings_tables_match_the_core(view: DashboardView) -> None:
 def test_presets_and_custom_ranges_drive_the_selection(qtbot: QtBot, view: DashboardView) -> None:
     week = Selection(since=TODAY - timedelta(days=6), until=TODAY)
     select(qtbot, view, week)
-    assert view.controls.preset() is RangePreset.LAST_7
+    assert view.controls.preset() is RangePreset.LAST_7_DAYS
     assert view.selection() == week
 
     first = TODAY - timedelta(days=20)

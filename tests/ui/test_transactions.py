@@ -20,11 +20,12 @@ from pytestqt.qtbot import QtBot
 
 from app.core import demo_data, ledger, money, transactions
 from app.core.clock import utcnow
+from app.core.day_ranges import RangePreset
 from app.core.db import Database
 from app.core.export import HEADER
 from app.core.transactions import Filter, Row, Totals
 from app.ui.context import AppContext
-from app.ui.transactions import ExportJob, RangePreset, TransactionsView, export
+from app.ui.transactions import ExportJob, TransactionsView, export
 from app.ui.transactions.table import COLUMNS, TIME_COLUMN, VALUE_COLUMN
 from tests.factories import spend
 

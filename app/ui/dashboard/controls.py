@@ -4,8 +4,7 @@ filters."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date, timedelta
-from enum import StrEnum
+from datetime import date
 
 from PySide6.QtCore import QDate, Signal
 from PySide6.QtGui import QAction, QMouseEvent
@@ -19,42 +18,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.clock import utcnow
 from app.core.conversations import source_label
 from app.core.dashboard import Bucket, Selection
+from app.core.day_ranges import RangePreset, preset_days, preset_matching, utc_today
 from app.ui.transactions.filters import ChoiceCombo
 
 EARLIEST = QDate(2000, 1, 1)
 """The "from" date edit at this date means no lower bound (shown as "Beginning")."""
-
-
-class RangePreset(StrEnum):
-    """The ranges offered in one click; Custom takes the two date edits."""
-
-    TODAY = "Today"
-    LAST_7 = "Last 7 days"
-    LAST_30 = "Last 30 days"
-    THIS_MONTH = "This month"
-    ALL = "All time"
-    CUSTOM = "Custom"
-
-
-def preset_range(preset: RangePreset, today: date) -> tuple[date | None, date | None]:
-    """The first and last day (inclusive, UTC) a preset covers on ``today``."""
-    if preset is RangePreset.TODAY:
-        return today, today
-    if preset is RangePreset.LAST_7:
-        return today - timedelta(days=6), today
-    if preset is RangePreset.LAST_30:
-        return today - timedelta(days=29), today
-    if preset is RangePreset.THIS_MONTH:
-        return today.replace(day=1), today
-    return None, None
-
-
-def utc_today() -> date:
-    """Today's UTC date: the ledger's days are UTC."""
-    return utcnow().date()
 
 
 def _qdate(day: date) -> QDate:
@@ -198,7 +168,7 @@ class RangeControls(QWidget):
         layout.addWidget(self.source_combo)
         layout.addStretch(1)
 
-        self.set_preset(RangePreset.LAST_30)
+        self.set_preset(RangePreset.LAST_30_DAYS)
         self.preset_box.currentIndexChanged.connect(self._on_preset_box_current_index_changed)
         self.since_edit.dateChanged.connect(self._on_since_edit_date_changed)
         self.until_edit.dateChanged.connect(self._on_until_edit_date_changed)
@@ -217,13 +187,13 @@ class RangeControls(QWidget):
         self.preset_box.setCurrentIndex(self.preset_box.findData(preset))
         self.preset_box.blockSignals(False)
         if preset is not RangePreset.CUSTOM:
-            self._show_dates(*preset_range(preset, self._today()))
+            self._show_dates(*preset_days(preset, self._today()))
 
     def selection(self) -> Selection:
         """The days and filters chosen (a preset's days are counted from today, each call)."""
         preset = self.preset()
         since, until = (
-            self._custom if preset is RangePreset.CUSTOM else preset_range(preset, self._today())
+            self._custom if preset is RangePreset.CUSTOM else preset_days(preset, self._today())
         )
         return Selection(
             since,
@@ -235,16 +205,8 @@ class RangeControls(QWidget):
 
     def set_selection(self, selection: Selection) -> None:
         """Show ``selection`` (as a preset when it is one today), without emitting ``changed``."""
-        today = self._today()
         wanted = (selection.since, selection.until)
-        preset = next(
-            (
-                p
-                for p in RangePreset
-                if p is not RangePreset.CUSTOM and preset_range(p, today) == wanted
-            ),
-            RangePreset.CUSTOM,
-        )
+        preset = preset_matching(*wanted, self._today())
         self._custom = wanted
         self.set_preset(preset)
         if preset is RangePreset.CUSTOM:
@@ -304,7 +266,7 @@ class RangeControls(QWidget):
         if preset is RangePreset.CUSTOM:
             self._custom = self._shown_dates()
         else:
-            self._show_dates(*preset_range(preset, self._today()))
+            self._show_dates(*preset_days(preset, self._today()))
         self.changed.emit()
 
     def _shown_dates(self) -> tuple[date | None, date]:

@@ -29,11 +29,12 @@ from PySide6.QtWidgets import (
 
 from app.core.conversations import CHAT_SOURCE
 from app.core.dashboard import Bucket, Selection, Share
+from app.core.day_ranges import utc_today
 from app.core.db import Database
 from app.core.money import format_usd
 from app.ui.context import AppContext
 from app.ui.dashboard.charts import BalanceChart, DailyCostChart, ShareChart, TokensChart
-from app.ui.dashboard.controls import RangeControls, utc_today
+from app.ui.dashboard.controls import RangeControls
 from app.ui.dashboard.figures import DashboardFigures, FigureRequest, load_figures
 from app.ui.dashboard.panels import CacheSavingsPanel, ForecastPanel, WhatIfPanel
 from app.ui.dashboard.plotting import ModelColours

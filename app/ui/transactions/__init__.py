@@ -11,7 +11,7 @@ from app.ui.transactions.export import (
     run_export,
     start_export,
 )
-from app.ui.transactions.filters import FilterBar, RangePreset
+from app.ui.transactions.filters import FilterBar
 from app.ui.transactions.table import RowRole, TransactionTableModel
 from app.ui.transactions.view import TransactionsView
 
@@ -19,7 +19,6 @@ __all__ = [
     "ExportJob",
     "ExportProgress",
     "FilterBar",
-    "RangePreset",
     "RowRole",
     "TransactionTableModel",
     "TransactionsView",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
-from enum import StrEnum
 from typing import Any
 
 from PySide6.QtCore import QDate, QSignalBlocker, Qt, QTimer, Signal
@@ -23,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.clock import utcnow
 from app.core.conversations import ConversationSummary, source_label
+from app.core.day_ranges import RangePreset, preset_days, preset_matching, utc_today
 from app.core.ledger import TokenType
 from app.core.transactions import Filter
 
@@ -39,43 +38,11 @@ _DATE_FORMAT = "yyyy-MM-dd"
 _DATES_DEBOUNCE_MS = 400
 
 
-class RangePreset(StrEnum):
-    """The day ranges offered in the range menu (UTC days)."""
-
-    ALL = "All time"
-    TODAY = "Today"
-    LAST_7_DAYS = "Last 7 days"
-    LAST_30_DAYS = "Last 30 days"
-    THIS_MONTH = "This month"
-    LAST_MONTH = "Last month"
-    THIS_YEAR = "This year"
-    CUSTOM = "Custom dates"
-
-
-def preset_range(preset: RangePreset, today: date) -> tuple[date | None, date | None]:
-    """``(since, until)`` of a preset on ``today``; ranges that end today stay open-ended, so
-    rows recorded after midnight UTC still show while the window stays open."""
-    if preset is RangePreset.TODAY:
-        return today, None
-    if preset is RangePreset.LAST_7_DAYS:
-        return today - timedelta(days=6), None
-    if preset is RangePreset.LAST_30_DAYS:
-        return today - timedelta(days=29), None
-    if preset is RangePreset.THIS_MONTH:
-        return today.replace(day=1), None
-    if preset is RangePreset.LAST_MONTH:
-        last_day = today.replace(day=1) - timedelta(days=1)
-        return last_day.replace(day=1), last_day
-    if preset is RangePreset.THIS_YEAR:
-        return today.replace(month=1, day=1), None
-    return None, None
-
-
-def _preset_of(since: date | None, until: date | None, today: date) -> RangePreset:
-    for preset in RangePreset:
-        if preset is not RangePreset.CUSTOM and preset_range(preset, today) == (since, until):
-            return preset
-    return RangePreset.CUSTOM
+def _filter_days(preset: RangePreset, today: date) -> tuple[date | None, date | None]:
+    """A preset's days as a filter: a range that ends today stays open, so rows recorded after
+    midnight UTC still show while the window stays open."""
+    since, until = preset_days(preset, today)
+    return since, None if until == today else until
 
 
 class ChoiceCombo(QComboBox):
@@ -146,7 +113,8 @@ class FilterBar(QWidget):
         self.range_combo.setToolTip("Days are UTC days, as in the reports and the CSV")
         for preset in RangePreset:
             self.range_combo.addItem(preset.value, preset)
-        today = QDate.fromString(utcnow().date().isoformat(), "yyyy-MM-dd")
+        self.range_combo.setCurrentIndex(self.range_combo.findData(RangePreset.ALL))
+        today = QDate.fromString(utc_today().isoformat(), "yyyy-MM-dd")
         self.since_edit = self._date_edit("From (UTC)", today.addDays(-29))
         self.until_edit = self._date_edit("To (UTC, inclusive)", today)
         self.to_label = QLabel("to")
@@ -234,7 +202,7 @@ class FilterBar(QWidget):
     def set_filter(self, selection: Filter) -> None:
         """Show ``selection`` in the widgets, without announcing it."""
         self._dates_timer.stop()
-        preset = _preset_of(selection.since, selection.until, utcnow().date())
+        preset = preset_matching(selection.since, selection.until, utc_today())
         with QSignalBlocker(self.range_combo):
             self.range_combo.setCurrentIndex(list(RangePreset).index(preset))
         self._preset = preset
@@ -283,7 +251,7 @@ class FilterBar(QWidget):
     def _range(self) -> tuple[date | None, date | None]:
         preset = RangePreset(self.range_combo.currentData())
         if preset is not RangePreset.CUSTOM:
-            return preset_range(preset, utcnow().date())
+            return _filter_days(preset, utc_today())
         since = date.fromisoformat(self.since_edit.date().toString(_DATE_FORMAT))
         until = date.fromisoformat(self.until_edit.date().toString(_DATE_FORMAT))
         return (since, until) if since <= until else (until, since)
@@ -306,11 +274,9 @@ class FilterBar(QWidget):
         preset = RangePreset(self.range_combo.currentData())
         if preset is RangePreset.CUSTOM:
             # Start from the range shown until now, ready to adjust (all time: the last 30 days).
-            today = utcnow().date()
-            since, until = preset_range(self._preset, today)
-            if since is None:
-                since = today - timedelta(days=29)
-            self._set_dates(since, until or today)
+            today = utc_today()
+            since, until = preset_days(self._preset, today)
+            self._set_dates(since or today - timedelta(days=29), until or today)
         self._preset = preset
         self._show_custom_dates(preset is RangePreset.CUSTOM)
         self._announce()
