@@ -193,18 +193,10 @@ class DailyTotal(Base):
     transactions: Mapped[int]
 
 
-class ConversationDay(Base):
-    """A conversation's spend per UTC day and model: its running total is the sum of its rows.
+class _SpendByTokenType:
+    """The columns of a per-day spend row after its key: positive counts of each token type, and
+    money as in DailyTotal."""
 
-    Token columns are positive counts of each token type; money columns as in DailyTotal.
-    """
-
-    __tablename__ = "conversation_days"
-
-    day: Mapped[str] = mapped_column(String(10), primary_key=True)
-    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
-    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
-    model: Mapped[str] = mapped_column(String(200), primary_key=True)
     prompt_tokens: Mapped[int] = mapped_column(BigInteger)
     completion_tokens: Mapped[int] = mapped_column(BigInteger)
     cache_write_tokens: Mapped[int] = mapped_column(BigInteger)
@@ -213,10 +205,21 @@ class ConversationDay(Base):
     uncached: Mapped[Decimal] = mapped_column(Millionths)
 
 
-class SourceDay(Base):
+class ConversationDay(_SpendByTokenType, Base):
+    """A conversation's spend per UTC day and model: its running total is the sum of its rows."""
+
+    __tablename__ = "conversation_days"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class SourceDay(_SpendByTokenType, Base):
     """The spend of one source (the chat window, or a tool on the local endpoint) per UTC day,
     provider and model: what the dashboard reads when filtered by source, so the filter does not
-    have to walk every conversation's days. Columns as in ConversationDay.
+    have to walk every conversation's days.
     """
 
     __tablename__ = "source_days"
@@ -225,12 +228,6 @@ class SourceDay(Base):
     source: Mapped[str] = mapped_column(Text, primary_key=True)
     provider: Mapped[str] = mapped_column(String(64), primary_key=True)
     model: Mapped[str] = mapped_column(String(200), primary_key=True)
-    prompt_tokens: Mapped[int] = mapped_column(BigInteger)
-    completion_tokens: Mapped[int] = mapped_column(BigInteger)
-    cache_write_tokens: Mapped[int] = mapped_column(BigInteger)
-    cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
-    value: Mapped[Decimal] = mapped_column(Millionths)
-    uncached: Mapped[Decimal] = mapped_column(Millionths)
 
 
 class Budget(Base):
