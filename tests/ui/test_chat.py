@@ -28,14 +28,6 @@ REPLY_TIMEOUT = 10_000
 
 
 @pytest.fixture
-def context(db: Database) -> Iterator[AppContext]:
-    """The app's shared services; closed last, so no worker thread outlives the test."""
-    shared = AppContext.create(db)
-    yield shared
-    shared.close()
-
-
-@pytest.fixture
 def view(qtbot: QtBot, context: AppContext) -> Iterator[ChatView]:
     widget = ChatView(context)
     qtbot.addWidget(widget)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -37,14 +36,11 @@ LAST_30 = Selection(since=TODAY - timedelta(days=29), until=TODAY)
 
 
 @pytest.fixture
-def context(db: Database) -> Iterator[AppContext]:
+def db(db: Database) -> Database:
+    """The test's ledger with 3,000 demo rows over 40 days, before the app opens it."""
     with db.write() as session:
         demo_data.fill(session, 3000, 40, now=NOW)
-    ctx = AppContext.create(db)
-    try:
-        yield ctx
-    finally:
-        ctx.close()  # no worker thread outlives the test
+    return db
 
 
 @pytest.fixture

@@ -43,15 +43,6 @@ def no_keys_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def context(db: Database) -> Iterator[AppContext]:
-    ctx = AppContext.create(db)
-    try:
-        yield ctx
-    finally:
-        ctx.close()  # no worker thread outlives the test
-
-
-@pytest.fixture
 def open_dialog(qtbot: QtBot, context: AppContext) -> Iterator[Callable[[type[D]], D]]:
     """Build a dialog, show it, and wait for its first read; closed again after the test."""
     opened: list[QDialog] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -37,15 +37,6 @@ CREDITS = Filter(token_types=frozenset({"credits"}))
 PAGE = transactions.PAGE_SIZE
 REFRESH_WAIT_MS = 500
 """Longer than the view's refresh debounce: what has not happened by then will not."""
-
-
-@pytest.fixture
-def context(db: Database) -> Iterator[AppContext]:
-    ctx = AppContext.create(db)
-    try:
-        yield ctx
-    finally:
-        ctx.close()  # no worker thread outlives the test
 
 
 @pytest.fixture
