@@ -17,8 +17,9 @@ from pathlib import Path
 
 from app.core import ledger
 from app.core.db import Database
-from app.core.ledger import Spend, TokenUsage
+from app.core.ledger import Spend
 from app.core.pricing import PriceBook
+from app.core.units import TokenUsage
 
 RAW_REQUEST = (
     "INSERT INTO requests (created_at, conversation_id, message_id, provider, model, context,"

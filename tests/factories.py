@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from app.core.ledger import Spend, TokenUsage
+from app.core.ledger import Spend
 from app.core.pricing import Rates
+from app.core.units import TokenUsage
 
 
 def rates(
@@ -20,11 +21,13 @@ def rates(
     """Rates with the cache rates defaulting to the prompt rate."""
     return Rates(
         model=model,
-        prompt=Decimal(prompt),
-        completion=Decimal(completion),
-        cache_write=Decimal(cache_write or prompt),
-        cache_write_1h=Decimal(cache_write or prompt),
-        cache_read=Decimal(cache_read or prompt),
+        units={
+            "input_tokens": Decimal(prompt),
+            "output_tokens": Decimal(completion),
+            "cache_write_tokens": Decimal(cache_write or prompt),
+            "cache_write_1h_tokens": Decimal(cache_write or prompt),
+            "cache_read_tokens": Decimal(cache_read or prompt),
+        },
         source=source,
     )
 

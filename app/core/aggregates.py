@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 
 from app.core.models import Conversation, ConversationDay, DailyTotal, SourceDay
+from app.core.units import Kind, kind_of
 
 _DAILY = cast(Table, DailyTotal.__table__)
 _CONVERSATIONS = cast(Table, ConversationDay.__table__)
@@ -36,7 +37,9 @@ _CONVERSATION_SUMS = (
 )
 _SOURCE_KEYS = ("day", "source", "provider", "model")
 _IDS_PER_QUERY = 900
-_TOKEN_COLUMN = {"prompt": 0, "completion": 1, "cache_write": 2, "cache_read": 3}
+_TOKEN_COLUMN = {Kind.INPUT: 0, Kind.OUTPUT: 1, Kind.CACHE_WRITE: 2, Kind.CACHE_READ: 3}
+"""Where each kind's tokens go in a conversation day; other units and adjustments add money
+only (their counts are searches or nothing, not tokens)."""
 
 
 def accumulate(
@@ -65,7 +68,8 @@ def accumulate(
             spent = by_conversation.setdefault(
                 (day, row["conversation_id"], provider, model), [0, 0, 0, 0, Decimal(0), Decimal(0)]
             )
-            spent[_TOKEN_COLUMN[kind]] -= int(row["raw_amount"])
+            if (column := _TOKEN_COLUMN.get(kind_of(kind))) is not None:
+                spent[column] -= int(row["raw_amount"])
             spent[4] += row["token_value"]
             spent[5] += plain
     if daily:

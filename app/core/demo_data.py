@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 
 from app.core import ledger
 from app.core.clock import utcnow
-from app.core.ledger import Spend, TokenUsage
+from app.core.ledger import Spend
 from app.core.models import Conversation, Message
 from app.core.pricing import PriceBook
+from app.core.units import TokenUsage
 
 DEMO_MODELS = (
     # provider, model, share of conversations, prompt cache ("", "read", "read+write"), reasons

@@ -22,9 +22,10 @@ from app.core import settings
 from app.core.errors import InvalidSetting, TallybookError
 from app.core.keys import redact
 from app.core.paths import resource_path
-from app.core.providers import anthropic, gemini, openai
+from app.core.providers import anthropic, gemini, openai, vendors
 from app.core.providers.base import Adapter
 from app.core.tokens import counting_rules
+from app.core.usage import UsageRules
 
 CUSTOM_KEY = "custom_endpoints"
 MAX_NAME = 80
@@ -57,9 +58,8 @@ class Endpoint:
             if openai.api_for_model(model) == "responses":
                 return openai.ResponsesAdapter(), self.base_url
             return openai.ChatCompletionsAdapter(), self.base_url
-        usage = "openrouter" if self.id == "openrouter" else "openai"
         return openai.ChatCompletionsAdapter(
-            usage_provider=usage, max_tokens_field="max_tokens"
+            usage_rules=self.usage_rules, max_tokens_field="max_tokens"
         ), self.base_url
 
     def adapter_for_api(self, api: str) -> tuple[Adapter, str]:
@@ -85,8 +85,12 @@ class Endpoint:
             return anthropic.MessagesAdapter(), base_url
         if api == "openai-responses":
             return openai.ResponsesAdapter(), base_url
-        usage = "openrouter" if self.id == "openrouter" else "openai"
-        return openai.ChatCompletionsAdapter(usage_provider=usage), base_url
+        return openai.ChatCompletionsAdapter(usage_rules=self.usage_rules), base_url
+
+    @property
+    def usage_rules(self) -> UsageRules:
+        """How this endpoint's Chat Completions usage is read: by its vendor's rules."""
+        return vendors.chat_rules(vendors.vendor_of(self.id, self.base_url))
 
 
 BUILTIN: tuple[Endpoint, ...] = (

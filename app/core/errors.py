@@ -90,6 +90,10 @@ class ContextWindowExceeded(TallybookError):
 class ProviderError(TallybookError):
     """A provider answered with an error, or could not be reached; the message is redacted.
 
+    Its message usually quotes the provider, and provider text is untrusted: it may echo the
+    caller's key. Every message is redacted here, once, whoever built it (a status error, an
+    error event in a stream, an unreadable event), before anyone can show, log or forward it.
+
     Attributes:
         status: the HTTP status, or ``None`` when no answer came.
         retryable: sending the same request again may work (before any reply text arrived).
@@ -98,8 +102,10 @@ class ProviderError(TallybookError):
     retryable = False
 
     def __init__(self, message: str, status: int | None = None) -> None:
+        from app.core.keys import redact  # local: keys imports this module
+
         self.status = status
-        super().__init__(message)
+        super().__init__(redact(message))
 
 
 class AuthenticationFailed(ProviderError):

@@ -17,12 +17,13 @@ from typing import Any, cast
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.core import aggregates
+from app.core import aggregates, units
 from app.core.clock import utcnow
 from app.core.errors import InvalidAmount
 from app.core.models import BalanceAccount, Request, Transaction
 from app.core.money import require_amount
 from app.core.pricing import Rates
+from app.core.units import PricedLine, ProviderFigure, TokenUsage
 
 # Writes go through the tables, not the ORM: the ledger is append-only, so there is nothing for
 # the unit of work to track, and Core statements record a request several times faster.
@@ -34,7 +35,8 @@ _UNCACHED = "_uncached"
 
 
 class TokenType(StrEnum):
-    """The ``token_type`` of a transaction (LibreChat's names, plus the cache ones)."""
+    """The stems of ``token_type`` (LibreChat's names, plus the cache ones); every billed unit's
+    name starts with one of them or is its own (see :mod:`app.core.units`)."""
 
     PROMPT = "prompt"
     COMPLETION = "completion"
@@ -43,45 +45,8 @@ class TokenType(StrEnum):
     CREDITS = "credits"
 
 
-_CACHE_TYPES = (TokenType.CACHE_READ, TokenType.CACHE_WRITE)
-
 CREDIT_SOURCE = "credits"
 """``rate_source`` of a top-up: one credit per credit."""
-
-
-@dataclass(frozen=True)
-class TokenUsage:
-    """The tokens of one request, split the way they are priced.
-
-    ``prompt_tokens`` are the input tokens billed at the plain input rate, i.e. *without* cache
-    reads and writes (providers differ on whether their input count includes the cache; the
-    provider adapters normalise to this). ``completion_tokens`` include ``reasoning_tokens``,
-    which are kept only as a count.
-    """
-
-    prompt_tokens: int
-    completion_tokens: int
-    cache_write_tokens: int = 0
-    cache_write_1h_tokens: int = 0
-    cache_read_tokens: int = 0
-    reasoning_tokens: int = 0
-
-    def __post_init__(self) -> None:
-        for name, value in vars(self).items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InvalidAmount(f"{name} must be a whole number of tokens >= 0, not {value!r}")
-        if self.reasoning_tokens > self.completion_tokens:
-            raise InvalidAmount("reasoning tokens are part of the completion and cannot exceed it")
-
-    @property
-    def input_tokens(self) -> int:
-        """All input tokens, cached or not: what the context window and price tiers count."""
-        return (
-            self.prompt_tokens
-            + self.cache_write_tokens
-            + self.cache_write_1h_tokens
-            + self.cache_read_tokens
-        )
 
 
 @dataclass(frozen=True)
@@ -89,11 +54,18 @@ class Spend:
     """One request's usage, ready to be recorded.
 
     Attributes:
+        model: the model that served the request, which is the one priced.
+        requested_model: the name the request asked for, when the reply named another.
         input_estimated: the input counts are Tallybook's own (the provider reported none).
         output_estimated: the output count is Tallybook's own, from the text that arrived.
         estimated_prompt_tokens: the count made before sending, kept to measure estimates.
         estimate_method: how that count was made (:attr:`TokenCount.method`).
         context: why the request ran: ``message``, ``title``, ``incomplete``...
+        provider_figure: the provider's own cost; when present it is the charge, and the
+            computed price stays on the request for comparison.
+        raw_usage: the provider's usage object as JSON, kept as it came.
+        usage_notes: what Tallybook did not understand in it (the request is flagged).
+        service_tier: the tier the provider says it used.
     """
 
     provider: str
@@ -107,30 +79,42 @@ class Spend:
     output_estimated: bool = False
     estimated_prompt_tokens: int | None = None
     estimate_method: str | None = None
+    requested_model: str | None = None
+    provider_figure: ProviderFigure | None = None
+    raw_usage: str | None = None
+    usage_notes: str | None = None
+    service_tier: str | None = None
 
     @property
     def estimated(self) -> bool:
         """Whether any of the counts is Tallybook's own rather than the provider's."""
         return self.input_estimated or self.output_estimated
 
-    def priced_lines(self) -> list[tuple[TokenType, int, Decimal]]:
-        """(token type, tokens, rate) of each transaction this request will write."""
-        usage, rates = self.usage, self.rates
-        lines = [
-            (TokenType.PROMPT, usage.prompt_tokens, rates.prompt),
-            (TokenType.COMPLETION, usage.completion_tokens, rates.completion),
-            (TokenType.CACHE_WRITE, usage.cache_write_tokens, rates.cache_write),
-            (TokenType.CACHE_WRITE, usage.cache_write_1h_tokens, rates.cache_write_1h),
-            (TokenType.CACHE_READ, usage.cache_read_tokens, rates.cache_read),
-        ]
-        return [
-            line for line in lines if line[1] or line[0] in (TokenType.PROMPT, TokenType.COMPLETION)
-        ]
+    def priced_lines(self) -> list[PricedLine]:
+        """The transactions this request will write (see :func:`units.price_lines`), and the
+        provider's figure as an adjustment where it differs from Tallybook's price."""
+        lines = units.price_lines(self.usage, self.rates)
+        figure = self.provider_figure
+        if figure is not None:
+            difference = figure.credits - sum((line.value for line in lines), Decimal(0))
+            if difference:
+                adjustment = units.PROVIDER_ADJUSTMENT
+                lines.append(
+                    PricedLine(adjustment, 1, difference, figure.source, "output", difference)
+                )
+        return lines
+
+    @property
+    def computed_cost(self) -> Decimal:
+        """Tallybook's own price of the request, in credits (positive)."""
+        return sum((line.value for line in units.price_lines(self.usage, self.rates)), Decimal(0))
 
     @property
     def cost(self) -> Decimal:
-        """What the request costs, in credits (a positive number)."""
-        return sum((tokens * rate for _, tokens, rate in self.priced_lines()), Decimal(0))
+        """What the request is charged, in credits (positive): the provider's figure if any."""
+        if self.provider_figure is not None:
+            return self.provider_figure.credits
+        return self.computed_cost
 
 
 @dataclass(frozen=True)
@@ -316,7 +300,7 @@ def ledger_sum(session: Session) -> Decimal:
 
 
 def _request_row(spend: Spend, at: datetime) -> dict[str, object]:
-    usage = spend.usage
+    usage = spend.usage.total()
     return {
         "created_at": at,
         "conversation_id": spend.conversation_id,
@@ -329,6 +313,12 @@ def _request_row(spend: Spend, at: datetime) -> dict[str, object]:
         "reported_prompt_tokens": None if spend.input_estimated else usage.input_tokens,
         "reasoning_tokens": usage.reasoning_tokens,
         "usage_estimated": spend.estimated,
+        "requested_model": spend.requested_model,
+        "service_tier": spend.service_tier,
+        "raw_usage": spend.raw_usage,
+        "usage_notes": spend.usage_notes,
+        "computed_cost": spend.computed_cost,
+        "provider_cost": spend.provider_figure.credits if spend.provider_figure else None,
     }
 
 
@@ -341,21 +331,21 @@ def _transaction_rows(spend: Spend, request_id: int, at: datetime) -> list[dict[
         "provider": spend.provider,
         "model": spend.model,
         "context": spend.context,
-        "rate_source": spend.rates.source,
     }
     return [
         common
         | {
-            "token_type": kind.value,
+            "token_type": line.token_type,
             "estimated": spend.output_estimated
-            if kind is TokenType.COMPLETION
+            if line.side == "output"
             else spend.input_estimated,
-            "raw_amount": Decimal(-tokens),
-            "rate": rate,
-            "token_value": -tokens * rate,
-            _UNCACHED: -tokens * (spend.rates.prompt if kind in _CACHE_TYPES else rate),
+            "raw_amount": Decimal(-line.amount),
+            "rate": line.rate,
+            "token_value": -line.value,
+            "rate_source": line.source,
+            _UNCACHED: -line.amount * line.uncached_rate,
         }
-        for kind, tokens, rate in spend.priced_lines()
+        for line in spend.priced_lines()
     ]
 
 

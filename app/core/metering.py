@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -36,7 +37,8 @@ from app.core.db import Database
 from app.core.endpoints import Endpoint, get_endpoint
 from app.core.errors import MissingKey, ProviderError, ProviderUnreachable
 from app.core.journal import JournalOwner
-from app.core.ledger import Spend, SpendRecord, TokenUsage
+from app.core.keys import redact
+from app.core.ledger import Spend, SpendRecord
 from app.core.pricing import ModelLimits, PriceBook, Rates
 from app.core.providers.base import (
     Adapter,
@@ -52,7 +54,8 @@ from app.core.providers.http import TIMEOUT, raise_for_status, transport_error
 from app.core.providers.sse import ServerSentEvent, iter_sse
 from app.core.recovery import recover
 from app.core.tokens import TokenCount, TokenCounter
-from app.core.usage import InputTokens, OutputTokens, combine
+from app.core.units import TokenUsage
+from app.core.usage import InputTokens, OutputTokens, ReportedUsage, combine
 
 TITLE_MAX_TOKENS = 24
 TITLE_MAX_TOKENS_REASONING = 1024
@@ -156,9 +159,15 @@ class Metered:
     """The last item of a stream: what the reply was and what it cost.
 
     Attributes:
+        usage: every billed unit of the reply, all steps together.
         status: ``complete``, or ``incomplete`` (cancelled, cut, malformed).
         error: why an incomplete reply stopped, if it was not the user (it is not raised: the
             reply up to that point was charged and is shown).
+        model: the model that served the reply, which it was priced by.
+        requested_model: the model asked for, when the reply names another.
+        computed_cost: Tallybook's own price, in credits.
+        provider_cost: the provider's own figure, in credits, where it gave one (the charge).
+        usage_notes: what the provider's usage carried that Tallybook did not understand.
     """
 
     request_id: int
@@ -172,10 +181,16 @@ class Metered:
     record: SpendRecord
     estimate: TokenCount
     error: ProviderError | None = None
+    model: str = ""
+    requested_model: str | None = None
+    computed_cost: Decimal = Decimal(0)
+    provider_cost: Decimal | None = None
+    usage_notes: str | None = None
 
     @property
     def cost(self) -> Decimal:
-        """What the reply cost, in credits (positive)."""
+        """What the reply cost, in credits (positive): the provider's figure where it gave
+        one, Tallybook's price otherwise."""
         return -self.record.total
 
     @property
@@ -301,10 +316,9 @@ class MeteringClient:
         state = StreamState()
         answer = b""
         try:
-            answer = response.read()
-            text, state.usage = adapter.parse_response(response.json())
-            outcome.text.append(text)
-            state.finished = True
+            answer = redact(response.read().decode("utf-8", "replace")).encode()
+            text, state = adapter.parse_response(response.json())
+            outcome.text.append(redact(text))
         except (httpx2.HTTPError, ValueError) as error:
             outcome.error = ProviderUnreachable(
                 f"{quote.endpoint.name}'s answer broke off ({type(error).__name__})."
@@ -396,6 +410,8 @@ class MeteringClient:
         if not endpoint.needs_key:
             return keys.ApiKey("tallybook-demo", "none") if endpoint.id == "demo" else None
         key = self._key_for(endpoint.id)
+        if key is not None:
+            keys.remember(key.secret)  # whatever the provider sends back is scrubbed of it
         if key is None:
             raise MissingKey(
                 f"No API key for {endpoint.name}. Add one in Keys (it is kept in the OS key "
@@ -502,15 +518,16 @@ class MeteringClient:
         request_id: int,
     ) -> Iterator[tuple[ServerSentEvent, list[Delta]]]:
         """Yield each event with its deltas until the reply ends, is cancelled, breaks or
-        turns malformed.
+        turns malformed, every text in them scrubbed of keys (:class:`ProviderText`).
 
         The text received so far is saved with the pending request every ``save_every``
         seconds, so a crash mid-reply is charged for what had arrived.
         """
         saved_at = time.monotonic()
+        scrub = ProviderText()
         try:
-            for event in iter_sse(response.iter_bytes()):
-                deltas = decoder.feed(event)
+            for raw in iter_sse(response.iter_bytes()):
+                event, deltas = scrub.event(raw, decoder.feed(raw))
                 outcome.text += (delta.text for delta in deltas if isinstance(delta, TextDelta))
                 yield event, deltas
                 if time.monotonic() - saved_at >= self._save_every:
@@ -530,6 +547,8 @@ class MeteringClient:
             outcome.error = MalformedStream(
                 f"{provider} sent a reply Tallybook could not read ({type(error).__name__})."
             )
+        finally:
+            outcome.text.append(scrub.end())
 
     def _settle(
         self,
@@ -543,28 +562,37 @@ class MeteringClient:
         text = "".join(outcome.text)
         ended = state.finished or state.finish_reason is not None
         complete = ended and not outcome.cancelled and outcome.error is None
-        reported_input = state.usage.input
-        reported_output = state.usage.output if complete else None
+        report = state.usage
+        reported_input = report.input
+        reported_output = report.output if complete else None
         input_tokens = reported_input or InputTokens(prompt=quote.count.tokens)
         output = reported_output or OutputTokens(
             self.counter.count_text(quote.request.model, text).tokens
         )
-        usage = combine(input_tokens, output)
+        usage = combine(input_tokens, output, report.steps if reported_output else ())
         status = "complete" if complete else "incomplete"
         context = quote.request.context if complete else "incomplete"
         spend = self._spend(
-            quote, usage, message_id, context, reported_input is None, reported_output is None
+            quote,
+            usage,
+            message_id,
+            context,
+            reported_input is None,
+            reported_output is None,
+            report=report if reported_output else replace(report, figure=None),
+            served=state.model,
         )
         with self._db.write() as session:
             record = ledger.settle(session, request_id, spend, status=status, now=self._clock())
         if message_id is not None:  # after the charge: storing the text can never undo it
             with self._db.write() as session:
                 conversations.set_message_text(session, message_id, text)
+        figure = spend.provider_figure
         return Metered(
             request_id=request_id,
             message_id=message_id,
             text=text,
-            usage=usage,
+            usage=usage.total(),
             input_estimated=reported_input is None,
             output_estimated=reported_output is None,
             status=status,
@@ -572,6 +600,11 @@ class MeteringClient:
             record=record,
             estimate=quote.count,
             error=outcome.error,
+            model=spend.model,
+            requested_model=spend.requested_model,
+            computed_cost=spend.computed_cost,
+            provider_cost=figure.credits if figure else None,
+            usage_notes=spend.usage_notes,
         )
 
     def _spend(
@@ -582,14 +615,16 @@ class MeteringClient:
         context: str,
         input_estimated: bool,
         output_estimated: bool,
+        *,
+        report: ReportedUsage | None = None,
+        served: str | None = None,
     ) -> Spend:
         request = quote.request
-        rates = quote.prices.rates(
-            request.model, provider=quote.endpoint.price_provider, input_tokens=usage.input_tokens
-        )
+        report = report or ReportedUsage()
+        model, rates = self._priced_by(quote, served, usage, dict(report.tier))
         return Spend(
             provider=quote.endpoint.id,
-            model=request.model,
+            model=model,
             usage=usage,
             rates=rates,
             conversation_id=request.conversation_id,
@@ -599,7 +634,120 @@ class MeteringClient:
             output_estimated=output_estimated,
             estimated_prompt_tokens=quote.count.tokens,
             estimate_method=quote.count.method,
+            requested_model=request.model if model != request.model else None,
+            provider_figure=report.figure,
+            raw_usage=_usage_json(report.raw),
+            usage_notes=_notes(report.unmapped),
+            service_tier=_tier_name(report.tier),
         )
+
+    def _priced_by(
+        self, quote: Quote, served: str | None, usage: TokenUsage, tier: dict[str, str]
+    ) -> tuple[str, Rates]:
+        """The model a reply is priced by, and its rates: the one the reply says served it.
+
+        A served name that is the same price-table entry as the requested one (a dated
+        snapshot of an alias) keeps the requested name, so reports and budgets see one model;
+        a served name the table does not know, for a requested one it does, is priced as
+        requested (and still recorded as served on the request).
+        """
+        requested = quote.request.model
+        book, provider = quote.prices, quote.endpoint.price_provider
+        size = usage.input_tokens
+        asked = book.rates(requested, provider=provider, input_tokens=size, tier=tier)
+        if not served or served == requested:
+            return requested, asked
+        answered = book.rates(served, provider=provider, input_tokens=size, tier=tier)
+        if answered.model == asked.model or (answered.is_default and not asked.is_default):
+            return requested, asked
+        return served, answered
+
+
+class ProviderText:
+    """Scrubs keys from one streamed reply: each event's data (an error event that quotes the
+    key), and the reply's text and reasoning, where a key may arrive split across deltas
+    (:class:`~app.core.keys.StreamRedactor`). An event whose text changed is rewritten, so a
+    tool on the local endpoint never receives a key either."""
+
+    def __init__(self) -> None:
+        self._text = keys.StreamRedactor()
+        self._reasoning = keys.StreamRedactor()
+        self._secrets = sorted(keys.known_secrets(), key=len, reverse=True)
+
+    def event(
+        self, event: ServerSentEvent, deltas: list[Delta]
+    ) -> tuple[ServerSentEvent, list[Delta]]:
+        """The event and its deltas as they may be passed on."""
+        scrubbed: list[Delta] = []
+        changed: list[tuple[str, str]] = []
+        for delta in deltas:
+            redactor = self._text if isinstance(delta, TextDelta) else self._reasoning
+            text = redactor.feed(delta.text)
+            if text != delta.text:
+                changed.append((delta.text, text))
+            if text:
+                scrubbed.append(type(delta)(text))
+        data = _rewritten(event.data, changed) if changed else event.data
+        if any(secret in data for secret in self._secrets) or keys.looks_like_key(data):
+            data = redact(data)
+        if data is not event.data:
+            event = replace(event, data=data)
+        return event, scrubbed
+
+    def end(self) -> str:
+        """Reply text still held at the end (the start of a key: masked)."""
+        self._reasoning.flush()
+        return self._text.flush()
+
+
+def _rewritten(data: str, changed: list[tuple[str, str]]) -> str:
+    """An event's JSON with each changed text value replaced by what may be passed on."""
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return data
+    for before, after in changed:
+        parsed = _replace_first(parsed, before, after)[0]
+    return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
+
+
+def _replace_first(value: Any, before: str, after: str) -> tuple[Any, bool]:
+    if isinstance(value, str):
+        return (after, True) if value == before else (value, False)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            new, done = _replace_first(item, before, after)
+            if done:
+                return {**value, key: new}, True
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            new, done = _replace_first(item, before, after)
+            if done:
+                return [*value[:index], new, *value[index + 1 :]], True
+    return value, False
+
+
+def _usage_json(raw: Any) -> str | None:
+    """The provider's usage object as stored: JSON, scrubbed like any provider text."""
+    if raw is None:
+        return None
+    try:
+        return redact(json.dumps(raw, ensure_ascii=False, sort_keys=True, default=str))
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+def _notes(unmapped: tuple[str, ...]) -> str | None:
+    if not unmapped:
+        return None
+    return USAGE_NOT_UNDERSTOOD + ": " + ", ".join(unmapped)[:500]
+
+
+def _tier_name(tier: tuple[tuple[str, str], ...]) -> str | None:
+    return "+".join(value for _, value in tier)[:32] or None
+
+
+USAGE_NOT_UNDERSTOOD = "usage not fully understood"
 
 
 def title_max_tokens(model: str) -> int:

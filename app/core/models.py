@@ -106,14 +106,27 @@ class Request(Base):
     """The metering client that journaled it; while its lock file is held, it is still alive."""
     partial_text: Mapped[str | None] = mapped_column(Text)
     """The reply received so far, saved while it streams, so a crash can be charged for it."""
+    requested_model: Mapped[str | None] = mapped_column(String(200))
+    """The model the request asked for; ``model`` is the one that served it (and is priced)."""
+    service_tier: Mapped[str | None] = mapped_column(String(32))
+    """The tier the provider says it served the request on (``flex``, ``priority``...)."""
+    raw_usage: Mapped[str | None] = mapped_column(Text)
+    """The provider's usage object as it came (JSON, keys redacted): nothing is dropped."""
+    usage_notes: Mapped[str | None] = mapped_column(Text)
+    """What the usage carried that Tallybook did not understand; NULL when it read all of it."""
+    computed_cost: Mapped[Decimal | None] = mapped_column(Millionths)
+    """Tallybook's own price of the request, in credits (positive)."""
+    provider_cost: Mapped[Decimal | None] = mapped_column(Millionths)
+    """The provider's own figure for the request, in credits, where it gave one: the charge."""
 
 
 class Transaction(Base):
     """One token type of one request, or one top-up: LibreChat's Transactions.
 
-    ``raw_amount`` is tokens (negative when spent) or credits for a top-up, ``rate`` is credits
-    per token (= USD per million tokens) and ``token_value = raw_amount * rate`` in credits,
-    exactly: a whole token count times a six-decimal rate always has six decimals or fewer.
+    ``raw_amount`` is the unit's count (tokens, searches; negative when spent) or credits for a
+    top-up, ``rate`` is credits per unit (per token: USD per million tokens) and
+    ``token_value = raw_amount * rate`` in credits, exactly: a whole count times a six-decimal
+    rate always has six decimals or fewer.
     """
 
     __tablename__ = "transactions"
@@ -129,7 +142,9 @@ class Transaction(Base):
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     provider: Mapped[str | None] = mapped_column(String(64))
     model: Mapped[str | None] = mapped_column(String(200))
-    token_type: Mapped[str] = mapped_column(String(16))
+    token_type: Mapped[str] = mapped_column(String(40))
+    """The billed unit (see :mod:`app.core.units`): ``prompt``, ``cache_write_1h``,
+    ``web_searches``, ``flex:completion``..."""
     raw_amount: Mapped[Decimal] = mapped_column(Millionths)
     rate: Mapped[Decimal] = mapped_column(Millionths)
     token_value: Mapped[Decimal] = mapped_column(Millionths)
@@ -186,7 +201,7 @@ class DailyTotal(Base):
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     provider: Mapped[str] = mapped_column(String(64), primary_key=True)
     model: Mapped[str] = mapped_column(String(200), primary_key=True)
-    token_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    token_type: Mapped[str] = mapped_column(String(40), primary_key=True)
     tokens: Mapped[Decimal] = mapped_column(Millionths)
     value: Mapped[Decimal] = mapped_column(Millionths)
     uncached: Mapped[Decimal] = mapped_column(Millionths)

@@ -21,15 +21,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core import settings
+from app.core import settings, units
 from app.core.clock import utcnow
 from app.core.errors import InvalidSetting, UnknownModel
 from app.core.models import PriceOverride
-from app.core.money import quantize_rate, require_amount
+from app.core.money import require_amount
 from app.core.paths import resource_path
 
 OVERRIDE_SOURCE = "user override"
 DEFAULT_SOURCE = "default for unknown model"
+LONG_CONTEXT = "long context"
+"""The reason of an adjustment for a prompt past a long-context price tier."""
 DEFAULT_RATES_KEY = "default_rates"
 ONLINE_UPDATES_KEY = "price_updates_online"
 SHIPPED_DEFAULT_RATES = {"prompt": "10", "completion": "30"}
@@ -42,16 +44,67 @@ _PREFIXES_TO_DROP = ("models/",)
 
 
 @dataclass(frozen=True)
+class RateAdjustment:
+    """A rate that differs from the list price for one request: a service tier's (``flex``,
+    ``priority``, ``batch``) or a long prompt's tier (``long context``).
+
+    Attributes:
+        delta: credits per unit added to the list rate (negative for a discount).
+    """
+
+    reason: str
+    usage_key: str
+    delta: Decimal
+
+
+@dataclass(frozen=True)
 class Rates:
-    """What one model costs per token of each type, and where those numbers came from."""
+    """What one model costs per unit of each billed unit, and where those numbers came from.
+
+    Attributes:
+        units: credits per unit at the list price, by genai-prices usage key (``input_tokens``,
+            ``cache_write_1h_tokens``, ``web_searches``...): only the units the model prices,
+            plus the cache kinds, which always have a rate (the input rate when the table has
+            none), so cache rows are always their own.
+        adjustments: what this request's service tier and prompt size change.
+    """
 
     model: str
-    prompt: Decimal
-    completion: Decimal
-    cache_write: Decimal
-    cache_write_1h: Decimal
-    cache_read: Decimal
+    units: Mapping[str, Decimal]
     source: str
+    adjustments: tuple[RateAdjustment, ...] = ()
+
+    @property
+    def prompt(self) -> Decimal:
+        """Credits per input token, as this request pays it (adjustments included)."""
+        return self.rate("input_tokens")
+
+    @property
+    def completion(self) -> Decimal:
+        """Credits per output token, as this request pays it."""
+        return self.rate("output_tokens")
+
+    @property
+    def cache_write(self) -> Decimal:
+        """Credits per 5-minute cache-write token."""
+        return self.rate("cache_write_tokens")
+
+    @property
+    def cache_write_1h(self) -> Decimal:
+        """Credits per 1-hour cache-write token."""
+        return self.rate("cache_write_1h_tokens")
+
+    @property
+    def cache_read(self) -> Decimal:
+        """Credits per cache-read token."""
+        return self.rate("cache_read_tokens")
+
+    def rate(self, usage_key: str) -> Decimal:
+        """The rate of one unit with this request's adjustments."""
+        listed = self.units[usage_key]
+        return listed + sum(
+            (a.delta for a in self.adjustments if a.usage_key == usage_key), Decimal(0)
+        )
 
     @property
     def is_default(self) -> bool:
@@ -98,6 +151,7 @@ class PriceBook:
         provider: str | None = None,
         input_tokens: int = 0,
         at: datetime | None = None,
+        tier: Mapping[str, str] | None = None,
     ) -> Rates:
         """Rates for one request.
 
@@ -107,10 +161,12 @@ class PriceBook:
             provider: the endpoint's provider id, when known (OpenRouter prices differ).
             input_tokens: all input tokens of the request; selects long-context tiers.
             at: when the request ran (prices change over time); default now.
+            tier: how the provider says it served the request, as genai-prices' price
+                context (``{"service_tier": "flex"}``, ``{"processing": "batch"}``).
         """
         override = self._overrides.get(normalize_model(model))
         try:
-            rates = catalog_rates(model, provider, input_tokens, at or utcnow())
+            rates = catalog_rates(model, provider, input_tokens, at or utcnow(), tier)
         except UnknownModel:
             if override is None:
                 return _rates_from(self._default, model, DEFAULT_SOURCE, fallback=None)
@@ -177,8 +233,15 @@ def start_online_updates() -> Any:
     return updater
 
 
-def catalog_rates(model: str, provider: str | None, input_tokens: int, at: datetime) -> Rates:
-    """Rates from the shipped price table alone.
+def catalog_rates(
+    model: str,
+    provider: str | None,
+    input_tokens: int,
+    at: datetime,
+    tier: Mapping[str, str] | None = None,
+) -> Rates:
+    """Rates from the shipped price table alone: list prices, and as adjustments what the
+    service ``tier`` and a long prompt's price tier change.
 
     Raises:
         UnknownModel: the table has no entry that matches ``model``.
@@ -188,29 +251,53 @@ def catalog_rates(model: str, provider: str | None, input_tokens: int, at: datet
     info = _catalog_model(
         normalize_model(model), _catalog_provider(provider), _snapshot().timestamp
     )
-    prices = info.get_prices(at.replace(tzinfo=UTC) if at.tzinfo is None else at)
+    when = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    listed = info.get_prices(when)
+    served = info.get_prices(when, dict(tier)) if tier else listed
+    registry = units.unit_registry()
 
-    def rate(key: str, fallback: Decimal | None = None) -> Decimal:
-        value = getattr(prices, key, None)
-        if isinstance(value, types.TieredPrices):
-            value = _tier_price(value, input_tokens)
-        if value is None:
-            if fallback is None:
-                raise UnknownModel(f"The price table has no {key} price for {model!r}.")
-            return fallback
-        return quantize_rate(Decimal(value))
+    def per_unit(key: str, value: Any, prompt_size: int) -> Decimal:
+        price = _tier_price(value, prompt_size) if isinstance(value, types.TieredPrices) else value
+        return units.unit_rate(Decimal(price), key)
 
-    prompt = rate("input_mtok")
-    cache_write = rate("cache_write_mtok", prompt)
-    return Rates(
-        model=info.id,
-        prompt=prompt,
-        completion=rate("output_mtok"),
-        cache_write=cache_write,
-        cache_write_1h=rate("cache_write_1h_mtok", cache_write),
-        cache_read=rate("cache_read_mtok", prompt),
-        source=catalog_version(),
-    )
+    rates: dict[str, Decimal] = {}
+    adjustments: list[RateAdjustment] = []
+    reason = "+".join(sorted(tier.values())) if tier else ""
+    for price_key in {**vars(listed), **vars(served)}:
+        try:
+            key = registry.unit_for_price_key(price_key).usage_key
+        except KeyError:
+            continue  # a price this version of the table does not register
+        list_value = getattr(listed, price_key, None)
+        served_value = getattr(served, price_key, None)
+        if served_value is None:
+            continue
+        base = per_unit(key, list_value if list_value is not None else served_value, 0)
+        rates[key] = base
+        at_tier = per_unit(key, served_value, 0)
+        if at_tier != base:
+            adjustments.append(RateAdjustment(reason, key, at_tier - base))
+        at_size = per_unit(key, served_value, input_tokens)
+        if at_size != at_tier:
+            adjustments.append(RateAdjustment(LONG_CONTEXT, key, at_size - at_tier))
+    if "input_tokens" not in rates or "output_tokens" not in rates:
+        missing = "input" if "input_tokens" not in rates else "output"
+        raise UnknownModel(f"The price table has no {missing} price for {model!r}.")
+    _fill_cache_rates(rates, adjustments)
+    return Rates(info.id, rates, catalog_version(), tuple(adjustments))
+
+
+def _fill_cache_rates(rates: dict[str, Decimal], adjustments: list[RateAdjustment]) -> None:
+    """Cache reads and writes are always rows of their own: without a price of their own they
+    cost what the input (or a 1-hour write what a 5-minute write) costs, tier included."""
+    for key, like in (
+        ("cache_write_tokens", "input_tokens"),
+        ("cache_write_1h_tokens", "cache_write_tokens"),
+        ("cache_read_tokens", "input_tokens"),
+    ):
+        if key not in rates:
+            rates[key] = rates[like]
+            adjustments += [replace(a, usage_key=key) for a in adjustments if a.usage_key == like]
 
 
 def list_overrides(session: Session) -> list[RateOverride]:
@@ -291,25 +378,45 @@ def _rates_from(
     assert prompt is not None and completion is not None  # the default always has both
     cache_write = given.cache_write if given.cache_write is not None else prompt
     cache_read = given.cache_read if given.cache_read is not None else prompt
-    return Rates(model, prompt, completion, cache_write, cache_write, cache_read, source)
+    rates = {
+        "input_tokens": prompt,
+        "output_tokens": completion,
+        "cache_write_tokens": cache_write,
+        "cache_write_1h_tokens": cache_write,
+        "cache_read_tokens": cache_read,
+    }
+    return Rates(model, rates, source)
 
 
 def _apply_override(rates: Rates, override: RateOverride) -> Rates:
-    changes: dict[str, Any] = {
-        name: value
-        for name in ("prompt", "completion", "cache_write", "cache_read")
+    """The user's rates replace the table's for the units they set; those units pay exactly
+    the user's rate (no tier adjustment on top)."""
+    changes = {
+        key: value
+        for name, key in _OVERRIDDEN_UNITS
         if (value := getattr(override, name)) is not None
     }
     if override.cache_write is not None:
-        changes["cache_write_1h"] = override.cache_write
-    return replace(rates, source=OVERRIDE_SOURCE, **changes)
+        changes["cache_write_1h_tokens"] = override.cache_write
+    kept = tuple(a for a in rates.adjustments if a.usage_key not in changes)
+    return replace(
+        rates, units={**rates.units, **changes}, source=OVERRIDE_SOURCE, adjustments=kept
+    )
+
+
+_OVERRIDDEN_UNITS = (
+    ("prompt", "input_tokens"),
+    ("completion", "output_tokens"),
+    ("cache_write", "cache_write_tokens"),
+    ("cache_read", "cache_read_tokens"),
+)
 
 
 def _tier_price(tiered: Any, input_tokens: int) -> Decimal:
     """The "cliff" tier: past a threshold, every token of the request pays the tier's price."""
-    for tier in reversed(tiered.tiers):
-        if input_tokens > tier.start:
-            return Decimal(tier.price)
+    for step in reversed(tiered.tiers):
+        if input_tokens > step.start:
+            return Decimal(step.price)
     return Decimal(tiered.base)
 
 

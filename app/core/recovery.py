@@ -18,10 +18,11 @@ from app.core import conversations, endpoints, ledger
 from app.core.db import Database
 from app.core.errors import TallybookError
 from app.core.journal import is_alive
-from app.core.ledger import Spend, TokenUsage
+from app.core.ledger import Spend
 from app.core.models import Message, Request
 from app.core.pricing import PriceBook
 from app.core.tokens import TokenCounter
+from app.core.units import TokenUsage
 
 
 def recover(db: Database, counter: TokenCounter, clock: Callable[[], datetime]) -> list[int]:

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from app.core import conversations, demo_data, ledger
 from app.core.db import Database
-from app.core.ledger import Spend, TokenUsage
+from app.core.ledger import Spend
+from app.core.units import TokenUsage
 from tests.factories import rates
 
 FRESH_DAILY = """

@@ -8,7 +8,8 @@ import pytest
 from app.core import alerts, ledger
 from app.core.db import Database
 from app.core.errors import InvalidAmount, InvalidSetting
-from app.core.ledger import Spend, TokenUsage
+from app.core.ledger import Spend
+from app.core.units import TokenUsage
 from tests.factories import rates, spend
 
 NOW = datetime(2026, 3, 15, 12, 0)

@@ -6,7 +6,8 @@ import pytest
 
 from app.core import conversations, ledger
 from app.core.db import Database
-from app.core.ledger import Spend, TokenUsage
+from app.core.ledger import Spend
+from app.core.units import TokenUsage
 from tests.factories import rates
 
 

@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session
 from app.core import conversations, dashboard, demo_data, ledger
 from app.core.dashboard import Bucket, Selection
 from app.core.db import Database
-from app.core.ledger import Spend, TokenUsage
+from app.core.ledger import Spend
 from app.core.money import from_micros
 from app.core.pricing import PriceBook
 from app.core.reports import GroupBy, build_report
+from app.core.units import TokenUsage
 from tests.factories import rates
 
 NOW = datetime(2026, 11, 23, 12, 0)

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from app.core import balance, ledger
 from app.core.db import Database
 from app.core.errors import InvalidAmount, TallybookError
-from app.core.ledger import TokenUsage
 from app.core.models import Request, Transaction
+from app.core.units import TokenUsage
 from tests.factories import rates, spend
 
 

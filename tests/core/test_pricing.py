@@ -7,8 +7,9 @@ import pytest
 
 from app.core import endpoints, ledger, pricing
 from app.core.db import Database
-from app.core.ledger import Spend, TokenUsage
+from app.core.ledger import Spend
 from app.core.pricing import PriceBook, RateOverride
+from app.core.units import TokenUsage
 
 
 @pytest.fixture

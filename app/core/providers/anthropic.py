@@ -7,7 +7,7 @@ images as base64 or URL sources. ``count_tokens`` is free and exact for the mode
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ from app.core.providers.base import (
 )
 from app.core.providers.http import count_field, post_json
 from app.core.providers.sse import ServerSentEvent
-from app.core.usage import ReportedUsage, extract
+from app.core.usage import UsageRules, dig, extract
 
 BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -151,15 +151,18 @@ class MessagesAdapter:
     def decoder(self) -> MessagesDecoder:
         return MessagesDecoder()
 
-    def parse_response(self, body: Any) -> tuple[str, ReportedUsage]:
+    def parse_response(self, body: Any) -> tuple[str, StreamState]:
         message = mapping(body, "a message")
         text = "".join(
             clean_text(block.get("text"))
             for block in sequence(message.get("content"), "the content")
             if isinstance(block, dict) and block.get("type") == "text"
         )
-        usage = extract(message, provider="anthropic") if message.get("usage") else ReportedUsage()
-        return text, usage
+        state = StreamState(finished=True)
+        state.name_model(message.get("model"))
+        if message.get("usage"):
+            state.usage = extract(message, USAGE_RULES)
+        return text, state
 
 
 @dataclass
@@ -181,6 +184,7 @@ class MessagesDecoder:
                 return [ReasoningDelta(clean_text(delta.get("thinking")))]
         elif kind == "message_start":
             message = mapping(data.get("message"), "the message")
+            self.state.name_model(message.get("model"))
             self._take_usage(message.get("usage"), output=False)
         elif kind == "message_delta":
             stop = mapping(data.get("delta") or {}, "a delta").get("stop_reason")
@@ -211,9 +215,70 @@ class MessagesDecoder:
         self._output_reported = self._output_reported or output
         if "input_tokens" in self._usage and "output_tokens" in self._usage:
             self.state.usage = extract(
-                {"usage": self._usage}, provider="anthropic", with_output=self._output_reported
+                {"usage": self._usage}, USAGE_RULES, with_output=self._output_reported
             )
 
 
 def _version_only() -> dict[str, str]:
     return {"anthropic-version": API_VERSION}
+
+
+_STEP_COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens")
+_CACHE_COUNTS = ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
+
+
+def _iterations(usage: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """With context compaction on, the top-level counts are only the last sampling step's: each
+    billed step is listed in ``usage.iterations`` (``type`` ``message`` for the reply's,
+    ``compaction`` for the summarising one). The reply's step is the sum of its ``message``
+    iterations, with the top-level fields that no iteration carries (server tools); every
+    other type is a step of its own (genai-prices reads only the top level)."""
+    iterations = usage.get("iterations")
+    if not isinstance(iterations, list) or not iterations:
+        return [("", usage)]
+    steps = [i for i in iterations if isinstance(i, Mapping)]
+    replies = [i for i in steps if i.get("type") == "message"]
+    reply = dict(usage)
+    if replies:
+        for name in (*_STEP_COUNTS, "cache_creation_input_tokens"):
+            reply[name] = _sum(replies, name)
+        reply["cache_creation"] = {
+            name: _sum([dig(i, "cache_creation") or {} for i in replies], name)
+            for name in _CACHE_COUNTS
+        }
+    others = [(str(i.get("type") or "step"), i) for i in steps if i.get("type") != "message"]
+    return [("", reply), *others]
+
+
+def _sum(items: list[Any], name: str) -> Any:
+    values = [i.get(name) for i in items if isinstance(i, Mapping) and name in i]
+    if not values:
+        return 0
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return values[0]  # not a count: the extractor says so
+    return sum(values)
+
+
+def _tier(response: Mapping[str, Any]) -> dict[str, str]:
+    """Anthropic's ``service_tier`` (``standard``, ``priority``, ``batch``) and ``speed``
+    (``fast`` mode), as genai-prices' price context."""
+    usage = response.get("usage") if isinstance(response.get("usage"), Mapping) else {}
+    context: dict[str, str] = {}
+    tier = dig(usage, "service_tier")
+    if tier == "batch":
+        context["processing"] = "batch"
+    elif isinstance(tier, str) and tier not in ("", "standard"):
+        context["service_tier"] = tier
+    if dig(usage, "speed") == "fast":
+        context["speed"] = "fast"
+    return context
+
+
+USAGE_RULES = UsageRules(
+    "anthropic",
+    "default",
+    not_billed=(("server_tool_use", "web_fetch_requests"),),
+    tier=_tier,
+    steps=_iterations,
+)
+"""Web fetches cost only the tokens they add (Anthropic's pricing: "no additional cost")."""

@@ -63,11 +63,21 @@ Delta = TextDelta | ReasoningDelta
 
 @dataclass
 class StreamState:
-    """What a decoder has learnt so far; read by the metering client at any moment."""
+    """What a decoder has learnt so far; read by the metering client at any moment.
+
+    Attributes:
+        model: the model the reply says served it (which is the one billed), once named.
+    """
 
     usage: ReportedUsage = field(default_factory=ReportedUsage)
     finished: bool = False
     finish_reason: str | None = None
+    model: str | None = None
+
+    def name_model(self, value: Any) -> None:
+        """Keep the served model's name from an event, if it carries a usable one."""
+        if isinstance(value, str) and value.strip() and len(value) <= 200:
+            self.model = clean_text(value.strip())
 
 
 class StreamDecoder(Protocol):
@@ -100,8 +110,8 @@ class Adapter(Protocol):
     def decoder(self) -> StreamDecoder:
         """A fresh decoder for one streamed reply."""
 
-    def parse_response(self, body: Any) -> tuple[str, ReportedUsage]:
-        """Text and usage of a non-streamed reply.
+    def parse_response(self, body: Any) -> tuple[str, StreamState]:
+        """Text and what is known of a non-streamed reply (usage, served model).
 
         Raises:
             MalformedStream: the body is not a reply.

@@ -7,7 +7,8 @@ and inline images as ``inlineData``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,7 +32,7 @@ from app.core.providers.base import (
 )
 from app.core.providers.http import count_field, post_json
 from app.core.providers.sse import ServerSentEvent
-from app.core.usage import ReportedUsage, extract
+from app.core.usage import UsageRules, dig, extract
 
 BASE_URL = "https://generativelanguage.googleapis.com"
 
@@ -143,10 +144,10 @@ class GeminiAdapter:
     def decoder(self) -> GeminiDecoder:
         return GeminiDecoder()
 
-    def parse_response(self, body: Any) -> tuple[str, ReportedUsage]:
+    def parse_response(self, body: Any) -> tuple[str, StreamState]:
         decoder = GeminiDecoder()
         deltas = decoder.read(mapping(body, "a response"), final=True)
-        return "".join(d.text for d in deltas if isinstance(d, TextDelta)), decoder.state.usage
+        return "".join(d.text for d in deltas if isinstance(d, TextDelta)), decoder.state
 
 
 @dataclass
@@ -154,6 +155,7 @@ class GeminiDecoder:
     """Each chunk carries candidates and the usage so far; ``finishReason`` marks the last."""
 
     state: StreamState = field(default_factory=StreamState)
+    _queries: set[str] = field(default_factory=set)
 
     def feed(self, event: ServerSentEvent) -> list[Delta]:
         return self.read(mapping(json_event(event), "a chunk"), final=False)
@@ -162,6 +164,7 @@ class GeminiDecoder:
         """Deltas of one chunk (or of a whole non-streamed answer, ``final=True``)."""
         if "error" in chunk:
             raise MalformedStream(f"Gemini stopped with an error: {error_message(chunk['error'])}")
+        self.state.name_model(chunk.get("modelVersion"))
         deltas: list[Delta] = []
         for candidate in sequence(chunk.get("candidates"), "the candidates"):
             candidate = mapping(candidate, "a candidate")
@@ -170,18 +173,51 @@ class GeminiDecoder:
                 part = mapping(part, "a part")
                 if text := clean_text(part.get("text")):
                     deltas.append(ReasoningDelta(text) if part.get("thought") else TextDelta(text))
+            queries = dig(candidate, "groundingMetadata", "webSearchQueries")
+            self._queries.update(q for q in sequence(queries, "the searches") if isinstance(q, str))
             if candidate.get("finishReason"):
                 self.state.finish_reason = clean_text(str(candidate["finishReason"]))
                 self.state.finished = True
         if final:
             self.state.finished = True
         if metadata := chunk.get("usageMetadata"):
+            metadata = mapping(metadata, "the usage metadata")
+            if searches := self._searches_billed():
+                metadata = {**metadata, "tallybook_web_searches": searches}
             usage = extract(
-                {"usageMetadata": metadata}, provider="google", with_output=self.state.finished
+                {"usageMetadata": metadata}, USAGE_RULES, with_output=self.state.finished
             )
-            if "promptTokenCount" not in mapping(metadata, "the usage metadata"):
+            if "promptTokenCount" not in metadata:
                 # genai-prices reads a missing prompt count as 0 input tokens, but no request has
                 # an empty prompt: keep what an earlier chunk reported, else Tallybook counts it.
                 usage = replace(usage, input=self.state.usage.input)
             self.state.usage = usage
         return deltas
+
+    def _searches_billed(self) -> int:
+        """Grounding with Google Search is billed per search query from Gemini 3 on, and per
+        grounded prompt before (Google's pricing page); the queries are listed in each
+        candidate's ``groundingMetadata``, never in the usage."""
+        if not self._queries:
+            return 0
+        return len(self._queries) if _PER_QUERY.search(self.state.model or "") else 1
+
+
+_PER_QUERY = re.compile(r"gemini-([3-9]|\d\d)")
+
+
+def _tier(response: Mapping[str, Any]) -> dict[str, str]:
+    """Gemini's ``serviceTier`` (``standard``, ``flex``, ``priority``) as a price context."""
+    tier = dig(response, "usageMetadata", "serviceTier")
+    if isinstance(tier, str) and tier.lower() not in ("", "standard"):
+        return {"service_tier": tier.lower()}
+    return {}
+
+
+USAGE_RULES = UsageRules(
+    "google",
+    "default",
+    root="usageMetadata",
+    extra=((("tallybook_web_searches",), "web_searches"),),
+    tier=_tier,
+)

@@ -14,6 +14,7 @@ from typing import Any
 
 from app.core.chat import ChatMessage, ImagePart
 from app.core.keys import ApiKey
+from app.core.providers import vendors
 from app.core.providers.base import (
     Delta,
     HttpCall,
@@ -29,7 +30,7 @@ from app.core.providers.base import (
     sequence,
 )
 from app.core.providers.sse import ServerSentEvent
-from app.core.usage import ReportedUsage, extract
+from app.core.usage import ReportedUsage, UsageRules, extract
 
 BASE_URL = "https://api.openai.com/v1"
 _RESPONSES_ONLY = re.compile(
@@ -55,15 +56,14 @@ class ChatCompletionsAdapter:
     """``/chat/completions``, for OpenAI and OpenAI-compatible endpoints.
 
     Attributes:
-        usage_provider: genai-prices' extractor to read usage with (``openrouter`` adds cache
-            writes; everything else has OpenAI's shape).
+        usage_rules: how this vendor's usage is read (:mod:`app.core.providers.vendors`).
         max_tokens_field: OpenAI wants ``max_completion_tokens``; many compatible servers only
             know the older ``max_tokens``.
     """
 
     name: str = "openai-chat"
     requires_max_tokens: bool = False
-    usage_provider: str = "openai"
+    usage_rules: UsageRules = vendors.OPENAI_CHAT
     max_tokens_field: str = "max_completion_tokens"
 
     def call(self, base_url: str, key: ApiKey | None, turn: Turn, *, stream: bool) -> HttpCall:
@@ -81,26 +81,43 @@ class ChatCompletionsAdapter:
         return HttpCall(f"{base_url.rstrip('/')}/chat/completions", auth_headers(key), body)
 
     def decoder(self) -> ChatCompletionsDecoder:
-        return ChatCompletionsDecoder(self.usage_provider)
+        return ChatCompletionsDecoder(self.usage_rules)
 
-    def parse_response(self, body: Any) -> tuple[str, ReportedUsage]:
+    def parse_response(self, body: Any) -> tuple[str, StreamState]:
         reply = mapping(body, "a chat completion")
+        state = StreamState(finished=True)
+        state.name_model(reply.get("model"))
         choices = sequence(reply.get("choices"), "the choices")
         message = mapping(choices[0], "a choice").get("message") if choices else {}
-        text = clean_text(mapping(message or {}, "a message").get("content"))
-        usage = (
-            extract(reply, provider=self.usage_provider, flavor="chat")
-            if reply.get("usage")
-            else ReportedUsage()
-        )
-        return text, usage
+        content = mapping(message or {}, "a message").get("content")
+        text = "".join(d.text for d in content_deltas(content) if isinstance(d, TextDelta))
+        if self.usage_rules.has_usage(reply):
+            state.usage = extract(reply, self.usage_rules)
+        return text, state
+
+
+def content_deltas(content: Any) -> list[Delta]:
+    """The deltas of a message's ``content``: a string, or (Mistral's reasoning models) a list
+    of typed chunks, ``text`` ones and ``thinking`` ones that hold text chunks of their own."""
+    if isinstance(content, str):
+        return [TextDelta(clean_text(content))] if content else []
+    deltas: list[Delta] = []
+    for chunk in sequence(content, "the content") if isinstance(content, list) else ():
+        if not isinstance(chunk, dict):
+            continue
+        if chunk.get("type") == "text" and (text := clean_text(chunk.get("text"))):
+            deltas.append(TextDelta(text))
+        elif chunk.get("type") == "thinking":
+            for inner in content_deltas(chunk.get("thinking")):
+                deltas.append(ReasoningDelta(inner.text))
+    return deltas
 
 
 @dataclass
 class ChatCompletionsDecoder:
     """Chunks of ``chat.completion.chunk``; usage from the last one, ``[DONE]`` ends."""
 
-    usage_provider: str
+    usage_rules: UsageRules = vendors.OPENAI_CHAT
     state: StreamState = field(default_factory=StreamState)
 
     def feed(self, event: ServerSentEvent) -> list[Delta]:
@@ -112,17 +129,18 @@ class ChatCompletionsDecoder:
             raise MalformedStream(
                 f"The provider stopped with an error: {error_message(chunk['error'])}"
             )
+        if self.state.model is None:
+            self.state.name_model(chunk.get("model"))
         deltas: list[Delta] = []
         for choice in sequence(chunk.get("choices"), "the choices"):
             delta = mapping(mapping(choice, "a choice").get("delta") or {}, "a delta")
             if reasoning := clean_text(delta.get("reasoning_content") or delta.get("reasoning")):
                 deltas.append(ReasoningDelta(reasoning))
-            if content := clean_text(delta.get("content")):
-                deltas.append(TextDelta(content))
+            deltas += content_deltas(delta.get("content"))
             if choice.get("finish_reason"):
                 self.state.finish_reason = clean_text(str(choice["finish_reason"]))
-        if chunk.get("usage"):
-            self.state.usage = extract(chunk, provider=self.usage_provider, flavor="chat")
+        if self.usage_rules.has_usage(chunk):
+            self.state.usage = extract(chunk, self.usage_rules)
         return deltas
 
 
@@ -165,9 +183,11 @@ class ResponsesAdapter:
     def decoder(self) -> ResponsesDecoder:
         return ResponsesDecoder()
 
-    def parse_response(self, body: Any) -> tuple[str, ReportedUsage]:
+    def parse_response(self, body: Any) -> tuple[str, StreamState]:
         response = mapping(body, "a response")
-        return _output_text(response), _responses_usage(response)
+        state = StreamState(usage=_responses_usage(response), finished=True)
+        state.name_model(response.get("model"))
+        return _output_text(response), state
 
 
 @dataclass
@@ -186,6 +206,7 @@ class ResponsesDecoder:
         if kind in ("response.completed", "response.incomplete"):
             response = mapping(data.get("response"), "the response")
             self.state.usage = _responses_usage(response)
+            self.state.name_model(response.get("model"))
             self.state.finished = True
             details = response.get("incomplete_details")  # only a reason: odd ones are ignored
             reason = details.get("reason") if isinstance(details, dict) else None
@@ -236,7 +257,41 @@ def _output_text(response: dict[str, Any]) -> str:
     return "".join(texts)
 
 
+def _tool_calls(response: dict[str, Any]) -> dict[str, Any]:
+    """Server-side tools are billed per call, and the Responses API reports them as output
+    items, not in ``usage``: a web search per ``web_search_call``, a file search per
+    ``file_search_call``, and code execution per container (the code interpreter is billed per
+    session, however many calls run in it). Tallybook adds them to the usage object it reads
+    under names of its own (``tallybook_*``), leaving the provider's fields as they came."""
+    items = [i for i in sequence(response.get("output"), "the output") if isinstance(i, dict)]
+    kinds = [i.get("type") for i in items]
+    containers = {i.get("container_id") or i.get("id") for i in items if i.get("type") == _CODE}
+    counted = {
+        "tallybook_web_searches": kinds.count("web_search_call"),
+        "tallybook_file_searches": kinds.count("file_search_call"),
+        "tallybook_code_sessions": len(containers),
+    }
+    usage = response.get("usage")
+    if isinstance(usage, dict) and any(counted.values()):
+        response = {**response, "usage": {**usage, **counted}}
+    return response
+
+
+_CODE = "code_interpreter_call"
+RESPONSES_RULES = UsageRules(
+    "openai",
+    "responses",
+    extra=(
+        (("tallybook_web_searches",), "web_searches"),
+        (("tallybook_file_searches",), "storage_searches"),
+        (("tallybook_code_sessions",), "code_executions"),
+    ),
+    prepare=_tool_calls,
+    tier=vendors.chat_tier,
+)
+
+
 def _responses_usage(response: dict[str, Any]) -> ReportedUsage:
     if not response.get("usage"):
         return ReportedUsage()
-    return extract(response, provider="openai", flavor="responses")
+    return extract(response, RESPONSES_RULES)

@@ -1,0 +1,393 @@
+"""Billed units: what a request used, what the ledger calls each unit, and the priced lines.
+
+Providers bill more than prompt and completion tokens: 1-hour cache writes apart from 5-minute
+ones, audio and image tokens, web searches, code executions, a service tier's surcharge or
+discount, a long prompt's tier, a context-compaction step. genai-prices keeps the registry of
+such units (``genai_prices.units``: a usage key such as ``input_audio_tokens`` with its
+dimensions, and the price key it is quoted in, per million tokens or per thousand calls) and the
+prices of each model; Tallybook maps every provider's usage onto those usage keys
+(:mod:`app.core.usage`) and charges each priced unit as its own transaction here.
+
+A ``token_type`` names the unit on the ledger. Token units keep LibreChat's four names as their
+stem, so that every row counts towards one of input, output, cache write or cache read:
+
+- ``prompt``, ``completion``, ``cache_read``, ``cache_write`` (5-minute or unspecified), then
+  ``_<modality>`` (``prompt_audio``, ``completion_image``...), ``_1h`` (``cache_write_1h``),
+  ``_reasoning`` / ``_citation`` / ``_tool`` where a model prices those apart;
+- any other unit keeps genai-prices' usage key (``web_searches``, ``code_executions``...);
+- a billed step besides the reply adds ``_<step>`` (``prompt_compaction``);
+- a rate adjustment is ``<reason>:<unit>`` (``flex:prompt``, ``long context:completion``): the
+  unit's row is charged at the list rate and the adjustment row adds the difference, so the
+  surcharge or discount is visible on its own;
+- :data:`PROVIDER_ADJUSTMENT` brings a request's charge to the provider's own figure.
+
+A unit is priced apart only where the model has a price for it; otherwise its count is part of
+its parent's (an audio token of a model without an audio price is a prompt token at the prompt
+rate, as genai-prices computes it). A unit with no priced parent at all (a web search on a model
+whose table has no search price) is charged at :data:`DEFAULT_UNIT_RATE` and flagged.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from app.core.errors import InvalidAmount
+from app.core.money import quantize_rate
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
+
+    from app.core.pricing import Rates
+
+PROVIDER_ADJUSTMENT = "provider_adjustment"
+"""The row that makes a request's charge equal the cost its provider reported."""
+COMPACTION = "compaction"
+DEFAULT_UNIT_RATE = Decimal(10_000)
+"""Credits per unit ($0.01) for a billed unit the price table has no price for: the list price of
+a web search at Anthropic and OpenAI ($10 per 1,000), and flagged wherever it is charged."""
+UNPRICED_SOURCE = "default for unpriced unit"
+_STEM = {"input": "prompt", "output": "completion"}
+_QUALIFIERS = ("reasoning", "citation", "tool")
+
+
+class Kind(StrEnum):
+    """What a transaction's row is, for the figures that sum tokens by kind."""
+
+    INPUT = "input"
+    OUTPUT = "output"
+    CACHE_WRITE = "cache_write"
+    CACHE_READ = "cache_read"
+    OTHER = "other"
+    """A billed unit that is not a token (web searches, code executions)."""
+    ADJUSTMENT = "adjustment"
+    """Money without tokens: a tier's surcharge or discount, the provider's own figure."""
+    CREDITS = "credits"
+
+
+TOKEN_KINDS = (Kind.INPUT, Kind.OUTPUT, Kind.CACHE_WRITE, Kind.CACHE_READ)
+_STEMS = {
+    Kind.INPUT: "prompt",
+    Kind.OUTPUT: "completion",
+    Kind.CACHE_WRITE: "cache_write",
+    Kind.CACHE_READ: "cache_read",
+}
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """What one request used, in billed units.
+
+    The six named counts are the classic split: ``prompt_tokens`` are the input tokens billed at
+    the plain input rate (*without* cache reads and writes; the provider readers normalise to
+    this), ``completion_tokens`` include ``reasoning_tokens``, which are kept only as a count.
+
+    Attributes:
+        other: further units by genai-prices usage key, as reported: modality counts, which are
+            part of the counts above (``input_audio_tokens`` of the prompt), and units of their
+            own (``web_searches``, ``code_executions``).
+        steps: billed sampling steps besides the reply itself (Anthropic's context compaction),
+            each with its own usage; the named counts are the reply's step only.
+    """
+
+    prompt_tokens: int
+    completion_tokens: int
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    cache_read_tokens: int = 0
+    reasoning_tokens: int = 0
+    other: tuple[tuple[str, int], ...] = ()
+    steps: tuple[tuple[str, TokenUsage], ...] = ()
+
+    def __post_init__(self) -> None:
+        named = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "cache_write_1h_tokens": self.cache_write_1h_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+        }
+        for name, value in (*named.items(), *self.other):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidAmount(f"{name} must be a whole number >= 0, not {value!r}")
+        if self.reasoning_tokens > self.completion_tokens:
+            raise InvalidAmount("reasoning tokens are part of the completion and cannot exceed it")
+
+    @property
+    def input_tokens(self) -> int:
+        """All input tokens of this step, cached or not: what price tiers count."""
+        return (
+            self.prompt_tokens
+            + self.cache_write_tokens
+            + self.cache_write_1h_tokens
+            + self.cache_read_tokens
+        )
+
+    def counts(self) -> dict[str, int]:
+        """This step's counts by genai-prices usage key (``input_tokens`` includes the cache)."""
+        counts = dict(self.other)
+        counts.update(
+            input_tokens=self.input_tokens,
+            output_tokens=self.completion_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + self.cache_write_1h_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens,
+            output_reasoning_tokens=self.reasoning_tokens,
+        )
+        return counts
+
+    def total(self) -> TokenUsage:
+        """Every step together, as one usage (what the reply cost in tokens, all told)."""
+        if not self.steps:
+            return self
+        parts = [self, *(usage.total() for _, usage in self.steps)]
+        other: dict[str, int] = {}
+        for part in parts:
+            for key, value in part.other:
+                other[key] = other.get(key, 0) + value
+        return TokenUsage(
+            prompt_tokens=sum(p.prompt_tokens for p in parts),
+            completion_tokens=sum(p.completion_tokens for p in parts),
+            cache_write_tokens=sum(p.cache_write_tokens for p in parts),
+            cache_write_1h_tokens=sum(p.cache_write_1h_tokens for p in parts),
+            cache_read_tokens=sum(p.cache_read_tokens for p in parts),
+            reasoning_tokens=sum(p.reasoning_tokens for p in parts),
+            other=tuple(sorted(other.items())),
+        )
+
+    def count(self, usage_key: str) -> int:
+        """One unit's count in this step (``web_searches``...), 0 when not reported."""
+        return self.counts().get(usage_key, 0)
+
+
+@dataclass(frozen=True)
+class ProviderFigure:
+    """A provider's own cost for one request (OpenRouter's ``usage.cost``, xAI's ticks).
+
+    Attributes:
+        credits: what the provider charged, in credits (positive).
+        source: who said so, as ``rate_source`` shows it (``reported by OpenRouter``).
+    """
+
+    credits: Decimal
+    source: str
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    """One transaction a request will write: ``amount`` units at ``rate`` credits each.
+
+    Attributes:
+        side: ``input`` or ``output``: which half of the provider's report the count came
+            with, so it is flagged estimated when that half is Tallybook's own count.
+        uncached_rate: what the unit would cost at the plain input rate (cache rows), for the
+            cache-savings figures; the rate itself for every other row.
+    """
+
+    token_type: str
+    amount: int
+    rate: Decimal
+    source: str
+    side: str
+    uncached_rate: Decimal
+
+    @property
+    def value(self) -> Decimal:
+        """What the line costs, in credits (positive)."""
+        return self.amount * self.rate
+
+
+@dataclass(frozen=True)
+class UnitInfo:
+    """A registered unit as Tallybook uses it."""
+
+    usage_key: str
+    token_type: str
+    kind: Kind
+    per: int
+    side: str = field(default="input")
+
+
+def token_type_of(usage_key: str) -> str:
+    """The ledger's name for a genai-prices usage key (``cache_audio_read_tokens`` ->
+    ``cache_read_audio``); an unregistered key keeps its own name."""
+    info = _units().get(usage_key)
+    return info.token_type if info else usage_key
+
+
+def kind_of(token_type: str) -> Kind:
+    """The kind of a transaction's ``token_type``, whatever step or adjustment it names."""
+    if token_type == Kind.CREDITS.value:
+        return Kind.CREDITS
+    if ":" in token_type or token_type == PROVIDER_ADJUSTMENT:
+        return Kind.ADJUSTMENT
+    for kind, stem in _STEMS.items():
+        if token_type == stem or token_type.startswith(stem + "_"):
+            return kind
+    return Kind.OTHER
+
+
+def label_of(token_type: str) -> str:
+    """A few words for a ``token_type``, as the reply footer and reports show it."""
+    if token_type == PROVIDER_ADJUSTMENT:
+        return "provider's figure"
+    reason, _, unit = token_type.rpartition(":")
+    if reason:
+        return f"{reason} ({label_of(unit)})"
+    words = token_type.replace("_", " ")
+    return {
+        "prompt": "input",
+        "completion": "output",
+        "cache read": "cache reads",
+        "cache write": "cache writes",
+        "cache write 1h": "1-hour cache writes",
+    }.get(words, words)
+
+
+def unit_rate(price: Decimal, usage_key: str) -> Decimal:
+    """Credits per unit from a price in USD per the unit's quantum (per 1M tokens, per 1,000
+    searches): a token's rate is the price itself, a search's is a thousandth of a dollar times
+    the price, exactly."""
+    per = _units()[usage_key].per if usage_key in _units() else 1_000_000
+    return quantize_rate(price * 1_000_000 / per)
+
+
+def side_of(usage_key: str) -> str:
+    """``output`` for output tokens and for units reported with the reply's end (searches,
+    tool calls), ``input`` for input tokens."""
+    info = _units().get(usage_key)
+    return info.side if info else "output"
+
+
+def is_token_unit(usage_key: str) -> bool:
+    """Whether a usage key counts tokens (and so belongs to the input or output totals)."""
+    info = _units().get(usage_key)
+    return info is not None and info.kind in TOKEN_KINDS
+
+
+def kind_clause(column: Any, kind: Kind) -> ColumnElement[bool]:
+    """SQL for "this ``token_type`` column is of ``kind``" (the names' stems make it a prefix
+    test, so new units and steps need no list)."""
+    from sqlalchemy import and_, not_, or_
+
+    if kind in _STEMS:
+        stem = _STEMS[kind]
+        return and_(
+            or_(column == stem, column.like(f"{stem}\\_%", escape="\\")),
+            not_(column.contains(":")),
+        )
+    if kind is Kind.CREDITS:
+        return column == Kind.CREDITS.value  # type: ignore[no-any-return]
+    raise ValueError(f"no single SQL test for {kind}")
+
+
+def spend_clause(column: Any) -> ColumnElement[bool]:
+    """SQL for "this row is spend" (everything but top-ups and refills)."""
+    return column != Kind.CREDITS.value  # type: ignore[no-any-return]
+
+
+def price_lines(usage: TokenUsage, rates: Rates) -> list[PricedLine]:
+    """The transactions of one request: each priced unit of each step, and each adjustment.
+
+    ``prompt`` and ``completion`` are always written for the reply's step (zero when nothing was
+    used, so every request shows both); any other unit only when it was used.
+    """
+    lines = _step_lines(usage.counts(), rates, suffix="", always=("input_tokens", "output_tokens"))
+    for step, part in usage.steps:
+        lines += _step_lines(part.counts(), rates, suffix=f"_{step}", always=())
+    return lines
+
+
+def check_counts(counts: Mapping[str, int]) -> None:
+    """Raise ``ValueError`` when the counts do not nest (a part larger than its whole: 900
+    cached tokens of a 500-token prompt), as genai-prices' own decomposition checks."""
+    from genai_prices.decompose import compute_leaf_values
+
+    units = unit_registry().units
+    compute_leaf_values(set(counts) & set(units), SimpleNamespace(**counts), units)
+
+
+def _step_lines(
+    counts: Mapping[str, int], rates: Rates, *, suffix: str, always: tuple[str, ...]
+) -> list[PricedLine]:
+    from genai_prices.decompose import compute_leaf_values
+
+    registry = unit_registry()
+    priced = {key for key in rates.units if key in registry.units}
+    leaves = compute_leaf_values(priced, SimpleNamespace(**counts), registry.units)
+    plain = rates.units.get("input_tokens", Decimal(0))
+    lines: list[PricedLine] = []
+    for key in _ordered(priced):
+        amount = int(leaves.get(key, 0))
+        if not amount and key not in always:
+            continue
+        info = _units()[key]
+        token_type = info.token_type + suffix
+        rate = rates.units[key]
+        cached = info.kind in (Kind.CACHE_READ, Kind.CACHE_WRITE)
+        uncached = plain if cached else rate
+        lines.append(PricedLine(token_type, amount, rate, rates.source, info.side, uncached))
+        for adjustment in rates.adjustments:
+            if adjustment.usage_key == key and amount:
+                lines.append(
+                    PricedLine(
+                        f"{adjustment.reason}:{token_type}",
+                        amount,
+                        adjustment.delta,
+                        rates.source,
+                        info.side,
+                        adjustment.delta,
+                    )
+                )
+    for key, amount in counts.items():
+        unpriced = key not in priced and key in registry.units
+        if amount and unpriced and not registry.ancestor_usage_keys(key) & priced:
+            info = _units()[key]
+            token_type = info.token_type + suffix
+            rate = DEFAULT_UNIT_RATE
+            lines.append(PricedLine(token_type, amount, rate, UNPRICED_SOURCE, info.side, rate))
+    return lines
+
+
+def _ordered(keys: set[str]) -> Iterator[str]:
+    """The registry's order: input, output, the cache kinds, then modalities and other units."""
+    return (key for key in unit_registry().units if key in keys)
+
+
+@functools.cache
+def unit_registry() -> Any:
+    from genai_prices.units import _get_registry
+
+    return _get_registry()
+
+
+@functools.cache
+def _units() -> Mapping[str, UnitInfo]:
+    return {key: _info(unit) for key, unit in unit_registry().units.items()}
+
+
+def _info(unit: Any) -> UnitInfo:
+    dims = unit.dimensions
+    if dims.get("family") != "tokens":
+        side = dims.get("direction", "output")  # a search is reported with the reply's end
+        return UnitInfo(unit.usage_key, unit.usage_key, Kind.OTHER, unit.per, side)
+    special = dims.get("token_type")
+    if special in ("cache_read", "cache_write"):
+        stem, kind = special, Kind(special)
+    else:
+        stem = _STEM[dims["direction"]]
+        kind = Kind.INPUT if dims["direction"] == "input" else Kind.OUTPUT
+    parts = [stem]
+    if modality := dims.get("modality"):
+        parts.append(modality)
+    if ttl := dims.get("cache_ttl"):
+        parts.append(ttl)
+    if special in _QUALIFIERS:
+        parts.append(special)
+    return UnitInfo(unit.usage_key, "_".join(parts), kind, unit.per, dims["direction"])
