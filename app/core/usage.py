@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
@@ -40,6 +40,8 @@ _CLASSIC_INPUT = frozenset(
     {"input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens"}
 )
 _CLASSIC_OUTPUT = frozenset({"output_tokens", "output_reasoning_tokens"})
+_NAMED = _CLASSIC_INPUT | _CLASSIC_OUTPUT | {"cache_write_5m_tokens"}
+"""Counts the named fields hold (a 5-minute write is a cache write that is not a 1-hour one)."""
 Path = tuple[str, ...]
 
 
@@ -101,7 +103,7 @@ class ReportedUsage:
     steps: tuple[tuple[str, TokenUsage], ...] = ()
     figure: ProviderFigure | None = None
     tier: tuple[tuple[str, str], ...] = ()
-    raw: Any = None
+    raw: Any = field(default=None, compare=False)
     unmapped: tuple[str, ...] = ()
 
     def complete(self) -> TokenUsage | None:
@@ -297,14 +299,14 @@ def _halves(counts: Mapping[str, int]) -> tuple[InputTokens, OutputTokens]:
         sorted(
             (key, n)
             for key, n in counts.items()
-            if key not in _CLASSIC_INPUT | _CLASSIC_OUTPUT and side_of(key) == "input" and n
+            if key not in _NAMED and side_of(key) == "input" and n
         )
     )
     other_output = tuple(
         sorted(
             (key, n)
             for key, n in counts.items()
-            if key not in _CLASSIC_INPUT | _CLASSIC_OUTPUT and side_of(key) != "input" and n
+            if key not in _NAMED and side_of(key) != "input" and n
         )
     )
     input_tokens = InputTokens(

@@ -43,6 +43,7 @@ from app.core.errors import ProviderError, ProviderUnreachable
 from app.core.keys import ApiKey
 from app.core.metering import ChatRequest, Metered, MeteringClient
 from app.core.models import Message, Request, Transaction
+from app.core.providers import anthropic, gemini
 from app.core.providers.anthropic import MessagesDecoder
 from app.core.providers.base import (
     MalformedStream,
@@ -52,8 +53,9 @@ from app.core.providers.base import (
     TextDelta,
 )
 from app.core.providers.gemini import GeminiDecoder
-from app.core.providers.openai import ChatCompletionsDecoder, ResponsesDecoder
+from app.core.providers.openai import RESPONSES_RULES, ChatCompletionsDecoder, ResponsesDecoder
 from app.core.providers.sse import ServerSentEvent, SSEDecoder, iter_sse
+from app.core.providers.vendors import chat_rules
 from app.core.tokens import TokenCounter
 from app.core.usage import (
     MAX_PLAUSIBLE_TOKENS,
@@ -61,13 +63,14 @@ from app.core.usage import (
     MalformedUsage,
     OutputTokens,
     ReportedUsage,
+    UsageRules,
     extract,
 )
 from tests.core.test_aggregates import assert_aggregates_exact
 
 PROTOCOLS = ("chat", "responses", "anthropic", "gemini")
 DECODERS: dict[str, Callable[[], StreamDecoder]] = {
-    "chat": lambda: ChatCompletionsDecoder("openai"),
+    "chat": lambda: ChatCompletionsDecoder(),
     "responses": ResponsesDecoder,
     "anthropic": MessagesDecoder,
     "gemini": GeminiDecoder,
@@ -518,8 +521,10 @@ def assert_sound(state: StreamState) -> None:
     if usage.input is not None:
         counts += [usage.input.prompt, usage.input.cache_write, usage.input.cache_write_1h]
         counts += [usage.input.cache_read, usage.input.total]
+        counts += [n for _, n in usage.input.other]
     if usage.output is not None:
         counts += [usage.output.total, usage.output.reasoning]
+        counts += [n for _, n in usage.output.other]
         assert usage.output.reasoning <= usage.output.total
     for count in counts:
         assert type(count) is int and 0 <= count <= MAX_PLAUSIBLE_TOKENS, count
@@ -596,21 +601,25 @@ USAGE_SHAPES = st.recursive(
     usage=USAGE_SHAPES,
     reader=st.sampled_from(
         [
-            ("usage", "openai", "chat"),
-            ("usage", "openrouter", "chat"),
-            ("usage", "openai", "responses"),
-            ("usage", "anthropic", "default"),
-            ("usageMetadata", "google", "default"),
+            ("usage", chat_rules("openai")),
+            ("usage", chat_rules("openrouter")),
+            ("usage", chat_rules("xai")),
+            ("usage", chat_rules("groq")),
+            ("usage", chat_rules("deepseek")),
+            ("usage", chat_rules(None)),
+            ("usage", RESPONSES_RULES),
+            ("usage", anthropic.USAGE_RULES),
+            ("usageMetadata", gemini.USAGE_RULES),
         ]
     ),
     with_output=st.booleans(),
 )
 def test_extract_reads_or_refuses_any_usage(
-    usage: Any, reader: tuple[str, str, str], with_output: bool
+    usage: Any, reader: tuple[str, UsageRules], with_output: bool
 ) -> None:
-    root, provider, flavor = reader
+    root, rules = reader
     try:
-        reported = extract({root: usage}, provider=provider, flavor=flavor, with_output=with_output)
+        reported = extract({root: usage}, rules, with_output=with_output)
     except MalformedUsage as error:
         assert_specific(error)
     else:

@@ -12,6 +12,7 @@ from app.core.providers.base import MalformedStream, ReasoningDelta, StreamDecod
 from app.core.providers.gemini import GeminiDecoder
 from app.core.providers.openai import ChatCompletionsDecoder, ResponsesDecoder, api_for_model
 from app.core.providers.sse import ServerSentEvent
+from app.core.providers.vendors import chat_rules
 from app.core.usage import InputTokens, OutputTokens
 
 
@@ -26,7 +27,7 @@ def feed(decoder: StreamDecoder, *events: tuple[str, Any]) -> str:
 
 
 def test_openai_chat_usage_in_the_last_chunk_cached_and_reasoning_inside() -> None:
-    decoder = ChatCompletionsDecoder("openai")
+    decoder = ChatCompletionsDecoder()
     text = feed(
         decoder,
         (
@@ -65,7 +66,7 @@ def test_openai_chat_usage_in_the_last_chunk_cached_and_reasoning_inside() -> No
 
 
 def test_openrouter_reports_cache_writes_and_mid_stream_errors() -> None:
-    decoder = ChatCompletionsDecoder("openrouter")
+    decoder = ChatCompletionsDecoder(chat_rules("openrouter"))
     feed(
         decoder,
         (
@@ -86,7 +87,7 @@ def test_openrouter_reports_cache_writes_and_mid_stream_errors() -> None:
 
 
 def test_openai_stream_cut_before_usage_reports_nothing() -> None:
-    decoder = ChatCompletionsDecoder("openai")
+    decoder = ChatCompletionsDecoder()
     feed(decoder, ("message", {"choices": [{"index": 0, "delta": {"content": "partial"}}]}))
     assert decoder.state.usage.input is None and decoder.state.usage.output is None
     assert not decoder.state.finished
@@ -271,7 +272,7 @@ def test_gemini_output_counts_only_once_finished() -> None:
 
 @pytest.mark.parametrize(
     "decoder",
-    [ChatCompletionsDecoder("openai"), ResponsesDecoder(), MessagesDecoder(), GeminiDecoder()],
+    [ChatCompletionsDecoder(), ResponsesDecoder(), MessagesDecoder(), GeminiDecoder()],
 )
 @pytest.mark.parametrize("data", ['{"choices": [', "[1, 2]", '"text"'])
 def test_malformed_events_are_specific_errors(decoder: StreamDecoder, data: str) -> None:
