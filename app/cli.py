@@ -502,19 +502,45 @@ def _count(args: argparse.Namespace, db: Database) -> int:
 
 def _estimates(args: argparse.Namespace, db: Database) -> int:
     with db.read() as session:
-        rows = reports.estimate_accuracy(session)
+        counts = reports.estimate_accuracy(session)
+        costs = reports.cost_accuracy(session)
+        flagged = reports.flagged_requests(session)
     if args.json:
-        print(json.dumps([vars(row) for row in rows], indent=2))
-        return 0
-    if not rows:
-        print("No request has both a pre-send count and a reported one yet.")
-        return 0
-    print(f"{'Model':<28} {'Method':<38} {'Requests':>8} {'Mean gap':>9} {'Worst':>8}")
-    for row in rows:
         print(
-            f"{row.model[:28]:<28} {row.method[:38]:<38} {row.requests:>8,} "
-            f"{row.mean_gap_percent:>+8.1f}% {row.worst_gap_percent:>7.1f}%"
+            json.dumps(
+                {
+                    "counts": [vars(row) for row in counts],
+                    "costs": [vars(row) for row in costs],
+                    "flagged": [vars(row) for row in flagged],
+                },
+                indent=2,
+                default=str,
+            )
         )
+        return 0
+    if not counts:
+        print("No request has both a pre-send count and a reported one yet.")
+    else:
+        print("Pre-send counts against the provider's (prompt tokens)")
+        print(f"{'Model':<28} {'Method':<38} {'Requests':>8} {'Mean gap':>9} {'Worst':>8}")
+        for row in counts:
+            print(
+                f"{row.model[:28]:<28} {row.method[:38]:<38} {row.requests:>8,} "
+                f"{row.mean_gap_percent:>+8.1f}% {row.worst_gap_percent:>7.1f}%"
+            )
+    if costs:
+        print("\nComputed prices against the provider's own figures (the provider's is charged)")
+        print(f"{'Model':<40} {'Requests':>8} {'Gap':>8} {'Worst':>8} {'>1% off':>8}")
+        for cost in costs:
+            print(
+                f"{cost.model[:40]:<40} {cost.requests:>8,} {cost.gap_percent:>+7.2f}% "
+                f"{cost.worst_gap_percent:>7.2f}% {cost.off:>8,}"
+            )
+    if flagged:
+        print("\nFlagged requests (latest first)")
+        for item in flagged:
+            when = f"{item.created_at:%Y-%m-%d %H:%M}"
+            print(f"  #{item.request_id} {when} {item.model}: {item.reason}")
     return 0
 
 

@@ -20,6 +20,7 @@ from app.core.chat import ChatMessage
 from app.core.clock import utcnow
 from app.core.errors import TallybookError
 from app.core.models import Conversation, ConversationDay, Message, Request, Transaction
+from app.core.units import Kind, UnitCost, extra_units, kind_of
 
 DEFAULT_TITLE = "New conversation"
 CHAT_SOURCE = "chat"
@@ -240,7 +241,17 @@ class ConversationSummary:
 
 @dataclass(frozen=True)
 class MessageUsage:
-    """What one reply cost: its tokens by kind, its price, and how sure those numbers are."""
+    """What one reply cost: its tokens by kind, its price, and how sure those numbers are.
+
+    Attributes:
+        extras: billed units beyond the plain tokens (see :func:`units.extra_units`).
+        model: the model that served (and priced) the reply.
+        requested_model: the model asked for, where the reply named another.
+        computed_cost: Tallybook's own price (positive credits).
+        provider_cost: the provider's own figure, where it gave one (the charge).
+        usage_notes: what the provider's usage carried that Tallybook did not understand.
+        default_rated: some row was charged at a default rate (unknown model or unit).
+    """
 
     input_tokens: int
     output_tokens: int
@@ -249,6 +260,13 @@ class MessageUsage:
     cost: Decimal
     estimated: bool
     status: str
+    extras: tuple[UnitCost, ...] = ()
+    model: str | None = None
+    requested_model: str | None = None
+    computed_cost: Decimal | None = None
+    provider_cost: Decimal | None = None
+    usage_notes: str | None = None
+    default_rated: bool = False
 
 
 @dataclass(frozen=True)
@@ -381,48 +399,59 @@ def system_prompt(session: Session, conversation_id: int) -> str:
 def _usage_by_message(session: Session, message_ids: list[int]) -> dict[int, MessageUsage]:
     if not message_ids:
         return {}
-    tokens = -func.sum(Transaction.raw_amount)
     rows = session.execute(
         select(
             Transaction.message_id,
             Transaction.token_type,
-            tokens,
-            -func.sum(Transaction.token_value),
+            func.sum(Transaction.raw_amount),
+            func.sum(Transaction.token_value),
             func.max(Transaction.estimated),
+            func.max(Transaction.rate_source.like("%default for%")),
         )
         .where(Transaction.message_id.in_(message_ids))
         .group_by(Transaction.message_id, Transaction.token_type)
+        .order_by(Transaction.message_id, func.min(Transaction.id))
     )
-    parts: dict[int, dict[str, tuple[Decimal, Decimal, bool]]] = {}
-    for message_id, token_type, amount, cost, estimated in rows:
-        if message_id is None:
-            continue
-        parts.setdefault(message_id, {})[token_type] = (
-            Decimal(amount),
-            Decimal(cost),
-            bool(estimated),
-        )
+    parts: dict[int, list[tuple[str, Decimal, Decimal, bool, bool]]] = {}
+    for message_id, token_type, amount, value, estimated, defaulted in rows:
+        if message_id is not None:
+            parts.setdefault(message_id, []).append(
+                (token_type, Decimal(amount), Decimal(value), bool(estimated), bool(defaulted))
+            )
     details = {
         request.message_id: request
         for request in session.scalars(select(Request).where(Request.message_id.in_(message_ids)))
     }
-    usage = {}
-    for message_id, by_type in parts.items():
-        request = details.get(message_id)
+    return {
+        message_id: _message_usage(rows_of_message, details.get(message_id))
+        for message_id, rows_of_message in parts.items()
+    }
 
-        def count(kind: str, by_type: dict[str, tuple[Decimal, Decimal, bool]] = by_type) -> int:
-            return int(by_type.get(kind, (Decimal(0), Decimal(0), False))[0])
 
-        usage[message_id] = MessageUsage(
-            input_tokens=count("prompt") + count("cache_write") + count("cache_read"),
-            output_tokens=count("completion"),
-            cached_tokens=count("cache_read"),
-            reasoning_tokens=request.reasoning_tokens if request else 0,
-            cost=sum((cost for _, cost, _ in by_type.values()), Decimal(0)),
-            estimated=any(estimated for _, _, estimated in by_type.values()),
-            status=request.status if request else "complete",
-        )
-    return usage
+def _message_usage(
+    rows: list[tuple[str, Decimal, Decimal, bool, bool]], request: Request | None
+) -> MessageUsage:
+    """One reply's figures from its transactions (grouped by token type) and its request."""
+
+    def tokens(*kinds: Kind) -> int:
+        return -int(sum((a for t, a, *_ in rows if kind_of(t) in kinds), Decimal(0)))
+
+    return MessageUsage(
+        input_tokens=tokens(Kind.INPUT, Kind.CACHE_WRITE, Kind.CACHE_READ),
+        output_tokens=tokens(Kind.OUTPUT),
+        cached_tokens=tokens(Kind.CACHE_READ),
+        reasoning_tokens=request.reasoning_tokens if request else 0,
+        cost=-sum((value for _, _, value, *_ in rows), Decimal(0)),
+        estimated=any(estimated for *_, estimated, _ in rows),
+        status=request.status if request else "complete",
+        extras=extra_units((t, a, v) for t, a, v, *_ in rows),
+        model=request.model if request else None,
+        requested_model=request.requested_model if request else None,
+        computed_cost=request.computed_cost if request else None,
+        provider_cost=request.provider_cost if request else None,
+        usage_notes=request.usage_notes if request else None,
+        default_rated=any(defaulted for *_, defaulted in rows),
+    )
 
 
 def _escape_like(text: str) -> str:

@@ -26,15 +26,23 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, case, func, select, type_coerce
+from sqlalchemy import ColumnElement, case, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app.core import conversations
 from app.core.models import Conversation, ConversationDay, DailyTotal, Millionths, SourceDay
 from app.core.pricing import PriceBook
+from app.core.units import Kind, kind_clause, spend_clause
 
 SPEND_TYPES = ("prompt", "completion", "cache_write", "cache_read")
+"""The four kinds of tokens, by their stem (every token unit is one of them: see units)."""
 INPUT_TYPES = ("prompt", "cache_write", "cache_read")
+_KINDS = {
+    "prompt": Kind.INPUT,
+    "completion": Kind.OUTPUT,
+    "cache_write": Kind.CACHE_WRITE,
+    "cache_read": Kind.CACHE_READ,
+}
 OTHER = "Other"
 
 
@@ -278,7 +286,10 @@ def cache_savings_by_model(session: Session, selection: Selection) -> list[Savin
             select(DailyTotal.model, func.sum(DailyTotal.value), func.sum(DailyTotal.uncached))
             .where(
                 *_daily_filters(selection),
-                DailyTotal.token_type.in_(("cache_read", "cache_write")),
+                or_(
+                    kind_clause(DailyTotal.token_type, Kind.CACHE_READ),
+                    kind_clause(DailyTotal.token_type, Kind.CACHE_WRITE),
+                ),
             )
             .group_by(DailyTotal.model)
         ).all()
@@ -334,7 +345,7 @@ def filter_choices(session: Session) -> FilterChoices:
     """Providers and models that have spend, and the conversations' sources, for the menus."""
     rows = session.execute(
         select(DailyTotal.provider, DailyTotal.model)
-        .where(DailyTotal.token_type.in_(SPEND_TYPES))
+        .where(spend_clause(DailyTotal.token_type))
         .group_by(DailyTotal.provider, DailyTotal.model)
     ).all()
     return FilterChoices(
@@ -374,15 +385,9 @@ def _spend(session: Session, selection: Selection) -> Iterable[_DaySpend]:
                 DailyTotal.day,
                 DailyTotal.model,
                 func.sum(DailyTotal.value),
-                *(
-                    -type_coerce(
-                        func.sum(case((DailyTotal.token_type == kind, DailyTotal.tokens), else_=0)),
-                        Millionths,
-                    )
-                    for kind in SPEND_TYPES
-                ),
+                *(_daily_tokens(_KINDS[kind]) for kind in SPEND_TYPES),
             )
-            .where(*_daily_filters(selection), DailyTotal.token_type.in_(SPEND_TYPES))
+            .where(*_daily_filters(selection), spend_clause(DailyTotal.token_type))
             .group_by(DailyTotal.day, DailyTotal.model)
         ).all()
     return [
@@ -393,12 +398,18 @@ def _spend(session: Session, selection: Selection) -> Iterable[_DaySpend]:
     ]
 
 
+def _daily_tokens(kind: Kind) -> ColumnElement[Any]:
+    """Positive tokens of one kind, summed from ``daily_totals`` (stored negative)."""
+    tokens = case((kind_clause(DailyTotal.token_type, kind), DailyTotal.tokens), else_=0)
+    return -type_coerce(func.sum(tokens), Millionths)
+
+
 def _spent_between(session: Session, first: date, last: date) -> Decimal:
     total = session.scalar(
         select(func.coalesce(func.sum(DailyTotal.value), 0)).where(
             DailyTotal.day >= first.isoformat(),
             DailyTotal.day <= last.isoformat(),
-            DailyTotal.token_type.in_(SPEND_TYPES),
+            spend_clause(DailyTotal.token_type),
         )
     )
     return -Decimal(total or 0)

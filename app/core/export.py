@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, Integer, String, case, func, select, type_
 from sqlalchemy.orm import Session
 
 from app.core.errors import TallybookError
-from app.core.models import Conversation, Transaction
+from app.core.models import Conversation, Request, Transaction
 from app.core.transactions import Filter
 
 HEADER = (
@@ -39,7 +39,14 @@ HEADER = (
     "usd",
     "context",
     "estimated",
+    "rate_source",
+    "requested_model",
+    "usage_notes",
 )
+"""``model`` is the model that served (and priced) the request; ``requested_model`` the one it
+asked for, where the reply named another. ``rate_source`` says where each rate came from (the
+price table's version, a user override, a default for an unknown model or unit, the provider's
+own figure); ``usage_notes`` what the provider reported that Tallybook did not understand."""
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 PAGE_ROWS = 5000
 
@@ -150,12 +157,16 @@ def _pages(session: Session, selection: Filter, fmt: Format) -> Iterator[Sequenc
         _decimal_text(Transaction.token_value, 12),
         text(Transaction.context),
         case((type_coerce(Transaction.estimated, Integer) != 0, "true"), else_="false"),
+        text(Transaction.rate_source),
+        text(Request.requested_model),
+        text(Request.usage_notes),
     )
     if fmt is Format.JSON:
         columns = _as_json(columns)
     statement = (
         select(*columns)
         .outerjoin(Conversation, Conversation.id == Transaction.conversation_id)
+        .outerjoin(Request, Request.id == Transaction.request_id)
         .where(*selection.clauses())
         .order_by(Transaction.id)
     )

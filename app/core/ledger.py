@@ -336,9 +336,7 @@ def _transaction_rows(spend: Spend, request_id: int, at: datetime) -> list[dict[
         common
         | {
             "token_type": line.token_type,
-            "estimated": spend.output_estimated
-            if line.side == "output"
-            else spend.input_estimated,
+            "estimated": spend.output_estimated if line.side == "output" else spend.input_estimated,
             "raw_amount": Decimal(-line.amount),
             "rate": line.rate,
             "token_value": -line.value,

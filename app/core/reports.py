@@ -15,10 +15,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.core.ledger import TokenType
 from app.core.models import (
     Conversation,
     ConversationDay,
@@ -28,9 +27,10 @@ from app.core.models import (
     Transaction,
 )
 from app.core.money import tidy
+from app.core.units import Kind, kind_clause, spend_clause
 
 NO_CONVERSATION = "(no conversation)"
-_TOKEN_ORDER = (TokenType.PROMPT, TokenType.COMPLETION, TokenType.CACHE_WRITE, TokenType.CACHE_READ)
+_TOKEN_ORDER = (Kind.INPUT, Kind.OUTPUT, Kind.CACHE_WRITE, Kind.CACHE_READ)
 
 
 class GroupBy(StrEnum):
@@ -134,7 +134,7 @@ def _by_period_or_model(
             *(_tokens_of(kind) for kind in _TOKEN_ORDER),
             func.sum(DailyTotal.value),
         )
-        .where(DailyTotal.token_type.in_([k.value for k in _TOKEN_ORDER]))
+        .where(spend_clause(DailyTotal.token_type))
         .where(*_day_filters(DailyTotal.day, since, until))
         .group_by(key)
         .order_by(key)
@@ -278,6 +278,109 @@ def estimate_accuracy(session: Session) -> list[EstimateAccuracy]:
     return [EstimateAccuracy(*row) for row in session.execute(statement)]
 
 
+COST_TOLERANCE_PERCENT = 1.0
+"""A reply whose computed price is further than this from the provider's figure is flagged."""
+
+
+@dataclass(frozen=True)
+class CostAccuracy:
+    """How Tallybook's computed prices of one model compared with its provider's own figures."""
+
+    model: str
+    requests: int
+    computed: Decimal
+    reported: Decimal
+    gap_percent: float
+    """Signed, over all the requests: positive when the computed prices run high."""
+    worst_gap_percent: float
+    off: int
+    """Requests more than :data:`COST_TOLERANCE_PERCENT` off."""
+
+
+@dataclass(frozen=True)
+class FlaggedRequest:
+    """A request whose figures deserve a second look, and why."""
+
+    request_id: int
+    created_at: datetime
+    model: str
+    reason: str
+
+
+def cost_accuracy(session: Session) -> list[CostAccuracy]:
+    """Per model, over every request whose provider reported its own cost."""
+    gap = _cost_gap()
+    statement = (
+        select(
+            Request.model,
+            func.count(),
+            func.sum(Request.computed_cost),
+            func.sum(Request.provider_cost),
+            func.max(func.abs(gap)),
+            func.sum(case((func.abs(gap) > COST_TOLERANCE_PERCENT, 1), else_=0)),
+        )
+        .where(Request.provider_cost.is_not(None), Request.computed_cost.is_not(None))
+        .group_by(Request.model)
+        .order_by(Request.model)
+    )
+    rows = []
+    for model, count, computed, reported, worst, off in session.execute(statement):
+        computed, reported = Decimal(computed), Decimal(reported)
+        overall = float((computed - reported) / reported * 100) if reported else 0.0
+        rows.append(
+            CostAccuracy(model, count, computed, reported, overall, float(worst or 0), int(off))
+        )
+    return rows
+
+
+def flagged_requests(session: Session, *, limit: int = 50) -> list[FlaggedRequest]:
+    """The latest requests whose usage Tallybook did not fully understand, or whose computed
+    price was more than :data:`COST_TOLERANCE_PERCENT` from the provider's figure."""
+    gap = _cost_gap()
+    statement = (
+        select(
+            Request.id,
+            Request.created_at,
+            Request.model,
+            Request.usage_notes,
+            Request.computed_cost,
+            Request.provider_cost,
+            gap,
+        )
+        .where(
+            or_(
+                Request.usage_notes.is_not(None),
+                and_(Request.provider_cost.is_not(None), func.abs(gap) > COST_TOLERANCE_PERCENT),
+            )
+        )
+        .order_by(Request.id.desc())
+        .limit(limit)
+    )
+    flagged = []
+    for request_id, at, model, notes, computed, reported, percent in session.execute(statement):
+        reasons = [notes] if notes else []
+        if reported is not None and percent is not None and abs(percent) > COST_TOLERANCE_PERCENT:
+            reasons.append(
+                f"computed {computed:f} credits vs the provider's {reported:f} ({percent:+.1f}%)"
+            )
+        flagged.append(FlaggedRequest(request_id, at, model, "; ".join(reasons)))
+    return flagged
+
+
+def _cost_gap() -> ColumnElement[Any]:
+    """(computed - provider) / provider in percent, in SQL (NULL without a provider figure)."""
+    return case(
+        (
+            Request.provider_cost > 0,
+            (Request.computed_cost - Request.provider_cost) * 100.0 / Request.provider_cost,
+        ),
+        (
+            Request.provider_cost == 0,
+            case((Request.computed_cost > 0, 100.0), else_=0.0),
+        ),
+    )
+
+
 def time_filters(since: date | None, until: date | None) -> list[ColumnElement[bool]]:
     """WHERE clauses for an inclusive range of UTC days on ``transactions.created_at``."""
     clauses: list[ColumnElement[bool]] = []
@@ -290,10 +393,10 @@ def time_filters(since: date | None, until: date | None) -> list[ColumnElement[b
     return clauses
 
 
-def _tokens_of(kind: TokenType) -> ColumnElement[Any]:
-    """Tokens of one type (stored negative, in millionths, in daily_totals)."""
+def _tokens_of(kind: Kind) -> ColumnElement[Any]:
+    """Tokens of one kind, every unit of it (stored negative, in millionths, in daily_totals)."""
     return func.coalesce(
-        func.sum(case((DailyTotal.token_type == kind.value, DailyTotal.tokens))), 0
+        func.sum(case((kind_clause(DailyTotal.token_type, kind), DailyTotal.tokens))), 0
     )
 
 

@@ -11,11 +11,12 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.core.ledger import TokenType
-from app.core.models import Conversation, Transaction
+from app.core.models import Conversation, Request, Transaction
+from app.core.units import Kind, kind_clause
 
 PAGE_SIZE = 500
 _CREDITS = TokenType.CREDITS.value
@@ -33,6 +34,8 @@ _COLUMNS = (
     Transaction.context,
     Transaction.estimated,
     Transaction.rate_source,
+    Request.requested_model,
+    Request.usage_notes,
 )
 SORTABLE = ("created_at", "provider", "model", "token_type", "raw_amount", "rate", "token_value")
 
@@ -55,6 +58,8 @@ class Filter:
     token_types: frozenset[str] = field(default_factory=frozenset)
     estimated: bool | None = None
     sources: frozenset[str] = field(default_factory=frozenset)
+    kinds: frozenset[Kind] = field(default_factory=frozenset)
+    """Kinds of rows (input, cache writes of any lifetime, other units...), see units.Kind."""
 
     def clauses(self) -> list[ColumnElement[bool]]:
         """The WHERE clauses on ``transactions``."""
@@ -72,6 +77,8 @@ class Filter:
             clauses.append(Transaction.conversation_id == self.conversation_id)
         if self.token_types:
             clauses.append(Transaction.token_type.in_(sorted(self.token_types)))
+        if self.kinds:
+            clauses.append(or_(*(kind_clause(Transaction.token_type, k) for k in self.kinds)))
         if self.estimated is not None:
             clauses.append(Transaction.estimated == self.estimated)
         if self.sources:
@@ -99,6 +106,10 @@ class Row:
     context: str
     estimated: bool
     rate_source: str
+    requested_model: str | None = None
+    """The model the request asked for, where another one (``model``) served and priced it."""
+    usage_notes: str | None = None
+    """What the provider reported that Tallybook did not understand (the row is flagged)."""
 
     def sort_key(self, column: str) -> tuple[Any, int]:
         """The keyset position of this row for a sort column."""
@@ -140,6 +151,7 @@ def page(
     statement = (
         select(*_COLUMNS)
         .outerjoin(Conversation, Conversation.id == Transaction.conversation_id)
+        .outerjoin(Request, Request.id == Transaction.request_id)
         .where(*selection.clauses())
     )
     if after is not None:

@@ -30,7 +30,7 @@ whose table has no search price) is charged at :data:`DEFAULT_UNIT_RATE` and fla
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -204,6 +204,35 @@ class PricedLine:
 
 
 @dataclass(frozen=True)
+class UnitCost:
+    """What one billed unit of a reply came to: ``amount`` units (positive) for ``cost``."""
+
+    token_type: str
+    amount: Decimal
+    cost: Decimal
+
+
+PLAIN_TOKEN_TYPES = frozenset({"prompt", "completion", "cache_read", "cache_write"})
+"""The rows every chat client shows as tokens in, out and cached; the rest are extras."""
+
+
+def extra_units(rows: Iterable[tuple[str, Decimal, Decimal]]) -> tuple[UnitCost, ...]:
+    """The rows of a reply beyond its plain tokens (1-hour cache writes, searches, a step, a
+    tier's adjustment, the provider's figure), from ``(token_type, raw_amount, token_value)``
+    as the ledger stores them (negative for spend)."""
+    return tuple(
+        UnitCost(token_type, -amount, -value)
+        for token_type, amount, value in rows
+        if token_type not in PLAIN_TOKEN_TYPES and token_type != Kind.CREDITS.value
+    )
+
+
+def is_default_rated(rate_source: str) -> bool:
+    """Whether a row was charged at a default rate (an unknown model, an unpriced unit)."""
+    return "default for" in rate_source
+
+
+@dataclass(frozen=True)
 class UnitInfo:
     """A registered unit as Tallybook uses it."""
 
@@ -276,15 +305,18 @@ def kind_clause(column: Any, kind: Kind) -> ColumnElement[bool]:
     test, so new units and steps need no list)."""
     from sqlalchemy import and_, not_, or_
 
+    adjustment = or_(column.contains(":"), column == PROVIDER_ADJUSTMENT)
     if kind in _STEMS:
         stem = _STEMS[kind]
         return and_(
-            or_(column == stem, column.like(f"{stem}\\_%", escape="\\")),
-            not_(column.contains(":")),
+            or_(column == stem, column.like(f"{stem}\\_%", escape="\\")), not_(adjustment)
         )
+    if kind is Kind.ADJUSTMENT:
+        return adjustment
     if kind is Kind.CREDITS:
         return column == Kind.CREDITS.value  # type: ignore[no-any-return]
-    raise ValueError(f"no single SQL test for {kind}")
+    tokens = or_(*(kind_clause(column, k) for k in TOKEN_KINDS))
+    return and_(not_(tokens), not_(adjustment), column != Kind.CREDITS.value)
 
 
 def spend_clause(column: Any) -> ColumnElement[bool]:

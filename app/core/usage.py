@@ -255,9 +255,7 @@ def _counts(response: Mapping[str, Any], rules: UsageRules) -> dict[str, int]:
     except (ValueError, LookupError) as error:
         raise MalformedUsage(f"The usage the provider reported cannot be read: {error}") from None
     counts: dict[str, Any] = {
-        key: number
-        for key in _destinations(rules)
-        if (number := usage.reported_value(key))
+        key: number for key in _destinations(rules) if (number := usage.reported_value(key))
     }
     root = response[rules.root]
     for path, key in rules.extra:

@@ -24,6 +24,7 @@ from app.core.day_ranges import RangePreset
 from app.core.db import Database
 from app.core.export import HEADER
 from app.core.transactions import Filter, Row, Totals
+from app.core.units import Kind
 from app.ui.context import AppContext
 from app.ui.transactions import ExportJob, TransactionsView, export
 from app.ui.transactions.table import COLUMNS, TIME_COLUMN, VALUE_COLUMN
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.gui
 
 WAIT_MS = 10_000
 ROWS = 3000
-CREDITS = Filter(token_types=frozenset({"credits"}))
+CREDITS = Filter(kinds=frozenset({Kind.CREDITS}))
 PAGE = transactions.PAGE_SIZE
 REFRESH_WAIT_MS = 500
 """Longer than the view's refresh debounce: what has not happened by then will not."""
@@ -213,9 +214,9 @@ def test_sorting_by_provider_reaches_every_row(qtbot: QtBot, view: TransactionsV
 
 FILTERS = {
     "model": Filter(models=frozenset({"claude-sonnet-4-5"})),
-    "token type": Filter(token_types=frozenset({"cache_read"})),
+    "token type": Filter(kinds=frozenset({Kind.CACHE_READ})),
     "estimated": Filter(estimated=True),
-    "reported completions": Filter(estimated=False, token_types=frozenset({"completion"})),
+    "reported completions": Filter(estimated=False, kinds=frozenset({Kind.OUTPUT})),
     "range": Filter(since=utcnow().date() - timedelta(days=3)),
     "provider and range": Filter(
         providers=frozenset({"openai"}),

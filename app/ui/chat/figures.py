@@ -15,9 +15,21 @@ from app.core.endpoints import ModelChoice
 from app.core.metering import Metered, Quote
 from app.core.money import format_usd
 from app.core.tokens import TokenCount
+from app.core.units import (
+    COMPACTION,
+    PROVIDER_ADJUSTMENT,
+    UnitCost,
+    extra_units,
+    is_default_rated,
+    label_of,
+)
 
 ESTIMATED_MARK = "≈ estimated"
 INCOMPLETE_MARK = "incomplete"
+PROVIDER_MARK = "provider's figure"
+DEFAULT_RATE_MARK = "⚠ default rate"
+NOT_UNDERSTOOD_MARK = "⚠ usage not fully understood"
+STEPS = (COMPACTION,)
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,15 @@ class ReplyFigures:
     ``input_tokens`` counts every input token, cached or not (what the context window holds);
     ``cached_tokens`` are the cache reads among them; ``reasoning_tokens`` are part of
     ``output_tokens``.
+
+    Attributes:
+        extras: billed units beyond the plain tokens (searches, a compaction step, a tier).
+        model: the model that served the reply; ``requested_model`` the one asked for, where
+            they differ.
+        computed_cost: Tallybook's price, shown beside the provider's figure when there is one.
+        provider_cost: the provider's own figure (the charge).
+        usage_notes: what Tallybook did not understand in the provider's usage.
+        default_rated: some unit was charged at a default rate.
     """
 
     input_tokens: int
@@ -36,11 +57,19 @@ class ReplyFigures:
     cost: Decimal
     estimated: bool
     status: str
+    extras: tuple[UnitCost, ...] = ()
+    model: str | None = None
+    requested_model: str | None = None
+    computed_cost: Decimal | None = None
+    provider_cost: Decimal | None = None
+    usage_notes: str | None = None
+    default_rated: bool = False
 
     @classmethod
     def from_metered(cls, metered: Metered) -> ReplyFigures:
         """The figures of a reply that just settled (no need to read the ledger back)."""
         usage = metered.usage
+        rows = metered.record.transactions
         return cls(
             input_tokens=usage.input_tokens,
             output_tokens=usage.completion_tokens,
@@ -49,6 +78,13 @@ class ReplyFigures:
             cost=metered.cost,
             estimated=metered.estimated,
             status=metered.status,
+            extras=extra_units((r.token_type, r.raw_amount, r.token_value) for r in rows),
+            model=metered.model or None,
+            requested_model=metered.requested_model,
+            computed_cost=metered.computed_cost,
+            provider_cost=metered.provider_cost,
+            usage_notes=metered.usage_notes,
+            default_rated=any(is_default_rated(r.rate_source) for r in rows),
         )
 
     @classmethod
@@ -62,22 +98,102 @@ class ReplyFigures:
             cost=usage.cost,
             estimated=usage.estimated,
             status=usage.status,
+            extras=usage.extras,
+            model=usage.model,
+            requested_model=usage.requested_model,
+            computed_cost=usage.computed_cost,
+            provider_cost=usage.provider_cost,
+            usage_notes=usage.usage_notes,
+            default_rated=usage.default_rated,
         )
 
 
 def usage_line(figures: ReplyFigures) -> str:
-    """The footer under a reply: ``1,234 in · 56 out · 1,024 cached · $0.0012 · ≈ estimated``."""
+    """The footer under a reply: ``1,234 in · 56 out · 1,024 cached · 2 web searches $0.02 ·
+    $0.0012 · ≈ estimated``, then what the provider said where it differs from Tallybook."""
     parts = [f"{figures.input_tokens:,} in", f"{figures.output_tokens:,} out"]
     if figures.cached_tokens:
         parts.append(f"{figures.cached_tokens:,} cached")
     if figures.reasoning_tokens:
         parts.append(f"{figures.reasoning_tokens:,} reasoning")
+    parts += extras_text(figures.extras)
     parts.append(format_usd(figures.cost))
+    if figures.provider_cost is not None:
+        parts.append(PROVIDER_MARK)
     if figures.estimated:
         parts.append(ESTIMATED_MARK)
     if figures.status != "complete":
         parts.append(INCOMPLETE_MARK if figures.status == "incomplete" else figures.status)
+    if figures.requested_model and figures.model:
+        parts.append(f"served by {figures.model}")
+    if figures.default_rated:
+        parts.append(DEFAULT_RATE_MARK)
+    if figures.usage_notes:
+        parts.append(NOT_UNDERSTOOD_MARK)
     return " · ".join(parts)
+
+
+def usage_details(figures: ReplyFigures) -> str:
+    """The footer's tooltip: what each mark means for this reply, in full."""
+    lines = [
+        "Tokens in and out and what the reply cost. ≈ estimated: the provider did not report "
+        "these counts, so Tallybook counted them itself."
+    ]
+    if figures.provider_cost is not None and figures.computed_cost is not None:
+        lines.append(
+            f"Charged the provider's own figure, {format_usd(figures.provider_cost, places=6)}; "
+            f"Tallybook's price table gives {format_usd(figures.computed_cost, places=6)}"
+            f"{_gap(figures.provider_cost, figures.computed_cost)}."
+        )
+    if figures.requested_model and figures.model:
+        lines.append(
+            f"Asked for {figures.requested_model}; {figures.model} answered and is what was "
+            "billed, so the reply is priced by it."
+        )
+    if figures.default_rated:
+        lines.append(
+            "Part of this reply was charged at a default rate: the price table has no price "
+            "for it (set your own under Prices)."
+        )
+    if figures.usage_notes:
+        lines.append(
+            f"The provider's usage carried counts Tallybook does not know: "
+            f"{figures.usage_notes.partition(': ')[2] or figures.usage_notes}. They may be "
+            "billed and are not on the ledger."
+        )
+    return "\n".join(lines)
+
+
+def extras_text(extras: tuple[UnitCost, ...]) -> list[str]:
+    """The extra billed units, grouped as a person reads them: ``2 web searches $0.02``,
+    ``compaction $0.21``, ``flex -$0.0010`` (the provider's figure is said elsewhere)."""
+    grouped: dict[str, list[Decimal]] = {}
+    for unit in extras:
+        if unit.token_type == PROVIDER_ADJUSTMENT:
+            continue
+        reason, _, plain = unit.token_type.rpartition(":")
+        step = next((s for s in STEPS if plain.endswith("_" + s)), None)
+        if reason or step:
+            key = reason or step or ""
+            amount = Decimal(0)
+        else:
+            key = label_of(plain)
+            amount = unit.amount
+        entry = grouped.setdefault(key, [Decimal(0), Decimal(0)])
+        entry[0] += amount
+        entry[1] += unit.cost
+    texts = []
+    for label, (amount, cost) in grouped.items():
+        count = f"{amount:,.0f} " if amount else ""
+        texts.append(f"{count}{label} {format_usd(cost)}")
+    return texts
+
+
+def _gap(provider: Decimal, computed: Decimal) -> str:
+    if not provider:
+        return ""
+    percent = (computed - provider) / provider * 100
+    return f" ({percent:+.1f}%)" if abs(percent) >= Decimal("0.05") else " (the same)"
 
 
 def per_million(rate: Decimal) -> str:

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.chat.figures import ReplyFigures, usage_line
+from app.ui.chat.figures import ReplyFigures, usage_details, usage_line
 
 RENDER_DELAY_MS = 40
 """Streamed text is re-rendered at most this often: Markdown is parsed whole each time."""
@@ -325,10 +325,7 @@ class MessageWidget(QFrame):
             self.footer.setText("")
         else:
             self.footer.setText(usage_line(figures))
-            self.footer.setToolTip(
-                "Tokens in and out and what the reply cost. ≈ estimated: the provider did not "
-                "report these counts, so Tallybook counted them itself."
-            )
+            self.footer.setToolTip(usage_details(figures))
             self.footer.show()
         self._update_actions()
 

@@ -24,15 +24,17 @@ from PySide6.QtWidgets import (
 
 from app.core.conversations import ConversationSummary, source_label
 from app.core.day_ranges import RangePreset, preset_days, preset_matching, utc_today
-from app.core.ledger import TokenType
 from app.core.transactions import Filter
+from app.core.units import Kind
 
-_TOKEN_TYPE_NAMES = {
-    TokenType.PROMPT: "Prompt",
-    TokenType.COMPLETION: "Completion",
-    TokenType.CACHE_WRITE: "Cache write",
-    TokenType.CACHE_READ: "Cache read",
-    TokenType.CREDITS: "Credits (top-ups)",
+_KIND_NAMES = {
+    Kind.INPUT: "Prompt (input)",
+    Kind.OUTPUT: "Completion (output)",
+    Kind.CACHE_WRITE: "Cache writes",
+    Kind.CACHE_READ: "Cache reads",
+    Kind.OTHER: "Other units (searches, tools)",
+    Kind.ADJUSTMENT: "Adjustments (tiers, provider figures)",
+    Kind.CREDITS: "Credits (top-ups)",
 }
 _DATE_FORMAT = "yyyy-MM-dd"
 _DATES_DEBOUNCE_MS = 400
@@ -128,7 +130,7 @@ class FilterBar(QWidget):
         self.conversation_combo.setMinimumContentsLength(16)
         self.token_type_combo = ChoiceCombo("All token types", "Token type")
         self.token_type_combo.set_choices(
-            (name, frozenset({kind.value})) for kind, name in _TOKEN_TYPE_NAMES.items()
+            (name, frozenset({kind})) for kind, name in _KIND_NAMES.items()
         )
         self.estimated_combo = ChoiceCombo("All counts", "Estimated")
         self.estimated_combo.set_choices((("Estimated counts", True), ("Reported counts", False)))
@@ -194,7 +196,7 @@ class FilterBar(QWidget):
             providers=self.provider_combo.value() or frozenset(),
             models=self.model_combo.value() or frozenset(),
             conversation_id=self.conversation_combo.value(),
-            token_types=self.token_type_combo.value() or frozenset(),
+            kinds=self.token_type_combo.value() or frozenset(),
             estimated=self.estimated_combo.value(),
             sources=self.source_combo.value() or frozenset(),
         )
@@ -212,7 +214,7 @@ class FilterBar(QWidget):
         for combo, values in (
             (self.provider_combo, selection.providers),
             (self.model_combo, selection.models),
-            (self.token_type_combo, selection.token_types),
+            (self.token_type_combo, selection.kinds),
         ):
             combo.set_value(values or None, _set_text(values))
         self.source_combo.set_value(

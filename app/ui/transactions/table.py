@@ -26,6 +26,7 @@ from PySide6.QtCore import (
 from app.core import money, transactions
 from app.core.ledger import TokenType
 from app.core.transactions import Filter, Row, Totals
+from app.core.units import is_default_rated
 from app.ui.context import AppContext
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -46,6 +47,19 @@ class Column:
     text: Callable[[Row], str]
     numeric: bool = False
     tip: str = ""
+
+
+def _flags(row: Row) -> str:
+    """What to look at twice: another model served the request, a rate is a default, the
+    provider reported something Tallybook did not understand."""
+    flags = []
+    if row.requested_model:
+        flags.append(f"asked {row.requested_model}")
+    if is_default_rated(row.rate_source):
+        flags.append("⚠ default rate")
+    if row.usage_notes:
+        flags.append("⚠ usage not fully understood")
+    return " · ".join(flags)
 
 
 def _estimated(row: Row) -> str:
@@ -75,21 +89,22 @@ COLUMNS: tuple[Column, ...] = (
         "raw_amount",
         lambda r: money.format_credits(r.raw_amount),
         numeric=True,
-        tip="raw_amount: tokens, negative when spent (credits for a top-up)",
+        tip="raw_amount: the unit's count (tokens, searches), negative when spent "
+        "(credits for a top-up)",
     ),
     Column(
         "Rate",
         "rate",
         lambda r: f"{r.rate:f}",
         numeric=True,
-        tip="Credits per token, the same number as USD per million tokens",
+        tip="Credits per unit: per token the same number as USD per million tokens",
     ),
     Column(
         "Value (credits)",
         "token_value",
         lambda r: money.format_credits(r.token_value),
         numeric=True,
-        tip="token_value = tokens x rate; 1,000,000 credits = $1",
+        tip="token_value = raw_amount x rate; 1,000,000 credits = $1",
     ),
     Column(
         "USD",
@@ -106,6 +121,14 @@ COLUMNS: tuple[Column, ...] = (
         tip="≈ yes: Tallybook counted the tokens itself (the provider reported none)",
     ),
     Column("Rate source", None, lambda r: r.rate_source, tip="Where the rate came from"),
+    Column(
+        "Flags",
+        None,
+        _flags,
+        tip="asked X: the reply named another model, which is what was billed and priced; "
+        "⚠ default rate: no price in the table; ⚠ usage not fully understood: the provider "
+        "reported counts Tallybook does not know (see `tallybook estimates`)",
+    ),
 )
 TIME_COLUMN = 0
 CONVERSATION_COLUMN = 1
