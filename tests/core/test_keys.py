@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import keyring
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from keyring.backends import fail
 
 from app.core import keys
@@ -48,3 +50,32 @@ def test_redact_scrubs_given_secrets_and_key_shapes() -> None:
     clean = keys.redact(text, ["custom-secret-1"])
     assert SENTINEL not in clean and "AIzaSy" not in clean and "custom-secret-1" not in clean
     assert clean.count(keys.MASK) == 3
+
+
+# --- A key split across a reply's deltas ---------------------------------------------------------
+
+STREAMED_KEY = "sk-proj-STREAMED-0123456789abcdefghijkl"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=st.text(alphabet="ask- oj\n", max_size=12),
+    after=st.text(alphabet="ask- oj\n", max_size=12),
+    twice=st.booleans(),
+    data=st.data(),
+)
+def test_a_key_split_across_deltas_is_masked_whatever_the_cut(
+    before: str, after: str, twice: bool, data: st.DataObject
+) -> None:
+    text = before + STREAMED_KEY + after + (STREAMED_KEY if twice else "")
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=8)))
+    pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    redactor = keys.StreamRedactor([STREAMED_KEY])
+    out = "".join(redactor.feed(piece) for piece in pieces) + redactor.flush()
+    # At most the key's first few characters (its public prefix) go out before it is known.
+    assert STREAMED_KEY[keys.StreamRedactor.HELD - 1 :] not in out
+    assert "STREAMED" not in out
+    assert out.count(keys.MASK) >= 1 + twice
+    # Everything around the key passes unchanged, in order.
+    assert out.replace(keys.MASK, "").startswith(before[: max(0, len(before) - 7)])
+    assert out.endswith(after) or twice or out.endswith(keys.MASK)

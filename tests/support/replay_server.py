@@ -7,9 +7,10 @@ to this server, so an endpoint is read by its vendor's own rules over a real soc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,8 +41,11 @@ def sse(events: Sequence[tuple[str | None, Any]]) -> list[bytes]:
 
 @dataclass
 class ReplayServer:
+    """``answer`` is the response to every request, or a function of the request (its
+    ``path``, ``headers`` and ``body``) that makes one."""
+
     url: str
-    answer: Answer = field(default_factory=Answer)
+    answer: Answer | Callable[[dict[str, Any]], Answer] = field(default_factory=Answer)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -56,14 +60,18 @@ def replay_server() -> Iterator[ReplayServer]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             raw = self.rfile.read(length)
-            state.requests.append(
-                {
-                    "path": self.path,
-                    "headers": {k.lower(): v for k, v in self.headers.items()},
-                    "body": json.loads(raw or b"null"),
-                }
-            )
-            answer = state.answer
+            request = {
+                "path": self.path,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": json.loads(raw or b"null"),
+            }
+            state.requests.append(request)
+            answer = state.answer if isinstance(state.answer, Answer) else state.answer(request)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # it hung up
+                self._send(answer)
+            self.close_connection = True
+
+        def _send(self, answer: Answer) -> None:
             self.send_response(answer.status)
             for name, value in answer.headers.items():
                 self.send_header(name, value)
@@ -81,7 +89,6 @@ def replay_server() -> Iterator[ReplayServer]:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
-            self.close_connection = True
 
         def log_message(self, *args: object) -> None:
             pass
