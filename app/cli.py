@@ -40,6 +40,7 @@ from app.core.paths import data_dir, database_path
 from app.core.providers.base import TextDelta
 from app.core.tokens import TokenCount, TokenCounter, counting_rules
 from app.core.transactions import Filter
+from app.core.units import token_type_of
 
 Handler = Callable[[argparse.Namespace, Database], int]
 
@@ -391,9 +392,12 @@ def _prices_show(args: argparse.Namespace, db: Database) -> int:
     print(
         f"{args.model} -> {rates.model}  ({rates.source}{'; FLAGGED' if rates.is_default else ''})"
     )
-    print("credits per token (= USD per 1M tokens):")
-    for name in ("prompt", "completion", "cache_write", "cache_write_1h", "cache_read"):
-        print(f"  {name:<15}{getattr(rates, name):f}")
+    print("credits per unit (per token: the same number as USD per 1M tokens):")
+    for key, rate in rates.units.items():
+        print(f"  {token_type_of(key):<20}{rate:f}")
+    for adjustment in rates.adjustments:
+        name = f"{adjustment.reason}:{token_type_of(adjustment.usage_key)}"
+        print(f"  {name:<20}{adjustment.delta:+f}")
     window = f"{limits.context_window:,}" if limits.context_window else "unknown"
     output = f"{limits.max_output:,}" if limits.max_output else "unknown"
     print(f"context window {window} tokens, longest reply {output} tokens")

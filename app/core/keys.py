@@ -179,6 +179,8 @@ class StreamRedactor:
 
     def feed(self, piece: str) -> str:
         """The part of the text so far that can be passed on now, masked."""
+        if not self._secrets:
+            return _KEY_SHAPES.sub(MASK, piece)
         text = self._continued(self._pending + piece)
         text = _mask_each(text, self._secrets)
         hold = self._holdable(self._sent + text, len(text))

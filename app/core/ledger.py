@@ -7,6 +7,7 @@ balance always equals the sum of ``token_value`` over all transactions (see
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -90,10 +91,14 @@ class Spend:
         """Whether any of the counts is Tallybook's own rather than the provider's."""
         return self.input_estimated or self.output_estimated
 
+    @functools.cached_property
+    def _lines(self) -> tuple[PricedLine, ...]:
+        return tuple(units.price_lines(self.usage, self.rates))
+
     def priced_lines(self) -> list[PricedLine]:
         """The transactions this request will write (see :func:`units.price_lines`), and the
         provider's figure as an adjustment where it differs from Tallybook's price."""
-        lines = units.price_lines(self.usage, self.rates)
+        lines = list(self._lines)
         figure = self.provider_figure
         if figure is not None:
             difference = figure.credits - sum((line.value for line in lines), Decimal(0))
@@ -107,7 +112,7 @@ class Spend:
     @property
     def computed_cost(self) -> Decimal:
         """Tallybook's own price of the request, in credits (positive)."""
-        return sum((line.value for line in units.price_lines(self.usage, self.rates)), Decimal(0))
+        return sum((line.value for line in self._lines), Decimal(0))
 
     @property
     def cost(self) -> Decimal:

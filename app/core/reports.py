@@ -27,7 +27,7 @@ from app.core.models import (
     Transaction,
 )
 from app.core.money import tidy
-from app.core.units import Kind, kind_clause, spend_clause
+from app.core.units import Kind, kind_clause, kind_of, label_of, spend_clause
 
 NO_CONVERSATION = "(no conversation)"
 _TOKEN_ORDER = (Kind.INPUT, Kind.OUTPUT, Kind.CACHE_WRITE, Kind.CACHE_READ)
@@ -40,6 +40,8 @@ class GroupBy(StrEnum):
     MONTH = "month"
     MODEL = "model"
     CONVERSATION = "conversation"
+    UNIT = "unit"
+    """Per billed unit (``token_type``): tokens, searches, steps, tier adjustments."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ def build_report(
     """
     if group_by is GroupBy.CONVERSATION:
         rows = _by_conversation(session, since, until, sources)
+    elif group_by is GroupBy.UNIT:
+        rows = _by_unit(session, since, until, sources)
     elif sources:
         rows = _by_period_or_model_of(session, group_by, since, until, sources)
     else:
@@ -191,6 +195,48 @@ def _by_period_or_model_of(
         _row(str(group), str(group), models, tokens, value)
         for group, models, *tokens, value in session.execute(statement)
     )
+
+
+def _by_unit(
+    session: Session, since: date | None, until: date | None, sources: frozenset[str]
+) -> tuple[ReportRow, ...]:
+    """One row per ``token_type``: from the daily totals, or for some sources from their
+    conversations' transactions (the per-source aggregates keep no token type)."""
+    if sources:
+        chosen = select(Conversation.id).where(Conversation.source.in_(sorted(sources)))
+        statement = (
+            select(
+                Transaction.token_type,
+                func.group_concat(func.distinct(Transaction.model)),
+                func.sum(Transaction.raw_amount),
+                func.sum(Transaction.token_value),
+            )
+            .where(*time_filters(since, until), Transaction.conversation_id.in_(chosen))
+            .group_by(Transaction.token_type)
+        )
+    else:
+        statement = (
+            select(
+                DailyTotal.token_type,
+                func.group_concat(func.distinct(DailyTotal.model)),
+                func.sum(DailyTotal.tokens),
+                func.sum(DailyTotal.value),
+            )
+            .where(*_day_filters(DailyTotal.day, since, until))
+            .group_by(DailyTotal.token_type)
+        )
+    rows = []
+    for token_type, models, amount, value in session.execute(statement):
+        if kind_of(token_type) is Kind.CREDITS:
+            continue
+        count = -int(Decimal(amount or 0))
+        kind = kind_of(token_type)
+        label = label_of(token_type)
+        if kind not in _TOKEN_ORDER and count:
+            label = f"{label} ({count:,})"
+        counts = [-count if kind is k else 0 for k in _TOKEN_ORDER]
+        rows.append(_row(token_type, label, models, counts, value))
+    return tuple(sorted(rows, key=lambda r: r.cost, reverse=True))
 
 
 def _by_conversation(

@@ -176,8 +176,11 @@ class UsageRules:
         return _extractor(self.provider, self.flavor)
 
     def has_usage(self, response: Mapping[str, Any]) -> bool:
-        """Whether a response (after :attr:`prepare`) carries a usage object."""
-        return bool(self._prepared(response).get(self.root))
+        """Whether a response (after :attr:`prepare`) carries a usage object (asked of every
+        chunk of a stream, so the plain case is one lookup)."""
+        if response.get(self.root):
+            return True
+        return self.prepare is not None and bool(self._prepared(response).get(self.root))
 
     def _prepared(self, response: Mapping[str, Any]) -> dict[str, Any]:
         prepared = dict(response)
@@ -255,7 +258,9 @@ def _counts(response: Mapping[str, Any], rules: UsageRules) -> dict[str, int]:
     except (ValueError, LookupError) as error:
         raise MalformedUsage(f"The usage the provider reported cannot be read: {error}") from None
     counts: dict[str, Any] = {
-        key: number for key in _destinations(rules) if (number := usage.reported_value(key))
+        key: number
+        for key in _destinations(rules.provider, rules.flavor)
+        if (number := usage.reported_value(key))
     }
     root = response[rules.root]
     for path, key in rules.extra:
@@ -360,8 +365,9 @@ def _dotted(path: Path) -> str:
     return ".".join(path).replace(".[]", "[]")
 
 
-def _destinations(rules: UsageRules) -> frozenset[str]:
-    return frozenset(m.dest for m in rules._extractor().mappings)
+@functools.cache
+def _destinations(provider: str, flavor: str) -> frozenset[str]:
+    return frozenset(m.dest for m in _extractor(provider, flavor).mappings)
 
 
 @functools.cache
