@@ -33,7 +33,7 @@ from app.ui.chat import ChatView
 from app.ui.context import AppContext
 from app.ui.errors import describe
 from tests.support.memory_keyring import MemoryKeyring
-from tests.support.replay_server import Answer, ReplayServer, replay_server
+from tests.support.replay_server import Answer, Recorded, ReplayServer, replay_server
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "careless-vendor-SECRET-7f3a9c1e5b2d8f4a6c0e"
@@ -41,10 +41,10 @@ KEY = "careless-vendor-SECRET-7f3a9c1e5b2d8f4a6c0e"
 MODES = ("error-400", "error-401", "error-500", "stream-error", "text", "json")
 
 
-def echo(request: dict[str, Any]) -> Answer:
+def echo(request: Recorded) -> Answer:
     """The careless provider: the mode is the model's name."""
-    key = request["headers"].get("authorization", "").removeprefix("Bearer ")
-    mode = (request["body"] or {}).get("model", "")
+    key = request.headers.get("authorization", "").removeprefix("Bearer ")
+    mode = (request.body or {}).get("model", "")
     headers = {"X-Echo-Authorization": f"Bearer {key}"}
     if mode.startswith("error-"):
         status = int(mode.removeprefix("error-"))

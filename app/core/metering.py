@@ -33,6 +33,7 @@ from app.core import balance, conversations, keys, ledger
 from app.core.chat import ChatMessage, ToolSpec
 from app.core.clock import utcnow
 from app.core.context import fit_context
+from app.core.conversations import MessageUsage
 from app.core.db import Database
 from app.core.endpoints import Endpoint, get_endpoint
 from app.core.errors import MissingKey, ProviderError, ProviderUnreachable
@@ -54,7 +55,7 @@ from app.core.providers.http import TIMEOUT, raise_for_status, transport_error
 from app.core.providers.sse import ServerSentEvent, iter_sse
 from app.core.recovery import recover
 from app.core.tokens import TokenCount, TokenCounter
-from app.core.units import TokenUsage
+from app.core.units import TokenUsage, extra_units, is_default_rated
 from app.core.usage import InputTokens, OutputTokens, ReportedUsage, combine
 
 TITLE_MAX_TOKENS = 24
@@ -197,6 +198,26 @@ class Metered:
     def estimated(self) -> bool:
         """Whether any count is Tallybook's own rather than the provider's."""
         return self.input_estimated or self.output_estimated
+
+    def as_usage(self) -> MessageUsage:
+        """The reply's figures as a stored reply has them (no need to read the ledger back)."""
+        rows = self.record.transactions
+        return MessageUsage(
+            input_tokens=self.usage.input_tokens,
+            output_tokens=self.usage.completion_tokens,
+            cached_tokens=self.usage.cache_read_tokens,
+            reasoning_tokens=self.usage.reasoning_tokens,
+            cost=self.cost,
+            estimated=self.estimated,
+            status=self.status,
+            extras=extra_units((r.token_type, r.raw_amount, r.token_value) for r in rows),
+            model=self.model or None,
+            requested_model=self.requested_model,
+            computed_cost=self.computed_cost,
+            provider_cost=self.provider_cost,
+            usage_notes=self.usage_notes,
+            default_rated=any(is_default_rated(r.rate_source) for r in rows),
+        )
 
 
 StreamItem = Delta | Metered
@@ -654,6 +675,8 @@ class MeteringClient:
         requested = quote.request.model
         book, provider = quote.prices, quote.endpoint.price_provider
         size = usage.input_tokens
+        if served is None and not tier and size == quote.count.tokens:
+            return requested, quote.rates  # what the quote priced (the journal's draft)
         asked = book.rates(requested, provider=provider, input_tokens=size, tier=tier)
         if not served or served == requested:
             return requested, asked

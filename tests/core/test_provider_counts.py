@@ -9,7 +9,7 @@ from app.core import endpoints, keys, provider_counts
 from app.core.chat import ChatPayload
 from app.core.db import Database
 from app.core.errors import AuthenticationFailed, TallybookError
-from tests.support.recording_server import Recorded, RecordingServer, recording_server
+from tests.support.replay_server import Answer, Recorded, ReplayServer, replay_server
 
 SENTINEL = "sk-ant-SENTINEL-abcdefghijklmnopqrstuvwxyz"
 PAYLOAD = ChatPayload.from_openai(
@@ -51,14 +51,14 @@ def _at(endpoint_id: str, url: str) -> endpoints.Endpoint:
 
 
 @pytest.fixture
-def server() -> Iterator[RecordingServer]:
-    with recording_server() as running:
+def server() -> Iterator[ReplayServer]:
+    with replay_server() as running:
         yield running
 
 
-def test_anthropic_count_tokens(server: RecordingServer) -> None:
+def test_anthropic_count_tokens(server: ReplayServer) -> None:
     keys.set_key("anthropic", SENTINEL)
-    server.reply = lambda request: (200, {"input_tokens": 321})
+    server.answer = Answer(200, {"input_tokens": 321})
     count = provider_counts.provider_count(
         _at("anthropic", server.url), "claude-sonnet-4-5", PAYLOAD.messages, PAYLOAD.tools
     )
@@ -79,9 +79,9 @@ def test_anthropic_count_tokens(server: RecordingServer) -> None:
     assert request.body["tools"][0]["input_schema"]["properties"] == {"city": {"type": "string"}}
 
 
-def test_gemini_count_tokens(server: RecordingServer) -> None:
+def test_gemini_count_tokens(server: ReplayServer) -> None:
     keys.set_key("gemini", "AIza-SENTINEL-0000000000000000000000")
-    server.reply = lambda request: (200, {"totalTokens": 77})
+    server.answer = Answer(200, {"totalTokens": 77})
     count = provider_counts.provider_count(
         _at("gemini", server.url), "gemini-2.5-flash", PAYLOAD.messages, PAYLOAD.tools
     )
@@ -95,15 +95,16 @@ def test_gemini_count_tokens(server: RecordingServer) -> None:
     assert inner["contents"][2]["parts"][0]["functionResponse"]["name"] == "weather"
 
 
-def test_a_401_echoing_the_key_is_redacted(server: RecordingServer) -> None:
+def test_a_401_echoing_the_key_is_redacted(server: ReplayServer) -> None:
     keys.set_key("anthropic", SENTINEL)
 
-    def refuse(request: Recorded) -> tuple[int, object]:
-        return 401, {
-            "error": {"type": "authentication_error", "message": f"invalid x-api-key {SENTINEL}"}
-        }
+    def refuse(request: Recorded) -> Answer:
+        return Answer(
+            401,
+            {"error": {"type": "authentication_error", "message": f"invalid x-api-key {SENTINEL}"}},
+        )
 
-    server.reply = refuse
+    server.answer = refuse
     with pytest.raises(AuthenticationFailed) as failed:
         provider_counts.provider_count(
             _at("anthropic", server.url), "claude-sonnet-4-5", PAYLOAD.messages
@@ -113,9 +114,9 @@ def test_a_401_echoing_the_key_is_redacted(server: RecordingServer) -> None:
     assert "[redacted]" in str(failed.value)
 
 
-def test_a_malformed_answer_is_a_clear_error(server: RecordingServer) -> None:
+def test_a_malformed_answer_is_a_clear_error(server: ReplayServer) -> None:
     keys.set_key("anthropic", SENTINEL)
-    server.reply = lambda request: (200, {"input_tokens": -4})
+    server.answer = Answer(200, {"input_tokens": -4})
     with pytest.raises(TallybookError, match="no usable 'input_tokens'"):
         provider_counts.provider_count(
             _at("anthropic", server.url), "claude-sonnet-4-5", PAYLOAD.messages

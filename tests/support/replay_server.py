@@ -1,4 +1,4 @@
-"""A real HTTP server on 127.0.0.1 that answers every request with a scripted provider response.
+"""A real HTTP server on 127.0.0.1 that records requests and answers with scripted responses.
 
 A streamed answer is sent as a provider sends it: chunked, one server-sent event per chunk. The
 :class:`ToReplay` transport sends a built-in endpoint's requests (``api.x.ai``, ``api.groq.com``)
@@ -39,14 +39,23 @@ def sse(events: Sequence[tuple[str | None, Any]]) -> list[bytes]:
     return blocks
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """A request the server received (header names in lower case, the body decoded)."""
+
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
 @dataclass
 class ReplayServer:
-    """``answer`` is the response to every request, or a function of the request (its
-    ``path``, ``headers`` and ``body``) that makes one."""
+    """``answer`` is the response to every request, or a function of the request that makes
+    one; ``requests`` are what it received, in order."""
 
     url: str
-    answer: Answer | Callable[[dict[str, Any]], Answer] = field(default_factory=Answer)
-    requests: list[dict[str, Any]] = field(default_factory=list)
+    answer: Answer | Callable[[Recorded], Answer] = field(default_factory=Answer)
+    requests: list[Recorded] = field(default_factory=list)
 
 
 @contextmanager
@@ -60,11 +69,11 @@ def replay_server() -> Iterator[ReplayServer]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             raw = self.rfile.read(length)
-            request = {
-                "path": self.path,
-                "headers": {k.lower(): v for k, v in self.headers.items()},
-                "body": json.loads(raw or b"null"),
-            }
+            request = Recorded(
+                self.path,
+                {k.lower(): v for k, v in self.headers.items()},
+                json.loads(raw or b"null"),
+            )
             state.requests.append(request)
             answer = state.answer if isinstance(state.answer, Answer) else state.answer(request)
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # it hung up

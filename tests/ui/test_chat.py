@@ -18,7 +18,7 @@ from app.core.metering import Metered
 from app.core.models import Conversation, Message, Request, Transaction
 from app.core.money import format_usd
 from app.ui.chat import ChatView
-from app.ui.chat.figures import ReplyFigures, estimate_line, usage_line
+from app.ui.chat.figures import estimate_line, usage_line
 from app.ui.context import AppContext
 from app.ui.errors import describe
 
@@ -77,7 +77,7 @@ def test_a_sent_message_streams_a_reply_priced_as_the_ledger_has_it(
     assert reply.text() == metered.text and "What is a ledger?" in reply.body.toPlainText()
     usage = stored[1].usage
     assert usage is not None and usage.status == "complete"
-    assert reply.footer_text() == usage_line(ReplyFigures.from_usage(usage))
+    assert reply.footer_text() == usage_line(usage)
     assert reply.footer_text().startswith(
         f"{usage.input_tokens:,} in · {usage.output_tokens:,} out"
     )
@@ -223,7 +223,7 @@ def test_retry_streams_a_new_reply_in_place_of_the_old_one(
     assert [m.role for m in stored] == ["user", "assistant"]
     assert stored[1].id == again.message_id
     assert stored[1].usage is not None
-    assert reply.footer_text() == usage_line(ReplyFigures.from_usage(stored[1].usage))
+    assert reply.footer_text() == usage_line(stored[1].usage)
 
 
 def test_a_reply_that_breaks_off_keeps_its_text_and_says_why(qtbot: QtBot, view: ChatView) -> None:

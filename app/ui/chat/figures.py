@@ -1,28 +1,20 @@
 """What the chat says about tokens and money, as text, in one place so every label agrees.
 
 Pure functions over core values (no Qt), so the wording is tested without widgets and the usage
-footer built from a fresh :class:`~app.core.metering.Metered` reads exactly like the one rebuilt
-from the ledger when the conversation is opened again.
+footer built from a fresh :class:`~app.core.metering.Metered` (:meth:`~Metered.as_usage`) reads
+exactly like the one rebuilt from the ledger when the conversation is opened again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
 from app.core.conversations import MessageUsage
 from app.core.endpoints import ModelChoice
-from app.core.metering import Metered, Quote
+from app.core.metering import Quote
 from app.core.money import format_usd
 from app.core.tokens import TokenCount
-from app.core.units import (
-    COMPACTION,
-    PROVIDER_ADJUSTMENT,
-    UnitCost,
-    extra_units,
-    is_default_rated,
-    label_of,
-)
+from app.core.units import COMPACTION, PROVIDER_ADJUSTMENT, UnitCost, label_of
 
 ESTIMATED_MARK = "≈ estimated"
 INCOMPLETE_MARK = "incomplete"
@@ -32,83 +24,7 @@ NOT_UNDERSTOOD_MARK = "⚠ usage not fully understood"
 STEPS = (COMPACTION,)
 
 
-@dataclass(frozen=True)
-class ReplyFigures:
-    """One reply's tokens and cost, from whichever source the chat has at hand.
-
-    ``input_tokens`` counts every input token, cached or not (what the context window holds);
-    ``cached_tokens`` are the cache reads among them; ``reasoning_tokens`` are part of
-    ``output_tokens``.
-
-    Attributes:
-        extras: billed units beyond the plain tokens (searches, a compaction step, a tier).
-        model: the model that served the reply; ``requested_model`` the one asked for, where
-            they differ.
-        computed_cost: Tallybook's price, shown beside the provider's figure when there is one.
-        provider_cost: the provider's own figure (the charge).
-        usage_notes: what Tallybook did not understand in the provider's usage.
-        default_rated: some unit was charged at a default rate.
-    """
-
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int
-    reasoning_tokens: int
-    cost: Decimal
-    estimated: bool
-    status: str
-    extras: tuple[UnitCost, ...] = ()
-    model: str | None = None
-    requested_model: str | None = None
-    computed_cost: Decimal | None = None
-    provider_cost: Decimal | None = None
-    usage_notes: str | None = None
-    default_rated: bool = False
-
-    @classmethod
-    def from_metered(cls, metered: Metered) -> ReplyFigures:
-        """The figures of a reply that just settled (no need to read the ledger back)."""
-        usage = metered.usage
-        rows = metered.record.transactions
-        return cls(
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.completion_tokens,
-            cached_tokens=usage.cache_read_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-            cost=metered.cost,
-            estimated=metered.estimated,
-            status=metered.status,
-            extras=extra_units((r.token_type, r.raw_amount, r.token_value) for r in rows),
-            model=metered.model or None,
-            requested_model=metered.requested_model,
-            computed_cost=metered.computed_cost,
-            provider_cost=metered.provider_cost,
-            usage_notes=metered.usage_notes,
-            default_rated=any(is_default_rated(r.rate_source) for r in rows),
-        )
-
-    @classmethod
-    def from_usage(cls, usage: MessageUsage) -> ReplyFigures:
-        """The figures of a stored reply, as the ledger has them."""
-        return cls(
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cached_tokens=usage.cached_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-            cost=usage.cost,
-            estimated=usage.estimated,
-            status=usage.status,
-            extras=usage.extras,
-            model=usage.model,
-            requested_model=usage.requested_model,
-            computed_cost=usage.computed_cost,
-            provider_cost=usage.provider_cost,
-            usage_notes=usage.usage_notes,
-            default_rated=usage.default_rated,
-        )
-
-
-def usage_line(figures: ReplyFigures) -> str:
+def usage_line(figures: MessageUsage) -> str:
     """The footer under a reply: ``1,234 in · 56 out · 1,024 cached · 2 web searches $0.02 ·
     $0.0012 · ≈ estimated``, then what the provider said where it differs from Tallybook."""
     parts = [f"{figures.input_tokens:,} in", f"{figures.output_tokens:,} out"]
@@ -133,7 +49,7 @@ def usage_line(figures: ReplyFigures) -> str:
     return " · ".join(parts)
 
 
-def usage_details(figures: ReplyFigures) -> str:
+def usage_details(figures: MessageUsage) -> str:
     """The footer's tooltip: what each mark means for this reply, in full."""
     lines = [
         "Tokens in and out and what the reply cost. ≈ estimated: the provider did not report "

@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.chat.figures import ReplyFigures, usage_details, usage_line
+from app.core.conversations import MessageUsage
+from app.ui.chat.figures import usage_details, usage_line
 
 RENDER_DELAY_MS = 40
 """Streamed text is re-rendered at most this often: Markdown is parsed whole each time."""
@@ -306,7 +307,7 @@ class MessageWidget(QFrame):
         self.thinking.show()
 
     def finish(
-        self, text: str, figures: ReplyFigures | None, message_id: int | None = None
+        self, text: str, figures: MessageUsage | None, message_id: int | None = None
     ) -> None:
         """The reply settled: its final text and what it cost."""
         self._streaming = False
@@ -318,7 +319,7 @@ class MessageWidget(QFrame):
         self.body.set_content(text, markdown=self.role != "user")
         self.set_figures(figures)
 
-    def set_figures(self, figures: ReplyFigures | None) -> None:
+    def set_figures(self, figures: MessageUsage | None) -> None:
         """Show a reply's tokens and cost under it (hidden when there are none)."""
         if figures is None:
             self.footer.hide()

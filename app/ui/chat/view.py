@@ -34,7 +34,6 @@ from app.core.tokens import TokenCount
 from app.ui.chat import loading
 from app.ui.chat.composer import Composer
 from app.ui.chat.figures import (
-    ReplyFigures,
     context_use,
     estimate_line,
     expensive_reason,
@@ -296,8 +295,7 @@ class ChatView(QWidget):
         for message in shown:
             widget = self._add_message(message.role, message.content, model=message.model)
             if message.role == "assistant":
-                figures = ReplyFigures.from_usage(message.usage) if message.usage else None
-                widget.finish(message.content, figures, message.id)
+                widget.finish(message.content, message.usage, message.id)
         if streaming_here and reply is not None:
             reply.bubble = self._add_message("assistant", model=reply.model)
             reply.bubble.start_streaming(reply.model)
@@ -446,7 +444,7 @@ class ChatView(QWidget):
         reply.partial = metered.text
         if reply.bubble is not None:
             reply.bubble.finish(
-                metered.text, ReplyFigures.from_metered(metered), metered.message_id
+                metered.text, metered.as_usage(), metered.message_id
             )
             if metered.error is not None:
                 self.errors.show_message(describe(metered.error))
