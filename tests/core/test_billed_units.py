@@ -9,15 +9,17 @@ one, the served model, the flags. Streamed and not, for each shape.
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from app.core import conversations, endpoints, keys, ledger, reports
+from app.core import conversations, dashboard, endpoints, export, keys, ledger, reports
 from app.core.chat import ChatMessage
 from app.core.db import Database
 from app.core.metering import ChatRequest, Metered, MeteringClient, Passthrough
@@ -568,3 +570,38 @@ def test_a_provider_figure_more_than_one_percent_off_is_flagged(
         flagged = reports.flagged_requests(session)
     assert (accuracy.model, accuracy.requests, accuracy.off) == ("grok-3-mini", 2, 1)
     assert len(flagged) == 1 and "provider's 150" in flagged[0].reason
+
+
+# --- Shown everywhere: the CSV, the reports, the dashboard's token figures ------------------------
+
+
+def test_units_served_models_and_flags_reach_the_csv_reports_and_dashboard(
+    db: Database, client: MeteringClient, server: ReplayServer, tmp_path: Path
+) -> None:
+    usage = {"prompt_tokens": 1_000, "completion_tokens": 100, "total_tokens": 1_100, "warp_calls": 3}
+    send(db, client, server, chat_json("Hi", usage, model="deepseek-v4-flash"), endpoint="deepseek", model="deepseek-reasoner")
+    metadata = {
+        "promptTokenCount": 1_000,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 400}, {"modality": "AUDIO", "tokenCount": 600}],
+        "candidatesTokenCount": 50,
+        "totalTokenCount": 1_050,
+    }
+    send(db, client, server, gemini_answer(False, metadata, "gemini-2.5-flash", ["q"]), endpoint="gemini", model="gemini-2.5-flash")
+    out = tmp_path / "ledger.csv"
+    with db.read() as session:
+        export.export(session, out)
+        by_unit = {r.key: r for r in reports.build_report(session, reports.GroupBy.UNIT).rows}
+        by_day = reports.build_report(session, reports.GroupBy.DAY).total
+        figures = dashboard.tokens_over_time(session, dashboard.Selection(), dashboard.Bucket.DAY)
+        total = ledger.ledger_sum(session)
+    with out.open(encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    deepseek = [r for r in table if r["provider"] == "deepseek"]
+    assert {(r["model"], r["requested_model"]) for r in deepseek} == {("deepseek-v4-flash", "deepseek-reasoner")}
+    assert all("usage.warp_calls=3" in r["usage_notes"] for r in deepseek)
+    assert {r["token_type"] for r in table} >= {"prompt_audio", "web_searches"}
+    assert by_unit["prompt_audio"].input_tokens == 600
+    assert by_unit["web_searches"].label == "web searches (1)" and by_unit["web_searches"].cost == 35_000
+    assert by_day.input_tokens == 2_000 and by_day.output_tokens == 150  # audio is input too
+    assert by_day.cost == -total  # every unit in the total
+    assert sum(p.input_tokens for p in figures) == 2_000

@@ -50,6 +50,9 @@ def test_header_and_exact_values(db: Database, tmp_path: Path) -> None:
         "usd": "-0.0002055",
         "context": "message",
         "estimated": "false",
+        "rate_source": "test",
+        "requested_model": "",
+        "usage_notes": "",
     }
 
 

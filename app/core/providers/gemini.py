@@ -182,11 +182,8 @@ class GeminiDecoder:
             self.state.finished = True
         if metadata := chunk.get("usageMetadata"):
             metadata = mapping(metadata, "the usage metadata")
-            if searches := self._searches_billed():
-                metadata = {**metadata, "tallybook_web_searches": searches}
-            usage = extract(
-                {"usageMetadata": metadata}, USAGE_RULES, with_output=self.state.finished
-            )
+            response = {"usageMetadata": metadata, _SEARCHES: self._searches_billed()}
+            usage = extract(response, USAGE_RULES, with_output=self.state.finished)
             if "promptTokenCount" not in metadata:
                 # genai-prices reads a missing prompt count as 0 input tokens, but no request has
                 # an empty prompt: keep what an earlier chunk reported, else Tallybook counts it.
@@ -214,10 +211,21 @@ def _tier(response: Mapping[str, Any]) -> dict[str, str]:
     return {}
 
 
+def _with_searches(response: dict[str, Any]) -> dict[str, Any]:
+    """The searches the decoder counted, as a field of the usage Tallybook reads (the usage
+    kept on the request stays as Gemini sent it)."""
+    searches = response.pop(_SEARCHES, 0)
+    if searches and isinstance(response.get("usageMetadata"), Mapping):
+        response["usageMetadata"] = {**response["usageMetadata"], _SEARCHES: searches}
+    return response
+
+
+_SEARCHES = "tallybook_web_searches"
 USAGE_RULES = UsageRules(
     "google",
     "default",
     root="usageMetadata",
-    extra=((("tallybook_web_searches",), "web_searches"),),
+    extra=(((_SEARCHES,), "web_searches"),),
+    prepare=_with_searches,
     tier=_tier,
 )
