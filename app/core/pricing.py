@@ -246,23 +246,62 @@ def catalog_rates(
     Raises:
         UnknownModel: the table has no entry that matches ``model``.
     """
+    when = (at.replace(tzinfo=UTC) if at.tzinfo is None else at).replace(second=0, microsecond=0)
+    model_id, points = _price_points(
+        normalize_model(model),
+        _catalog_provider(provider),
+        _snapshot().timestamp,
+        when,
+        tuple(sorted((tier or {}).items())),
+    )
+    rates: dict[str, Decimal] = {}
+    adjustments: list[RateAdjustment] = []
+    reason = "+".join(sorted((tier or {}).values()))
+    for key, base, at_tier, tiered in points:
+        rates[key] = base
+        if at_tier != base:
+            adjustments.append(RateAdjustment(reason, key, at_tier - base))
+        if tiered is not None:
+            at_size = units.unit_rate(_tier_price(tiered, input_tokens), key)
+            if at_size != at_tier:
+                adjustments.append(RateAdjustment(LONG_CONTEXT, key, at_size - at_tier))
+    if "input_tokens" not in rates or "output_tokens" not in rates:
+        missing = "input" if "input_tokens" not in rates else "output"
+        raise UnknownModel(f"The price table has no {missing} price for {model!r}.")
+    _fill_cache_rates(rates, adjustments)
+    return Rates(model_id, rates, catalog_version(), tuple(adjustments))
+
+
+PricePoint = tuple[str, Decimal, Decimal, Any]
+"""A unit's usage key, list rate, rate at the service tier, and its tiered prices (or None)."""
+
+
+@functools.lru_cache(maxsize=512)
+def _price_points(
+    model: str,
+    provider: str | None,
+    snapshot_time: datetime,
+    when: datetime,
+    tier: tuple[tuple[str, str], ...],
+) -> tuple[str, tuple[PricePoint, ...]]:
+    """The table's prices of one model at one minute, per registered unit (cached: a request
+    asks for its rates when it is quoted and again when it is settled).
+
+    Raises:
+        UnknownModel: the table has no entry that matches ``model``.
+    """
     from genai_prices import types
 
-    info = _catalog_model(
-        normalize_model(model), _catalog_provider(provider), _snapshot().timestamp
-    )
-    when = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    info = _catalog_model(model, provider, snapshot_time)
     listed = info.get_prices(when)
     served = info.get_prices(when, dict(tier)) if tier else listed
     registry = units.unit_registry()
 
-    def per_unit(key: str, value: Any, prompt_size: int) -> Decimal:
-        price = _tier_price(value, prompt_size) if isinstance(value, types.TieredPrices) else value
+    def base_rate(key: str, value: Any) -> Decimal:
+        price = _tier_price(value, 0) if isinstance(value, types.TieredPrices) else value
         return units.unit_rate(Decimal(price), key)
 
-    rates: dict[str, Decimal] = {}
-    adjustments: list[RateAdjustment] = []
-    reason = "+".join(sorted(tier.values())) if tier else ""
+    points: list[PricePoint] = []
     for price_key in {**vars(listed), **vars(served)}:
         try:
             key = registry.unit_for_price_key(price_key).usage_key
@@ -272,19 +311,10 @@ def catalog_rates(
         served_value = getattr(served, price_key, None)
         if served_value is None:
             continue
-        base = per_unit(key, list_value if list_value is not None else served_value, 0)
-        rates[key] = base
-        at_tier = per_unit(key, served_value, 0)
-        if at_tier != base:
-            adjustments.append(RateAdjustment(reason, key, at_tier - base))
-        at_size = per_unit(key, served_value, input_tokens)
-        if at_size != at_tier:
-            adjustments.append(RateAdjustment(LONG_CONTEXT, key, at_size - at_tier))
-    if "input_tokens" not in rates or "output_tokens" not in rates:
-        missing = "input" if "input_tokens" not in rates else "output"
-        raise UnknownModel(f"The price table has no {missing} price for {model!r}.")
-    _fill_cache_rates(rates, adjustments)
-    return Rates(info.id, rates, catalog_version(), tuple(adjustments))
+        base = base_rate(key, list_value if list_value is not None else served_value)
+        tiered = served_value if isinstance(served_value, types.TieredPrices) else None
+        points.append((key, base, base_rate(key, served_value), tiered))
+    return info.id, tuple(points)
 
 
 def _fill_cache_rates(rates: dict[str, Decimal], adjustments: list[RateAdjustment]) -> None:

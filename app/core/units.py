@@ -34,7 +34,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from app.core.errors import InvalidAmount
@@ -308,9 +307,7 @@ def kind_clause(column: Any, kind: Kind) -> ColumnElement[bool]:
     adjustment = or_(column.contains(":"), column == PROVIDER_ADJUSTMENT)
     if kind in _STEMS:
         stem = _STEMS[kind]
-        return and_(
-            or_(column == stem, column.like(f"{stem}\\_%", escape="\\")), not_(adjustment)
-        )
+        return and_(or_(column == stem, column.like(f"{stem}\\_%", escape="\\")), not_(adjustment))
     if kind is Kind.ADJUSTMENT:
         return adjustment
     if kind is Kind.CREDITS:
@@ -339,24 +336,18 @@ def price_lines(usage: TokenUsage, rates: Rates) -> list[PricedLine]:
 def check_counts(counts: Mapping[str, int]) -> None:
     """Raise ``ValueError`` when the counts do not nest (a part larger than its whole: 900
     cached tokens of a 500-token prompt), as genai-prices' own decomposition checks."""
-    from genai_prices.decompose import compute_leaf_values
-
-    units = unit_registry().units
-    compute_leaf_values(set(counts) & set(units), SimpleNamespace(**counts), units)
+    _leaves(counts, frozenset(counts) & frozenset(_units()))
 
 
 def _step_lines(
     counts: Mapping[str, int], rates: Rates, *, suffix: str, always: tuple[str, ...]
 ) -> list[PricedLine]:
-    from genai_prices.decompose import compute_leaf_values
-
-    registry = unit_registry()
-    priced = {key for key in rates.units if key in registry.units}
-    leaves = compute_leaf_values(priced, SimpleNamespace(**counts), registry.units)
+    priced = frozenset(key for key in rates.units if key in _units())
+    leaves = _leaves(counts, priced)
     plain = rates.units.get("input_tokens", Decimal(0))
     lines: list[PricedLine] = []
     for key in _ordered(priced):
-        amount = int(leaves.get(key, 0))
+        amount = leaves.get(key, 0)
         if not amount and key not in always:
             continue
         info = _units()[key]
@@ -378,8 +369,7 @@ def _step_lines(
                     )
                 )
     for key, amount in counts.items():
-        unpriced = key not in priced and key in registry.units
-        if amount and unpriced and not registry.ancestor_usage_keys(key) & priced:
+        if amount and key in _units() and key not in priced and not _ancestors(key) & priced:
             info = _units()[key]
             token_type = info.token_type + suffix
             rate = DEFAULT_UNIT_RATE
@@ -387,7 +377,47 @@ def _step_lines(
     return lines
 
 
-def _ordered(keys: set[str]) -> Iterator[str]:
+def _leaves(counts: Mapping[str, int], priced: frozenset[str]) -> dict[str, int]:
+    """Each priced unit's own count: its reported count less what its priced parts count
+    (genai-prices' ``compute_leaf_values``, with the order of the units worked out once per
+    set of priced units, since every request of a model has the same set)."""
+    leaves: dict[str, int] = {}
+    for key, parts in _decomposition(priced):
+        leaf = counts.get(key, 0) - sum(leaves[part] for part in parts)
+        if leaf < 0:
+            raise ValueError(f"Invalid usage data: the parts of {key} exceed it ({counts})")
+        leaves[key] = leaf
+    return leaves
+
+
+@functools.lru_cache(maxsize=256)
+def _decomposition(priced: frozenset[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The priced units, most specific first, each with the priced units inside it."""
+    from genai_prices.decompose import is_descendant_or_self
+
+    units = unit_registry().units
+    ordered = sorted(
+        (units[key] for key in priced), key=lambda u: (-len(u.dimensions), u.usage_key)
+    )
+    return tuple(
+        (
+            unit.usage_key,
+            tuple(
+                other.usage_key
+                for other in ordered
+                if other is not unit and is_descendant_or_self(unit, other)
+            ),
+        )
+        for unit in ordered
+    )
+
+
+@functools.cache
+def _ancestors(key: str) -> frozenset[str]:
+    return frozenset(unit_registry().ancestor_usage_keys(key))
+
+
+def _ordered(keys: frozenset[str]) -> Iterator[str]:
     """The registry's order: input, output, the cache kinds, then modalities and other units."""
     return (key for key in unit_registry().units if key in keys)
 
