@@ -109,6 +109,11 @@ def run_checks(pytest_args: list[str]) -> int:
         if subprocess.call([str(BIN / command[0]), *command[1:]], cwd=ROOT) != 0:
             failed.append(name)
     print("== tests", flush=True)
+    chosen = any(a.startswith(("-n", "--numprocesses")) or a == "no:xdist" for a in pytest_args)
+    if not chosen:
+        # One worker per core (pytest-xdist), each test file whole on one worker, so a
+        # module's shared fixture (the packaged build) is made once.
+        pytest_args = ["-n", "auto", "--dist", "loadfile", *pytest_args]
     status = subprocess.call([str(BIN / "python"), "-m", "pytest", *pytest_args], cwd=ROOT)
     if status != 0:
         failed.append(f"tests (pytest exit status {status})")

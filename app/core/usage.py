@@ -184,7 +184,12 @@ class UsageRules:
 
     def _prepared(self, response: Mapping[str, Any]) -> dict[str, Any]:
         prepared = dict(response)
-        return self.prepare(prepared) if self.prepare else prepared
+        if self.prepare is None:
+            return prepared
+        try:
+            return self.prepare(prepared)
+        except (TypeError, AttributeError, KeyError, ValueError):  # a shape nobody sends
+            raise MalformedUsage("The usage the provider reported has an odd shape.") from None
 
 
 def extract(

@@ -55,10 +55,11 @@ def _deepseek_hits(response: dict[str, Any]) -> dict[str, Any]:
     cached_tokens``, which genai-prices reads; older ones only have the hits, read here."""
     usage = response.get("usage")
     hits = dig(usage, "prompt_cache_hit_tokens")
-    known = dig(usage, "prompt_tokens_details", "cached_tokens") is not None
-    if isinstance(usage, Mapping) and not known and type(hits) is int:
-        details = {**(usage.get("prompt_tokens_details") or {}), "cached_tokens": hits}
-        response["usage"] = {**usage, "prompt_tokens_details": details}
+    details = dig(usage, "prompt_tokens_details") or {}
+    if isinstance(usage, Mapping) and isinstance(details, Mapping) and type(hits) is int:
+        if details.get("cached_tokens") is None:
+            details = {**details, "cached_tokens": hits}
+            response["usage"] = {**usage, "prompt_tokens_details": details}
     return response
 
 
