@@ -56,10 +56,9 @@ def _deepseek_hits(response: dict[str, Any]) -> dict[str, Any]:
     usage = response.get("usage")
     hits = dig(usage, "prompt_cache_hit_tokens")
     details = dig(usage, "prompt_tokens_details") or {}
-    if isinstance(usage, Mapping) and isinstance(details, Mapping) and type(hits) is int:
-        if details.get("cached_tokens") is None:
-            details = {**details, "cached_tokens": hits}
-            response["usage"] = {**usage, "prompt_tokens_details": details}
+    readable = isinstance(usage, Mapping) and isinstance(details, Mapping)
+    if readable and type(hits) is int and details.get("cached_tokens") is None:
+        response["usage"] = {**usage, "prompt_tokens_details": {**details, "cached_tokens": hits}}
     return response
 
 
