@@ -56,8 +56,9 @@ def _deepseek_hits(response: dict[str, Any]) -> dict[str, Any]:
     usage = response.get("usage")
     hits = dig(usage, "prompt_cache_hit_tokens")
     details = dig(usage, "prompt_tokens_details") or {}
-    readable = isinstance(usage, Mapping) and isinstance(details, Mapping)
-    if readable and type(hits) is int and details.get("cached_tokens") is None:
+    if not isinstance(usage, Mapping) or not isinstance(details, Mapping) or type(hits) is not int:
+        return response
+    if details.get("cached_tokens") is None:
         response["usage"] = {**usage, "prompt_tokens_details": {**details, "cached_tokens": hits}}
     return response
 
