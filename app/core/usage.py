@@ -151,6 +151,8 @@ class UsageRules:
         tier: reads the service tier from the response.
         steps: splits a usage object into the reply's and billed steps' (Anthropic's
             ``iterations``).
+        found_in: top-level fields where :attr:`prepare` finds a usage the response itself
+            lacks (Groq's ``x_groq``, llama.cpp's ``timings``); other hooks only reshape one.
     """
 
     provider: str
@@ -162,6 +164,7 @@ class UsageRules:
     figure: Callable[[Mapping[str, Any]], ProviderFigure | None] | None = None
     tier: Callable[[Mapping[str, Any]], dict[str, str]] | None = None
     steps: Callable[[Mapping[str, Any]], list[tuple[str, Mapping[str, Any]]]] | None = None
+    found_in: tuple[str, ...] = ()
 
     @functools.cached_property
     def understood(self) -> frozenset[Path]:
@@ -180,7 +183,9 @@ class UsageRules:
         chunk of a stream, so the plain case is one lookup)."""
         if response.get(self.root):
             return True
-        return self.prepare is not None and bool(self._prepared(response).get(self.root))
+        if not any(name in response for name in self.found_in):
+            return False
+        return bool(self._prepared(response).get(self.root))
 
     def _prepared(self, response: Mapping[str, Any]) -> dict[str, Any]:
         prepared = dict(response)

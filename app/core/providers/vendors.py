@@ -113,6 +113,7 @@ COMPATIBLE = UsageRules(
     not_billed=(*_PREDICTIONS, *_GROQ_TIMES),
     prepare=_any_compatible,
     tier=chat_tier,
+    found_in=("x_groq", "timings"),
 )
 _RULES: dict[str, UsageRules] = {
     "openai": OPENAI_CHAT,
@@ -149,7 +150,9 @@ _RULES: dict[str, UsageRules] = {
         figure=_xai_ticks,
         tier=chat_tier,
     ),
-    "groq": UsageRules("groq", "default", not_billed=_GROQ_TIMES, prepare=_groq_usage),
+    "groq": UsageRules(
+        "groq", "default", not_billed=_GROQ_TIMES, prepare=_groq_usage, found_in=("x_groq",)
+    ),
     "deepseek": UsageRules(
         "deepseek",
         "chat",
