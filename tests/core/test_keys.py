@@ -54,7 +54,7 @@ def test_redact_scrubs_given_secrets_and_key_shapes() -> None:
 
 # --- A key split across a reply's deltas ---------------------------------------------------------
 
-STREAMED_KEY = "sk-proj-STREAMED-0123456789abcdefghijkl"
+STREAMED_KEY = "sk-test-STREAMED-0123456789abcdefghijkl"
 
 
 @settings(max_examples=300, deadline=None)
