@@ -160,10 +160,6 @@ class TokenUsage:
             other=tuple(sorted(other.items())),
         )
 
-    def count(self, usage_key: str) -> int:
-        """One unit's count in this step (``web_searches``...), 0 when not reported."""
-        return self.counts().get(usage_key, 0)
-
 
 @dataclass(frozen=True)
 class ProviderFigure:
@@ -291,12 +287,6 @@ def side_of(usage_key: str) -> str:
     tool calls), ``input`` for input tokens."""
     info = _units().get(usage_key)
     return info.side if info else "output"
-
-
-def is_token_unit(usage_key: str) -> bool:
-    """Whether a usage key counts tokens (and so belongs to the input or output totals)."""
-    info = _units().get(usage_key)
-    return info is not None and info.kind in TOKEN_KINDS
 
 
 def kind_clause(column: Any, kind: Kind) -> ColumnElement[bool]:
