@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.core import conversations, endpoints, export, keys, logs
+from app.core import conversations, endpoints, export, keys, logs, redaction
 from app.core.chat import ChatMessage
 from app.core.db import Database
 from app.core.emulator import Emulator
@@ -92,7 +92,7 @@ def test_a_key_never_appears_in_files_exception_texts_or_output(
 ) -> None:
     secret = sentinel(prefix)
     needle = secret.encode()
-    for variables in keys.ENVIRONMENT_FALLBACK.values():
+    for variables in redaction.ENVIRONMENT_FALLBACK.values():
         for variable in variables:
             monkeypatch.delenv(variable, raising=False)
     seen: list[str] = []  # every text an exception or a screen showed
@@ -143,7 +143,7 @@ def test_a_key_never_appears_in_files_exception_texts_or_output(
                         stream=stream,
                     )
                 error = refused.value
-                assert keys.MASK in str(error)  # the provider did echo the key it was sent
+                assert redaction.MASK in str(error)  # the provider did echo the key it was sent
                 seen += [
                     str(error),
                     repr(error),

@@ -25,7 +25,7 @@ from app.core import ledger
 from app.core.clock import utcnow
 from app.core.errors import InsufficientBalance, InvalidSetting
 from app.core.models import BalanceAccount
-from app.core.money import require_amount
+from app.core.money import format_usd, require_amount
 from app.core.pricing import Rates
 
 TITLE_TOKEN_BUFFER = 150
@@ -162,7 +162,17 @@ def check_prompt(session: Session, cost: Decimal, *, now: datetime | None = None
         session.refresh(account)
     available = account.credits - held
     if cost > available:
-        raise InsufficientBalance(needed=cost, available=available, held=held)
+        after_holds = (
+            f" after {format_usd(held, places=6)} held by requests in flight" if held else ""
+        )
+        raise InsufficientBalance(
+            f"Not enough balance: this prompt costs {format_usd(cost, places=6)} "
+            f"but {format_usd(available, places=6)} is available{after_holds}. "
+            "Nothing was sent. Add credits (tallybook add-balance) or turn balance checking off.",
+            needed=cost,
+            available=available,
+            held=held,
+        )
     return _view(account)
 
 

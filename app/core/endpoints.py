@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 
 from app.core import settings
 from app.core.errors import InvalidSetting, TallybookError
-from app.core.keys import redact
 from app.core.paths import resource_path
 from app.core.providers import anthropic, gemini, openai, vendors
 from app.core.providers.base import Adapter
+from app.core.redaction import redact
 from app.core.tokens import counting_rules
 from app.core.usage import UsageRules
 

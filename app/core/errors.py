@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from app.core.redaction import redact
+
 
 class TallybookError(Exception):
     """Root of the errors a user can be shown as they are."""
@@ -28,22 +30,16 @@ class InsufficientBalance(TallybookError):
     Attributes:
         needed: what the prompt would cost, in credits.
         available: the balance at the time of the check, in credits.
+        held: credits set aside by requests still in flight.
     """
 
-    def __init__(self, needed: Decimal, available: Decimal, held: Decimal = Decimal(0)) -> None:
-        from app.core.money import format_usd  # local: money imports this module
-
+    def __init__(
+        self, message: str, *, needed: Decimal, available: Decimal, held: Decimal = Decimal(0)
+    ) -> None:
         self.needed = needed
         self.available = available
         self.held = held
-        after_holds = (
-            f" after {format_usd(held, places=6)} held by requests in flight" if held else ""
-        )
-        super().__init__(
-            f"Not enough balance: this prompt costs {format_usd(needed, places=6)} "
-            f"but {format_usd(available, places=6)} is available{after_holds}. "
-            "Nothing was sent. Add credits (tallybook add-balance) or turn balance checking off."
-        )
+        super().__init__(message)
 
 
 class DatabaseError(TallybookError):
@@ -102,8 +98,6 @@ class ProviderError(TallybookError):
     retryable = False
 
     def __init__(self, message: str, status: int | None = None) -> None:
-        from app.core.keys import redact  # local: keys imports this module
-
         self.status = status
         super().__init__(redact(message))
 

@@ -4,8 +4,8 @@
 ``<data_dir>/logs/tallybook.log`` at ``TALLYBOOK_LOG_LEVEL`` (``INFO`` by default; ``DEBUG``
 includes httpx2's connection trace) and warnings also to stderr, as Python does when nothing is
 configured. Every record passes :class:`RedactingFilter` first, which masks each secret the
-process has loaded (:func:`app.core.keys.known_secrets`) and anything shaped like a provider key,
-in the message, its arguments, the exception's traceback and the stack. Uncaught exceptions,
+process has loaded (:func:`app.core.redaction.known_secrets`) and anything shaped like a provider
+key, in the message, its arguments, the exception's traceback and the stack. Uncaught exceptions,
 in the main thread or any other, go through the same scrubbing: one line on stderr for the app's
 own errors (:class:`~app.core.errors.TallybookError`), the full traceback for anything else (a
 bug), and the full traceback to the log either way.
@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 
 from app.core.errors import TallybookError
-from app.core.keys import redact
+from app.core.redaction import redact
 
 LEVEL_ENV = "TALLYBOOK_LOG_LEVEL"
 DEFAULT_LEVEL = "INFO"

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import httpx2
 import tenacity
 
-from app.core import balance, conversations, keys, ledger
+from app.core import balance, conversations, keys, ledger, redaction
 from app.core.chat import ChatMessage, ToolSpec
 from app.core.clock import utcnow
 from app.core.context import fit_context
@@ -38,7 +38,6 @@ from app.core.db import Database
 from app.core.endpoints import Endpoint, get_endpoint
 from app.core.errors import MissingKey, ProviderError, ProviderUnreachable
 from app.core.journal import JournalOwner
-from app.core.keys import redact
 from app.core.ledger import Spend, SpendRecord
 from app.core.pricing import ModelLimits, PriceBook, Rates
 from app.core.providers.base import (
@@ -54,6 +53,7 @@ from app.core.providers.base import (
 from app.core.providers.http import TIMEOUT, raise_for_status, transport_error
 from app.core.providers.sse import ServerSentEvent, iter_sse
 from app.core.recovery import recover
+from app.core.redaction import redact
 from app.core.tokens import TokenCount, TokenCounter
 from app.core.units import TokenUsage, extra_units, is_default_rated
 from app.core.usage import InputTokens, OutputTokens, ReportedUsage, combine
@@ -432,7 +432,7 @@ class MeteringClient:
             return keys.ApiKey("tallybook-demo", "none") if endpoint.id == "demo" else None
         key = self._key_for(endpoint.id)
         if key is not None:
-            keys.remember(key.secret)  # whatever the provider sends back is scrubbed of it
+            redaction.remember(key.secret)  # whatever the provider sends back is scrubbed of it
         if key is None:
             raise MissingKey(
                 f"No API key for {endpoint.name}. Add one in Keys (it is kept in the OS key "
@@ -689,13 +689,13 @@ class MeteringClient:
 class ProviderText:
     """Scrubs keys from one streamed reply: each event's data (an error event that quotes the
     key), and the reply's text and reasoning, where a key may arrive split across deltas
-    (:class:`~app.core.keys.StreamRedactor`). An event whose text changed is rewritten, so a
+    (:class:`~app.core.redaction.StreamRedactor`). An event whose text changed is rewritten, so a
     tool on the local endpoint never receives a key either."""
 
     def __init__(self) -> None:
-        self._text = keys.StreamRedactor()
-        self._reasoning = keys.StreamRedactor()
-        self._secrets = sorted(keys.known_secrets(), key=len, reverse=True)
+        self._text = redaction.StreamRedactor()
+        self._reasoning = redaction.StreamRedactor()
+        self._secrets = sorted(redaction.known_secrets(), key=len, reverse=True)
 
     def event(
         self, event: ServerSentEvent, deltas: list[Delta]
@@ -711,7 +711,7 @@ class ProviderText:
             if text:
                 scrubbed.append(type(delta)(text))
         data = _rewritten(event.data, changed) if changed else event.data
-        if any(secret in data for secret in self._secrets) or keys.looks_like_key(data):
+        if any(secret in data for secret in self._secrets) or redaction.looks_like_key(data):
             data = redact(data)
         if data is not event.data:
             event = replace(event, data=data)

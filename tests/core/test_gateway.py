@@ -17,7 +17,7 @@ import openai
 import pytest
 from sqlalchemy import select
 
-from app.core import alerts, balance, conversations, endpoints, keys, ledger, settings
+from app.core import alerts, balance, conversations, endpoints, keys, ledger, redaction, settings
 from app.core.db import Database
 from app.core.emulator import Emulator
 from app.core.errors import InvalidSetting
@@ -212,7 +212,7 @@ def test_the_token_lives_in_the_key_store_and_can_be_renewed(gateway: Gateway) -
     assert gateway.token.startswith("tb-local-") and len(gateway.token) > 40
     renewed = renew_access_token()
     assert renewed != gateway.token and access_token() == renewed
-    assert gateway.token not in keys.redact(f"token {gateway.token}")
+    assert gateway.token not in redaction.redact(f"token {gateway.token}")
 
 
 def test_insufficient_balance_is_refused_with_402_before_sending(

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from keyring.backends import fail
 
-from app.core import keys
+from app.core import keys, redaction
 from app.core.keys import KeyStoreUnavailable
 from tests.support.memory_keyring import MemoryKeyring
 
@@ -47,9 +47,9 @@ def test_without_a_key_store_it_says_so_and_writes_nothing(monkeypatch: pytest.M
 
 def test_redact_scrubs_given_secrets_and_key_shapes() -> None:
     text = f"401: Incorrect API key provided: {SENTINEL}. Also AIzaSyA1234567890abcdefghijklmnop and custom-secret-1"
-    clean = keys.redact(text, ["custom-secret-1"])
+    clean = redaction.redact(text, ["custom-secret-1"])
     assert SENTINEL not in clean and "AIzaSy" not in clean and "custom-secret-1" not in clean
-    assert clean.count(keys.MASK) == 3
+    assert clean.count(redaction.MASK) == 3
 
 
 # --- A key split across a reply's deltas ---------------------------------------------------------
@@ -70,12 +70,12 @@ def test_a_key_split_across_deltas_is_masked_whatever_the_cut(
     text = before + STREAMED_KEY + after + (STREAMED_KEY if twice else "")
     cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=8)))
     pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
-    redactor = keys.StreamRedactor([STREAMED_KEY])
+    redactor = redaction.StreamRedactor([STREAMED_KEY])
     out = "".join(redactor.feed(piece) for piece in pieces) + redactor.flush()
     # At most the key's first few characters (its public prefix) go out before it is known.
-    assert STREAMED_KEY[keys.StreamRedactor.HELD - 1 :] not in out
+    assert STREAMED_KEY[redaction.StreamRedactor.HELD - 1 :] not in out
     assert "STREAMED" not in out
-    assert out.count(keys.MASK) >= 1 + twice
+    assert out.count(redaction.MASK) >= 1 + twice
     # Everything around the key passes unchanged, in order.
-    assert out.replace(keys.MASK, "").startswith(before[: max(0, len(before) - 7)])
-    assert out.endswith(after) or twice or out.endswith(keys.MASK)
+    assert out.replace(redaction.MASK, "").startswith(before[: max(0, len(before) - 7)])
+    assert out.endswith(after) or twice or out.endswith(redaction.MASK)

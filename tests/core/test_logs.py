@@ -112,10 +112,10 @@ def test_an_uncaught_app_error_is_one_line_and_a_bug_is_a_full_redacted_tracebac
 ) -> None:
     known = run_python(
         "from pathlib import Path\n"
-        "from app.core import logs, keys\n"
+        "from app.core import logs, redaction\n"
         "from app.core.errors import TallybookError\n"
         f"logs.configure(Path({str(tmp_path)!r}))\n"
-        f"keys.remember({OPAQUE!r})\n"
+        f"redaction.remember({OPAQUE!r})\n"
         f"raise TallybookError('The gateway refused {OPAQUE}.')\n",
         tmp_path,
     )
@@ -126,9 +126,9 @@ def test_an_uncaught_app_error_is_one_line_and_a_bug_is_a_full_redacted_tracebac
 
     bug = run_python(
         "from pathlib import Path\n"
-        "from app.core import logs, keys\n"
+        "from app.core import logs, redaction\n"
         f"logs.configure(Path({str(tmp_path)!r}))\n"
-        f"keys.remember({OPAQUE!r})\n"
+        f"redaction.remember({OPAQUE!r})\n"
         f"raise KeyError({OPAQUE!r})\n",
         tmp_path,
     )

@@ -17,7 +17,7 @@ from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
-from app.core import alerts, balance, endpoints, keys, pricing
+from app.core import alerts, balance, endpoints, keys, pricing, redaction
 from app.core.db import Database
 from app.core.emulator import Emulator
 from app.core.models import Transaction
@@ -37,7 +37,7 @@ D = TypeVar("D", KeysDialog, PricesDialog, BalanceDialog)
 @pytest.fixture(autouse=True)
 def no_keys_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The developer's own OPENAI_API_KEY... must not show up in these tests."""
-    for variables in keys.ENVIRONMENT_FALLBACK.values():
+    for variables in redaction.ENVIRONMENT_FALLBACK.values():
         for variable in variables:
             monkeypatch.delenv(variable, raising=False)
 

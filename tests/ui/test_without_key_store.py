@@ -11,7 +11,7 @@ from keyring.backends import fail
 from PySide6.QtCore import QSettings
 from pytestqt.qtbot import QtBot
 
-from app.core import keys
+from app.core import keys, redaction
 from app.core.db import Database
 from app.core.metering import Metered
 from app.ui.context import AppContext
@@ -39,7 +39,7 @@ def user_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ("XDG_STATE_HOME", ".local/state"),
     ):
         monkeypatch.setenv(variable, str(home / folder))
-    for variables in keys.ENVIRONMENT_FALLBACK.values():
+    for variables in redaction.ENVIRONMENT_FALLBACK.values():
         for variable in variables:
             monkeypatch.delenv(variable, raising=False)
     return home

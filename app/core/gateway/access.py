@@ -13,7 +13,7 @@ import secrets
 import threading
 from collections.abc import Mapping
 
-from app.core import keys
+from app.core import keys, redaction
 
 ENTRY = "local-endpoint"
 PREFIX = "tb-local-"
@@ -59,7 +59,7 @@ def _store(token: str) -> str:
     """Save ``token`` in the key store, or keep it for this run when there is none (never in a
     file); it is masked in logs either way."""
     global _for_this_run
-    keys.remember(token)
+    redaction.remember(token)
     try:
         keys.set_key(ENTRY, token)
     except keys.KeyStoreUnavailable:

@@ -14,7 +14,7 @@ from app.core.errors import (
     ProviderUnreachable,
     RateLimited,
 )
-from app.core.keys import redact
+from app.core.redaction import redact
 
 TIMEOUT = httpx2.Timeout(connect=10.0, read=120.0, write=30.0, pool=10.0)
 """Connect fast, but let a long answer take its time (httpx's 5 s default cuts LLM streams)."""
