@@ -41,6 +41,7 @@ from app.core.providers.base import TextDelta
 from app.core.tokens import TokenCount, TokenCounter, counting_rules
 from app.core.transactions import Filter
 from app.core.units import token_type_of
+from app.servers.emulator.demo import OfflineDemo
 
 Handler = Callable[[argparse.Namespace, Database], int]
 
@@ -70,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TallybookError as error:
         return _fail(error)
     try:
-        return handler(args, db)
+        with OfflineDemo():  # started only if a command sends to the demo
+            return handler(args, db)
     except TallybookError as error:
         return _fail(error)
     except BrokenPipeError:  # `tallybook export ... | head`
@@ -650,7 +652,7 @@ def _default_endpoint(model: str) -> str:
 
 
 def _emulator(args: argparse.Namespace) -> int:
-    from app.core.emulator import Emulator
+    from app.servers.emulator import Emulator
 
     server = Emulator(port=args.port, chunk_delay=args.chunk_delay)
     print(f"Emulator on {server.url} (OpenAI at /v1, Anthropic, Gemini); Ctrl+C stops.")

@@ -15,10 +15,10 @@ from typing import Any
 from app.core import endpoints, money
 from app.core.db import Database
 from app.core.errors import TallybookError
-from app.core.gateway import Gateway, Settlement, Upstreams, access_token, renew_access_token
-from app.core.gateway import config as endpoint_config
-from app.core.local_http import is_loopback
 from app.core.metering import MeteringClient
+from app.servers.gateway import Gateway, Settlement, Upstreams, access_token, renew_access_token
+from app.servers.gateway import config as endpoint_config
+from app.servers.local_http import is_loopback
 
 REMOTE_WARNING = (
     "WARNING: serving {host} beyond this machine. Anyone who can reach it and learns the access "

@@ -26,9 +26,9 @@ from bench_metering import MODEL, emulator_process, run, run_raw
 
 from app.core import endpoints
 from app.core.db import Database
-from app.core.gateway import Gateway, Upstreams
 from app.core.keys import ApiKey
 from app.core.metering import MeteringClient
+from app.servers.gateway import Gateway, Upstreams
 
 TOKEN = "demo"  # the raw client's key works as the endpoint's access token too
 NAMES = ("direct", "through Tallybook")

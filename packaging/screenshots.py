@@ -28,8 +28,8 @@ import keyring  # noqa: E402
 
 from app.core import alerts, balance, demo_data, keys, ledger  # noqa: E402
 from app.core.db import Database  # noqa: E402
-from app.core.gateway import Upstreams  # noqa: E402
-from app.core.gateway.config import EndpointConfig  # noqa: E402
+from app.servers.gateway import Upstreams  # noqa: E402
+from app.servers.gateway.config import EndpointConfig  # noqa: E402
 from app.ui.context import AppContext  # noqa: E402
 from app.ui.dialogs import BalanceDialog, KeysDialog, LocalEndpointDialog  # noqa: E402
 from app.ui.main_window import MainWindow, app_icon  # noqa: E402

@@ -13,6 +13,7 @@ import keyring
 import pytest
 
 from app.core.db import Database
+from app.servers.emulator.demo import OfflineDemo
 from tests.support.memory_keyring import MemoryKeyring
 
 
@@ -26,6 +27,14 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
         yield backend
     finally:
         keyring.set_keyring(previous)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def offline_demo() -> Iterator[OfflineDemo]:
+    """The "Offline demo" endpoint's server, as the app and the CLI own one (started on first
+    use, stopped when the tests end)."""
+    with OfflineDemo() as demo:
+        yield demo
 
 
 @pytest.fixture(autouse=True)

@@ -27,8 +27,8 @@ from app.core.chat import ChatMessage
 from app.core.db import Database
 from app.core.endpoints import Endpoint
 from app.core.errors import ProviderError
-from app.core.gateway import Gateway, Upstreams, access_token
 from app.core.metering import ChatRequest, Metered, MeteringClient
+from app.servers.gateway import Gateway, Upstreams, access_token
 from app.ui.chat import ChatView
 from app.ui.context import AppContext
 from app.ui.errors import describe

@@ -28,9 +28,9 @@ from pytestqt.qtbot import QtBot
 from app.core import conversations, endpoints, export, keys, logs, redaction
 from app.core.chat import ChatMessage
 from app.core.db import Database
-from app.core.emulator import Emulator
 from app.core.errors import AuthenticationFailed
 from app.core.metering import ChatRequest, MeteringClient
+from app.servers.emulator import Emulator
 from app.ui.context import AppContext
 from app.ui.dialogs import KeysDialog
 from app.ui.errors import describe

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
@@ -234,20 +234,33 @@ def _demo_adapter(model: str, url: str) -> tuple[Adapter, str]:
     return openai.ChatCompletionsAdapter(), f"{url}/v1"
 
 
-_demo_lock = threading.Lock()
-_demo_server: Any = None
+_demo: Callable[[], str] | None = None
+
+
+class DemoUnavailable(TallybookError):
+    """Nothing runs the offline demo in this process (its owner has not started one)."""
+
+
+def use_demo(url_of: Callable[[], str] | None) -> Callable[[], str] | None:
+    """Say where the offline demo answers: ``url_of`` gives its base URL (starting it on first
+    use, if its owner likes), ``None`` when it has stopped. Returns the one it replaces, for
+    its owner to put back. The demo is a loopback server (:mod:`app.servers.emulator`), so the
+    core is told of it rather than starting it: whoever runs the app, the command line or the
+    tests owns it, and stops it."""
+    global _demo
+    previous, _demo = _demo, url_of
+    return previous
 
 
 def demo_url() -> str:
-    """The in-process emulator behind "Offline demo", started on first use (127.0.0.1 only)."""
-    global _demo_server
-    with _demo_lock:
-        if _demo_server is None:
-            from app.core.emulator import Emulator
+    """The offline demo's base URL.
 
-            _demo_server = Emulator().start()
-        url: str = _demo_server.url
-        return url
+    Raises:
+        DemoUnavailable: no demo runs in this process.
+    """
+    if _demo is None:
+        raise DemoUnavailable("The offline demo is not running in this process.")
+    return _demo()
 
 
 @dataclass(frozen=True)

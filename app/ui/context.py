@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject, Signal
 from app.core.chatting import Chats
 from app.core.db import Database
 from app.core.metering import MeteringClient
+from app.servers.emulator.demo import OfflineDemo
 from app.ui.workers import TaskRunner
 
 
@@ -39,6 +40,8 @@ class AppContext:
     streams: TaskRunner
     """Several threads: replies streaming at once, provider calls."""
     events: AppEvents
+    demo: OfflineDemo
+    """The offline demo provider, started when a request first goes to it."""
 
     @classmethod
     def create(cls, db: Database, parent: QObject | None = None) -> AppContext:
@@ -49,10 +52,12 @@ class AppContext:
             tasks=TaskRunner(parent),
             streams=TaskRunner(parent, threads=4),
             events=AppEvents(parent),
+            demo=OfflineDemo().open(),
         )
 
     def close(self) -> None:
-        """Wait for running work, then close the HTTP client."""
+        """Wait for running work, then close the HTTP client and stop the demo."""
         self.streams.wait()
         self.tasks.wait()
         self.chats.metering.close()
+        self.demo.close()

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
-from app.core.gateway import Gateway, Settlement, access_token, renew_access_token
-from app.core.gateway import config as endpoint_config
-from app.core.gateway.config import EndpointConfig
+from app.servers.gateway import Gateway, Settlement, access_token, renew_access_token
+from app.servers.gateway import config as endpoint_config
+from app.servers.gateway.config import EndpointConfig
 from app.ui.context import AppContext
 
 
@@ -39,7 +39,7 @@ class EndpointState:
 
 
 class LocalEndpoint(QObject):
-    """Runs the :class:`~app.core.gateway.Gateway` for the window, as the saved settings say.
+    """Runs the :class:`~app.servers.gateway.Gateway` for the window, as the saved settings say.
 
     Signals:
         state_changed(object): the new :class:`EndpointState` (started, stopped, failed).

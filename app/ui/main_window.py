@@ -28,9 +28,9 @@ from app import __version__
 from app.core import alerts, balance, money, provider_counts
 from app.core.alerts import Alert
 from app.core.errors import InvalidAmount
-from app.core.gateway import Settlement
 from app.core.metering import Metered
 from app.core.paths import resource_path
+from app.servers.gateway import Settlement
 from app.ui.alerts import AlertBanner, TrayNotifier
 from app.ui.chat import ChatView
 from app.ui.context import AppContext

@@ -12,10 +12,10 @@ import pytest
 from app.core import balance, endpoints, ledger
 from app.core.chat import ChatMessage
 from app.core.db import Database
-from app.core.emulator import Emulator
 from app.core.errors import InsufficientBalance
 from app.core.keys import ApiKey
 from app.core.metering import ChatRequest, MeteringClient
+from app.servers.emulator import Emulator
 from tests.core.test_aggregates import assert_aggregates_exact
 
 pytestmark = pytest.mark.slow

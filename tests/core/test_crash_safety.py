@@ -22,9 +22,9 @@ import pytest
 
 from app.core import endpoints, ledger
 from app.core.db import Database
-from app.core.emulator import Emulator
 from app.core.keys import ApiKey
 from app.core.metering import MeteringClient
+from app.servers.emulator import Emulator
 from tests.core.test_aggregates import assert_aggregates_exact
 
 pytestmark = pytest.mark.slow

@@ -10,11 +10,11 @@ from keyring.backends import fail
 
 from app.core import endpoints
 from app.core.db import Database
-from app.core.emulator import Emulator
 from app.core.endpoints import Endpoint
 from app.core.errors import AuthenticationFailed, MissingKey, ProviderError, ProviderUnreachable
 from app.core.key_check import check_key
 from app.core.keys import store_problem as key_store_problem
+from app.servers.emulator import Emulator
 
 SECRET = "sk-test-KEYCHECK-0123456789abcdefghij"
 

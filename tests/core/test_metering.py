@@ -13,7 +13,6 @@ from sqlalchemy import select
 from app.core import balance, conversations, endpoints, keys, ledger
 from app.core.chat import ChatMessage
 from app.core.db import Database
-from app.core.emulator import Emulator
 from app.core.errors import (
     AuthenticationFailed,
     ContextWindowExceeded,
@@ -28,6 +27,7 @@ from app.core.metering import ChatRequest, Metered, MeteringClient
 from app.core.models import Message, Request, Transaction
 from app.core.providers.base import MalformedStream, TextDelta
 from app.core.tokens import TokenCounter
+from app.servers.emulator import Emulator
 
 SENTINEL = "sk-test-SENTINEL-metering-0123456789"
 HELLO = (ChatMessage("system", "Be brief."), ChatMessage("user", "Hello there, emulator!"))

@@ -398,7 +398,7 @@ def test_the_provider_counts_a_draft_when_allowed(
     qtbot: QtBot, view: ChatView, context: AppContext, db: Database
 ) -> None:
     from app.core import endpoints, keys, provider_counts
-    from app.core.emulator import Emulator
+    from app.servers.emulator import Emulator
 
     with Emulator() as emulator:
         with db.write() as session:

@@ -19,9 +19,9 @@ from sqlalchemy import select
 
 from app.core import alerts, balance, endpoints, keys, pricing, redaction
 from app.core.db import Database
-from app.core.emulator import Emulator
 from app.core.models import Transaction
 from app.core.pricing import RateOverride
+from app.servers.emulator import Emulator
 from app.ui.context import AppContext
 from app.ui.dialogs import BalanceDialog, KeysDialog, PricesDialog, widgets
 from app.ui.dialogs.widgets import AmountUnit, Tone
@@ -197,7 +197,7 @@ def test_the_offline_demo_needs_no_key_and_its_test_succeeds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with Emulator() as emulator:
-        monkeypatch.setattr(endpoints, "_demo_server", emulator)  # the demo, owned by this test
+        monkeypatch.setattr(endpoints, "_demo", lambda: emulator.url)  # owned by this test
         dialog = open_dialog(KeysDialog)
         row = dialog.rows["demo"]
         assert row.state.text() == "Needs no key"

@@ -14,9 +14,9 @@ from pytestqt.qtbot import QtBot
 
 from app.core import alerts, ledger
 from app.core.db import Database
-from app.core.gateway import Upstreams
-from app.core.gateway import config as endpoint_config
-from app.core.gateway.config import EndpointConfig
+from app.servers.gateway import Upstreams
+from app.servers.gateway import config as endpoint_config
+from app.servers.gateway.config import EndpointConfig
 from app.ui.context import AppContext
 from app.ui.dialogs.local_endpoint import LocalEndpointDialog
 from app.ui.main_window import MainWindow

@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 
 from app.core import endpoints
 from app.core.endpoints import DEMO, Endpoint
-from app.core.gateway import DEFAULT_PORT, Upstreams, access_token
-from app.core.gateway.config import EndpointConfig
+from app.servers.gateway import DEFAULT_PORT, Upstreams, access_token
+from app.servers.gateway.config import EndpointConfig
 from app.ui.context import AppContext
 from app.ui.dialogs.widgets import MessageLine, Tone, confirm, plain_button_box, push_button
 from app.ui.errors import describe

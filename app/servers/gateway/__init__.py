@@ -8,9 +8,9 @@ and charged on the same ledger under a conversation named after the calling tool
 binds to loopback only unless explicitly told otherwise.
 """
 
-from app.core.gateway.access import access_token, renew_access_token
-from app.core.gateway.forwarding import Upstreams
-from app.core.gateway.server import DEFAULT_PORT, Gateway, Settlement
+from app.servers.gateway.access import access_token, renew_access_token
+from app.servers.gateway.forwarding import Upstreams
+from app.servers.gateway.server import DEFAULT_PORT, Gateway, Settlement
 
 __all__ = [
     "DEFAULT_PORT",

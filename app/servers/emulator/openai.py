@@ -15,21 +15,17 @@ from collections.abc import Callable
 from typing import Any
 
 from app.core import payloads
-from app.core.emulator.faults import Failure, retry_after_ms
-from app.core.emulator.replies import Prompt, Reply, is_openai_reasoning, make_reply
-from app.core.emulator.wire import (
+from app.servers.emulator.replies import Prompt, Reply, is_openai_reasoning, make_reply
+from app.servers.emulator.wire import BadRequest, Call, Context, Refused, limit_field, resolve_model
+from app.servers.wire import (
     Answer,
-    BadRequest,
-    Call,
-    Context,
     Event,
+    Failure,
     JsonAnswer,
-    Refused,
     StreamAnswer,
     dumps,
-    limit_field,
     new_id,
-    resolve_model,
+    openai_error,
 )
 
 FINGERPRINT = "fp_tallybook"
@@ -43,36 +39,14 @@ MODELS = (
     "o3",
     "o4-mini",
 )
-_ERROR_TYPES = {
-    "rate_limit": ("requests", "rate_limit_exceeded"),
-    "server": ("server_error", None),
-    "overloaded": ("server_error", "overloaded"),
-    "auth": ("invalid_request_error", "invalid_api_key"),
-    "not_found": ("invalid_request_error", "model_not_found"),
-    "invalid": ("invalid_request_error", None),
-    "permission": ("invalid_request_error", None),
-}
-
-
 def handle(context: Context, call: Call, endpoint: Callable[[Context, Call], Answer]) -> Answer:
     """Run an endpoint, turning refusals and bad requests into OpenAI error answers."""
     try:
         return endpoint(context, call)
     except Refused as refused:
-        return error_answer(refused.failure, refused.fault)
+        return openai_error(refused.failure, refused.fault)
     except BadRequest as error:
-        return error_answer(Failure(400, "invalid", str(error)))
-
-
-def error_answer(failure: Failure, fault: str | None = None) -> JsonAnswer:
-    """``{"error": {"message", "type", "param", "code"}}`` with the failure's status."""
-    kind, code = _ERROR_TYPES.get(failure.kind, ("invalid_request_error", None))
-    headers = {"x-request-id": new_id("req_")}
-    if failure.retry_after is not None:
-        headers["retry-after"] = failure.retry_after
-        headers["retry-after-ms"] = retry_after_ms(failure.retry_after)
-    body = {"error": {"message": failure.message, "type": kind, "param": None, "code": code}}
-    return JsonAnswer(failure.status, body, headers, fault)
+        return openai_error(Failure(400, "invalid", str(error)))
 
 
 def api_key(call: Call) -> str:

@@ -16,21 +16,17 @@ from collections.abc import Callable
 from typing import Any
 
 from app.core import payloads
-from app.core.emulator.faults import Failure, retry_after_ms
-from app.core.emulator.replies import Prompt, Reply, make_reply, pieces
-from app.core.emulator.wire import (
+from app.servers.emulator.replies import Prompt, Reply, make_reply, pieces
+from app.servers.emulator.wire import BadRequest, Call, Context, Refused, limit_field, resolve_model
+from app.servers.wire import (
     Answer,
-    BadRequest,
-    Call,
-    Context,
     Event,
+    Failure,
     JsonAnswer,
-    Refused,
     StreamAnswer,
+    anthropic_error,
     dumps,
-    limit_field,
     new_id,
-    resolve_model,
 )
 
 MODELS = {
@@ -38,41 +34,14 @@ MODELS = {
     "claude-sonnet-4-5": "Claude Sonnet 4.5",
     "claude-haiku-4-5": "Claude Haiku 4.5",
 }
-_ERROR_TYPES = {
-    "rate_limit": "rate_limit_error",
-    "server": "api_error",
-    "overloaded": "overloaded_error",
-    "auth": "authentication_error",
-    "not_found": "not_found_error",
-    "invalid": "invalid_request_error",
-    "permission": "permission_error",
-}
-
-
 def handle(context: Context, call: Call, endpoint: Callable[[Context, Call], Answer]) -> Answer:
     """Run an endpoint, turning refusals and bad requests into Anthropic error answers."""
     try:
         return endpoint(context, call)
     except Refused as refused:
-        return error_answer(refused.failure, refused.fault)
+        return anthropic_error(refused.failure, refused.fault)
     except BadRequest as error:
-        return error_answer(Failure(400, "invalid", str(error)))
-
-
-def error_answer(failure: Failure, fault: str | None = None) -> JsonAnswer:
-    """``{"type": "error", "error": {"type", "message"}}`` with the failure's status."""
-    request_id = new_id("req_")
-    headers = {"request-id": request_id}
-    if failure.retry_after is not None:
-        headers["retry-after"] = failure.retry_after
-        headers["retry-after-ms"] = retry_after_ms(failure.retry_after)
-    kind = _ERROR_TYPES.get(failure.kind, "invalid_request_error")
-    body = {
-        "type": "error",
-        "error": {"type": kind, "message": failure.message},
-        "request_id": request_id,
-    }
-    return JsonAnswer(failure.status, body, headers, fault)
+        return anthropic_error(Failure(400, "invalid", str(error)))
 
 
 def api_key(call: Call) -> str:

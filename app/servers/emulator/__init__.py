@@ -14,7 +14,7 @@ Usage::
         client = openai.OpenAI(base_url=emu.url + "/v1", api_key="demo")
 """
 
-from app.core.emulator.faults import FAULTS
-from app.core.emulator.server import Emulator
+from app.servers.emulator.faults import FAULTS
+from app.servers.emulator.server import Emulator
 
 __all__ = ["FAULTS", "Emulator"]

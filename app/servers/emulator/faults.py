@@ -10,7 +10,8 @@ silently a normal answer.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+
+from app.servers.wire import Failure
 
 FAULTS: tuple[str, ...] = (
     "rate-limit",
@@ -29,20 +30,6 @@ FAULTS: tuple[str, ...] = (
 FAULT_HEADER = "X-Emulator-Fault"
 SLOW_DELAY = 0.2  # seconds between events under the ``slow`` fault
 SLOW_START_DELAY = 3.0  # seconds before the headers under ``slow-start``
-
-
-@dataclass(frozen=True)
-class Failure:
-    """An error answer, before each provider dresses it in its own error format.
-
-    ``kind`` is one of ``rate_limit``, ``server``, ``overloaded``, ``auth``, ``not_found``,
-    ``invalid`` (a bad request) and ``permission``.
-    """
-
-    status: int
-    kind: str
-    message: str
-    retry_after: str | None = None
 
 
 class UnknownFault(ValueError):
@@ -100,15 +87,6 @@ class FaultState:
                 404, "not_found", f"The model `{model}` does not exist or you do not have access."
             )
         return None
-
-
-def retry_after_ms(retry_after: str) -> str:
-    """``retry-after-ms`` beside ``retry-after``, which the OpenAI and Anthropic SDKs read first.
-
-    A zero becomes 10 ms: the SDKs ignore a zero wait and fall back to their own back-off (half
-    a second and more), which would make every retry test slow.
-    """
-    return str(max(int(float(retry_after) * 1000), 10))
 
 
 def _rate_limit_message(model: str) -> str:

@@ -8,15 +8,14 @@ alone deals with delays, chunked encoding and the faults that act on the connect
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from app.core.chat import InvalidPayload
-from app.core.emulator.faults import FAULT_HEADER, Failure, FaultState, UnknownFault, split_model
-from app.core.emulator.replies import Replies
-from app.core.payloads import compact_json
+from app.servers.emulator.faults import FAULT_HEADER, FaultState, UnknownFault, split_model
+from app.servers.emulator.replies import Replies
+from app.servers.wire import Failure
 
 BadRequest = InvalidPayload
 """The request cannot be answered as sent (a 400 in the provider's error format); the same
@@ -63,50 +62,11 @@ class Call:
 
 
 @dataclass(frozen=True)
-class Event:
-    """One server-sent event: its ``data`` text and, for protocols that name them, its name."""
-
-    data: str
-    name: str | None = None
-
-
-@dataclass(frozen=True)
-class JsonAnswer:
-    """A whole JSON answer (``Content-Length``, the connection stays open)."""
-
-    status: int
-    body: Any
-    headers: Mapping[str, str] = field(default_factory=dict)
-    fault: str | None = None
-
-
-@dataclass(frozen=True)
-class StreamAnswer:
-    """A 200 event stream, sent in chunked encoding one event at a time."""
-
-    events: Sequence[Event]
-    headers: Mapping[str, str] = field(default_factory=dict)
-    fault: str | None = None
-    line_end: str = "\n"  # Gemini ends its lines with CRLF
-
-
-Answer = JsonAnswer | StreamAnswer
-
-
-@dataclass(frozen=True)
 class Context:
     """What every handler of one emulator shares."""
 
     replies: Replies
     faults: FaultState
-
-
-dumps = compact_json
-
-
-def new_id(prefix: str) -> str:
-    """A fresh id in a provider's style (``chatcmpl-...``, ``msg_...``)."""
-    return prefix + uuid.uuid4().hex[:24]
 
 
 def limit_field(body: Mapping[str, Any], *names: str) -> int | None:

@@ -14,27 +14,28 @@ import threading
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from app.core.emulator import anthropic, gemini, openai
-from app.core.emulator.faults import (
+from app.core.tokens import TokenCounter
+from app.servers.emulator import anthropic, gemini, openai
+from app.servers.emulator.faults import (
     FAULT_HEADER,
     FAULTS,
     SLOW_DELAY,
     SLOW_START_DELAY,
-    Failure,
     FaultState,
 )
-from app.core.emulator.replies import Replies
-from app.core.emulator.wire import (
+from app.servers.emulator.replies import Replies
+from app.servers.emulator.wire import Call, Context
+from app.servers.local_http import BodyTooLarge, LocalHandler, LocalServer
+from app.servers.wire import (
     Answer,
-    Call,
-    Context,
     Event,
+    Failure,
     JsonAnswer,
     StreamAnswer,
     dumps,
+    format_event,
+    openai_error,
 )
-from app.core.local_http import BodyTooLarge, LocalHandler, LocalServer
-from app.core.tokens import TokenCounter
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class _Handler(LocalHandler):
             body = self.read_body()
         except BodyTooLarge as error:
             self.close_connection = True
-            self._send(openai.error_answer(_failure(400, str(error))), emulator)
+            self._send(openai_error(_failure(400, str(error))), emulator)
             return
         emulator.record_body(body)
         parts = urlsplit(self.path)
@@ -70,7 +71,7 @@ class _Handler(LocalHandler):
             answer = route(emulator.context, call)
         except Exception as error:  # a bug here must still answer, as a provider's 500 would
             logger.exception("the emulator failed on %s %s", call.method, call.path)
-            answer = openai.error_answer(_failure(500, f"The emulator failed: {error!r}"))
+            answer = openai_error(_failure(500, f"The emulator failed: {error!r}"))
         try:
             self._send(answer, emulator)
         except OSError:  # the client went away (or was dropped on purpose)
@@ -178,13 +179,6 @@ class Emulator(LocalServer):
         return self.start()
 
 
-def format_event(event: Event, line_end: str = "\n") -> str:
-    """An event as SSE text: ``event:`` when named, ``data:``, then a blank line."""
-    lines = [f"event: {event.name}"] if event.name else []
-    lines += [f"data: {line}" for line in event.data.split("\n")]
-    return line_end.join(lines) + line_end * 2
-
-
 def route(context: Context, call: Call) -> Answer:
     """The answer to a request, by method, path and (for ``GET /v1/models``) headers."""
     path = call.path.rstrip("/") or "/"
@@ -218,7 +212,7 @@ def route(context: Context, call: Call) -> Answer:
             endpoint = module.list_models if path == "/v1/models" else module.get_model
             handled: Answer = module.handle(context, call, endpoint)
             return handled
-    return openai.error_answer(_failure(404, f"Invalid URL ({call.method} {call.path})"))
+    return openai_error(_failure(404, f"Invalid URL ({call.method} {call.path})"))
 
 
 def _failure(status: int, message: str) -> Failure:

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from app.core import endpoints, settings
 from app.core.errors import InvalidSetting
-from app.core.gateway.forwarding import Upstreams
-from app.core.gateway.server import DEFAULT_PORT
+from app.servers.gateway.forwarding import Upstreams
+from app.servers.gateway.server import DEFAULT_PORT
 
 KEY = "local_endpoint"
 

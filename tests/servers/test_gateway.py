@@ -19,13 +19,13 @@ from sqlalchemy import select
 
 from app.core import alerts, balance, conversations, endpoints, keys, ledger, redaction, settings
 from app.core.db import Database
-from app.core.emulator import Emulator
 from app.core.errors import InvalidSetting
-from app.core.gateway import Gateway, Settlement, Upstreams, access_token, renew_access_token
-from app.core.gateway import config as endpoint_config
-from app.core.gateway.sources import tool_from_user_agent
 from app.core.metering import MeteringClient
 from app.core.models import Conversation, Request, Transaction
+from app.servers.emulator import Emulator
+from app.servers.gateway import Gateway, Settlement, Upstreams, access_token, renew_access_token
+from app.servers.gateway import config as endpoint_config
+from app.servers.gateway.sources import tool_from_user_agent
 
 HELLO = [{"role": "user", "content": "Hello through the local endpoint"}]
 

@@ -17,12 +17,12 @@ from urllib.parse import urlsplit
 
 from app.core import alerts, endpoints
 from app.core.db import Database
-from app.core.emulator.faults import Failure
-from app.core.emulator.server import format_event
-from app.core.emulator.wire import Event, JsonAnswer, dumps
-from app.core.gateway import access
-from app.core.gateway.forwarding import Forward, Upstreams, prepare
-from app.core.gateway.protocols import (
+from app.core.metering import Metered, MeteringClient
+from app.core.money import credits_to_usd
+from app.core.providers.sse import ServerSentEvent
+from app.servers.gateway import access
+from app.servers.gateway.forwarding import Forward, Upstreams, prepare
+from app.servers.gateway.protocols import (
     CHAT,
     MESSAGES,
     ROUTES,
@@ -32,10 +32,8 @@ from app.core.gateway.protocols import (
     is_final,
     is_unrequested_usage,
 )
-from app.core.local_http import BodyTooLarge, LocalHandler, LocalServer
-from app.core.metering import Metered, MeteringClient
-from app.core.money import credits_to_usd
-from app.core.providers.sse import ServerSentEvent
+from app.servers.local_http import BodyTooLarge, LocalHandler, LocalServer
+from app.servers.wire import Event, Failure, JsonAnswer, dumps, format_event
 
 logger = logging.getLogger(__name__)
 
@@ -198,7 +196,7 @@ class _Handler(LocalHandler):
 
 
 class Gateway(LocalServer):
-    """The local metering endpoint (see :mod:`app.core.gateway`)."""
+    """The local metering endpoint (see :mod:`app.servers.gateway`)."""
 
     purpose = "The local endpoint"
     handler = _Handler

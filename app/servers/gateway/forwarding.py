@@ -16,9 +16,9 @@ from app.core import conversations
 from app.core.chat import InvalidPayload
 from app.core.db import Database
 from app.core.endpoints import DEMO
-from app.core.gateway.protocols import MESSAGES, Api
-from app.core.gateway.sources import source_of
 from app.core.metering import ChatRequest, Passthrough
+from app.servers.gateway.protocols import MESSAGES, Api
+from app.servers.gateway.sources import source_of
 
 ENDPOINT_HEADER = "x-tallybook-endpoint"
 KEPT_HEADERS = ("anthropic-version", "anthropic-beta", "openai-beta")

@@ -15,10 +15,10 @@ from google import genai
 from google.genai import types as genai_types
 
 from app.core.chat import ChatMessage
-from app.core.emulator import FAULTS, Emulator
-from app.core.emulator.replies import REASONING_TOKENS
 from app.core.encodings import get_encoding
 from app.core.tokens import TokenCounter
+from app.servers.emulator import FAULTS, Emulator
+from app.servers.emulator.replies import REASONING_TOKENS
 
 LONG_SYSTEM = "You are a careful assistant who keeps to the facts. " * 120  # ~1300 tokens
 OPENAI_HEADERS = {"Authorization": "Bearer demo"}

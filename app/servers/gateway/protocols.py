@@ -15,10 +15,6 @@ from typing import Any
 
 from app.core import payloads
 from app.core.chat import ChatPayload, InvalidPayload
-from app.core.emulator import anthropic as anthropic_wire
-from app.core.emulator import openai as openai_wire
-from app.core.emulator.faults import Failure
-from app.core.emulator.wire import Event, JsonAnswer, dumps
 from app.core.errors import (
     AuthenticationFailed,
     ContextWindowExceeded,
@@ -31,6 +27,7 @@ from app.core.errors import (
     TallybookError,
 )
 from app.core.providers.sse import ServerSentEvent
+from app.servers.wire import Event, Failure, JsonAnswer, anthropic_error, dumps, openai_error
 
 
 @dataclass(frozen=True)
@@ -65,12 +62,12 @@ CHAT = Api(
     "openai-chat",
     payloads.from_chat_completions,
     ("max_completion_tokens", "max_tokens"),
-    openai_wire.error_answer,
+    openai_error,
 )
 RESPONSES = Api(
-    "openai-responses", payloads.from_responses, ("max_output_tokens",), openai_wire.error_answer
+    "openai-responses", payloads.from_responses, ("max_output_tokens",), openai_error
 )
-MESSAGES = Api("anthropic", payloads.from_anthropic, ("max_tokens",), anthropic_wire.error_answer)
+MESSAGES = Api("anthropic", payloads.from_anthropic, ("max_tokens",), anthropic_error)
 ROUTES = {"/v1/chat/completions": CHAT, "/v1/responses": RESPONSES, "/v1/messages": MESSAGES}
 
 

@@ -17,23 +17,10 @@ from collections.abc import Callable
 from typing import Any
 
 from app.core.chat import ChatMessage, ImagePart, Part, ToolCall, ToolSpec
-from app.core.emulator.faults import Failure
-from app.core.emulator.replies import Prompt, Reply, is_gemini_reasoning, make_reply
-from app.core.emulator.wire import (
-    Answer,
-    BadRequest,
-    Call,
-    Context,
-    Event,
-    JsonAnswer,
-    Refused,
-    StreamAnswer,
-    dumps,
-    limit_field,
-    new_id,
-    resolve_model,
-)
 from app.core.payloads import text_of
+from app.servers.emulator.replies import Prompt, Reply, is_gemini_reasoning, make_reply
+from app.servers.emulator.wire import BadRequest, Call, Context, Refused, limit_field, resolve_model
+from app.servers.wire import Answer, Event, Failure, JsonAnswer, StreamAnswer, dumps, new_id
 
 PREFIXES = ("/v1beta/models", "/v1/models")  # google-genai 2+ calls v1 by default
 MODELS = {
