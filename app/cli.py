@@ -18,29 +18,20 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from app import __version__, serve_command
-from app.core import (
-    balance,
-    conversations,
-    demo_data,
-    endpoints,
-    export,
-    ledger,
-    logs,
-    money,
-    pricing,
-    provider_counts,
-    reports,
-)
-from app.core.chat import ChatMessage, ChatPayload
-from app.core.chatting import Chats
-from app.core.db import Database
+from app.core import conversations, logs, money
+from app.core.chats import Chats
+from app.core.counting.tokens import TokenCount, TokenCounter, counting_rules
 from app.core.errors import TallybookError
-from app.core.metering import Metered, MeteringClient
+from app.core.ledger import balance, demo_data, entries, export, reports
+from app.core.ledger.browse import Filter
+from app.core.messages import ChatMessage, ChatPayload
+from app.core.metering.client import Metered, MeteringClient
 from app.core.paths import data_dir, database_path
+from app.core.pricing import prices
+from app.core.pricing.units import token_type_of
+from app.core.providers import counts, registry
 from app.core.providers.base import TextDelta
-from app.core.tokens import TokenCount, TokenCounter, counting_rules
-from app.core.transactions import Filter
-from app.core.units import token_type_of
+from app.core.storage.db import Database
 from app.servers.emulator.demo import OfflineDemo
 
 Handler = Callable[[argparse.Namespace, Database], int]
@@ -305,8 +296,8 @@ def _add_balance(args: argparse.Namespace, db: Database) -> int:
     amount = _amount_of(args)
     assert amount is not None  # the parser requires AMOUNT or --usd
     with db.write() as session:
-        ledger.add_credits(session, amount, context="top-up")
-        credits = ledger.current_balance(session)
+        entries.add_credits(session, amount, context="top-up")
+        credits = entries.current_balance(session)
     print(f"Balance: {money.format_credits(credits)} credits ({money.format_usd(credits)})")
     return 0
 
@@ -388,7 +379,7 @@ def _demo_data(args: argparse.Namespace, db: Database) -> int:
 
 def _prices_show(args: argparse.Namespace, db: Database) -> int:
     with db.read() as session:
-        book = pricing.PriceBook.load(session)
+        book = prices.PriceBook.load(session)
     rates = book.rates(args.model, provider=args.provider)
     limits = book.limits(args.model, provider=args.provider)
     print(
@@ -413,13 +404,13 @@ def _prices_set(args: argparse.Namespace, db: Database) -> int:
             "give at least one of --prompt, --completion, --cache-write, --cache-read"
         )
     with db.write() as session:
-        pricing.set_override(session, pricing.RateOverride(args.model, *rates))
+        prices.set_override(session, prices.RateOverride(args.model, *rates))
     return _prices_show(argparse.Namespace(model=args.model, provider=None), db)
 
 
 def _prices_unset(args: argparse.Namespace, db: Database) -> int:
     with db.write() as session:
-        removed = pricing.remove_override(session, args.model)
+        removed = prices.remove_override(session, args.model)
     print(
         f"Removed your rates for {args.model}."
         if removed
@@ -430,7 +421,7 @@ def _prices_unset(args: argparse.Namespace, db: Database) -> int:
 
 def _prices_default(args: argparse.Namespace, db: Database) -> int:
     with db.write() as session:
-        pricing.set_default_rates(session, args.prompt, args.completion)
+        prices.set_default_rates(session, args.prompt, args.completion)
     print(
         f"Unknown models are now charged {args.prompt:f} / {args.completion:f} credits per token."
     )
@@ -439,7 +430,7 @@ def _prices_default(args: argparse.Namespace, db: Database) -> int:
 
 def _prices_online(args: argparse.Namespace, db: Database) -> int:
     with db.write() as session:
-        pricing.set_online_updates(session, args.state == "on")
+        prices.set_online_updates(session, args.state == "on")
     if args.state == "on":
         print("The app will fetch newer prices from genai-prices hourly while it runs.")
     else:
@@ -457,12 +448,12 @@ def _count(args: argparse.Namespace, db: Database) -> int:
         count = counter.count_chat(args.model, payload.messages, payload.tools)
     provider = args.provider or _default_endpoint(args.model)
     with db.read() as session:
-        book = pricing.PriceBook.load(session)
-        endpoint = endpoints.get_endpoint(session, provider)
+        book = prices.PriceBook.load(session)
+        endpoint = registry.get_endpoint(session, provider)
     remote: TokenCount | None = None
     if args.ask_provider:
         messages = payload.messages if payload else (ChatMessage("user", text),)
-        remote = provider_counts.provider_count(
+        remote = counts.provider_count(
             endpoint, args.model, messages, payload.tools if payload else ()
         )
     best = remote or count

@@ -12,10 +12,11 @@ import signal
 import sys
 from typing import Any
 
-from app.core import endpoints, money
-from app.core.db import Database
+from app.core import money
 from app.core.errors import TallybookError
-from app.core.metering import MeteringClient
+from app.core.metering.client import MeteringClient
+from app.core.providers import registry
+from app.core.storage.db import Database
 from app.servers.gateway import Gateway, Settlement, Upstreams, access_token, renew_access_token
 from app.servers.gateway import config as endpoint_config
 from app.servers.local_http import is_loopback
@@ -64,7 +65,7 @@ def serve_command(args: argparse.Namespace, db: Database) -> int:
         )
     with db.read() as session:
         saved = endpoint_config.load(session)
-        known = {endpoint.id: endpoint.name for endpoint in endpoints.all_endpoints(session)}
+        known = {endpoint.id: endpoint.name for endpoint in registry.all_endpoints(session)}
     upstreams = _upstreams(args, saved.upstreams, known)
     token = renew_access_token() if args.renew_token else access_token()
     client = MeteringClient(db)

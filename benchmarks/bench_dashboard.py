@@ -28,10 +28,10 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
-from app.core import dashboard, transactions
-from app.core.dashboard import Bucket, Selection
-from app.core.db import Database
-from app.core.reports import GroupBy, build_report
+from app.core.ledger import analysis, browse
+from app.core.ledger.analysis import Bucket, Selection
+from app.core.ledger.reports import GroupBy, build_report
+from app.core.storage.db import Database
 
 RAW_DAILY_BY_MODEL = """
 SELECT substr(created_at, 1, 10) AS day, model, SUM(token_value), SUM(raw_amount)
@@ -68,12 +68,12 @@ def main() -> None:
 
         def figures() -> object:
             with db.read() as session:
-                return dashboard.spend_over_time(session, selection, Bucket.DAY)
+                return analysis.spend_over_time(session, selection, Bucket.DAY)
 
         def by_source() -> object:
             chat_only = Selection(since=since, sources=frozenset({"chat"}))
             with db.read() as session:
-                return dashboard.spend_over_time(session, chat_only, Bucket.DAY)
+                return analysis.spend_over_time(session, chat_only, Bucket.DAY)
 
         def report() -> object:
             with db.read() as session:
@@ -81,7 +81,7 @@ def main() -> None:
 
         def first_page() -> object:
             with db.read() as session:
-                return transactions.page(session, transactions.Filter())
+                return browse.page(session, browse.Filter())
 
         ours, ours_report, page = best(figures), best(report), best(first_page)
         ours_source = best(by_source)

@@ -20,9 +20,9 @@ import tracemalloc
 from datetime import date, timedelta
 from pathlib import Path
 
-from app.core import export
-from app.core.db import Database
-from app.core.transactions import Filter
+from app.core.ledger import export
+from app.core.ledger.browse import Filter
+from app.core.storage.db import Database
 
 RAW = """
 SELECT t.created_at, t.conversation_id, c.title, t.message_id, t.provider, t.model, t.token_type,

@@ -24,10 +24,10 @@ from pathlib import Path
 import httpx2
 from bench_metering import MODEL, emulator_process, run, run_raw
 
-from app.core import endpoints
-from app.core.db import Database
 from app.core.keys import ApiKey
-from app.core.metering import MeteringClient
+from app.core.metering.client import MeteringClient
+from app.core.providers import registry
+from app.core.storage.db import Database
 from app.servers.gateway import Gateway, Upstreams
 
 TOKEN = "demo"  # the raw client's key works as the endpoint's access token too
@@ -38,7 +38,7 @@ def serve_gateway(emulator_url: str, port: int, folder: str) -> None:
     """The child process: a Gateway on ``port`` forwarding to the emulator."""
     db = Database(Path(folder) / "bench.sqlite3")
     with db.write() as session:
-        endpoint = endpoints.add_endpoint(session, "bench", emulator_url + "/v1")
+        endpoint = registry.add_endpoint(session, "bench", emulator_url + "/v1")
     client = MeteringClient(db, key_for=lambda _: ApiKey("demo"))
     upstreams = Upstreams(endpoint.id, endpoint.id)
     Gateway(db, client, token=TOKEN, upstreams=upstreams, port=port).serve_forever()

@@ -15,11 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.core import ledger
-from app.core.db import Database
-from app.core.ledger import Spend
-from app.core.pricing import PriceBook
-from app.core.units import TokenUsage
+from app.core.ledger import entries
+from app.core.ledger.entries import Spend
+from app.core.pricing.charges import TokenUsage
+from app.core.pricing.prices import PriceBook
+from app.core.storage.db import Database
 
 RAW_REQUEST = (
     "INSERT INTO requests (created_at, conversation_id, message_id, provider, model, context,"
@@ -44,7 +44,7 @@ def tallybook_ledger(folder: Path, requests: int) -> float:
     start = time.perf_counter()
     for spend in spends:
         with db.write() as session:
-            ledger.spend_tokens(session, spend)
+            entries.spend_tokens(session, spend)
     elapsed = time.perf_counter() - start
     db.close()
     return elapsed

@@ -28,12 +28,12 @@ from pathlib import Path
 
 import httpx2
 
-from app.core import endpoints
-from app.core.chat import ChatMessage
-from app.core.db import Database
 from app.core.keys import ApiKey
-from app.core.metering import ChatRequest, Metered, MeteringClient
+from app.core.messages import ChatMessage
+from app.core.metering.client import ChatRequest, Metered, MeteringClient
+from app.core.providers import registry
 from app.core.providers.base import TextDelta
+from app.core.storage.db import Database
 
 MODEL = "gpt-4o-mini"
 
@@ -87,7 +87,7 @@ def measure(delay: float, replies: int, words: int) -> dict[str, float]:
         db = Database(Path(folder) / "bench.sqlite3")
         client = MeteringClient(db, key_for=lambda _: ApiKey("demo"))
         with db.write() as session:
-            endpoints.add_endpoint(session, "bench", url + "/v1")
+            registry.add_endpoint(session, "bench", url + "/v1")
         request = ChatRequest("custom-bench", MODEL, messages)
         # Same emulator, same connection reuse: one warm-up each, then alternate in blocks.
         run_raw(url, body, 3)

@@ -15,9 +15,9 @@ import random
 import time
 from collections.abc import Callable
 
-from app.core.chat import ChatMessage
-from app.core.encodings import get_encoding
-from app.core.tokens import TokenCounter
+from app.core.counting.encodings import get_encoding
+from app.core.counting.tokens import TokenCounter
+from app.core.messages import ChatMessage
 
 MODEL = "gpt-4o"
 REPEATS = 15

@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT))
 import httpx2  # noqa: E402
 import keyring  # noqa: E402
 
-from app.core import alerts, balance, demo_data, keys, ledger  # noqa: E402
-from app.core.db import Database  # noqa: E402
+from app.core import keys  # noqa: E402
+from app.core.ledger import alerts, balance, demo_data, entries  # noqa: E402
+from app.core.storage.db import Database  # noqa: E402
 from app.servers.gateway import Upstreams  # noqa: E402
 from app.servers.gateway.config import EndpointConfig  # noqa: E402
 from app.ui.context import AppContext  # noqa: E402
@@ -104,7 +105,7 @@ def main() -> None:
                 refill_interval_value=1,
                 refill_interval_unit="months",
             )
-            ledger.add_credits(session, Decimal(20_000_000))
+            entries.add_credits(session, Decimal(20_000_000))
             alerts.add_budget(session, "month", Decimal(30_000_000))
             alerts.add_budget(session, "day", Decimal(2_000_000), "model", "claude-sonnet-4-5")
             alerts.set_low_balance_threshold(session, Decimal(5_000_000))

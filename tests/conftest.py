@@ -12,7 +12,7 @@ from pathlib import Path
 import keyring
 import pytest
 
-from app.core.db import Database
+from app.core.storage.db import Database
 from app.servers.emulator.demo import OfflineDemo
 from tests.support.memory_keyring import MemoryKeyring
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from app.core.ledger import Spend
-from app.core.pricing import Rates
-from app.core.units import TokenUsage
+from app.core.ledger.entries import Spend
+from app.core.pricing.charges import TokenUsage
+from app.core.pricing.prices import Rates
 
 
 def rates(

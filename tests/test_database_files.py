@@ -24,9 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from app.core import ledger, recovery_files
-from app.core.db import Database, translate_errors
 from app.core.errors import DatabaseCorrupt, DatabaseError, DatabaseLocked
+from app.core.ledger import entries
+from app.core.storage import rescue
+from app.core.storage.db import Database, translate_errors
 
 ROOT = Path(__file__).resolve().parent.parent
 PR_CAPBSET_DROP = 24
@@ -137,7 +138,7 @@ def test_a_ledger_made_writable_again_takes_writes_or_says_what_is_still_read_on
 
 def test_sqlites_read_only_error_becomes_the_read_only_message(db: Database) -> None:
     with db.write() as session:
-        ledger.add_credits(session, Decimal(100))
+        entries.add_credits(session, Decimal(100))
     db.close()
     before = db.path.read_bytes()
     reader = sqlite3.connect(f"file:{db.path}?mode=ro", uri=True)
@@ -161,7 +162,7 @@ def damaged_ledger(folder: Path) -> tuple[Path, bytes]:
     path = folder / "tallybook.sqlite3"
     db = Database(path)
     with db.write() as session:
-        ledger.add_credits(session, Decimal(1234))
+        entries.add_credits(session, Decimal(1234))
     db.close()
     data = bytearray(path.read_bytes())
     data[4096:] = b"\xab" * (len(data) - 4096)
@@ -174,7 +175,7 @@ def test_a_damaged_ledger_is_kept_aside_byte_for_byte(tmp_path: Path) -> None:
     wal = b"a write-ahead log that belongs to the damaged file"
     path.with_name(path.name + "-wal").write_bytes(wal)
 
-    kept = recovery_files.keep_aside(path, now=NOW)
+    kept = rescue.keep_aside(path, now=NOW)
 
     assert kept == tmp_path / "tallybook.sqlite3.corrupt-20260131T120000Z"
     assert kept.read_bytes() == original
@@ -184,10 +185,10 @@ def test_a_damaged_ledger_is_kept_aside_byte_for_byte(tmp_path: Path) -> None:
 
 def test_keeping_aside_twice_in_one_second_replaces_nothing(tmp_path: Path) -> None:
     first, first_bytes = damaged_ledger(tmp_path)
-    kept_first = recovery_files.keep_aside(first, now=NOW)
+    kept_first = rescue.keep_aside(first, now=NOW)
     second = tmp_path / "tallybook.sqlite3"
     second.write_bytes(b"another damaged file")
-    kept_second = recovery_files.keep_aside(second, now=NOW)
+    kept_second = rescue.keep_aside(second, now=NOW)
     assert kept_second != kept_first
     assert kept_first.read_bytes() == first_bytes
     assert kept_second.read_bytes() == b"another damaged file"
@@ -195,21 +196,21 @@ def test_keeping_aside_twice_in_one_second_replaces_nothing(tmp_path: Path) -> N
 
 def test_opening_a_damaged_ledger_keeps_it_and_starts_a_new_one(tmp_path: Path) -> None:
     path, original = damaged_ledger(tmp_path)
-    opened = recovery_files.open_or_keep_aside(path, now=NOW)
+    opened = rescue.open_or_keep_aside(path, now=NOW)
     try:
         assert opened.kept is not None and opened.kept.read_bytes() == original
         notice = opened.notice()
         assert notice is not None and str(opened.kept) in notice and "new, empty ledger" in notice
         with opened.db.write() as session:  # the new ledger works
-            ledger.add_credits(session, Decimal(5))
-            assert ledger.current_balance(session) == Decimal(5)
+            entries.add_credits(session, Decimal(5))
+            assert entries.current_balance(session) == Decimal(5)
     finally:
         opened.db.close()
 
 
 def test_a_healthy_or_newer_ledger_is_never_moved(tmp_path: Path) -> None:
     path = tmp_path / "tallybook.sqlite3"
-    opened = recovery_files.open_or_keep_aside(path)
+    opened = rescue.open_or_keep_aside(path)
     opened.db.close()
     assert opened.kept is None and opened.notice() is None
     with sqlite3.connect(path) as raw:
@@ -217,7 +218,7 @@ def test_a_healthy_or_newer_ledger_is_never_moved(tmp_path: Path) -> None:
     raw.close()
     before = path.read_bytes()
     with pytest.raises(DatabaseError, match="newer Tallybook"):
-        recovery_files.open_or_keep_aside(path)
+        rescue.open_or_keep_aside(path)
     assert path.read_bytes() == before
     assert list(tmp_path.glob("*corrupt*")) == []
 
@@ -236,10 +237,10 @@ def test_a_damaged_ledger_that_cannot_be_moved_is_left_and_reported(
                 "-c",
                 "import sys\n"
                 "from pathlib import Path\n"
-                "from app.core import recovery_files\n"
+                "from app.core.storage import rescue\n"
                 "from app.core.errors import DatabaseError\n"
                 "try:\n"
-                f"    recovery_files.keep_aside(Path({str(path)!r}))\n"
+                f"    rescue.keep_aside(Path({str(path)!r}))\n"
                 "except DatabaseError as error:\n"
                 "    sys.exit(str(error))\n",
             ],
@@ -266,7 +267,7 @@ def test_another_programs_database_is_refused_and_left_alone(tmp_path: Path) -> 
         other.commit()
     before = path.read_bytes()
     with pytest.raises(DatabaseError, match="another program's database") as refused:
-        recovery_files.open_or_keep_aside(path)
+        rescue.open_or_keep_aside(path)
     assert not isinstance(refused.value, DatabaseCorrupt)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tallybook.sqlite3"]
     assert path.read_bytes() == before

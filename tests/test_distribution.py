@@ -31,12 +31,13 @@ pytestmark = pytest.mark.slow
 PROBE = """
 import json, sys
 import app
-from app.core import endpoints, paths
-from app.core.db import Database
+from app.core import paths
+from app.core.providers import registry
+from app.core.storage.db import Database
 
 database = Database(paths.database_path(sys.argv[1]))
 with database.read() as session:
-    menu = endpoints.model_menu(session)
+    menu = registry.model_menu(session)
 database.close()
 print(json.dumps({
     "app": app.__file__,
@@ -85,7 +86,7 @@ def test_the_wheel_has_every_module_of_the_source(site: Path) -> None:
     source = {name for name in files_under(ROOT / "app") if name.endswith(".py")}
     wheel = {name for name in files_under(site / "app") if name.endswith(".py")}
     assert wheel == source  # a package missing from pyproject's list would be missing here
-    assert (site / "app" / "core" / "migrations" / "script.py.mako").is_file()
+    assert (site / "app" / "core" / "storage" / "migrations" / "script.py.mako").is_file()
 
 
 def test_the_wheel_has_every_resource_the_app_reads(site: Path) -> None:

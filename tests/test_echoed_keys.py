@@ -22,12 +22,13 @@ import httpx2
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.core import conversations, endpoints, keys
-from app.core.chat import ChatMessage
-from app.core.db import Database
-from app.core.endpoints import Endpoint
+from app.core import conversations, keys
 from app.core.errors import ProviderError
-from app.core.metering import ChatRequest, Metered, MeteringClient
+from app.core.messages import ChatMessage
+from app.core.metering.client import ChatRequest, Metered, MeteringClient
+from app.core.providers import registry
+from app.core.providers.registry import Endpoint
+from app.core.storage.db import Database
 from app.servers.gateway import Gateway, Upstreams, access_token
 from app.ui.chat import ChatView
 from app.ui.context import AppContext
@@ -82,7 +83,7 @@ def careless() -> Iterator[ReplayServer]:
 @pytest.fixture
 def endpoint(db: Database, careless: ReplayServer, memory_keyring: MemoryKeyring) -> Endpoint:
     with db.write() as session:
-        added = endpoints.add_endpoint(session, "Careless vendor", careless.url + "/v1")
+        added = registry.add_endpoint(session, "Careless vendor", careless.url + "/v1")
     keys.set_key(added.id, KEY)
     return added
 
@@ -133,7 +134,7 @@ def test_the_metering_client_scrubs_every_text_the_provider_sent(
 def test_tallybook_chat_prints_no_key(tmp_path: Path, careless: ReplayServer) -> None:
     database = Database(tmp_path / "tallybook.sqlite3")
     with database.write() as session:
-        added = endpoints.add_endpoint(session, "Careless vendor", careless.url + "/v1")
+        added = registry.add_endpoint(session, "Careless vendor", careless.url + "/v1")
     database.close()
     environment = {
         **os.environ,

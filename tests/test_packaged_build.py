@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.db import Database
+from app.core.storage.db import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_ID = "io.github.tallybook.Tallybook"
@@ -313,10 +313,10 @@ def test_bundle_has_the_files_the_app_reads_and_nothing_from_the_tests(
     app_dir: Path, modules: set[str]
 ) -> None:
     internal = app_dir / "_internal"
-    versions = ROOT / "app" / "core" / "migrations" / "versions"
-    bundled = internal / "app" / "core" / "migrations" / "versions"
+    versions = ROOT / "app" / "core" / "storage" / "migrations" / "versions"
+    bundled = internal / "app" / "core" / "storage" / "migrations" / "versions"
     assert {p.name for p in bundled.glob("*.py")} == {p.name for p in versions.glob("*.py")}
-    assert (internal / "app" / "core" / "migrations" / "env.py").is_file()
+    assert (internal / "app" / "core" / "storage" / "migrations" / "env.py").is_file()
     for name in (
         "model_limits.json",
         "model_menu.json",

@@ -25,11 +25,13 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.core import conversations, endpoints, export, keys, logs, redaction
-from app.core.chat import ChatMessage
-from app.core.db import Database
+from app.core import conversations, keys, logs, redaction
 from app.core.errors import AuthenticationFailed
-from app.core.metering import ChatRequest, MeteringClient
+from app.core.ledger import export
+from app.core.messages import ChatMessage
+from app.core.metering.client import ChatRequest, MeteringClient
+from app.core.providers import registry
+from app.core.storage.db import Database
 from app.servers.emulator import Emulator
 from app.ui.context import AppContext
 from app.ui.dialogs import KeysDialog
@@ -99,7 +101,7 @@ def test_a_key_never_appears_in_files_exception_texts_or_output(
 
     with Emulator() as emulator:
         with db.write() as session:
-            endpoint = endpoints.add_endpoint(session, "Sentinel gateway", emulator.url + "/v1")
+            endpoint = registry.add_endpoint(session, "Sentinel gateway", emulator.url + "/v1")
 
         # 1. Entered in the keys dialog, as a user would, and tested from there.
         context = AppContext.create(db)

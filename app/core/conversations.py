@@ -16,11 +16,11 @@ from decimal import Decimal
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.core.chat import ChatMessage
 from app.core.clock import utcnow
 from app.core.errors import TallybookError
-from app.core.models import Conversation, ConversationDay, Message, Request, Transaction
-from app.core.units import Kind, UnitCost, extra_units, kind_of
+from app.core.messages import ChatMessage
+from app.core.pricing.units import Kind, UnitCost, extra_units, kind_of
+from app.core.storage.models import Conversation, ConversationDay, Message, Request, Transaction
 
 DEFAULT_TITLE = "New conversation"
 CHAT_SOURCE = "chat"

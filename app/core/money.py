@@ -4,8 +4,8 @@ One credit is one micro-dollar (1,000 credits = $0.001, as in LibreChat), and a 
 token, which is the same number as USD per million tokens. Rates carry up to six decimals, and a
 whole number of tokens times such a rate has six decimals or fewer, so every amount the ledger
 holds fits an integer count of *millionths*: that is how SQLite stores it
-(:class:`app.core.models.Millionths`), and why a balance is an exact integer sum whatever the
-number of rows. Python code only ever sees :class:`~decimal.Decimal`.
+(:class:`app.core.storage.models.Millionths`), and why a balance is an exact integer sum
+whatever the number of rows. Python code only ever sees :class:`~decimal.Decimal`.
 """
 
 from __future__ import annotations

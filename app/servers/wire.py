@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.payloads import compact_json
+from app.core.providers.payloads import compact_json
 
 dumps = compact_json
 """JSON as providers send it: no spaces after separators."""

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.alerts import Alert, Level
+from app.core.ledger.alerts import Alert, Level
 
 _ICONS = {
     Level.INFO: QStyle.StandardPixmap.SP_MessageBoxInformation,

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
-from app.core.chatting import Chats
-from app.core.db import Database
-from app.core.metering import MeteringClient
+from app.core.chats import Chats
+from app.core.metering.client import MeteringClient
+from app.core.storage.db import Database
 from app.servers.emulator.demo import OfflineDemo
 from app.ui.workers import TaskRunner
 
@@ -20,7 +20,7 @@ class AppEvents(QObject):
         ledger_changed(): money moved (a reply settled, credits added, balance rules changed).
         conversations_changed(): a conversation was created, renamed, deleted or got a message.
         settings_changed(): keys, endpoints, prices or budgets changed.
-        alert(object): an :class:`app.core.alerts.Alert` to show (banner and notification).
+        alert(object): an :class:`app.core.ledger.alerts.Alert` to show (banner and notification).
     """
 
     ledger_changed = Signal()

@@ -1,7 +1,7 @@
 """Starting the Qt app: display check, PySide6 before pyqtgraph, the lock, the ledger, the window.
 
 A second window on the same ledger is refused (:mod:`app.ui.single_instance`). A damaged ledger
-is kept aside and a new one started (:mod:`app.core.recovery_files`), saying where the old file
+is kept aside and a new one started (:mod:`app.core.storage.rescue`), saying where the old file
 is; any other reason the ledger cannot be opened is shown and the app exits with status 1.
 """
 
@@ -11,9 +11,10 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from app.core import pricing, recovery_files
 from app.core.errors import TallybookError
 from app.core.paths import database_path
+from app.core.pricing import prices
+from app.core.storage import rescue
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QMessageBox
@@ -66,7 +67,7 @@ def run_gui(*, data_dir: str | None = None, quit_after: float | None = None) -> 
     path = database_path(data_dir)
     try:
         lock = single_instance.acquire(path)  # held until the app exits
-        opened = recovery_files.open_or_keep_aside(path)
+        opened = rescue.open_or_keep_aside(path)
     except TallybookError as error:
         print(f"tallybook: error: {error}", file=sys.stderr)
         _tell(QMessageBox.Icon.Critical, str(error))
@@ -77,7 +78,7 @@ def run_gui(*, data_dir: str | None = None, quit_after: float | None = None) -> 
     db = opened.db
     with db.read() as session:
         updater = (
-            pricing.start_online_updates() if pricing.online_updates_enabled(session) else None
+            prices.start_online_updates() if prices.online_updates_enabled(session) else None
         )
     context = AppContext.create(db, qt_app)
     window = MainWindow(context)

@@ -25,11 +25,13 @@ from PySide6.QtWidgets import (
 )
 
 from app import __version__
-from app.core import alerts, balance, money, provider_counts
-from app.core.alerts import Alert
+from app.core import money
 from app.core.errors import InvalidAmount
-from app.core.metering import Metered
+from app.core.ledger import alerts, balance
+from app.core.ledger.alerts import Alert
+from app.core.metering.client import Metered
 from app.core.paths import resource_path
+from app.core.providers import counts
 from app.servers.gateway import Settlement
 from app.ui.alerts import AlertBanner, TrayNotifier
 from app.ui.chat import ChatView
@@ -301,7 +303,7 @@ class MainWindow(QMainWindow):
     def _on_provider_counts_toggled(self, allowed: bool) -> None:
         def save() -> None:
             with self.context.db.write() as session:
-                provider_counts.set_allowed(session, allowed)
+                counts.set_allowed(session, allowed)
 
         self.context.tasks.run(
             save, lambda _: self.context.events.settings_changed.emit(), self._show_error
@@ -310,7 +312,7 @@ class MainWindow(QMainWindow):
     def _load_preferences(self) -> None:
         def load() -> bool:
             with self.context.db.read() as session:
-                return provider_counts.allowed(session)
+                return counts.allowed(session)
 
         self.context.tasks.run(load, self.provider_counts_action.setChecked, self._show_error)
 

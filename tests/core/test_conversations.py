@@ -4,10 +4,11 @@ from decimal import Decimal
 
 import pytest
 
-from app.core import conversations, ledger
-from app.core.db import Database
-from app.core.ledger import Spend
-from app.core.units import TokenUsage
+from app.core import conversations
+from app.core.ledger import entries
+from app.core.ledger.entries import Spend
+from app.core.pricing.charges import TokenUsage
+from app.core.storage.db import Database
 from tests.factories import rates
 
 
@@ -18,7 +19,7 @@ def _reply(
         message_id = conversations.add_message(
             session, conversation_id, "assistant", text, model="m"
         )
-        ledger.spend_tokens(
+        entries.spend_tokens(
             session,
             Spend(
                 "openai",
@@ -71,7 +72,7 @@ def test_messages_carry_their_usage_and_deletion_keeps_the_money(db: Database) -
     with db.read() as session:
         assert conversations.list_conversations(session) == []
         assert conversations.conversation_cost(session, conversation) == Decimal(1540)
-        assert ledger.current_balance(session) == -1540
+        assert entries.current_balance(session) == -1540
 
 
 @pytest.mark.parametrize(

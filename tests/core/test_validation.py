@@ -18,10 +18,13 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from app.core import alerts, balance, endpoints, ledger, money, pricing
-from app.core.db import Database
+from app.core import money
 from app.core.errors import TallybookError
-from app.core.pricing import RateOverride
+from app.core.ledger import alerts, balance, entries
+from app.core.pricing import prices
+from app.core.pricing.prices import RateOverride
+from app.core.providers import registry
+from app.core.storage.db import Database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,12 +53,12 @@ def state(db: Database) -> dict[str, Any]:
     """Everything these settings can change, to compare before and after."""
     with db.read() as session:
         return {
-            "overrides": pricing.list_overrides(session),
-            "default": pricing.default_rates(session),
+            "overrides": prices.list_overrides(session),
+            "default": prices.default_rates(session),
             "balance": balance.get_balance(session),
             "budgets": alerts.budgets(session),
             "threshold": alerts.low_balance_threshold(session),
-            "endpoints": endpoints.all_endpoints(session),
+            "endpoints": registry.all_endpoints(session),
         }
 
 
@@ -69,31 +72,31 @@ def amount_cases() -> list[Any]:
 @pytest.mark.parametrize("rate", amount_cases())
 def test_an_invalid_override_rate_is_refused(db: Database, rate: Decimal) -> None:
     before = state(db)
-    refused(db, lambda s: pricing.set_override(s, RateOverride("gpt-4o", prompt=rate)))
+    refused(db, lambda s: prices.set_override(s, RateOverride("gpt-4o", prompt=rate)))
     assert state(db) == before
 
 
 def test_an_override_needs_a_model_name(db: Database) -> None:
     before = state(db)
-    refused(db, lambda s: pricing.set_override(s, RateOverride("   ", prompt=Decimal(1))))
+    refused(db, lambda s: prices.set_override(s, RateOverride("   ", prompt=Decimal(1))))
     assert state(db) == before
 
 
 @pytest.mark.parametrize("rate", amount_cases())
 def test_an_invalid_default_rate_is_refused(db: Database, rate: Decimal) -> None:
     before = state(db)
-    refused(db, lambda s: pricing.set_default_rates(s, Decimal(1), rate))
-    refused(db, lambda s: pricing.set_default_rates(s, rate, Decimal(1)))
+    refused(db, lambda s: prices.set_default_rates(s, Decimal(1), rate))
+    refused(db, lambda s: prices.set_default_rates(s, rate, Decimal(1)))
     assert state(db) == before
 
 
 def test_valid_rates_at_the_limits_are_stored(db: Database) -> None:
     with db.write() as session:
-        pricing.set_override(session, RateOverride("gpt-4o", prompt=Decimal("0.000001")))
-        pricing.set_default_rates(session, Decimal(0), Decimal("123.456789"))
+        prices.set_override(session, RateOverride("gpt-4o", prompt=Decimal("0.000001")))
+        prices.set_default_rates(session, Decimal(0), Decimal("123.456789"))
     with db.read() as session:
-        assert pricing.list_overrides(session)[0].prompt == Decimal("0.000001")
-        assert pricing.default_rates(session).completion == Decimal("123.456789")
+        assert prices.list_overrides(session)[0].prompt == Decimal("0.000001")
+        assert prices.default_rates(session).completion == Decimal("123.456789")
 
 
 # --- balance rules ---------------------------------------------------------------------------
@@ -208,7 +211,7 @@ def test_valid_budgets_and_thresholds_are_stored(db: Database) -> None:
 )
 def test_an_invalid_endpoint_is_refused(db: Database, name: str, url: str, words: str) -> None:
     before = state(db)
-    error = refused(db, lambda s: endpoints.add_endpoint(s, name, url))
+    error = refused(db, lambda s: registry.add_endpoint(s, name, url))
     assert words in str(error)
     assert "sk-live" not in str(error)  # a key typed into the URL is not echoed
     assert state(db) == before
@@ -216,10 +219,10 @@ def test_an_invalid_endpoint_is_refused(db: Database, name: str, url: str, words
 
 def test_an_unknown_protocol_or_a_taken_name_is_refused(db: Database) -> None:
     with db.write() as session:
-        endpoints.add_endpoint(session, "Gateway", " http://127.0.0.1:8080/v1/ ")
+        registry.add_endpoint(session, "Gateway", " http://127.0.0.1:8080/v1/ ")
     before = state(db)
-    refused(db, lambda s: endpoints.add_endpoint(s, "Other", "http://h/v1", api="soap"))
-    refused(db, lambda s: endpoints.add_endpoint(s, "gateway", "http://h/v1"))
+    refused(db, lambda s: registry.add_endpoint(s, "Other", "http://h/v1", api="soap"))
+    refused(db, lambda s: registry.add_endpoint(s, "gateway", "http://h/v1"))
     assert state(db) == before
     assert before["endpoints"][-1].base_url == "http://127.0.0.1:8080/v1"  # tidied, kept
 
@@ -243,7 +246,7 @@ def test_the_command_line_refuses_values_the_ledger_cannot_hold(
     db = Database(tmp_path / "tallybook.sqlite3")
     try:
         with db.write() as session:
-            ledger.add_credits(session, Decimal(100))
+            entries.add_credits(session, Decimal(100))
         before = state(db)
     finally:
         db.close()

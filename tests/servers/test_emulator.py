@@ -14,9 +14,9 @@ import pytest
 from google import genai
 from google.genai import types as genai_types
 
-from app.core.chat import ChatMessage
-from app.core.encodings import get_encoding
-from app.core.tokens import TokenCounter
+from app.core.counting.encodings import get_encoding
+from app.core.counting.tokens import TokenCounter
+from app.core.messages import ChatMessage
 from app.servers.emulator import FAULTS, Emulator
 from app.servers.emulator.replies import REASONING_TOKENS
 

@@ -17,11 +17,14 @@ import openai
 import pytest
 from sqlalchemy import select
 
-from app.core import alerts, balance, conversations, endpoints, keys, ledger, redaction, settings
-from app.core.db import Database
+from app.core import conversations, keys, redaction
 from app.core.errors import InvalidSetting
-from app.core.metering import MeteringClient
-from app.core.models import Conversation, Request, Transaction
+from app.core.ledger import alerts, balance, entries
+from app.core.metering.client import MeteringClient
+from app.core.providers import registry
+from app.core.storage import settings
+from app.core.storage.db import Database
+from app.core.storage.models import Conversation, Request, Transaction
 from app.servers.emulator import Emulator
 from app.servers.gateway import Gateway, Settlement, Upstreams, access_token, renew_access_token
 from app.servers.gateway import config as endpoint_config
@@ -82,8 +85,8 @@ def _sources(db: Database) -> set[str]:
 
 def _assert_exact(db: Database) -> None:
     with db.read() as session:
-        assert ledger.current_balance(session) == ledger.ledger_sum(session)
-        assert ledger.pending_holds(session) == 0
+        assert entries.current_balance(session) == entries.ledger_sum(session)
+        assert entries.pending_holds(session) == 0
 
 
 def test_chat_completions_non_streamed(
@@ -220,7 +223,7 @@ def test_insufficient_balance_is_refused_with_402_before_sending(
 ) -> None:
     with db.write() as session:
         balance.configure(session, enabled=True)
-        ledger.add_credits(session, Decimal(1))
+        entries.add_credits(session, Decimal(1))
     with pytest.raises(openai.APIStatusError, match="balance") as refused:
         oai.chat.completions.create(model="gpt-4o", messages=HELLO)  # type: ignore[arg-type]
     assert refused.value.status_code == 402
@@ -232,7 +235,7 @@ def test_a_tools_spend_raises_alerts_like_the_chat_windows(
     db: Database, oai: openai.OpenAI, settled: list[Settlement]
 ) -> None:
     with db.write() as session:
-        ledger.add_credits(session, Decimal(1_000))
+        entries.add_credits(session, Decimal(1_000))
         alerts.set_low_balance_threshold(session, Decimal(999))
     oai.chat.completions.create(model="gpt-4o", messages=HELLO)  # type: ignore[arg-type]
     assert [alert.key for alert in settled[0].alerts] == ["low-balance"]
@@ -279,7 +282,7 @@ def test_a_tool_that_hangs_up_mid_stream_is_charged_once_for_what_arrived(
 ) -> None:
     with Emulator(chunk_delay=0.02) as slow:
         with db.write() as session:
-            endpoint = endpoints.add_endpoint(session, "Slow", slow.url + "/v1")
+            endpoint = registry.add_endpoint(session, "Slow", slow.url + "/v1")
         keys.set_key(endpoint.id, "test-key-for-the-slow-endpoint")
         headers = {
             "Authorization": f"Bearer {gateway.token}",
@@ -313,7 +316,7 @@ def test_stopping_mid_stream_charges_what_arrived_before_it_returns(
     """The app closing while a tool streams: the reply is settled before the ledger closes."""
     with Emulator(chunk_delay=0.02) as slow:
         with db.write() as session:
-            endpoint = endpoints.add_endpoint(session, "Slow", slow.url + "/v1")
+            endpoint = registry.add_endpoint(session, "Slow", slow.url + "/v1")
         keys.set_key(endpoint.id, "test-key-for-the-slow-endpoint")
         headers = {"Authorization": f"Bearer {gateway.token}", "X-Tallybook-Endpoint": endpoint.id}
         words = [{"role": "user", "content": "/words 400"}]

@@ -10,10 +10,10 @@ from itertools import count
 from pathlib import Path
 
 from app.core import conversations
-from app.core.chat import ChatMessage
-from app.core.db import Database
 from app.core.keys import ApiKey
-from app.core.metering import ChatRequest, MeteringClient
+from app.core.messages import ChatMessage
+from app.core.metering.client import ChatRequest, MeteringClient
+from app.core.storage.db import Database
 
 
 def main(ledger: str, endpoint: str, run: str) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.core.db import Database
+from app.core.storage.db import Database
 from app.ui.context import AppContext
 
 

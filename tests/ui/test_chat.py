@@ -12,11 +12,14 @@ from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 from sqlalchemy import func, select
 
-from app.core import balance, conversations, endpoints, settings
-from app.core.db import Database
-from app.core.metering import Metered
-from app.core.models import Conversation, Message, Request, Transaction
+from app.core import conversations
+from app.core.ledger import balance
+from app.core.metering.client import Metered
 from app.core.money import format_usd
+from app.core.providers import registry
+from app.core.storage import settings
+from app.core.storage.db import Database
+from app.core.storage.models import Conversation, Message, Request, Transaction
 from app.ui.chat import ChatView
 from app.ui.chat.figures import estimate_line, usage_line
 from app.ui.context import AppContext
@@ -255,7 +258,7 @@ def test_the_model_picker_offers_priced_models_grouped_by_provider(
 ) -> None:
     picker = view.composer.picker
     with db.read() as session:
-        menu = dict((e.id, choices) for e, choices in endpoints.model_menu(session))
+        menu = dict((e.id, choices) for e, choices in registry.model_menu(session))
     demo = [(model, price) for endpoint, model, price in picker.choices() if endpoint == "demo"]
     assert [model for model, _ in demo] == [c.model for c in menu["demo"]]
     assert ("gpt-4o-mini", "$0.15 / $0.60 per 1M") in demo
@@ -277,7 +280,7 @@ def test_the_model_picker_offers_priced_models_grouped_by_provider(
 
     def remembered() -> list[str]:
         with db.read() as session:
-            recent: dict[str, list[str]] = settings.get(session, endpoints.RECENT_MODELS_KEY, {})
+            recent: dict[str, list[str]] = settings.get(session, registry.RECENT_MODELS_KEY, {})
         return recent.get("openai", [])
 
     qtbot.waitUntil(lambda: remembered() == ["gpt-4.1"], timeout=3_000)
@@ -397,12 +400,13 @@ def test_reopening_a_conversation_shows_each_reply_with_its_stored_cost(
 def test_the_provider_counts_a_draft_when_allowed(
     qtbot: QtBot, view: ChatView, context: AppContext, db: Database
 ) -> None:
-    from app.core import endpoints, keys, provider_counts
+    from app.core import keys
+    from app.core.providers import counts as provider_counts
     from app.servers.emulator import Emulator
 
     with Emulator() as emulator:
         with db.write() as session:
-            endpoint = endpoints.add_endpoint(
+            endpoint = registry.add_endpoint(
                 session, "Claude proxy", emulator.url, api="anthropic"
             )
             provider_counts.set_allowed(session, True)

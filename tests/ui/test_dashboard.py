@@ -11,15 +11,15 @@ from PySide6.QtCore import QCoreApplication, QPoint, Qt
 from PySide6.QtWidgets import QTableWidget
 from pytestqt.qtbot import QtBot
 
-from app.core import alerts, dashboard, demo_data, ledger
 from app.core.clock import utcnow
-from app.core.dashboard import Bucket, Selection
 from app.core.day_ranges import RangePreset
-from app.core.db import Database
 from app.core.errors import TallybookError
+from app.core.ledger import alerts, analysis, demo_data, entries
+from app.core.ledger.analysis import Bucket, Selection
+from app.core.ledger.reports import GroupBy, build_report
 from app.core.money import credits_to_usd, format_usd
-from app.core.pricing import PriceBook
-from app.core.reports import GroupBy, build_report
+from app.core.pricing.prices import PriceBook
+from app.core.storage.db import Database
 from app.ui.context import AppContext
 from app.ui.dashboard import DashboardView
 from app.ui.dashboard import view as view_module
@@ -110,7 +110,7 @@ def test_switching_buckets_regroups_the_bars(qtbot: QtBot, view: DashboardView) 
 
     with qtbot.waitSignal(view.refreshed, timeout=WAIT_MS):
         view.controls.bucket_box.setCurrentIndex(view.controls.bucket_box.findData(Bucket.WEEK))
-    weeks = {dashboard.bucket_start(day, Bucket.WEEK) for day in days}
+    weeks = {analysis.bucket_start(day, Bucket.WEEK) for day in days}
     assert view.daily_chart.bucket_count() == len(weeks) < len(days)
     assert view.daily_chart.title_label.text() == "Cost per week (USD)"
     assert view.tokens_chart.title_label.text().startswith("Tokens per week")
@@ -174,7 +174,7 @@ def test_a_new_spend_shows_up_live(qtbot: QtBot, view: DashboardView) -> None:
     view.refreshed.connect(lambda: refreshed.append(None))
     with qtbot.waitSignal(view.refreshed, timeout=WAIT_MS):
         with view.context.db.write() as session:
-            ledger.spend_tokens(session, spend, now=utcnow())
+            entries.spend_tokens(session, spend, now=utcnow())
         for _ in range(3):  # a burst of settled replies: one read
             view.context.events.ledger_changed.emit()
 
@@ -190,7 +190,7 @@ def test_what_if_shows_the_cores_repricing(qtbot: QtBot, view: DashboardView) ->
     with qtbot.waitSignal(view.refreshed, timeout=WAIT_MS):
         view.set_whatif_model("claude-haiku-4-5")
     with view.context.db.read() as session:
-        expected = dashboard.reprice(session, LAST_30, "claude-haiku-4-5", PriceBook.load(session))
+        expected = analysis.reprice(session, LAST_30, "claude-haiku-4-5", PriceBook.load(session))
 
     panel = view.whatif_panel
     assert panel.repricing == expected
@@ -220,7 +220,7 @@ def test_budgets_threshold_and_forecast_are_drawn(qtbot: QtBot, view: DashboardV
     assert forecast_chart.budget_line.value() == pytest.approx(6.0)
 
     with view.context.db.read() as session:
-        forecast = dashboard.forecast(session, TODAY, Decimal(6_000_000))
+        forecast = analysis.forecast(session, TODAY, Decimal(6_000_000))
     panel = view.forecast_panel
     assert panel.spent_label.text().startswith(format_usd(forecast.spent, places=2))
     assert panel.projected_label.text() == format_usd(forecast.projected, places=2)
@@ -233,8 +233,8 @@ def test_budgets_threshold_and_forecast_are_drawn(qtbot: QtBot, view: DashboardV
 
 def test_cache_savings_tables_match_the_core(view: DashboardView) -> None:
     with view.context.db.read() as session:
-        by_model = dashboard.cache_savings_by_model(session, LAST_30)
-        by_conversation = dashboard.cache_savings_by_conversation(session, LAST_30)
+        by_model = analysis.cache_savings_by_model(session, LAST_30)
+        by_conversation = analysis.cache_savings_by_conversation(session, LAST_30)
     panel = view.savings_panel
     shown = [
         (cell(panel.by_model, r, 0), cell(panel.by_model, r, 1))

@@ -17,10 +17,13 @@ from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
-from app.core import alerts, balance, endpoints, keys, pricing, redaction
-from app.core.db import Database
-from app.core.models import Transaction
-from app.core.pricing import RateOverride
+from app.core import keys, redaction
+from app.core.ledger import alerts, balance
+from app.core.pricing import prices
+from app.core.pricing.prices import RateOverride
+from app.core.providers import registry
+from app.core.storage.db import Database
+from app.core.storage.models import Transaction
 from app.servers.emulator import Emulator
 from app.ui.context import AppContext
 from app.ui.dialogs import BalanceDialog, KeysDialog, PricesDialog, widgets
@@ -197,7 +200,7 @@ def test_the_offline_demo_needs_no_key_and_its_test_succeeds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with Emulator() as emulator:
-        monkeypatch.setattr(endpoints, "_demo", lambda: emulator.url)  # owned by this test
+        monkeypatch.setattr(registry, "_demo", lambda: emulator.url)  # owned by this test
         dialog = open_dialog(KeysDialog)
         row = dialog.rows["demo"]
         assert row.state.text() == "Needs no key"
@@ -244,7 +247,7 @@ def test_an_endpoint_can_be_added_refused_and_forgotten(
     row = dialog.rows["custom-local-llama"]
     assert row.state.text() == "No key"
     with db.read() as session:
-        added = endpoints.get_endpoint(session, "custom-local-llama")
+        added = registry.get_endpoint(session, "custom-local-llama")
     assert (added.api, added.base_url) == ("gemini", "http://127.0.0.1:8080/v1")
 
     monkeypatch.setattr(widgets, "confirm", lambda *_: True)
@@ -252,7 +255,7 @@ def test_an_endpoint_can_be_added_refused_and_forgotten(
     with qtbot.waitSignal(dialog.context.events.settings_changed, timeout=WAIT_MS):
         row.forget_button.click()
     assert "custom-local-llama" not in dialog.rows
-    assert set(dialog.rows) == {e.id for e in endpoints.BUILTIN}
+    assert set(dialog.rows) == {e.id for e in registry.BUILTIN}
 
 
 # --- prices ----------------------------------------------------------------------------------
@@ -284,7 +287,7 @@ def test_a_valid_override_is_stored_and_shown_as_user_override(
         dialog.save_override_button.click()
 
     with db.read() as session:
-        assert pricing.list_overrides(session) == [
+        assert prices.list_overrides(session) == [
             RateOverride("gpt-4.1", Decimal("1.5"), Decimal("8.125"))
         ]
     assert set(source_shown(dialog, "gpt-4.1")) == {"user override"}
@@ -295,7 +298,7 @@ def test_a_valid_override_is_stored_and_shown_as_user_override(
     with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
         dialog.remove_override_button.click()
     with db.read() as session:
-        assert pricing.list_overrides(session) == []
+        assert prices.list_overrides(session) == []
     assert source_shown(dialog, "gpt-4.1")[0].startswith("genai-prices ")
 
 
@@ -324,7 +327,7 @@ def test_an_invalid_rate_is_explained_and_nothing_is_stored(
     assert dialog.message.text().startswith("Completion rate: ")
     assert "Nothing was saved" in dialog.message.text()
     with db.read() as session:
-        assert pricing.list_overrides(session) == []
+        assert prices.list_overrides(session) == []
 
 
 def test_default_rates_price_unknown_models_and_the_filter_finds_them(
@@ -337,14 +340,14 @@ def test_default_rates_price_unknown_models_and_the_filter_finds_them(
     with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
         dialog.save_default_button.click()
     with db.read() as session:
-        default = pricing.default_rates(session)
+        default = prices.default_rates(session)
     assert (default.prompt, default.completion) == (Decimal(1), Decimal("3.5"))
 
     qtbot.keyClicks(dialog.filter_edit, "unknown")
     proxy = dialog.proxy
     assert proxy.rowCount() > 0
     for row in range(proxy.rowCount()):
-        assert proxy.index(row, 6).data() == pricing.DEFAULT_SOURCE
+        assert proxy.index(row, 6).data() == prices.DEFAULT_SOURCE
         assert (proxy.index(row, 2).data(), proxy.index(row, 3).data()) == ("1", "3.5")
     assert any(proxy.index(row, 1).data() == "llama3.2" for row in range(proxy.rowCount()))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from app.core.conversations import MessageUsage
-from app.core.units import PROVIDER_ADJUSTMENT, UnitCost
+from app.core.pricing.units import PROVIDER_ADJUSTMENT, UnitCost
 from app.ui.chat.figures import usage_details, usage_line
 
 PLAIN = MessageUsage(1_200, 80, 1_000, 0, Decimal(1234), estimated=False, status="complete")

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from app.core import ledger
-from app.core.db import Database
+from app.core.ledger import entries
 from app.core.paths import DATABASE_NAME
+from app.core.storage.db import Database
 from app.ui import single_instance
 from app.ui.single_instance import ALREADY_RUNNING, AlreadyRunning
 
@@ -118,13 +118,13 @@ def test_the_command_line_works_beside_the_running_app(tmp_path: Path) -> None:
     app_db = Database(home / DATABASE_NAME)  # the app's own connection, open meanwhile
     try:
         with app_db.write() as session:
-            ledger.add_credits(session, Decimal(100))
+            entries.add_credits(session, Decimal(100))
         added = run([str(ROOT / "main.py"), "add-balance", "5"], home, tmp_path)
         assert added.returncode == 0, added.stderr
         listed = run([str(ROOT / "main.py"), "list-balances", "--json"], home, tmp_path)
         assert json.loads(listed.stdout)["credits"] == "105"
         with app_db.read() as session:  # and the app sees it on its next read
-            assert ledger.current_balance(session) == ledger.ledger_sum(session) == Decimal(105)
+            assert entries.current_balance(session) == entries.ledger_sum(session) == Decimal(105)
     finally:
         app_db.close()
         lock.unlock()
@@ -146,7 +146,7 @@ def test_the_app_keeps_a_damaged_ledger_aside_and_starts_on_a_new_one(tmp_path: 
     db = Database(home / DATABASE_NAME)  # the new ledger is a working one
     try:
         with db.read() as session:
-            assert ledger.current_balance(session) == 0
+            assert entries.current_balance(session) == 0
     finally:
         db.close()
     assert not single_instance.lock_path(home / DATABASE_NAME).exists()  # given up on exit
@@ -156,7 +156,7 @@ def test_the_app_refuses_a_ledger_from_a_newer_version_and_leaves_it(tmp_path: P
     home = tmp_path / "data"
     db = Database(home / DATABASE_NAME)
     with db.write() as session:
-        ledger.add_credits(session, Decimal(100))
+        entries.add_credits(session, Decimal(100))
         session.connection().exec_driver_sql(
             "UPDATE alembic_version SET version_num = '9999_from_the_future'"
         )

@@ -12,8 +12,8 @@ import pytest
 from PySide6.QtCore import QSettings
 from pytestqt.qtbot import QtBot
 
-from app.core import alerts, ledger
-from app.core.db import Database
+from app.core.ledger import alerts, entries
+from app.core.storage.db import Database
 from app.servers.gateway import Upstreams
 from app.servers.gateway import config as endpoint_config
 from app.servers.gateway.config import EndpointConfig
@@ -74,7 +74,7 @@ def test_turned_on_it_meters_a_tool_into_the_window(
     assert dialog.status.text() == f"Running on http://127.0.0.1:{port}"
     assert window.endpoint_button.isVisible()
     with db.write() as session:
-        ledger.add_credits(session, Decimal(1_000))
+        entries.add_credits(session, Decimal(1_000))
         alerts.set_low_balance_threshold(session, Decimal(999))
 
     with openai.OpenAI(

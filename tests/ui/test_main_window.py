@@ -10,9 +10,10 @@ import pytest
 from PySide6.QtCore import QSettings
 from pytestqt.qtbot import QtBot
 
-from app.core import alerts, conversations, ledger
-from app.core.db import Database
-from app.core.metering import Metered
+from app.core import conversations
+from app.core.ledger import alerts, entries
+from app.core.metering.client import Metered
+from app.core.storage.db import Database
 from app.ui.context import AppContext
 from app.ui.conversation_list import SummaryRole
 from app.ui.main_window import DEFAULT_CONFIRM_ABOVE, MainWindow
@@ -69,7 +70,7 @@ def test_a_budget_crossing_shows_a_banner_without_blocking(
 
 def test_low_balance_alert_fires_once(qtbot: QtBot, window: MainWindow, db: Database) -> None:
     with db.write() as session:
-        ledger.add_credits(session, Decimal(100))
+        entries.add_credits(session, Decimal(100))
         alerts.set_low_balance_threshold(session, Decimal(1_000_000))
     seen: list[object] = []
     window.context.events.alert.connect(seen.append)

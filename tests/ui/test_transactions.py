@@ -18,13 +18,14 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog, QPushBu
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
-from app.core import demo_data, ledger, money, transactions
+from app.core import money
 from app.core.clock import utcnow
 from app.core.day_ranges import RangePreset
-from app.core.db import Database
-from app.core.export import HEADER
-from app.core.transactions import Filter, Row, Totals
-from app.core.units import Kind
+from app.core.ledger import browse, demo_data, entries
+from app.core.ledger.browse import Filter, Row, Totals
+from app.core.ledger.export import HEADER
+from app.core.pricing.units import Kind
+from app.core.storage.db import Database
 from app.ui.context import AppContext
 from app.ui.transactions import ExportJob, TransactionsView, export
 from app.ui.transactions.table import COLUMNS, TIME_COLUMN, VALUE_COLUMN
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.gui
 WAIT_MS = 10_000
 ROWS = 3000
 CREDITS = Filter(kinds=frozenset({Kind.CREDITS}))
-PAGE = transactions.PAGE_SIZE
+PAGE = browse.PAGE_SIZE
 REFRESH_WAIT_MS = 500
 """Longer than the view's refresh debounce: what has not happened by then will not."""
 
@@ -46,7 +47,7 @@ def view(qtbot: QtBot, db: Database, context: AppContext) -> TransactionsView:
     with db.write() as session:
         demo_data.fill(session, ROWS - 4, days=30)
         for _ in range(2):  # two requests, four rows, the provider's counts missing
-            ledger.spend_tokens(
+            entries.spend_tokens(
                 session, replace(spend(100, 20), input_estimated=True), now=utcnow() - timedelta(1)
             )
     shown = TransactionsView(context)
@@ -77,7 +78,7 @@ def loaded_rows(view: TransactionsView) -> list[Row]:
 
 def expected_totals(db: Database, selection: Filter) -> Totals:
     with db.read() as session:
-        return transactions.totals(session, selection)
+        return browse.totals(session, selection)
 
 
 # --- lazy loading ------------------------------------------------------------------------------
@@ -181,7 +182,7 @@ def test_clicking_value_sorts_by_value_across_pages(
     assert values == sorted(values)
     assert len({r.id for r in rows}) == 2 * PAGE
     with db.read() as session:
-        cheapest = transactions.page(session, Filter(), sort="token_value", descending=False)
+        cheapest = browse.page(session, Filter(), sort="token_value", descending=False)
     assert rows[0].id == cheapest[0].id
 
     requery(qtbot, view, lambda: click_header(qtbot, view, VALUE_COLUMN))  # again: reversed
@@ -396,7 +397,7 @@ def test_a_new_transaction_shows_on_top(
     selection = Filter(providers=frozenset({"openai"}))
     before = requery(qtbot, view, lambda: view.set_filter(selection))
     with db.write() as session:
-        record = ledger.spend_tokens(session, spend(321, 45))
+        record = entries.spend_tokens(session, spend(321, 45))
     with qtbot.waitSignals([view.loaded, view.totals_changed], timeout=WAIT_MS):
         context.events.ledger_changed.emit()
         context.events.ledger_changed.emit()  # a burst re-reads once
@@ -417,7 +418,7 @@ def test_a_hidden_view_refreshes_when_shown_again(
 ) -> None:
     view.hide()
     with db.write() as session:
-        record = ledger.spend_tokens(session, spend(10, 5))
+        record = entries.spend_tokens(session, spend(10, 5))
     with qtbot.assertNotEmitted(view.loaded, wait=REFRESH_WAIT_MS):
         context.events.ledger_changed.emit()
     with qtbot.waitSignal(view.loaded, timeout=WAIT_MS):

@@ -12,8 +12,8 @@ from PySide6.QtCore import QSettings
 from pytestqt.qtbot import QtBot
 
 from app.core import keys, redaction
-from app.core.db import Database
-from app.core.metering import Metered
+from app.core.metering.client import Metered
+from app.core.storage.db import Database
 from app.ui.context import AppContext
 from app.ui.dialogs import KeysDialog
 from app.ui.dialogs.widgets import Tone

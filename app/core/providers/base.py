@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from app.core.chat import ChatMessage, ToolSpec
 from app.core.errors import ProviderError
 from app.core.keys import ApiKey
+from app.core.messages import ChatMessage, ToolSpec
 from app.core.providers.sse import ServerSentEvent
-from app.core.usage import ReportedUsage
+from app.core.providers.usage import ReportedUsage
 
 
 class MalformedStream(ProviderError):

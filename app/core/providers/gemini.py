@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx2
 
-from app.core.chat import ChatMessage, ImagePart, ToolSpec
 from app.core.keys import ApiKey
+from app.core.messages import ChatMessage, ImagePart, ToolSpec
 from app.core.providers.base import (
     Delta,
     HttpCall,
@@ -32,7 +32,7 @@ from app.core.providers.base import (
 )
 from app.core.providers.http import count_field, post_json
 from app.core.providers.sse import ServerSentEvent
-from app.core.usage import UsageRules, dig, extract
+from app.core.providers.usage import UsageRules, dig, extract
 
 BASE_URL = "https://generativelanguage.googleapis.com"
 

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.chat import ChatMessage, ImagePart
 from app.core.keys import ApiKey
+from app.core.messages import ChatMessage, ImagePart
 from app.core.providers import vendors
 from app.core.providers.base import (
     Delta,
@@ -30,7 +30,7 @@ from app.core.providers.base import (
     sequence,
 )
 from app.core.providers.sse import ServerSentEvent
-from app.core.usage import ReportedUsage, UsageRules, extract
+from app.core.providers.usage import ReportedUsage, UsageRules, extract
 
 BASE_URL = "https://api.openai.com/v1"
 _RESPONSES_ONLY = re.compile(

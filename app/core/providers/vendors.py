@@ -18,8 +18,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.core.units import ProviderFigure
-from app.core.usage import UsageRules, credits_from_usd, dig
+from app.core.pricing.charges import ProviderFigure
+from app.core.providers.usage import UsageRules, credits_from_usd, dig
 
 _PREDICTIONS = (
     ("completion_tokens_details", "accepted_prediction_tokens"),

@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from app.core import payloads
+from app.core.providers import payloads
 from app.servers.emulator.replies import Prompt, Reply, make_reply, pieces
 from app.servers.emulator.wire import BadRequest, Call, Context, Refused, limit_field, resolve_model
 from app.servers.wire import (

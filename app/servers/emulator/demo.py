@@ -2,7 +2,7 @@
 
 The app, the command line and the tests each own one (``with OfflineDemo():``); while it is
 open, the provider registry sends the demo endpoint's requests to it
-(:func:`app.core.endpoints.use_demo`).
+(:func:`app.core.providers.registry.use_demo`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 
-from app.core import endpoints
+from app.core.providers import registry
 from app.servers.emulator.server import Emulator
 
 
@@ -32,13 +32,13 @@ class OfflineDemo:
 
     def open(self) -> OfflineDemo:
         """Offer the demo to the registry (it starts when first asked for)."""
-        self._replaced = endpoints.use_demo(self.url)
+        self._replaced = registry.use_demo(self.url)
         return self
 
     def close(self) -> None:
         """Withdraw the demo (the one it replaced, if any, is offered again) and stop its
         server, if it ran."""
-        endpoints.use_demo(self._replaced)
+        registry.use_demo(self._replaced)
         with self._lock:
             if self._server is not None:
                 self._server.stop()

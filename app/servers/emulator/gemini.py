@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from app.core.chat import ChatMessage, ImagePart, Part, ToolCall, ToolSpec
-from app.core.payloads import text_of
+from app.core.messages import ChatMessage, ImagePart, Part, ToolCall, ToolSpec
+from app.core.providers.payloads import text_of
 from app.servers.emulator.replies import Prompt, Reply, is_gemini_reasoning, make_reply
 from app.servers.emulator.wire import BadRequest, Call, Context, Refused, limit_field, resolve_model
 from app.servers.wire import Answer, Event, Failure, JsonAnswer, StreamAnswer, dumps, new_id

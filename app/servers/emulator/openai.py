@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from app.core import payloads
+from app.core.providers import payloads
 from app.servers.emulator.replies import Prompt, Reply, is_openai_reasoning, make_reply
 from app.servers.emulator.wire import BadRequest, Call, Context, Refused, limit_field, resolve_model
 from app.servers.wire import (

@@ -26,9 +26,9 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.core.chat import ChatMessage, ToolSpec
-from app.core.encodings import get_encoding
-from app.core.tokens import REPLY_PRIMING, TokenCounter, counting_rules
+from app.core.counting.encodings import get_encoding
+from app.core.counting.tokens import REPLY_PRIMING, TokenCounter, counting_rules
+from app.core.messages import ChatMessage, ToolSpec
 
 REASONING_TOKENS = 32
 CACHE_MINIMUM = 1024  # OpenAI and Gemini cache prompts from this many prefix tokens on

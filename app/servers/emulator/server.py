@@ -14,7 +14,7 @@ import threading
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from app.core.tokens import TokenCounter
+from app.core.counting.tokens import TokenCounter
 from app.servers.emulator import anthropic, gemini, openai
 from app.servers.emulator.faults import (
     FAULT_HEADER,

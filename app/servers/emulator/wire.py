@@ -12,14 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.chat import InvalidPayload
+from app.core.messages import InvalidPayload
 from app.servers.emulator.faults import FAULT_HEADER, FaultState, UnknownFault, split_model
 from app.servers.emulator.replies import Replies
 from app.servers.wire import Failure
 
 BadRequest = InvalidPayload
 """The request cannot be answered as sent (a 400 in the provider's error format); the same
-error :mod:`app.core.payloads` raises for a prompt it cannot read."""
+error :mod:`app.core.providers.payloads` raises for a prompt it cannot read."""
 
 
 @dataclass(frozen=True)

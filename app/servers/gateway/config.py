@@ -11,8 +11,9 @@ from typing import Any, TypeGuard
 
 from sqlalchemy.orm import Session
 
-from app.core import endpoints, settings
 from app.core.errors import InvalidSetting
+from app.core.providers import registry
+from app.core.storage import settings
 from app.servers.gateway.forwarding import Upstreams
 from app.servers.gateway.server import DEFAULT_PORT
 
@@ -41,7 +42,7 @@ def load(session: Session) -> EndpointConfig:
         return EndpointConfig()
     default = EndpointConfig()
     port = stored.get("port")
-    known = {endpoint.id for endpoint in endpoints.all_endpoints(session)}
+    known = {endpoint.id for endpoint in registry.all_endpoints(session)}
 
     def endpoint(name: str, fallback: str) -> str:
         value = stored.get(name)
@@ -65,7 +66,7 @@ def save(session: Session, config: EndpointConfig) -> None:
     """
     if not _is_port(config.port):
         raise InvalidSetting(f"The port must be a number from 1 to 65535, not {config.port!r}.")
-    known = {endpoint.id for endpoint in endpoints.all_endpoints(session)}
+    known = {endpoint.id for endpoint in registry.all_endpoints(session)}
     for upstream in (config.upstreams.openai, config.upstreams.anthropic):
         if upstream not in known:
             raise InvalidSetting(f"There is no endpoint {upstream!r} to forward to.")

@@ -1,7 +1,7 @@
 """From a tool's HTTP request to a metered chat request: where it goes, whose it is, what it costs.
 
 The request is read only to count and price it; it is forwarded as the tool wrote it
-(:class:`~app.core.metering.Passthrough`), to the endpoint chosen for its protocol, and filed
+(:class:`~app.core.metering.client.Passthrough`), to the endpoint chosen for its protocol, and filed
 under the conversation of the tool that sent it.
 """
 
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core import conversations
-from app.core.chat import InvalidPayload
-from app.core.db import Database
-from app.core.endpoints import DEMO
-from app.core.metering import ChatRequest, Passthrough
+from app.core.messages import InvalidPayload
+from app.core.metering.client import ChatRequest, Passthrough
+from app.core.providers.registry import DEMO
+from app.core.storage.db import Database
 from app.servers.gateway.protocols import MESSAGES, Api
 from app.servers.gateway.sources import source_of
 

@@ -1,9 +1,10 @@
 """The three APIs the local endpoint speaks, and how each one says what went wrong.
 
-A tool's request is read only to be counted and priced (:mod:`app.core.payloads`); it is sent on
-as written. Errors come back in the format the tool's client library expects (the emulator's own
-error writers, which the official SDKs already read), with a status the SDKs act on sensibly:
-429 and 503 are retried by them, a refusal by Tallybook (no balance, no key) is not.
+A tool's request is read only to be counted and priced (:mod:`app.core.providers.payloads`); it
+is sent on as written. Errors come back in the format the tool's client library expects (the
+error writers of :mod:`app.servers.wire`, which the official SDKs already read), with a status
+the SDKs act on sensibly: 429 and 503 are retried by them, a refusal by Tallybook (no balance,
+no key) is not.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app.core import payloads
-from app.core.chat import ChatPayload, InvalidPayload
 from app.core.errors import (
     AuthenticationFailed,
     ContextWindowExceeded,
@@ -26,6 +25,8 @@ from app.core.errors import (
     RateLimited,
     TallybookError,
 )
+from app.core.messages import ChatPayload, InvalidPayload
+from app.core.providers import payloads
 from app.core.providers.sse import ServerSentEvent
 from app.servers.wire import Event, Failure, JsonAnswer, anthropic_error, dumps, openai_error
 

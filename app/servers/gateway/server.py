@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
 
-from app.core import alerts, endpoints
-from app.core.db import Database
-from app.core.metering import Metered, MeteringClient
+from app.core.ledger import alerts
+from app.core.metering.client import Metered, MeteringClient
 from app.core.money import credits_to_usd
+from app.core.providers import registry
 from app.core.providers.sse import ServerSentEvent
+from app.core.storage.db import Database
 from app.servers.gateway import access
 from app.servers.gateway.forwarding import Forward, Upstreams, prepare
 from app.servers.gateway.protocols import (
@@ -171,7 +172,7 @@ class _Handler(LocalHandler):
 
     def _models(self, api: Api) -> None:
         with self.gateway.db.read() as session:
-            menu = endpoints.model_menu(session)
+            menu = registry.model_menu(session)
         wanted = self.gateway.upstreams.endpoint_for(api, {})
         names = [c.model for endpoint, choices in menu if endpoint.id == wanted for c in choices]
         if api is MESSAGES:

@@ -1,8 +1,9 @@
 """What the chat says about tokens and money, as text, in one place so every label agrees.
 
 Pure functions over core values (no Qt), so the wording is tested without widgets and the usage
-footer built from a fresh :class:`~app.core.metering.Metered` (:meth:`~Metered.as_usage`) reads
-exactly like the one rebuilt from the ledger when the conversation is opened again.
+footer built from a fresh :class:`~app.core.metering.client.Metered`
+(:meth:`~Metered.as_usage`) reads exactly like the one rebuilt from the ledger when the
+conversation is opened again.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from app.core.conversations import MessageUsage
-from app.core.endpoints import ModelChoice
-from app.core.metering import Quote
+from app.core.counting.tokens import TokenCount
+from app.core.metering.client import Quote
 from app.core.money import format_usd
-from app.core.tokens import TokenCount
-from app.core.units import COMPACTION, PROVIDER_ADJUSTMENT, UnitCost, label_of
+from app.core.pricing.units import COMPACTION, PROVIDER_ADJUSTMENT, UnitCost, label_of
+from app.core.providers.registry import ModelChoice
 
 ESTIMATED_MARK = "≈ estimated"
 INCOMPLETE_MARK = "incomplete"

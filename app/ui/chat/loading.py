@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from app.core import conversations, endpoints, keys, provider_counts
-from app.core.chat import ChatMessage
-from app.core.chatting import Chats
-from app.core.db import Database
-from app.core.metering import ChatRequest, Quote
-from app.core.tokens import TokenCount
+from app.core import conversations, keys
+from app.core.chats import Chats
+from app.core.counting.tokens import TokenCount
+from app.core.messages import ChatMessage
+from app.core.metering.client import ChatRequest, Quote
+from app.core.providers import counts, registry
+from app.core.storage.db import Database
 
 
 @dataclass(frozen=True)
@@ -49,16 +50,16 @@ def has_chatted(db: Database) -> bool:
         return bool(conversations.list_conversations(session))
 
 
-def load_menu(db: Database) -> list[tuple[endpoints.Endpoint, list[endpoints.ModelChoice]]]:
+def load_menu(db: Database) -> list[tuple[registry.Endpoint, list[registry.ModelChoice]]]:
     """The model picker's endpoints and priced models."""
     with db.read() as session:
-        return endpoints.model_menu(session)
+        return registry.model_menu(session)
 
 
 def remember_model(db: Database, endpoint: str, model: str) -> None:
     """Put the model first in its endpoint's menu next time."""
     with db.write() as session:
-        endpoints.remember_model(session, endpoint, model)
+        registry.remember_model(session, endpoint, model)
 
 
 def configure(
@@ -153,13 +154,13 @@ def provider_count(db: Database, quote: Quote) -> TokenCount | None:
     ``None`` when the protocol has no count endpoint, the user has not opted in (it sends the
     draft to the provider), or no key is set: the local estimate then stands.
     """
-    if not provider_counts.supported(quote.endpoint):
+    if not counts.supported(quote.endpoint):
         return None
     with db.read() as session:
-        if not provider_counts.allowed(session):
+        if not counts.allowed(session):
             return None
     if keys.get_key(quote.endpoint.id) is None:
         return None
-    return provider_counts.provider_count(
+    return counts.provider_count(
         quote.endpoint, quote.request.model, quote.messages, quote.request.tools
     )

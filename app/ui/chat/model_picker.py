@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.endpoints import Endpoint, ModelChoice
+from app.core.providers.registry import Endpoint, ModelChoice
 from app.ui.chat.figures import price_line
 
 ENDPOINT_ROLE = Qt.ItemDataRole.UserRole + 1

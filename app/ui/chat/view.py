@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.counting.tokens import TokenCount
 from app.core.errors import MissingKey, ProviderError, TallybookError
-from app.core.metering import Metered, Quote, StreamItem
+from app.core.metering.client import Metered, Quote, StreamItem
 from app.core.money import format_usd
 from app.core.providers.base import ReasoningDelta, TextDelta
-from app.core.tokens import TokenCount
 from app.ui.chat import loading
 from app.ui.chat.composer import Composer
 from app.ui.chat.figures import (
@@ -87,8 +87,8 @@ class ChatView(QWidget):
     Signals:
         conversation_created(int): a new conversation was created by the first send (emitted
             once the provider accepted the message; a refused first message leaves none).
-        reply_finished(object): the :class:`~app.core.metering.Metered` of a reply that settled
-            (complete, stopped or broken off).
+        reply_finished(object): the :class:`~app.core.metering.client.Metered` of a reply that
+            settled (complete, stopped or broken off).
         busy_changed(bool): a reply started or stopped streaming.
         keys_requested(): the user asked to add an API key.
     """

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QWidget
 import pyqtgraph as pg  # after PySide6, so pyqtgraph binds to it and not another Qt
 
 from app.core.conversations import CHAT_SOURCE
-from app.core.dashboard import BalancePoint, Bucket, CostPoint, Forecast, Share, TokenPoint
+from app.core.ledger.analysis import BalancePoint, Bucket, CostPoint, Forecast, Share, TokenPoint
 from app.core.money import format_usd
 from app.ui.dashboard.plotting import (
     DAY_SECONDS,

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.conversations import source_label
-from app.core.dashboard import Bucket, Selection
 from app.core.day_ranges import RangePreset, preset_days, preset_matching, utc_today
+from app.core.ledger.analysis import Bucket, Selection
 from app.ui.transactions.filters import ChoiceCombo
 
 EARLIEST = QDate(2000, 1, 1)

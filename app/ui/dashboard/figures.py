@@ -2,7 +2,7 @@
 
 The view asks for a :class:`FigureRequest` and gets back one frozen :class:`DashboardFigures`,
 so a refresh replaces every figure at once from one read transaction: the charts can never show
-a mix of an older and a newer ledger. Every number comes from :mod:`app.core.dashboard` (the
+a mix of an older and a newer ledger. Every number comes from :mod:`app.core.ledger.analysis` (the
 daily aggregates), so a refresh costs the same at a hundred or a million transactions. No Qt
 here: the function runs off the GUI thread and is easy to test.
 """
@@ -16,8 +16,8 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from app.core import alerts, dashboard, endpoints
-from app.core.dashboard import (
+from app.core.ledger import alerts, analysis
+from app.core.ledger.analysis import (
     BalancePoint,
     Bucket,
     CostPoint,
@@ -28,8 +28,9 @@ from app.core.dashboard import (
     Share,
     TokenPoint,
 )
-from app.core.db import Database
-from app.core.pricing import PriceBook
+from app.core.pricing.prices import PriceBook
+from app.core.providers import registry
+from app.core.storage.db import Database
 
 TOP_CONVERSATIONS = 10
 OVERALL = "all"
@@ -105,27 +106,27 @@ def _read(session: Session, request: FigureRequest) -> DashboardFigures:
     whatif_models = _whatif_models(session)
     target = request.whatif_model or (whatif_models[0] if whatif_models else None)
     repricing = (
-        dashboard.reprice(session, selection, target, PriceBook.load(session)) if target else None
+        analysis.reprice(session, selection, target, PriceBook.load(session)) if target else None
     )
-    choices = dashboard.filter_choices(session)
-    forecast = dashboard.forecast(session, today, overall.get("month"))
+    choices = analysis.filter_choices(session)
+    forecast = analysis.forecast(session, today, overall.get("month"))
     return DashboardFigures(
         request=request,
-        costs=tuple(dashboard.spend_over_time(session, selection, bucket)),
-        tokens=tuple(dashboard.tokens_over_time(session, selection, bucket)),
-        by_model=tuple(dashboard.spend_by_model(session, selection)),
+        costs=tuple(analysis.spend_over_time(session, selection, bucket)),
+        tokens=tuple(analysis.tokens_over_time(session, selection, bucket)),
+        by_model=tuple(analysis.spend_by_model(session, selection)),
         by_conversation=tuple(
-            dashboard.spend_by_conversation(session, selection, top=TOP_CONVERSATIONS)
+            analysis.spend_by_conversation(session, selection, top=TOP_CONVERSATIONS)
         ),
-        balance=tuple(dashboard.balance_over_time(session, selection)),
+        balance=tuple(analysis.balance_over_time(session, selection)),
         low_balance=alerts.low_balance_threshold(session),
         daily_budget=overall.get("day"),
         monthly_budget=overall.get("month"),
         forecast=forecast,
         month_to_date=_month_to_date(session, forecast.month_start, today),
-        savings_by_model=tuple(dashboard.cache_savings_by_model(session, selection)),
+        savings_by_model=tuple(analysis.cache_savings_by_model(session, selection)),
         savings_by_conversation=tuple(
-            dashboard.cache_savings_by_conversation(session, selection, top=TOP_CONVERSATIONS)
+            analysis.cache_savings_by_conversation(session, selection, top=TOP_CONVERSATIONS)
         ),
         repricing=repricing,
         whatif_models=whatif_models,
@@ -141,12 +142,12 @@ def _month_to_date(
     """Each day's spend this month, all providers and models (what the forecast counts)."""
     per_day: dict[date, Decimal] = defaultdict(Decimal)
     month = Selection(since=month_start, until=today)
-    for point in dashboard.spend_over_time(session, month, Bucket.DAY):
+    for point in analysis.spend_over_time(session, month, Bucket.DAY):
         per_day[point.start] += point.cost
     return tuple(sorted(per_day.items()))
 
 
 def _whatif_models(session: Session) -> tuple[str, ...]:
     """Every model the pickers offer, once each, in their order."""
-    names = (choice.model for _, choices in endpoints.model_menu(session) for choice in choices)
+    names = (choice.model for _, choices in registry.model_menu(session) for choice in choices)
     return tuple(dict.fromkeys(names))

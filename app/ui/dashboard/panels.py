@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.dashboard import Forecast, Repricing, Saving
+from app.core.ledger.analysis import Forecast, Repricing, Saving
 from app.core.money import format_usd
 from app.ui.dashboard.charts import ForecastChart
 

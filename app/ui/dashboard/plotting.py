@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 import pyqtgraph as pg  # after PySide6, so pyqtgraph binds to it and not another Qt
 
 from app.core import money
-from app.core.dashboard import Bucket, bucket_start
+from app.core.ledger.analysis import Bucket, bucket_start
 
 SERIES_HUES = (
     "#4e79a7",

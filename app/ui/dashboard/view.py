@@ -28,10 +28,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.conversations import CHAT_SOURCE
-from app.core.dashboard import Bucket, Selection, Share
 from app.core.day_ranges import utc_today
-from app.core.db import Database
+from app.core.ledger.analysis import Bucket, Selection, Share
 from app.core.money import format_usd
+from app.core.storage.db import Database
 from app.ui.context import AppContext
 from app.ui.dashboard.charts import BalanceChart, DailyCostChart, ShareChart, TokensChart
 from app.ui.dashboard.controls import RangeControls

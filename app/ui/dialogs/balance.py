@@ -34,11 +34,13 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.orm import Session
 
-from app.core import alerts, balance, endpoints, ledger, money
-from app.core.alerts import BudgetView
-from app.core.balance import BalanceView, IntervalUnit
-from app.core.db import Database
+from app.core import money
 from app.core.errors import InvalidAmount
+from app.core.ledger import alerts, balance, entries
+from app.core.ledger.alerts import BudgetView
+from app.core.ledger.balance import BalanceView, IntervalUnit
+from app.core.providers import registry
+from app.core.storage.db import Database
 from app.ui.context import AppContext
 from app.ui.dialogs.widgets import AmountEdit, MessageLine, plain_button_box, push_button
 from app.ui.errors import describe
@@ -80,7 +82,7 @@ def load_state(db: Database) -> BalanceState:
         view = balance.get_balance(session)
         threshold = alerts.low_balance_threshold(session)
         budgets = tuple(alerts.budgets(session))
-        menu = endpoints.model_menu(session)
+        menu = registry.model_menu(session)
     providers = tuple((endpoint.id, endpoint.name) for endpoint, _ in menu)
     models = tuple(dict.fromkeys(choice.model for _, choices in menu for choice in choices))
     return BalanceState(view, threshold, budgets, providers, models)
@@ -390,7 +392,7 @@ class BalanceDialog(QDialog):
             return
         self._clear_after = self.top_up_amount
         self._write(
-            lambda session: ledger.add_credits(session, amount),
+            lambda session: entries.add_credits(session, amount),
             f"Added {money.format_usd(amount)} ({money.format_credits(amount)} credits).",
             where=self.top_up_message,
             moved_money=True,

@@ -32,10 +32,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import endpoints, keys
-from app.core.db import Database
-from app.core.endpoints import DEMO, Endpoint
-from app.core.key_check import check_key
+from app.core import keys
+from app.core.providers import registry
+from app.core.providers.key_check import check_key
+from app.core.providers.registry import DEMO, Endpoint
+from app.core.storage.db import Database
 from app.ui.context import AppContext
 from app.ui.dialogs import widgets
 from app.ui.dialogs.widgets import Banner, MessageLine, Tone, plain_button_box, push_button
@@ -108,7 +109,7 @@ class KeyTestResult:
 def load_state(db: Database) -> KeysState:
     """Read the endpoints and where each key comes from (runs on the task thread)."""
     with db.read() as session:
-        found = endpoints.all_endpoints(session)
+        found = registry.all_endpoints(session)
     statuses = []
     for endpoint in found:
         key = keys.get_key(endpoint.id) if endpoint.needs_key else None
@@ -453,7 +454,7 @@ class KeysDialog(QDialog):
 
         def add() -> KeyChange:
             with db.write() as session:
-                endpoint = endpoints.add_endpoint(session, name, url, api=api, needs_key=needs_key)
+                endpoint = registry.add_endpoint(session, name, url, api=api, needs_key=needs_key)
             hint = " Enter its key in its row." if needs_key else ""
             return KeyChange(endpoint.id, f"Added {endpoint.name}.{hint}", load_state(db))
 
@@ -491,7 +492,7 @@ class KeysDialog(QDialog):
 
         def forget() -> KeyChange:
             with db.write() as session:
-                endpoints.remove_endpoint(session, endpoint_id)
+                registry.remove_endpoint(session, endpoint_id)
             with contextlib.suppress(keys.KeyStoreUnavailable):
                 keys.delete_key(endpoint_id)  # without a store, no key of it was ever saved
             return KeyChange(endpoint_id, f"Forgot the endpoint {name}.", load_state(db))

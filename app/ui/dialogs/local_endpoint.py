@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import endpoints
-from app.core.endpoints import DEMO, Endpoint
+from app.core.providers import registry
+from app.core.providers.registry import DEMO, Endpoint
 from app.servers.gateway import DEFAULT_PORT, Upstreams, access_token
 from app.servers.gateway.config import EndpointConfig
 from app.ui.context import AppContext
@@ -160,7 +160,7 @@ class LocalEndpointDialog(QDialog):
 
         def load() -> tuple[list[Endpoint], str]:
             with self._context.db.read() as session:
-                return endpoints.all_endpoints(session), access_token()
+                return registry.all_endpoints(session), access_token()
 
         self._context.tasks.run(load, self._on_loaded, self._on_error)
 

@@ -39,10 +39,12 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.orm import Session
 
-from app.core import endpoints, money, pricing
-from app.core.db import Database
+from app.core import money
 from app.core.errors import InvalidAmount
-from app.core.pricing import PriceBook, RateOverride, Rates
+from app.core.pricing import prices
+from app.core.pricing.prices import PriceBook, RateOverride, Rates
+from app.core.providers import registry
+from app.core.storage.db import Database
 from app.ui.context import AppContext
 from app.ui.dialogs.widgets import MessageLine, plain_button_box, push_button
 from app.ui.errors import describe
@@ -88,14 +90,14 @@ def load_state(db: Database) -> PricesState:
     """Every model the pickers offer, plus every overridden model, priced (task thread)."""
     with db.read() as session:
         book = PriceBook.load(session)
-        overrides = {pricing.normalize_model(o.model): o for o in pricing.list_overrides(session)}
-        menu = endpoints.model_menu(session)
-        default = pricing.default_rates(session)
+        overrides = {prices.normalize_model(o.model): o for o in prices.list_overrides(session)}
+        menu = registry.model_menu(session)
+        default = prices.default_rates(session)
     rows: list[PriceRow] = []
     listed: set[str] = set()
     for endpoint, choices in menu:
         for choice in choices:
-            key = pricing.normalize_model(choice.model)
+            key = prices.normalize_model(choice.model)
             rates = book.rates(choice.model, provider=endpoint.price_provider)
             rows.append(PriceRow(endpoint.name, choice.model, rates, overrides.get(key)))
             listed.add(key)
@@ -103,7 +105,7 @@ def load_state(db: Database) -> PricesState:
         if key not in listed:
             rates = book.rates(override.model)
             rows.append(PriceRow(ANY_PROVIDER, override.model, rates, override))
-    return PricesState(tuple(rows), default, pricing.catalog_version())
+    return PricesState(tuple(rows), default, prices.catalog_version())
 
 
 class PriceTableModel(QAbstractTableModel):
@@ -223,16 +225,16 @@ class PricesDialog(QDialog):
 
     def rows_for(self, model: str) -> list[PriceRow]:
         """The rows shown for a model name (every endpoint that offers it)."""
-        key = pricing.normalize_model(model)
+        key = prices.normalize_model(model)
         rows = (self.model.row_at(r) for r in range(self.model.rowCount()))
-        return [row for row in rows if pricing.normalize_model(row.model) == key]
+        return [row for row in rows if prices.normalize_model(row.model) == key]
 
     def select_model(self, model: str) -> bool:
         """Select the first visible row of ``model``; whether there was one."""
-        key = pricing.normalize_model(model)
+        key = prices.normalize_model(model)
         for row in range(self.proxy.rowCount()):
             index = self.proxy.index(row, 1)
-            if pricing.normalize_model(str(index.data())) == key:
+            if prices.normalize_model(str(index.data())) == key:
                 self.table.selectRow(row)
                 self.table.scrollTo(index)
                 return True
@@ -374,14 +376,14 @@ class PricesDialog(QDialog):
             return
         override = RateOverride(model, **values)
         self._write(
-            lambda session: pricing.set_override(session, override),
+            lambda session: prices.set_override(session, override),
             f"Saved your rates for {model}.",
         )
 
     def _on_remove_override_button_clicked(self) -> None:
         model = self.override_model.text().strip()
         self._write(
-            lambda session: pricing.remove_override(session, model),
+            lambda session: prices.remove_override(session, model),
             f"Removed your rates for {model}; the price table's apply again.",
         )
 
@@ -394,7 +396,7 @@ class PricesDialog(QDialog):
             return
         assert prompt is not None and completion is not None
         self._write(
-            lambda session: pricing.set_default_rates(session, prompt, completion),
+            lambda session: prices.set_default_rates(session, prompt, completion),
             f"Unknown models are now charged {prompt:f} / {completion:f} per 1M tokens.",
         )
 

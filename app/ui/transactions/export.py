@@ -1,9 +1,10 @@
 """Exporting transactions from the app: a file dialog, a background job and its progress dialog.
 
-The writing itself is :func:`app.core.export.export` (the same CSV as ``tallybook export``, or
-JSON), run on the context's stream threads so a long export never holds up the database thread
-the other views read through. The core writes to a hidden partial file and renames it at the
-end, so Cancel (or a failure) leaves nothing under the chosen name.
+The writing itself is :func:`app.core.ledger.export.export` (the same CSV as
+``tallybook export``, or JSON), run on the context's stream threads so a long export never
+holds up the database thread the other views read through. The core writes to a hidden
+partial file and renames it at the end, so Cancel (or a failure) leaves nothing under the
+chosen name.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import export as core_export
-from app.core import transactions
-from app.core.export import ExportCancelled, Format
-from app.core.transactions import Filter
+from app.core.ledger import browse
+from app.core.ledger import export as core_export
+from app.core.ledger.browse import Filter
+from app.core.ledger.export import ExportCancelled, Format
 from app.ui.context import AppContext
 from app.ui.errors import describe
 
@@ -94,7 +95,7 @@ class ExportJob(QObject):
     def _work(self) -> int:
         """Runs on a stream thread: count, then write, in one consistent snapshot."""
         with self.context.db.read() as session:
-            self.counted.emit(transactions.totals(session, self.selection).transactions)
+            self.counted.emit(browse.totals(session, self.selection).transactions)
             return core_export.export(
                 session, self.target, self.selection, fmt=self.format, progress=self._progress
             )

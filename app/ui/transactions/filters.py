@@ -1,5 +1,5 @@
 """The row of filters above the transactions table: a day range, provider, model, conversation,
-token type and the estimated flag, read back as one :class:`~app.core.transactions.Filter`.
+token type and the estimated flag, read back as one :class:`~app.core.ledger.browse.Filter`.
 
 Days are UTC days, as in the reports and the CSV, so a filter here selects exactly what
 ``tallybook export --since/--until`` would.
@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 
 from app.core.conversations import ConversationSummary, source_label
 from app.core.day_ranges import RangePreset, preset_days, preset_matching, utc_today
-from app.core.transactions import Filter
-from app.core.units import Kind
+from app.core.ledger.browse import Filter
+from app.core.pricing.units import Kind
 
 _KIND_NAMES = {
     Kind.INPUT: "Prompt (input)",

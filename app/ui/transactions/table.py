@@ -23,15 +23,16 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from app.core import money, transactions
-from app.core.ledger import TokenType
-from app.core.transactions import Filter, Row, Totals
-from app.core.units import is_default_rated
+from app.core import money
+from app.core.ledger import browse
+from app.core.ledger.browse import Filter, Row, Totals
+from app.core.ledger.entries import TokenType
+from app.core.pricing.units import is_default_rated
 from app.ui.context import AppContext
 
 _Index = QModelIndex | QPersistentModelIndex
 RowRole = Qt.ItemDataRole.UserRole + 1
-"""``data(index, RowRole)`` is the whole :class:`~app.core.transactions.Row`."""
+"""``data(index, RowRole)`` is the whole :class:`~app.core.ledger.browse.Row`."""
 
 _AMOUNT_COLUMNS = frozenset({"raw_amount", "rate", "token_value"})
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -146,7 +147,7 @@ class TransactionTableModel(QAbstractTableModel):
     Signals:
         loaded(): the first page of a (re)query arrived and is in the model.
         fetched(int): a page arrived (the first one too); how many rows it had.
-        totals_changed(object): :class:`~app.core.transactions.Totals` of the current filter,
+        totals_changed(object): :class:`~app.core.ledger.browse.Totals` of the current filter,
             computed by the database over every matching row (not just the loaded ones).
         failed(object): a read failed; the exception (for :func:`app.ui.errors.describe`).
     """
@@ -161,7 +162,7 @@ class TransactionTableModel(QAbstractTableModel):
         context: AppContext,
         parent: QObject | None = None,
         *,
-        page_size: int = transactions.PAGE_SIZE,
+        page_size: int = browse.PAGE_SIZE,
     ) -> None:
         super().__init__(parent)
         self._context = context
@@ -304,7 +305,7 @@ class TransactionTableModel(QAbstractTableModel):
 
         def load() -> list[Row]:
             with self._context.db.read() as session:
-                return transactions.page(
+                return browse.page(
                     session, selection, sort=sort, descending=descending, after=after, limit=limit
                 )
 
@@ -319,7 +320,7 @@ class TransactionTableModel(QAbstractTableModel):
 
         def load() -> Totals:
             with self._context.db.read() as session:
-                return transactions.totals(session, selection)
+                return browse.totals(session, selection)
 
         self._context.tasks.run(
             load,

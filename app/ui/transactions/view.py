@@ -18,9 +18,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import conversations, dashboard, money
+from app.core import conversations, money
 from app.core.conversations import ConversationSummary
-from app.core.transactions import Filter, Totals
+from app.core.ledger import analysis
+from app.core.ledger.browse import Filter, Totals
 from app.ui.context import AppContext
 from app.ui.dialogs.widgets import MessageLine
 from app.ui.errors import describe
@@ -51,7 +52,7 @@ class TransactionsView(QWidget):
 
     Signals:
         loaded(): the first page of a (re)query arrived.
-        totals_changed(object): the :class:`~app.core.transactions.Totals` of the current filter.
+        totals_changed(object): the :class:`~app.core.ledger.browse.Totals` of the current filter.
     """
 
     loaded = Signal()
@@ -163,7 +164,7 @@ class TransactionsView(QWidget):
     def _load_choices(self) -> None:
         def load() -> _Choices:
             with self._context.db.read() as session:
-                providers, models, sources = dashboard.filter_choices(session)
+                providers, models, sources = analysis.filter_choices(session)
                 everything = conversations.list_conversations(session, source=None)
                 return providers, models, sources, everything
 

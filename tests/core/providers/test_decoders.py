@@ -12,8 +12,8 @@ from app.core.providers.base import MalformedStream, ReasoningDelta, StreamDecod
 from app.core.providers.gemini import GeminiDecoder
 from app.core.providers.openai import ChatCompletionsDecoder, ResponsesDecoder, api_for_model
 from app.core.providers.sse import ServerSentEvent
+from app.core.providers.usage import InputTokens, OutputTokens
 from app.core.providers.vendors import chat_rules
-from app.core.usage import InputTokens, OutputTokens
 
 
 def feed(decoder: StreamDecoder, *events: tuple[str, Any]) -> str:

@@ -1,0 +1,281 @@
+"""Budgets and alerts: low balance, budget thresholds, and requests that look wrong.
+
+Alerts are computed after each metered request, and each crossing is raised once: a budget at
+80% of this month alerts once this month; a low balance alerts once, and again only after the
+balance has been topped up above the threshold and fallen below it again. The UI shows them as a
+banner and a desktop notification, never as a dialog that blocks typing.
+
+Anomalies: a request costing far more than usual (``ANOMALY_FACTOR`` times the median of the
+last ``ANOMALY_HISTORY`` requests, once there are ``ANOMALY_MINIMUM`` of them), and a pre-send
+estimate far from what the provider reported (more than ``ESTIMATE_GAP`` off, and by at least
+``ESTIMATE_GAP_TOKENS`` tokens).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, time
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy.orm import Session
+
+from app.core.clock import utcnow
+from app.core.errors import InvalidSetting
+from app.core.ledger import entries
+from app.core.ledger.entries import TokenType
+from app.core.money import format_usd, require_amount
+from app.core.storage import settings
+from app.core.storage.models import AlertLog, Budget, Request, Transaction
+
+THRESHOLDS = (50, 80, 100)
+LOW_BALANCE_KEY = "low_balance_threshold"
+ANOMALY_FACTOR = 5
+ANOMALY_HISTORY = 50
+ANOMALY_MINIMUM = 10
+ESTIMATE_GAP = 0.25
+ESTIMATE_GAP_TOKENS = 50
+
+
+class Level(StrEnum):
+    """How loud an alert is."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Something the user should know, in their words."""
+
+    key: str
+    level: Level
+    title: str
+    message: str
+
+
+@dataclass(frozen=True)
+class BudgetView:
+    """A budget and how much of it is spent in the current period."""
+
+    id: int
+    period: str
+    scope: str
+    target: str | None
+    limit: Decimal
+    spent: Decimal
+
+    @property
+    def label(self) -> str:
+        """``Monthly budget for gpt-4o``, ``Daily budget``..."""
+        period = "Daily" if self.period == "day" else "Monthly"
+        return f"{period} budget" + (f" for {self.target}" if self.target else "")
+
+    @property
+    def percent(self) -> float:
+        """Share of the limit spent, in percent."""
+        return float(self.spent / self.limit * 100) if self.limit else 0.0
+
+
+def add_budget(
+    session: Session, period: str, limit: Decimal, scope: str = "all", target: str | None = None
+) -> int:
+    """Add a budget; returns its id.
+
+    Raises:
+        InvalidSetting: unknown period or scope, or a missing target.
+        InvalidAmount: a limit that is not a positive amount of credits the ledger can hold
+            (see :func:`money.require_amount`).
+    """
+    if period not in ("day", "month"):
+        raise InvalidSetting("A budget is per day or per month.")
+    if scope not in ("all", "provider", "model"):
+        raise InvalidSetting("A budget covers all spend, one provider or one model.")
+    if scope != "all" and not (target or "").strip():
+        raise InvalidSetting(f"A {scope} budget needs the {scope}'s name.")
+    require_amount("budget", limit, positive=True)
+    budget = Budget(period=period, scope=scope, target=(target or "").strip() or None, limit=limit)
+    session.add(budget)
+    session.flush()
+    return budget.id
+
+
+def remove_budget(session: Session, budget_id: int) -> None:
+    """Delete a budget (its alerts' history goes with it)."""
+    session.execute(delete(Budget).where(Budget.id == budget_id))
+    session.execute(delete(AlertLog).where(AlertLog.key.like(f"budget:{budget_id}:%")))
+
+
+def budgets(session: Session, *, now: datetime | None = None) -> list[BudgetView]:
+    """Every budget with its spend in the current day or month."""
+    now = now or utcnow()
+    views = []
+    for budget in session.scalars(select(Budget).order_by(Budget.period, Budget.id)):
+        start = period_start(budget.period, now)
+        views.append(
+            BudgetView(
+                budget.id,
+                budget.period,
+                budget.scope,
+                budget.target,
+                budget.limit,
+                spent_since(session, start, budget.scope, budget.target),
+            )
+        )
+    return views
+
+
+def low_balance_threshold(session: Session) -> Decimal | None:
+    """Credits under which the balance is low (``None``: no low-balance alert)."""
+    stored: str | None = settings.get(session, LOW_BALANCE_KEY, None)
+    return Decimal(stored) if stored is not None else None
+
+
+def set_low_balance_threshold(session: Session, credits: Decimal | None) -> None:
+    """Set (or clear, with ``None``) the low-balance threshold.
+
+    Raises:
+        InvalidAmount: not an amount of credits the ledger can hold (see
+            :func:`money.require_amount`).
+    """
+    if credits is not None:
+        require_amount("low-balance threshold", credits)
+    settings.put(session, LOW_BALANCE_KEY, None if credits is None else f"{credits:f}")
+    session.execute(delete(AlertLog).where(AlertLog.key == "low-balance"))
+
+
+def check(
+    session: Session, *, request_id: int | None = None, now: datetime | None = None
+) -> list[Alert]:
+    """The alerts that became true, each raised once; call after a request settles."""
+    now = now or utcnow()
+    found = [*_low_balance(session), *_budget_alerts(session, now)]
+    if request_id is not None:
+        found += _anomalies(session, request_id)
+    fresh = [alert for alert in found if session.get(AlertLog, alert.key) is None]
+    for alert in fresh:
+        session.add(AlertLog(key=alert.key, raised_at=now))
+    return fresh
+
+
+def period_start(period: str, now: datetime) -> datetime:
+    """Midnight UTC of the day, or of the first of the month."""
+    day = now.date() if period == "day" else now.date().replace(day=1)
+    return datetime.combine(day, time.min)
+
+
+def spent_since(
+    session: Session, start: datetime, scope: str = "all", target: str | None = None
+) -> Decimal:
+    """Credits spent from ``start`` until now (top-ups excluded), optionally for one scope."""
+    clauses: list[ColumnElement[bool]] = [
+        Transaction.created_at >= start,
+        Transaction.token_type != TokenType.CREDITS.value,
+    ]
+    if scope == "provider":
+        clauses.append(Transaction.provider == target)
+    elif scope == "model":
+        clauses.append(Transaction.model == target)
+    total = session.scalar(
+        select(func.coalesce(func.sum(Transaction.token_value), 0)).where(*clauses)
+    )
+    return -Decimal(total or 0)
+
+
+def _low_balance(session: Session) -> list[Alert]:
+    threshold = low_balance_threshold(session)
+    if threshold is None:
+        return []
+    credits = entries.current_balance(session)
+    if credits >= threshold:
+        session.execute(delete(AlertLog).where(AlertLog.key == "low-balance"))  # re-arm
+        return []
+    return [
+        Alert(
+            "low-balance",
+            Level.CRITICAL if credits <= 0 else Level.WARNING,
+            "Low balance",
+            f"The balance is {format_usd(credits)}, under your {format_usd(threshold)} "
+            "threshold. Add credits in Balance.",
+        )
+    ]
+
+
+def _budget_alerts(session: Session, now: datetime) -> list[Alert]:
+    alerts = []
+    for budget in budgets(session, now=now):
+        reached = [t for t in THRESHOLDS if budget.percent >= t]
+        if not reached:
+            continue
+        threshold = reached[-1]
+        stamp = period_start(budget.period, now).strftime(
+            "%Y-%m-%d" if budget.period == "day" else "%Y-%m"
+        )
+        level = (
+            Level.CRITICAL if threshold >= 100 else Level.WARNING if threshold >= 80 else Level.INFO
+        )
+        alerts.append(
+            Alert(
+                f"budget:{budget.id}:{stamp}:{threshold}",
+                level,
+                f"{budget.label}: {threshold}% reached",
+                f"{format_usd(budget.spent)} of {format_usd(budget.limit)} spent "
+                f"({budget.percent:.0f}%).",
+            )
+        )
+    return alerts
+
+
+def _anomalies(session: Session, request_id: int) -> list[Alert]:
+    request = session.get(Request, request_id)
+    if request is None or request.status == "pending":
+        return []
+    alerts = []
+    earlier = (
+        select(Request.id)
+        .where(Request.id < request_id, Request.status.in_(("complete", "incomplete")))
+        .order_by(Request.id.desc())
+        .limit(ANOMALY_HISTORY)
+        .scalar_subquery()
+    )
+    cost = _request_costs(session, Transaction.request_id == request_id).get(request_id, Decimal(0))
+    recent = list(_request_costs(session, Transaction.request_id.in_(earlier)).values())
+    if len(recent) >= ANOMALY_MINIMUM:
+        usual = Decimal(statistics.median(recent))
+        if usual > 0 and cost > usual * ANOMALY_FACTOR:
+            alerts.append(
+                Alert(
+                    f"anomaly-cost:{request_id}",
+                    Level.WARNING,
+                    "An unusually expensive request",
+                    f"That request cost {format_usd(cost)}, {cost / usual:.0f}x your usual "
+                    f"{format_usd(usual)} ({request.model}).",
+                )
+            )
+    estimated, reported = request.estimated_prompt_tokens, request.reported_prompt_tokens
+    if estimated and reported:
+        gap = abs(estimated - reported)
+        if gap >= ESTIMATE_GAP_TOKENS and gap / reported > ESTIMATE_GAP:
+            alerts.append(
+                Alert(
+                    f"anomaly-estimate:{request_id}",
+                    Level.INFO,
+                    "An estimate was far off",
+                    f"{request.model} reported {reported:,} prompt tokens; Tallybook estimated "
+                    f"{estimated:,} ({(estimated - reported) / reported:+.0%}).",
+                )
+            )
+    return alerts
+
+
+def _request_costs(session: Session, which: ColumnElement[bool]) -> dict[int, Decimal]:
+    """Cost of each selected request, in credits (positive)."""
+    rows = session.execute(
+        select(Transaction.request_id, func.sum(Transaction.token_value))
+        .where(which)
+        .group_by(Transaction.request_id)
+    )
+    return {request_id: -Decimal(value) for request_id, value in rows if request_id is not None}
