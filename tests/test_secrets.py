@@ -46,6 +46,7 @@ WAIT_MS = 10_000
 CRASH = """
 import logging, sys, threading
 from app import cli
+from app.cli import ledger_commands
 from app.core import keys
 
 def crash(args, db):
@@ -61,7 +62,7 @@ def crash(args, db):
     thread.join()
     raise RuntimeError(f"an unexpected failure quoting {key.secret}")
 
-cli._list_balances = crash  # the command's handler is looked up when the parser is built
+ledger_commands.list_balances = crash  # the parser looks the handler up when it is built
 sys.exit(cli.main(["list-balances"]))
 """
 

@@ -223,11 +223,19 @@ def _custom(session: Session) -> list[Endpoint]:
     return [Endpoint(**entry) for entry in stored]
 
 
-def _demo_adapter(model: str, url: str) -> tuple[Adapter, str]:
+def default_endpoint(model: str) -> str:
+    """The built-in endpoint a model goes to when none is named: its maker's (``anthropic``,
+    ``gemini``), told by its tokenizer family; ``openai`` for every other model."""
     family = counting_rules(model).family
-    if family == "anthropic":
+    return {"anthropic": "anthropic", "gemini": "gemini"}.get(family, "openai")
+
+
+def _demo_adapter(model: str, url: str) -> tuple[Adapter, str]:
+    """The offline demo answers a model in the protocol of the endpoint it would go to."""
+    maker = default_endpoint(model)
+    if maker == "anthropic":
         return anthropic.MessagesAdapter(), url
-    if family == "gemini":
+    if maker == "gemini":
         return gemini.GeminiAdapter(), url
     if openai.api_for_model(model) == "responses":
         return openai.ResponsesAdapter(), f"{url}/v1"

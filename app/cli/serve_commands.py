@@ -1,7 +1,8 @@
-"""``tallybook serve``: the local metering endpoint from a terminal, one line per charged reply.
+"""The servers from a terminal: ``serve`` (the local metering endpoint, one line per charged
+reply) and ``emulator`` (the local provider emulator).
 
-It starts from the same settings as the app's Tools > Local endpoint (port, where requests go),
-which the options override for this run only.
+``serve`` starts from the same settings as the app's Tools > Local endpoint (port, where
+requests go), which the options override for this run only.
 """
 
 from __future__ import annotations
@@ -10,14 +11,13 @@ import argparse
 import contextlib
 import signal
 import sys
-from typing import Any
 
-from app.core import money
+from app.cli import output
 from app.core.errors import TallybookError
 from app.core.metering.client import MeteringClient
 from app.core.providers import registry
 from app.core.storage.db import Database
-from app.servers.gateway import Gateway, Settlement, Upstreams, access_token, renew_access_token
+from app.servers.gateway import Gateway, Upstreams, access_token, renew_access_token
 from app.servers.gateway import config as endpoint_config
 from app.servers.local_http import is_loopback
 
@@ -27,38 +27,8 @@ REMOTE_WARNING = (
 )
 
 
-def add_parser(commands: Any) -> None:
-    """Register ``serve`` on the CLI's sub-parsers."""
-    serve = commands.add_parser(
-        "serve",
-        help="run the local metering endpoint (OpenAI and Anthropic APIs) for other tools",
-        description="Serve the OpenAI Chat Completions and Responses APIs and the Anthropic "
-        "Messages API on 127.0.0.1. Each request is forwarded with your key from the key store "
-        "and charged on the ledger under the calling tool's name. Tools pass the access token "
-        "printed at start as their API key.",
-    )
-    serve.add_argument(
-        "--port", type=_port, help="port (default: the app's setting, 8411; 0 picks a free one)"
-    )
-    serve.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine)"
-    )
-    serve.add_argument(
-        "--allow-remote",
-        action="store_true",
-        help="allow a --host other machines can reach (they need the token; plain HTTP)",
-    )
-    serve.add_argument(
-        "--demo", action="store_true", help="forward everything to the offline demo provider"
-    )
-    serve.add_argument("--openai-endpoint", metavar="ID", help="where OpenAI-style requests go")
-    serve.add_argument("--anthropic-endpoint", metavar="ID", help="where Anthropic requests go")
-    serve.add_argument("--renew-token", action="store_true", help="replace the access token first")
-    serve.set_defaults(handler=serve_command)
-
-
-def serve_command(args: argparse.Namespace, db: Database) -> int:
-    """Serve until Ctrl+C."""
+def serve(args: argparse.Namespace, db: Database) -> int:
+    """``serve``: serve until Ctrl+C (or SIGTERM)."""
     if not is_loopback(args.host) and not args.allow_remote:
         raise TallybookError(
             f"{args.host} can be reached from other machines; add --allow-remote if you mean it."
@@ -78,7 +48,7 @@ def serve_command(args: argparse.Namespace, db: Database) -> int:
             host=args.host,
             port=saved.port if args.port is None else args.port,
             allow_remote=args.allow_remote,
-            on_settled=_print_settlement,
+            on_settled=output.print_settlement,
         )
         server.start()
     except OSError as error:
@@ -94,6 +64,17 @@ def serve_command(args: argparse.Namespace, db: Database) -> int:
     finally:
         server.stop()
         client.close()
+    return 0
+
+
+def run_emulator(args: argparse.Namespace) -> int:
+    """``emulator``: serve the provider emulator until Ctrl+C (needs no ledger)."""
+    from app.servers.emulator import Emulator
+
+    server = Emulator(port=args.port, chunk_delay=args.chunk_delay)
+    print(f"Emulator on {server.url} (OpenAI at /v1, Anthropic, Gemini); Ctrl+C stops.")
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
     return 0
 
 
@@ -123,31 +104,3 @@ def _print_banner(server: Gateway, upstreams: Upstreams, known: dict[str, str]) 
     print(f"  export OPENAI_BASE_URL={url}/v1 OPENAI_API_KEY={server.token}")
     print(f"  export ANTHROPIC_BASE_URL={url} ANTHROPIC_API_KEY={server.token}")
     print("Each charged reply is printed below; Ctrl+C stops.", flush=True)
-
-
-def _print_settlement(done: Settlement) -> None:
-    metered = done.metered
-    usage = metered.usage
-    flags = [] if metered.status == "complete" else [metered.status]
-    if metered.estimated:
-        flags.append("estimated")
-    print(
-        f"{done.source}: {usage.prompt_tokens + usage.cache_read_tokens:,} in, "
-        f"{usage.completion_tokens:,} out, {money.format_usd(metered.cost)}"
-        + (f" ({', '.join(flags)})" if flags else ""),
-        file=sys.stderr,
-        flush=True,
-    )
-    for alert in done.alerts:
-        print(f"  alert: {alert.title}: {alert.message}", file=sys.stderr, flush=True)
-
-
-def _port(text: str) -> int:
-    """A port number; 0 picks a free one."""
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, not {text!r}")
-    return port

@@ -13,7 +13,8 @@ from pathlib import Path
 import openai
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.cli.command import ROOT, tallybook
+
 TOKEN = "tb-local-test-token-for-the-cli-0123456789"
 
 
@@ -27,14 +28,7 @@ def _environment(home: Path) -> dict[str, str]:
 
 
 def _tallybook(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "main.py"), *args],
-        capture_output=True,
-        text=True,
-        env=_environment(home),
-        timeout=120,
-        check=False,
-    )
+    return tallybook(*args, home=home, env=_environment(home))
 
 
 @pytest.fixture

@@ -1,0 +1,56 @@
+"""``tallybook``: start the app, or manage the ledger from a terminal.
+
+Parses arguments, calls the core, prints. Every failure the user can fix is one line on stderr
+and a non-zero exit (1 for a refused operation, 2 for a malformed command line); nothing is
+written unless the whole operation succeeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from app.cli.parser import build_parser
+from app.core import logs
+from app.core.errors import TallybookError
+from app.core.paths import data_dir, database_path
+from app.core.storage.db import Database
+from app.servers.emulator.demo import OfflineDemo
+
+__all__ = ["build_parser", "main"]
+
+Handler = Callable[[argparse.Namespace, Database], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tallybook`` console script and of ``python main.py``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logs.configure(data_dir(args.data_dir))  # a log file, and no key in it or in a traceback
+    standalone: Callable[[argparse.Namespace], int] | None = getattr(args, "standalone", None)
+    if standalone is not None:  # needs no ledger
+        return standalone(args)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        from app.ui.launch import run_gui  # Qt is imported only when a window is wanted
+
+        return run_gui(data_dir=args.data_dir, quit_after=getattr(args, "quit_after", None))
+    try:
+        db = Database(database_path(args.data_dir))
+    except TallybookError as error:
+        return _fail(error)
+    try:
+        with OfflineDemo():  # started only if a command sends to the demo
+            return handler(args, db)
+    except TallybookError as error:
+        return _fail(error)
+    except BrokenPipeError:  # `tallybook export ... | head`
+        return 0
+    finally:
+        db.close()
+
+
+def _fail(error: TallybookError) -> int:
+    print(f"tallybook: error: {error}", file=sys.stderr)
+    return 1

@@ -1,0 +1,233 @@
+"""What the commands print: balances, reports and estimate tables, as text or JSON, and the
+one spend line each charged reply gets."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from app.core import money
+from app.core.ledger import balance, reports
+from app.core.metering.client import Metered
+from app.servers.gateway import Settlement
+
+# --- balances -------------------------------------------------------------------------------
+
+
+def print_balance(view: balance.BalanceView) -> None:
+    """The balance and its rules, one per line."""
+    checking = (
+        "on: a prompt the balance cannot pay for is refused"
+        if view.enabled
+        else "off: spend is tracked, never refused"
+    )
+    credits = view.credits
+    print(f"Balance:        {money.format_credits(credits)} credits ({money.format_usd(credits)})")
+    print(f"Checking:       {checking}")
+    print(f"Start balance:  {money.format_credits(view.start_balance)} credits")
+    if not view.auto_refill_enabled:
+        print("Auto-refill:    off")
+        return
+    last = f" (last {view.last_refill_at:%Y-%m-%d %H:%M} UTC)" if view.last_refill_at else ""
+    print(
+        f"Auto-refill:    {money.format_credits(view.refill_amount)} credits when short, "
+        f"at most every {view.refill_interval_value} {view.refill_interval_unit.value}{last}"
+    )
+
+
+def balance_json(view: balance.BalanceView) -> dict[str, Any]:
+    """The balance for ``--json``: amounts as exact decimal strings."""
+    return {
+        "credits": f"{view.credits:f}",
+        "usd": f"{money.credits_to_usd(view.credits):f}",
+        "enabled": view.enabled,
+        "start_balance": f"{view.start_balance:f}",
+        "auto_refill": {
+            "enabled": view.auto_refill_enabled,
+            "amount": f"{view.refill_amount:f}",
+            "interval_value": view.refill_interval_value,
+            "interval_unit": view.refill_interval_unit.value,
+            "last_refill_at": view.last_refill_at.isoformat() + "Z"
+            if view.last_refill_at
+            else None,
+        },
+    }
+
+
+# --- reports --------------------------------------------------------------------------------
+
+
+def report_json(result: reports.Report) -> dict[str, Any]:
+    """A report for ``--json``: every row, then the total."""
+
+    def row(r: reports.ReportRow) -> dict[str, Any]:
+        return {
+            "key": r.key,
+            "label": r.label,
+            "models": list(r.models),
+            "input_tokens": r.input_tokens,
+            "output_tokens": r.output_tokens,
+            "cache_write_tokens": r.cache_write_tokens,
+            "cache_read_tokens": r.cache_read_tokens,
+            "total_tokens": r.total_tokens,
+            "cost_credits": f"{r.cost:f}",
+            "cost_usd": f"{money.credits_to_usd(r.cost):f}",
+        }
+
+    return {
+        "group_by": result.group_by.value,
+        "since": result.since.isoformat() if result.since else None,
+        "until": result.until.isoformat() if result.until else None,
+        "sources": sorted(result.sources),
+        "rows": [row(r) for r in result.rows],
+        "total": row(result.total),
+    }
+
+
+def report_table(result: reports.Report) -> str:
+    """A report as an aligned table with a total line (or one sentence when it is empty)."""
+    heading = {
+        "day": "Date (UTC)",
+        "month": "Month (UTC)",
+        "model": "Model",
+        "conversation": "Conversation",
+        "unit": "Billed unit",
+    }
+    headers = (
+        heading[result.group_by.value],
+        "Models",
+        "Input",
+        "Output",
+        "Cache write",
+        "Cache read",
+        "Total tokens",
+        "Cost (USD)",
+    )
+
+    def cells(r: reports.ReportRow) -> tuple[str, ...]:
+        models = ", ".join(r.models) if result.group_by is not reports.GroupBy.MODEL else ""
+        return (
+            r.label[:40],
+            models[:48],
+            f"{r.input_tokens:,}",
+            f"{r.output_tokens:,}",
+            f"{r.cache_write_tokens:,}",
+            f"{r.cache_read_tokens:,}",
+            f"{r.total_tokens:,}",
+            money.format_usd(r.cost),
+        )
+
+    body = [cells(r) for r in result.rows]
+    if not body:
+        return "No spend in this range" + (" from these sources." if result.sources else ".")
+    total = cells(result.total)
+    total = (total[0], "", *total[2:])
+    widths = [max(len(row[i]) for row in (headers, *body, total)) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i < 2 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *map(line, body), rule, line(total)])
+
+
+# --- how good the estimates were ------------------------------------------------------------
+
+
+def estimates_json(
+    counts: Sequence[reports.EstimateAccuracy],
+    costs: Sequence[reports.CostAccuracy],
+    flagged: Sequence[reports.FlaggedRequest],
+) -> str:
+    """``estimates --json``: every row of the three tables."""
+    return json.dumps(
+        {
+            "counts": [vars(row) for row in counts],
+            "costs": [vars(row) for row in costs],
+            "flagged": [vars(row) for row in flagged],
+        },
+        indent=2,
+        default=str,
+    )
+
+
+def print_estimates(
+    counts: Sequence[reports.EstimateAccuracy],
+    costs: Sequence[reports.CostAccuracy],
+    flagged: Sequence[reports.FlaggedRequest],
+) -> None:
+    """Count gaps by model and method, price gaps by model, then the flagged requests."""
+    if not counts:
+        print("No request has both a pre-send count and a reported one yet.")
+    else:
+        print("Pre-send counts against the provider's (prompt tokens)")
+        print(f"{'Model':<28} {'Method':<38} {'Requests':>8} {'Mean gap':>9} {'Worst':>8}")
+        for row in counts:
+            print(
+                f"{row.model[:28]:<28} {row.method[:38]:<38} {row.requests:>8,} "
+                f"{row.mean_gap_percent:>+8.1f}% {row.worst_gap_percent:>7.1f}%"
+            )
+    if costs:
+        print("\nComputed prices against the provider's own figures (the provider's is charged)")
+        print(f"{'Model':<40} {'Requests':>8} {'Gap':>8} {'Worst':>8} {'>1% off':>8}")
+        for cost in costs:
+            print(
+                f"{cost.model[:40]:<40} {cost.requests:>8,} {cost.gap_percent:>+7.2f}% "
+                f"{cost.worst_gap_percent:>7.2f}% {cost.off:>8,}"
+            )
+    if flagged:
+        print("\nFlagged requests (latest first)")
+        for item in flagged:
+            when = f"{item.created_at:%Y-%m-%d %H:%M}"
+            print(f"  #{item.request_id} {when} {item.model}: {item.reason}")
+
+
+# --- spend lines ----------------------------------------------------------------------------
+
+
+def spend_line(metered: Metered, conversation_id: int) -> str:
+    """A ``tallybook chat`` reply's tokens, cost and flags, and the conversation it is in."""
+    usage = metered.usage
+    extras = []
+    if usage.cache_read_tokens:
+        extras.append(f"cached {usage.cache_read_tokens:,}")
+    if usage.cache_write_tokens + usage.cache_write_1h_tokens:
+        extras.append(f"cache write {usage.cache_write_tokens + usage.cache_write_1h_tokens:,}")
+    if usage.reasoning_tokens:
+        extras.append(f"reasoning {usage.reasoning_tokens:,}")
+    flags = []
+    if metered.input_estimated:
+        flags.append("input estimated")
+    if metered.output_estimated:
+        flags.append("output estimated")
+    if metered.status != "complete":
+        flags.append(metered.status)
+    detail = f" ({', '.join(extras)})" if extras else ""
+    flagged = f" [{'; '.join(flags)}]" if flags else ""
+    return (
+        f"tokens in {usage.input_tokens:,} / out {usage.completion_tokens:,}{detail} · "
+        f"{money.format_usd(metered.cost, places=6)}{flagged} · conversation {conversation_id}"
+    )
+
+
+def print_settlement(done: Settlement) -> None:
+    """``tallybook serve``'s line on stderr for each charged reply, and its alerts."""
+    metered = done.metered
+    usage = metered.usage
+    flags = [] if metered.status == "complete" else [metered.status]
+    if metered.estimated:
+        flags.append("estimated")
+    print(
+        f"{done.source}: {usage.prompt_tokens + usage.cache_read_tokens:,} in, "
+        f"{usage.completion_tokens:,} out, {money.format_usd(metered.cost)}"
+        + (f" ({', '.join(flags)})" if flags else ""),
+        file=sys.stderr,
+        flush=True,
+    )
+    for alert in done.alerts:
+        print(f"  alert: {alert.title}: {alert.message}", file=sys.stderr, flush=True)

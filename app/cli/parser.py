@@ -1,0 +1,359 @@
+"""The ``tallybook`` command line: every sub-command, its arguments and how they are checked.
+
+Each sub-parser names its handler (``handler``: takes the arguments and the ledger;
+``standalone``: needs no ledger; ``None``: open the window). A malformed value is argparse's
+one-line usage error and exit 2, before any ledger is opened.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any, NoReturn
+
+from app import __version__
+from app.cli import chat_commands, ledger_commands, prices_commands, serve_commands
+from app.core import money
+from app.core.errors import TallybookError
+from app.core.ledger import balance, reports
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line that says where to find help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, one sub-parser per command, each with its own ``--help``."""
+    parser = _Parser(
+        prog="tallybook",
+        description="Personal LLM spend tracker. With no command, opens the app.",
+        epilog="The ledger lives in the user data folder; TALLYBOOK_HOME or --data-dir moves it.",
+    )
+    parser.add_argument("--version", action="version", version=f"tallybook {__version__}")
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder of the ledger file (default: $TALLYBOOK_HOME or the user data folder)",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+
+    gui = commands.add_parser("gui", help="open the app (the default)")
+    gui.add_argument(
+        "--quit-after",
+        type=float,
+        metavar="SECONDS",
+        help="close the window after SECONDS, as if the user had (smoke tests of a build)",
+    )
+    gui.set_defaults(handler=None)
+
+    _ledger_parsers(commands)
+    _chat_parsers(commands)
+    _serve_parsers(commands)
+    _prices_parser(commands)
+    return parser
+
+
+def _ledger_parsers(commands: Any) -> None:
+    add = commands.add_parser(
+        "add-balance", help="add credits to the balance (1,000,000 credits = $1)"
+    )
+    _amount_arguments(add, required=True)
+    add.set_defaults(handler=ledger_commands.add_balance)
+
+    set_ = commands.add_parser("set-balance", help="set the balance and the balance rules")
+    _amount_arguments(set_, required=False)
+    toggle = set_.add_mutually_exclusive_group()
+    toggle.add_argument(
+        "--enable",
+        dest="enabled",
+        action="store_const",
+        const=True,
+        help="refuse requests whose prompt the balance cannot pay for",
+    )
+    toggle.add_argument(
+        "--disable",
+        dest="enabled",
+        action="store_const",
+        const=False,
+        help="track spend only, never refuse",
+    )
+    set_.add_argument(
+        "--start-balance",
+        type=_credits,
+        metavar="CREDITS",
+        help="credits granted once, when checking is first enabled",
+    )
+    refill = set_.add_mutually_exclusive_group()
+    refill.add_argument(
+        "--auto-refill",
+        type=_credits,
+        metavar="CREDITS",
+        help="refill this many credits when the balance runs short",
+    )
+    refill.add_argument("--no-auto-refill", action="store_true", help="turn auto-refill off")
+    set_.add_argument(
+        "--every",
+        type=_positive_int,
+        metavar="N",
+        help="at most one refill every N units (default 1)",
+    )
+    set_.add_argument(
+        "--unit",
+        choices=[u.value for u in balance.IntervalUnit],
+        help="unit of --every (default days)",
+    )
+    set_.set_defaults(handler=ledger_commands.set_balance)
+
+    listing = commands.add_parser(
+        "list-balances", help="show the balance, in credits and USD, and its rules"
+    )
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler=ledger_commands.list_balances)
+
+    report = commands.add_parser(
+        "report", help="spend by day, month, model or conversation (UTC days)"
+    )
+    report.add_argument("--by", choices=[g.value for g in reports.GroupBy], default="day")
+    _range_arguments(report)
+    _source_argument(report)
+    report.add_argument("--json", action="store_true", help="machine-readable output")
+    report.set_defaults(handler=ledger_commands.show_report)
+
+    exporter = commands.add_parser("export", help="write transactions to a CSV (or .json) file")
+    exporter.add_argument(
+        "--out", required=True, type=Path, metavar="FILE.csv", help="a .json name writes JSON"
+    )
+    _range_arguments(exporter)
+    exporter.add_argument(
+        "--model", action="append", help="only this model (exact name as recorded; repeatable)"
+    )
+    exporter.add_argument("--provider", action="append", help="only this provider (repeatable)")
+    exporter.add_argument(
+        "--token-type",
+        action="append",
+        choices=["prompt", "completion", "cache_write", "cache_read", "credits"],
+        help="only this token type (repeatable)",
+    )
+    exporter.add_argument(
+        "--conversation", type=_positive_int, metavar="ID", help="only this conversation"
+    )
+    _source_argument(exporter)
+    exporter.set_defaults(handler=ledger_commands.export_transactions)
+
+    demo = commands.add_parser("demo-data", help="fill the ledger with synthetic history")
+    demo.add_argument(
+        "--rows", type=_positive_int, default=10_000, help="transactions to add (default 10000)"
+    )
+    demo.add_argument(
+        "--days",
+        type=_positive_int,
+        default=90,
+        help="spread over this many past days (default 90)",
+    )
+    demo.add_argument("--seed", type=int, default=7, help="random seed, for repeatable data")
+    demo.set_defaults(handler=ledger_commands.fill_demo_data)
+
+
+def _chat_parsers(commands: Any) -> None:
+    counting = commands.add_parser(
+        "count", help="count the tokens of a text or an OpenAI-style chat payload, before sending"
+    )
+    counting.add_argument(
+        "--model", required=True, help="model name, e.g. gpt-6.1-sol or claude-sonnet-5-5"
+    )
+    counting.add_argument("--provider", help="provider id, for prices and the provider's own count")
+    counting.add_argument(
+        "file",
+        nargs="?",
+        default="-",
+        help='a text file, or JSON {"messages": [...], "tools": [...]}; - or nothing for stdin',
+    )
+    counting.add_argument(
+        "--ask-provider",
+        action="store_true",
+        help="also ask Anthropic/Gemini to count it (needs a key; sends the text)",
+    )
+    counting.add_argument("--json", action="store_true", help="machine-readable output")
+    counting.set_defaults(handler=chat_commands.count_tokens)
+
+    estimates = commands.add_parser(
+        "estimates", help="how far pre-send counts were from what providers reported"
+    )
+    estimates.add_argument("--json", action="store_true", help="machine-readable output")
+    estimates.set_defaults(handler=chat_commands.show_estimates)
+
+    chat = commands.add_parser(
+        "chat", help="send one message through the metering client and stream the reply"
+    )
+    chat.add_argument("message", help="what to say (use quotes)")
+    chat.add_argument(
+        "--model", required=True, help="e.g. gpt-4o-mini, claude-haiku-4-5, gemini-2.5-flash"
+    )
+    chat.add_argument(
+        "--provider",
+        help="endpoint id: openai, anthropic, gemini, openrouter, ..., or demo (offline)",
+    )
+    chat.add_argument(
+        "--conversation", type=_positive_int, metavar="ID", help="continue this conversation"
+    )
+    chat.add_argument("--max-tokens", type=_positive_int, metavar="N", help="longest reply")
+    chat.set_defaults(handler=chat_commands.chat)
+
+
+def _serve_parsers(commands: Any) -> None:
+    emulator = commands.add_parser(
+        "emulator", help="run the local provider emulator (OpenAI, Anthropic, Gemini protocols)"
+    )
+    emulator.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765)")
+    emulator.add_argument(
+        "--chunk-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="pause between streamed chunks, to feel like a real provider",
+    )
+    emulator.set_defaults(standalone=serve_commands.run_emulator)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the local metering endpoint (OpenAI and Anthropic APIs) for other tools",
+        description="Serve the OpenAI Chat Completions and Responses APIs and the Anthropic "
+        "Messages API on 127.0.0.1. Each request is forwarded with your key from the key store "
+        "and charged on the ledger under the calling tool's name. Tools pass the access token "
+        "printed at start as their API key.",
+    )
+    serve.add_argument(
+        "--port", type=_port, help="port (default: the app's setting, 8411; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine)"
+    )
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other machines can reach (they need the token; plain HTTP)",
+    )
+    serve.add_argument(
+        "--demo", action="store_true", help="forward everything to the offline demo provider"
+    )
+    serve.add_argument("--openai-endpoint", metavar="ID", help="where OpenAI-style requests go")
+    serve.add_argument("--anthropic-endpoint", metavar="ID", help="where Anthropic requests go")
+    serve.add_argument("--renew-token", action="store_true", help="replace the access token first")
+    serve.set_defaults(handler=serve_commands.serve)
+
+
+def _prices_parser(commands: Any) -> None:
+    prices = commands.add_parser("prices", help="show a model's rates, or set your own")
+    actions = prices.add_subparsers(
+        title="actions", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    show = actions.add_parser("show", help="the rates a model is charged at, and their source")
+    show.add_argument("model")
+    show.add_argument("--provider", help="provider id, when it matters (openrouter, groq...)")
+    show.set_defaults(handler=prices_commands.show_rates)
+    set_ = actions.add_parser(
+        "set", help="override a model's rates (credits per token = USD per 1M tokens)"
+    )
+    set_.add_argument("model")
+    for name in ("prompt", "completion", "cache-write", "cache-read"):
+        set_.add_argument(f"--{name}", type=_rate, metavar="RATE")
+    set_.set_defaults(handler=prices_commands.set_rates)
+    unset = actions.add_parser("unset", help="drop your override for a model")
+    unset.add_argument("model")
+    unset.set_defaults(handler=prices_commands.unset_rates)
+    default = actions.add_parser(
+        "default", help="rates charged for models the price table does not know"
+    )
+    default.add_argument("--prompt", type=_rate, required=True, metavar="RATE")
+    default.add_argument("--completion", type=_rate, required=True, metavar="RATE")
+    default.set_defaults(handler=prices_commands.set_default_rates)
+    online = actions.add_parser(
+        "online", help="opt in or out of fetching newer prices while the app runs"
+    )
+    online.add_argument("state", choices=["on", "off"])
+    online.set_defaults(handler=prices_commands.set_online_updates)
+
+
+# --- arguments shared by several commands ---------------------------------------------------
+
+
+def _amount_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """``AMOUNT`` in credits or ``--usd DOLLARS``: at most one (exactly one if ``required``)."""
+    group = parser.add_mutually_exclusive_group(required=required)
+    group.add_argument(
+        "amount", nargs="?", type=_credits, metavar="AMOUNT", help="credits (1,000,000 = $1)"
+    )
+    group.add_argument(
+        "--usd", type=_usd, metavar="DOLLARS", help="the amount in US dollars instead"
+    )
+
+
+def _range_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--since", type=_date, metavar="YYYY-MM-DD", help="first day included (UTC)"
+    )
+    parser.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="last day included (UTC)")
+
+
+def _source_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--source",
+        action="append",
+        metavar="NAME",
+        help="only requests from this source: chat (the chat window) or a tool's name on the"
+        " local endpoint, as `tallybook report --by conversation` shows it (repeatable)",
+    )
+
+
+# --- argument types -------------------------------------------------------------------------
+
+
+def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Wrap a core parser so its error becomes argparse's one-line usage error."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except TallybookError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+_credits = _checked(money.parse_credits)
+_usd = _checked(money.parse_usd)
+_rate = _checked(money.parse_rate)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-01-31") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    """A port number; 0 picks a free one."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, not {text!r}")
+    return port
