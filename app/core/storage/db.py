@@ -3,14 +3,22 @@
 Every connection runs with foreign keys on, WAL journaling and ``synchronous=FULL`` (a committed
 top-up or spend survives a power cut). Writers start with ``BEGIN IMMEDIATE`` so two writers queue
 on the busy timeout instead of failing on a lock upgrade; readers never block writers (WAL).
+
+This process writes through one connection, one write at a time (SQLite allows one writer per
+file anyway), so every commit can be announced: :meth:`Database.subscribe` hears the
+:class:`~app.core.storage.changes.Changes` of each write once it is committed, whoever made it
+(a window, the chat service, the metering client, the local endpoint), and the writes of other
+processes once :meth:`Database.notice_foreign_writes` or the next write finds them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +31,15 @@ from app.core.errors import (
     DatabaseLocked,
     DatabaseTooNew,
 )
+from app.core.storage.changes import NOTHING, Changes
+from app.core.storage.watch import CommitWatch
+
+logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_S = 5.0
-_WRITE_OPTION = "tallybook_write"
+
+Subscriber = Callable[[Changes], None]
 
 
 class Database:
@@ -38,6 +51,7 @@ class Database:
 
     def __init__(self, path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = path
+        self._busy_timeout_s = busy_timeout_s
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -54,9 +68,18 @@ class Database:
             self.engine.dispose()  # no connection left holding a file the caller cannot use
             raise
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
-        self._writer = sessionmaker(
-            self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
-        )
+        # One connection for every write of this process: its data_version moves only when
+        # another connection commits, which is how foreign writes are told from ours.
+        self._write_engine = _make_engine(path, busy_timeout_s, writer=True)
+        self._writer = sessionmaker(self._write_engine, expire_on_commit=False)
+        self._write_lock = threading.Lock()
+        self._subscribers: list[Subscriber] = []
+        try:
+            with translate_errors(path):
+                self._watch = CommitWatch(self._write_engine)
+        except BaseException:
+            self.close()
+            raise
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
@@ -66,19 +89,78 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
-        """A session holding the file's write lock until it commits or rolls back."""
-        with translate_errors(self.path), self._writer.begin() as session:
-            yield session
+        """A session holding the file's write lock until it commits or rolls back.
+
+        After the commit (and after releasing the lock) the subscribers hear what it changed;
+        after a rollback they hear nothing, unless another process's commit was found meanwhile.
+
+        Raises:
+            DatabaseLocked: another write (of this process or another) held the file for longer
+                than the busy timeout; nothing was changed.
+        """
+        if not self._write_lock.acquire(timeout=self._busy_timeout_s):
+            raise _locked(self.path)
+        committed = False
+        try:
+            with translate_errors(self.path), self._writer.begin() as session:
+                yield session
+            committed = True
+        finally:
+            changes = self._watch.take(committed=committed)
+            self._write_lock.release()
+            self._announce(changes)
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(changes)`` for every announced change; returns the unsubscribe.
+
+        It runs on the thread that wrote (any thread), after the write lock is released, once
+        per write transaction that changed rows, and once per batch of foreign writes found.
+        What it raises is logged: the write it reports is committed either way.
+        """
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    def announce(self, changes: Changes) -> None:
+        """Tell the subscribers about a change kept outside this file (the OS key store)."""
+        self._announce(changes)
+
+    def notice_foreign_writes(self) -> Changes:
+        """Announce commits other connections made since the last look; the changes found.
+
+        It never waits for this process's writes: while one runs it returns at once (that write
+        looked when it began, and the next call catches anything committed after it).
+        """
+        if not self._write_lock.acquire(blocking=False):
+            return NOTHING
+        try:
+            with translate_errors(self.path):
+                self._watch.look()
+            changes = self._watch.take(committed=False)
+        finally:
+            self._write_lock.release()
+        self._announce(changes)
+        return changes
 
     def close(self) -> None:
         """Release every pooled connection (and with it the WAL files when last)."""
+        self._write_engine.dispose()
         self.engine.dispose()
 
+    def _announce(self, changes: Changes) -> None:
+        if not changes:
+            return
+        for callback in list(self._subscribers):
+            try:
+                callback(changes)
+            except Exception:
+                logger.exception("a subscriber to the ledger's changes failed")
 
-def _make_engine(path: Path, busy_timeout_s: float) -> Engine:
+
+def _make_engine(path: Path, busy_timeout_s: float, *, writer: bool = False) -> Engine:
     engine = create_engine(
         f"sqlite:///{path}",
         connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
+        **({"pool_size": 1, "max_overflow": 0} if writer else {}),
     )
 
     @event.listens_for(engine, "connect")
@@ -95,8 +177,7 @@ def _make_engine(path: Path, busy_timeout_s: float) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        writing = connection.get_execution_options().get(_WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
     return engine
 
@@ -115,10 +196,7 @@ def translate_errors(path: Path) -> Iterator[None]:
 def _translate(error: BaseException | None, path: Path) -> DatabaseError:
     text = str(error).lower()
     if "locked" in text or "busy" in text:
-        return DatabaseLocked(
-            f"The ledger {path} is locked by another program (another Tallybook?). "
-            "Close it and try again; nothing was changed."
-        )
+        return _locked(path)
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         return DatabaseCorrupt(
             f"{path} is not a Tallybook ledger or is damaged; it was left untouched. "
@@ -134,6 +212,13 @@ def _translate(error: BaseException | None, path: Path) -> DatabaseError:
             f"Cannot open the ledger {path}: check the folder exists and is writable."
         )
     return DatabaseError(f"The ledger {path} could not be used: {error}.")
+
+
+def _locked(path: Path) -> DatabaseLocked:
+    return DatabaseLocked(
+        f"The ledger {path} is locked by another program (another Tallybook?). "
+        "Close it and try again; nothing was changed."
+    )
 
 
 def upgrade_schema(engine: Engine, path: Path) -> None:
