@@ -45,6 +45,11 @@ def written_table(statement: str) -> tuple[str, bool]:
     return match.group(1).lower(), _RETURNING.search(statement) is not None
 
 
+@functools.lru_cache(maxsize=64)
+def _of_tables(tables: frozenset[str]) -> Changes:
+    return Changes.of_tables(tables)
+
+
 class CommitWatch:
     """What the current write changed, and whether another connection committed meanwhile.
 
@@ -78,7 +83,7 @@ class CommitWatch:
 
         A rolled-back write changed nothing, but a foreign commit seen before it is still news.
         """
-        changes = Changes.of_tables(self._tables) if committed else NOTHING
+        changes = _of_tables(frozenset(self._tables)) if committed else NOTHING
         if self._foreign:
             changes = EVERYTHING
         self._tables.clear()
