@@ -1,4 +1,8 @@
-"""Showing alerts: a banner in the window and a desktop notification, never a blocking dialog."""
+"""Showing alerts: a banner in the window and a desktop notification, never a blocking dialog.
+
+The banner keeps an alert until the user dismisses it or until what it warned about is gone
+(:meth:`AlertBanner.withdraw`: a top-up lifted the low balance, the budget was removed).
+"""
 
 from __future__ import annotations
 
@@ -56,6 +60,16 @@ class AlertBanner(QFrame):
     def show_alert(self, alert: Alert) -> None:
         """Put an alert on top; earlier undismissed ones are counted."""
         self._pending.append(alert)
+        self._render()
+
+    def keys(self) -> set[str]:
+        """The keys of every alert shown or counted."""
+        return {alert.key for alert in self._pending}
+
+    def withdraw(self, keys: set[str]) -> None:
+        """Take down the alerts with these keys (their cause is gone); the banner hides when
+        none is left."""
+        self._pending = [alert for alert in self._pending if alert.key not in keys]
         self._render()
 
     def _render(self) -> None:

@@ -8,8 +8,10 @@ from PySide6.QtCore import QObject, Signal
 
 from app.core.chats import Chats
 from app.core.metering.client import MeteringClient
+from app.core.storage.changes import Changes
 from app.core.storage.db import Database
 from app.servers.emulator.demo import OfflineDemo
+from app.ui.live import LedgerFeed
 from app.ui.workers import TaskRunner
 
 
@@ -17,16 +19,31 @@ class AppEvents(QObject):
     """Changes are announced once, here; each view refreshes only what it shows.
 
     Signals:
-        ledger_changed(): money moved (a reply settled, credits added, balance rules changed).
-        conversations_changed(): a conversation was created, renamed, deleted or got a message.
-        settings_changed(): keys, endpoints, prices or budgets changed.
+        changed(object): the :class:`~app.core.storage.changes.Changes` of a commit: this
+            process's as it commits, another process's within a second (:mod:`app.ui.live`).
+            It may be emitted from any thread; receivers run on the GUI thread.
+        ledger_changed(), conversations_changed(), settings_changed(): ``changed`` told apart,
+            emitted right after it, for the views that have not moved to ``changed`` yet.
         alert(object): an :class:`app.core.ledger.alerts.Alert` to show (banner and notification).
     """
 
+    changed = Signal(object)
     ledger_changed = Signal()
     conversations_changed = Signal()
     settings_changed = Signal()
     alert = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.changed.connect(self._on_changed)
+
+    def _on_changed(self, changes: Changes) -> None:
+        if changes.ledger:
+            self.ledger_changed.emit()
+        if changes.conversations:
+            self.conversations_changed.emit()
+        if changes.settings:
+            self.settings_changed.emit()
 
 
 @dataclass
@@ -42,21 +59,27 @@ class AppContext:
     events: AppEvents
     demo: OfflineDemo
     """The offline demo provider, started when a request first goes to it."""
+    feed: LedgerFeed
+    """Every commit to the ledger, ours or another program's, as ``events.changed``."""
 
     @classmethod
     def create(cls, db: Database, parent: QObject | None = None) -> AppContext:
         """The context for a ledger, with its own metering client and workers."""
+        tasks = TaskRunner(parent)
+        events = AppEvents(parent)
         return cls(
             db=db,
             chats=Chats(db, MeteringClient(db)),
-            tasks=TaskRunner(parent),
+            tasks=tasks,
             streams=TaskRunner(parent, threads=4),
-            events=AppEvents(parent),
+            events=events,
             demo=OfflineDemo().open(),
+            feed=LedgerFeed(db, tasks, events.changed, parent),
         )
 
     def close(self) -> None:
         """Wait for running work, then close the HTTP client and stop the demo."""
+        self.feed.close()
         self.streams.wait()
         self.tasks.wait()
         self.chats.metering.close()

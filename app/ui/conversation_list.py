@@ -32,8 +32,11 @@ from PySide6.QtWidgets import (
 
 from app.core import conversations, money
 from app.core.conversations import ConversationSummary
+from app.core.storage.changes import CONVERSATIONS, LEDGER, Changes
 from app.ui.context import AppContext
 from app.ui.errors import describe
+from app.ui.live import ChangeThrottle
+from app.ui.operations import run_write
 
 _Index = QModelIndex | QPersistentModelIndex
 SummaryRole = Qt.ItemDataRole.UserRole + 1
@@ -160,8 +163,7 @@ class ConversationListPanel(QWidget):
         self._add_shortcut(
             "Delete…", QKeySequence(QKeySequence.StandardKey.Delete), self.delete_current
         )
-        context.events.conversations_changed.connect(self.refresh)
-        context.events.ledger_changed.connect(self.refresh)
+        ChangeThrottle(context.events.changed, CONVERSATIONS | LEDGER, self._on_changes, self)
         self.refresh()
 
     def refresh(self) -> None:
@@ -186,7 +188,12 @@ class ConversationListPanel(QWidget):
             return
         title, ok = QInputDialog.getText(self, "Rename conversation", "Title:", text=summary.title)
         if ok and title.strip():
-            self._write(lambda session: conversations.rename(session, summary.id, title))
+            run_write(
+                self._context,
+                self,
+                lambda session: conversations.rename(session, summary.id, title),
+                on_failed=self._on_load_failed,
+            )
 
     def delete_current(self) -> None:
         """Hide the selected conversation after confirmation; its spend stays on the ledger."""
@@ -203,16 +210,12 @@ class ConversationListPanel(QWidget):
             if summary.id == self._current:
                 self._current = None
                 self.new_requested.emit()
-            self._write(lambda session: conversations.delete_conversation(session, summary.id))
-
-    def _write(self, change: Any) -> None:
-        def run() -> None:
-            with self._context.db.write() as session:
-                change(session)
-
-        self._context.tasks.run(
-            run, lambda _: self._context.events.conversations_changed.emit(), self._on_load_failed
-        )
+            run_write(
+                self._context,
+                self,
+                lambda session: conversations.delete_conversation(session, summary.id),
+                on_failed=self._on_load_failed,
+            )
 
     def _selected(self) -> ConversationSummary | None:
         index = self.view.currentIndex()
@@ -231,6 +234,9 @@ class ConversationListPanel(QWidget):
         action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         action.triggered.connect(slot)
         self.view.addAction(action)
+
+    def _on_changes(self, _changes: Changes) -> None:
+        self.refresh()  # titles, new messages, and what each conversation has cost
 
     def _on_load_finished(self, rows: list[ConversationSummary]) -> None:
         self.model.set_rows(rows)

@@ -2,8 +2,8 @@
 
 Starting reads the key store (the access token) and binds a port, so it runs on the task thread;
 each tool's charged reply arrives from the endpoint's own threads and is passed to the GUI thread
-as a signal, where it refreshes the balance and the charts and raises its alerts like a reply in
-the chat window.
+as a signal, where it raises its alerts like a reply in the chat window (the balance and the
+charts follow the ledger's own announcement of the charge).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from app.servers.gateway import Gateway, Settlement, access_token, renew_access_
 from app.servers.gateway import config as endpoint_config
 from app.servers.gateway.config import EndpointConfig
 from app.ui.context import AppContext
+from app.ui.operations import Latest
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class LocalEndpoint(QObject):
         super().__init__(parent)
         self._context = context
         self._gateway: Gateway | None = None
-        self._generation = 0  # of apply_loaded: a start that finishes late is not the one wanted
+        self._latest = Latest(self)  # of apply_loaded: a start that finishes late is not wanted
         self.state = EndpointState(EndpointConfig())
         self._settled_elsewhere.connect(self._on_settled_elsewhere)
 
@@ -80,16 +81,16 @@ class LocalEndpoint(QObject):
     def apply_loaded(self, config: EndpointConfig) -> None:
         """Start, restart or stop to match ``config`` (already saved)."""
         self.stop(emit=False)
-        self._generation += 1
+        self._latest.renew()
         self.state = EndpointState(config)
         if not config.enabled:
             self.state_changed.emit(self.state)
             return
-        generation = self._generation
         self._context.tasks.run(
             lambda: self._start(config),
-            lambda gateway: self._on_started(gateway, generation),
-            lambda error: self._on_start_failed(error, generation),
+            # Superseded (the settings changed meanwhile): the late server is stopped at once.
+            self._latest.guard(self._on_started, otherwise=lambda late: late.stop()),
+            self._latest.guard(self._on_failed),
         )
 
     def renew_token(self) -> None:
@@ -116,17 +117,10 @@ class LocalEndpoint(QObject):
             on_settled=self._settled_elsewhere.emit,
         ).start()
 
-    def _on_started(self, gateway: Gateway, generation: int) -> None:
-        if generation != self._generation:  # the settings changed meanwhile
-            gateway.stop()
-            return
+    def _on_started(self, gateway: Gateway) -> None:
         self._gateway = gateway
         self.state = EndpointState(self.state.config, url=gateway.url)
         self.state_changed.emit(self.state)
-
-    def _on_start_failed(self, error: BaseException, generation: int) -> None:
-        if generation == self._generation:
-            self._on_failed(error)
 
     def _on_failed(self, error: BaseException) -> None:
         self.state = EndpointState(self.state.config, error=_describe(error, self.state.config))
@@ -138,10 +132,8 @@ class LocalEndpoint(QObject):
         self.state_changed.emit(self.state)
 
     def _on_settled_elsewhere(self, done: Settlement) -> None:
-        events = self._context.events
-        events.ledger_changed.emit()
         for alert in done.alerts:
-            events.alert.emit(alert)
+            self._context.events.alert.emit(alert)
         self.settled.emit(done)
 
 

@@ -2,7 +2,9 @@
 
 All ledger reads and writes run on the context's task runner; replies stream on their own
 threads. After each reply the alerts are checked once (budgets, low balance, anomalies) and any
-new one is shown as a banner and a desktop notification, never a dialog.
+new one is shown as a banner and a desktop notification, never a dialog. The status-bar balance
+follows every change to the ledger, whoever made it, and a banner whose cause is gone (a top-up
+from the CLI lifted the low balance) is taken down.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from app.core.ledger.alerts import Alert
 from app.core.metering.client import Metered
 from app.core.paths import resource_path
 from app.core.providers import counts
+from app.core.storage.changes import LEDGER, SETTINGS, Changes
 from app.servers.gateway import Settlement
 from app.ui.alerts import AlertBanner, TrayNotifier
 from app.ui.chat import ChatView
@@ -40,7 +43,9 @@ from app.ui.conversation_list import ConversationListPanel
 from app.ui.dashboard import DashboardView
 from app.ui.dialogs import BalanceDialog, KeysDialog, LocalEndpointDialog, PricesDialog
 from app.ui.errors import describe
+from app.ui.live import ChangeThrottle
 from app.ui.local_endpoint import EndpointState, LocalEndpoint
+from app.ui.operations import alive, run_write
 from app.ui.transactions import TransactionsView, export_all
 
 DEFAULT_CONFIRM_ABOVE = Decimal(100_000)
@@ -147,7 +152,7 @@ class MainWindow(QMainWindow):
         self.chat.keys_requested.connect(self.open_keys)
         self.balance_button.clicked.connect(self.open_balance)
         self.dashboard.conversation_activated.connect(self._on_dashboard_conversation_activated)
-        events.ledger_changed.connect(self.refresh_balance)
+        ChangeThrottle(events.changed, LEDGER | SETTINGS, self._on_changes, self)
         events.alert.connect(self._on_events_alert)
         self.endpoint_button.clicked.connect(self.open_local_endpoint)
         self.local_endpoint.state_changed.connect(self._on_local_endpoint_state_changed)
@@ -162,8 +167,7 @@ class MainWindow(QMainWindow):
         self.chat.open_conversation(conversation_id)
 
     def _on_chat_conversation_created(self, conversation_id: int) -> None:
-        self.conversations.select(conversation_id)
-        self.context.events.conversations_changed.emit()
+        self.conversations.select(conversation_id)  # listed once its commit is announced
 
     def _on_chat_reply_finished(self, metered: Metered) -> None:
         def check() -> list[Alert]:
@@ -180,6 +184,23 @@ class MainWindow(QMainWindow):
     def _on_events_alert(self, alert: Alert) -> None:
         self.banner.show_alert(alert)
         self.tray.notify(alert)
+
+    def _on_changes(self, changes: Changes) -> None:
+        if changes.ledger:
+            self.refresh_balance()
+        shown = self.banner.keys()
+        if not shown:
+            return
+
+        def load() -> set[str]:
+            with self.context.db.read() as session:
+                return alerts.standing(session, shown)
+
+        self.context.tasks.run(
+            load,
+            alive(self, lambda standing: self.banner.withdraw(shown - standing)),
+            alive(self, self._show_error),
+        )
 
     def _on_local_endpoint_state_changed(self, state: EndpointState) -> None:
         self.endpoint_button.setVisible(state.running or bool(state.error))
@@ -214,7 +235,6 @@ class MainWindow(QMainWindow):
     def open_balance(self) -> None:
         """Balance, top-ups, auto-refill, budgets, low-balance threshold."""
         BalanceDialog(self.context, self).exec()
-        self.refresh_balance()
 
     def open_local_endpoint(self) -> None:
         """On/off, port, where requests go, the address and access token for tools."""
@@ -301,12 +321,11 @@ class MainWindow(QMainWindow):
         self.chat.set_confirm_threshold(credits or None)
 
     def _on_provider_counts_toggled(self, allowed: bool) -> None:
-        def save() -> None:
-            with self.context.db.write() as session:
-                counts.set_allowed(session, allowed)
-
-        self.context.tasks.run(
-            save, lambda _: self.context.events.settings_changed.emit(), self._show_error
+        run_write(
+            self.context,
+            self,
+            lambda session: counts.set_allowed(session, allowed),
+            on_failed=self._show_error,
         )
 
     def _load_preferences(self) -> None:

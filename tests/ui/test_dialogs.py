@@ -241,7 +241,7 @@ def test_an_endpoint_can_be_added_refused_and_forgotten(
 
     dialog.endpoint_url.setText("http://127.0.0.1:8080/v1")
     dialog.endpoint_protocol.setCurrentIndex(2)  # Gemini
-    with qtbot.waitSignal(dialog.context.events.settings_changed, timeout=WAIT_MS):
+    with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
         dialog.add_save_button.click()
     assert not dialog.add_form.isVisible()
     row = dialog.rows["custom-local-llama"]
@@ -252,7 +252,7 @@ def test_an_endpoint_can_be_added_refused_and_forgotten(
 
     monkeypatch.setattr(widgets, "confirm", lambda *_: True)
     assert row.forget_button is not None
-    with qtbot.waitSignal(dialog.context.events.settings_changed, timeout=WAIT_MS):
+    with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
         row.forget_button.click()
     assert "custom-local-llama" not in dialog.rows
     assert set(dialog.rows) == {e.id for e in registry.BUILTIN}
@@ -442,7 +442,7 @@ def test_a_monthly_budget_is_listed_with_zero_percent_and_can_be_removed(
     dialog = open_dialog(BalanceDialog)
     assert dialog.budget_period.currentData() == "month"
     dialog.budget_limit.edit.setText("10")
-    with qtbot.waitSignal(dialog.context.events.settings_changed, timeout=WAIT_MS):
+    with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
         dialog.add_budget_button.click()
     table = dialog.budget_table
     assert table.rowCount() == 1
@@ -475,7 +475,7 @@ def test_a_model_budget_needs_its_model(
     assert "needs the model's name" in dialog.budget_message.text()
 
     dialog.budget_target.setEditText("gpt-4o")
-    with qtbot.waitSignal(dialog.context.events.settings_changed, timeout=WAIT_MS):
+    with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
         dialog.add_budget_button.click()
     assert dialog.budget_table.item(0, 0).text() == "Daily: gpt-4o"  # type: ignore[union-attr]
     with db.read() as session:
@@ -524,7 +524,7 @@ def test_turning_checking_on_grants_the_start_balance(
         balance.configure(session, start_balance=Decimal(3_000_000))
     dialog = open_dialog(BalanceDialog)
     assert not dialog.checking_box.isChecked()
-    with qtbot.waitSignal(dialog.context.events.ledger_changed, timeout=WAIT_MS):
+    with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
         dialog.checking_box.click()
     assert dialog.checking_box.isChecked()
     assert dialog.balance_label.text() == "$3.0000"

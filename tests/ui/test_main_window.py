@@ -49,11 +49,14 @@ def test_a_conversation_appears_in_the_list_with_its_cost(
     conversation = window.chat.current_conversation()
     assert conversation is not None
     qtbot.waitUntil(lambda: window.conversations.model.rowCount() == 1, timeout=10_000)
-    with db.read() as session:
-        cost = conversations.conversation_cost(session, conversation)
     model = window.conversations.model
-    qtbot.waitUntil(lambda: model.data(model.index(0), SummaryRole).cost == cost)
-    assert cost >= metered.cost > 0
+
+    def listed_at_the_ledgers_cost() -> bool:  # the reply, then its title, are charged
+        with db.read() as session:
+            cost = conversations.conversation_cost(session, conversation)
+        return bool(model.data(model.index(0), SummaryRole).cost == cost >= metered.cost > 0)
+
+    qtbot.waitUntil(listed_at_the_ledgers_cost, timeout=10_000)
     qtbot.waitUntil(lambda: "Balance -$0.0000" in window.balance_button.text(), timeout=10_000)
 
 

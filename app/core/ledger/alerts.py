@@ -14,6 +14,7 @@ estimate far from what the provider reported (more than ``ESTIMATE_GAP`` off, an
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
@@ -37,6 +38,8 @@ ANOMALY_HISTORY = 50
 ANOMALY_MINIMUM = 10
 ESTIMATE_GAP = 0.25
 ESTIMATE_GAP_TOKENS = 50
+LOW_BALANCE_ALERT = "low-balance"
+_BUDGET_ALERT = "budget:"
 
 
 class Level(StrEnum):
@@ -106,7 +109,7 @@ def add_budget(
 def remove_budget(session: Session, budget_id: int) -> None:
     """Delete a budget (its alerts' history goes with it)."""
     session.execute(delete(Budget).where(Budget.id == budget_id))
-    session.execute(delete(AlertLog).where(AlertLog.key.like(f"budget:{budget_id}:%")))
+    session.execute(delete(AlertLog).where(AlertLog.key.like(f"{_BUDGET_ALERT}{budget_id}:%")))
 
 
 def budgets(session: Session, *, now: datetime | None = None) -> list[BudgetView]:
@@ -144,7 +147,7 @@ def set_low_balance_threshold(session: Session, credits: Decimal | None) -> None
     if credits is not None:
         require_amount("low-balance threshold", credits)
     settings.put(session, LOW_BALANCE_KEY, None if credits is None else f"{credits:f}")
-    session.execute(delete(AlertLog).where(AlertLog.key == "low-balance"))
+    session.execute(delete(AlertLog).where(AlertLog.key == LOW_BALANCE_ALERT))
 
 
 def check(
@@ -152,13 +155,34 @@ def check(
 ) -> list[Alert]:
     """The alerts that became true, each raised once; call after a request settles."""
     now = now or utcnow()
-    found = [*_low_balance(session), *_budget_alerts(session, now)]
+    low = _low_balance(session)
+    if not low:
+        session.execute(delete(AlertLog).where(AlertLog.key == LOW_BALANCE_ALERT))  # re-arm
+    found = [*low, *_budget_alerts(session, now)]
     if request_id is not None:
         found += _anomalies(session, request_id)
     fresh = [alert for alert in found if session.get(AlertLog, alert.key) is None]
     for alert in fresh:
         session.add(AlertLog(key=alert.key, raised_at=now))
     return fresh
+
+
+def standing(session: Session, keys: Iterable[str], *, now: datetime | None = None) -> set[str]:
+    """Which of the alerts raised earlier (by key) still describe the ledger.
+
+    A low balance stands while the balance is under the threshold; a budget crossing while the
+    budget exists, in the period it was raised for, with that share spent; anything else (an
+    anomaly is about one past request) stands until the user dismisses it. A read only.
+    """
+    now = now or utcnow()
+    true_now = {alert.key for alert in _low_balance(session)}
+    for budget in budgets(session, now=now):
+        true_now.update(_budget_key(budget, now, t) for t in THRESHOLDS if budget.percent >= t)
+    return {
+        key
+        for key in keys
+        if key in true_now or not key.startswith((LOW_BALANCE_ALERT, _BUDGET_ALERT))
+    }
 
 
 def period_start(period: str, now: datetime) -> datetime:
@@ -191,11 +215,10 @@ def _low_balance(session: Session) -> list[Alert]:
         return []
     credits = entries.current_balance(session)
     if credits >= threshold:
-        session.execute(delete(AlertLog).where(AlertLog.key == "low-balance"))  # re-arm
         return []
     return [
         Alert(
-            "low-balance",
+            LOW_BALANCE_ALERT,
             Level.CRITICAL if credits <= 0 else Level.WARNING,
             "Low balance",
             f"The balance is {format_usd(credits)}, under your {format_usd(threshold)} "
@@ -211,15 +234,12 @@ def _budget_alerts(session: Session, now: datetime) -> list[Alert]:
         if not reached:
             continue
         threshold = reached[-1]
-        stamp = period_start(budget.period, now).strftime(
-            "%Y-%m-%d" if budget.period == "day" else "%Y-%m"
-        )
         level = (
             Level.CRITICAL if threshold >= 100 else Level.WARNING if threshold >= 80 else Level.INFO
         )
         alerts.append(
             Alert(
-                f"budget:{budget.id}:{stamp}:{threshold}",
+                _budget_key(budget, now, threshold),
                 level,
                 f"{budget.label}: {threshold}% reached",
                 f"{format_usd(budget.spent)} of {format_usd(budget.limit)} spent "
@@ -227,6 +247,14 @@ def _budget_alerts(session: Session, now: datetime) -> list[Alert]:
             )
         )
     return alerts
+
+
+def _budget_key(budget: BudgetView, now: datetime, threshold: int) -> str:
+    """``budget:<id>:<period>:<percent>``: raised once per budget, period and threshold."""
+    stamp = period_start(budget.period, now).strftime(
+        "%Y-%m-%d" if budget.period == "day" else "%Y-%m"
+    )
+    return f"{_BUDGET_ALERT}{budget.id}:{stamp}:{threshold}"
 
 
 def _anomalies(session: Session, request_id: int) -> list[Alert]:

@@ -2,10 +2,11 @@
 
 Every refresh is one task on the database thread that reads all figures (from the daily
 aggregates, so it stays fast at a million transactions) into one frozen
-:class:`~app.ui.dashboard.figures.DashboardFigures`; the GUI thread then paints them all. A
-generation counter drops the answer of a refresh that a newer one has overtaken, so a slow read
-can never paint over fresher figures. New spend arrives through ``ledger_changed``, debounced so
-a burst of settled replies costs one read.
+:class:`~app.ui.dashboard.figures.DashboardFigures`; the GUI thread then paints them all. The
+answer of a refresh that a newer one has overtaken is dropped (:class:`~app.ui.operations.Latest`),
+so a slow read can never paint over fresher figures. Any change to the ledger, budgets, prices or
+conversation titles, from this window or another program, refreshes it: at once, then at most
+once a second while changes keep coming, and only when it is on screen (else when next shown).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
@@ -31,7 +32,7 @@ from app.core.conversations import CHAT_SOURCE
 from app.core.day_ranges import utc_today
 from app.core.ledger.analysis import Bucket, Selection, Share
 from app.core.money import format_usd
-from app.core.storage.db import Database
+from app.core.storage.changes import CONVERSATIONS, LEDGER, SETTINGS, Changes
 from app.ui.context import AppContext
 from app.ui.dashboard.charts import BalanceChart, DailyCostChart, ShareChart, TokensChart
 from app.ui.dashboard.controls import RangeControls
@@ -40,29 +41,13 @@ from app.ui.dashboard.panels import CacheSavingsPanel, ForecastPanel, WhatIfPane
 from app.ui.dashboard.plotting import ModelColours
 from app.ui.dialogs.widgets import MessageLine
 from app.ui.errors import describe
+from app.ui.live import ChangeThrottle
+from app.ui.operations import Latest
 
-DEBOUNCE_MS = 300
 ROW_STRETCH = (36, 31, 33)
 """Time and forecast; breakdowns and tokens; balance, cache and what-if."""
 MINIMUM_CONTENT = (1000, 820)
 """Below this the dashboard scrolls instead of squeezing its charts unreadable."""
-
-
-class _LoadFailed(Exception):
-    """A refresh's read failed; carries which refresh it was, so a stale failure is dropped."""
-
-    def __init__(self, generation: int, cause: Exception) -> None:
-        super().__init__(str(cause))
-        self.generation = generation
-        self.cause = cause
-
-
-def _load(db: Database, request: FigureRequest, generation: int) -> tuple[int, DashboardFigures]:
-    """The task: every figure, tagged with the refresh that asked for it."""
-    try:
-        return generation, load_figures(db, request)
-    except Exception as error:
-        raise _LoadFailed(generation, error) from error
 
 
 class _Page(QWidget):
@@ -97,7 +82,7 @@ class DashboardView(QWidget):
         self.context = context
         self.figures: DashboardFigures | None = None
         """What is on screen (``None`` until the first refresh lands)."""
-        self._generation = 0
+        self._latest = Latest(self)
         self._stale = False  # a change arrived while hidden: refresh when shown
         self.colours = ModelColours()
         self.controls = RangeControls()
@@ -119,34 +104,34 @@ class DashboardView(QWidget):
         self.forecast_panel = ForecastPanel()
         self.savings_panel = CacheSavingsPanel()
         self.whatif_panel = WhatIfPanel()
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(DEBOUNCE_MS)
         self._build()
 
-        self._debounce.timeout.connect(self._on_debounce_timeout)
         self.controls.changed.connect(self._on_controls_changed)
         self.conversation_chart.share_clicked.connect(self._on_conversation_chart_share_clicked)
         self.whatif_panel.model_chosen.connect(self._on_whatif_panel_model_chosen)
-        context.events.ledger_changed.connect(self._on_events_ledger_changed)
-        context.events.settings_changed.connect(self._on_events_settings_changed)
+        # Budgets, thresholds and prices are settings; titles label the conversation chart.
+        ChangeThrottle(
+            context.events.changed, LEDGER | SETTINGS | CONVERSATIONS, self._on_changes, self
+        )
         self.refresh()
 
     # --- public ----------------------------------------------------------------------------
 
     def refresh(self) -> None:
         """Re-read every figure in the background (one task); ``refreshed`` when painted."""
-        self._debounce.stop()
-        self._generation += 1
+        self._stale = False
+        self._latest.renew()
         request = FigureRequest(
             self.controls.selection(),
             self.controls.bucket(),
             self.whatif_panel.model(),
             utc_today(),
         )
-        db, generation = self.context.db, self._generation
+        db = self.context.db
         self.context.tasks.run(
-            lambda: _load(db, request, generation), self._on_load_finished, self._on_load_failed
+            lambda: load_figures(db, request),
+            self._latest.guard(self._on_load_finished),
+            self._latest.guard(self._on_load_failed),
         )
 
     def selection(self) -> Selection:
@@ -246,18 +231,11 @@ class DashboardView(QWidget):
 
     # --- slots -----------------------------------------------------------------------------
 
-    def _on_load_finished(self, result: tuple[int, DashboardFigures]) -> None:
-        generation, figures = result
-        if generation != self._generation:
-            return  # a newer refresh is on its way
+    def _on_load_finished(self, figures: DashboardFigures) -> None:
         self._paint(figures)
         self.refreshed.emit()
 
     def _on_load_failed(self, error: BaseException) -> None:
-        if isinstance(error, _LoadFailed):
-            if error.generation != self._generation:
-                return
-            error = error.cause
         self.message.show_error(f"The dashboard could not be updated: {describe(error)}")
 
     def _on_controls_changed(self) -> None:
@@ -274,13 +252,7 @@ class DashboardView(QWidget):
         else:
             self.set_selection(replace(self.selection(), sources=frozenset({share.source})))
 
-    def _on_events_ledger_changed(self) -> None:
-        self._debounce.start()
-
-    def _on_events_settings_changed(self) -> None:
-        self._debounce.start()  # budgets, thresholds or prices may have changed
-
-    def _on_debounce_timeout(self) -> None:
+    def _on_changes(self, _changes: Changes) -> None:
         if self.isVisible():
             self.refresh()
         else:
@@ -290,7 +262,6 @@ class DashboardView(QWidget):
         """Catch up on changes that arrived while the dashboard was hidden."""
         super().showEvent(event)
         if self._stale:
-            self._stale = False
             self.refresh()
 
 

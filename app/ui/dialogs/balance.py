@@ -2,7 +2,10 @@
 
 Every amount is parsed by :mod:`app.core.money` (dollars or credits, as the user picks) before
 anything is written, and each change is one write transaction on the task thread, so a value
-that is refused leaves the ledger and the settings exactly as they were.
+that is refused leaves the ledger and the settings exactly as they were. The panel re-reads
+whenever the ledger or the settings change, whoever changed them (a top-up from the CLI shows
+here within a second); the rules form is refilled only while it shows what is stored, so an
+edit being typed is never overwritten.
 """
 
 from __future__ import annotations
@@ -40,15 +43,21 @@ from app.core.ledger import alerts, balance, entries
 from app.core.ledger.alerts import BudgetView
 from app.core.ledger.balance import BalanceView, IntervalUnit
 from app.core.providers import registry
+from app.core.storage.changes import LEDGER, SETTINGS, Changes
 from app.core.storage.db import Database
 from app.ui.context import AppContext
 from app.ui.dialogs.widgets import AmountEdit, MessageLine, plain_button_box, push_button
 from app.ui.errors import describe
+from app.ui.live import ChangeThrottle
+from app.ui.operations import alive, run_write
 
 PERIODS = (("Monthly", "month"), ("Daily", "day"))
 SCOPES = (("All spend", "all"), ("One provider", "provider"), ("One model", "model"))
 BUDGET_COLUMNS = ("Budget", "Spent", "Limit", "Used")
 BUDGET_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+
+_Rules = tuple[Decimal | None, bool, Decimal | None, int, IntervalUnit, Decimal | None]
+"""Start balance, auto-refill on, refill amount, interval value and unit, low-balance alert."""
 
 
 @dataclass(frozen=True)
@@ -62,18 +71,6 @@ class BalanceState:
     """``(endpoint id, name)`` of every endpoint, for provider budgets."""
     models: tuple[str, ...]
     """Models the pickers offer, for model budgets (any other name can be typed)."""
-
-
-@dataclass(frozen=True)
-class BalanceChange:
-    """A change written, what to tell the user, and the state after it."""
-
-    message: str
-    state: BalanceState
-    moved_money: bool
-    """Credits were added (a top-up, or a start balance granted)."""
-    rules: bool
-    """The rules were saved: refill the rules form from the ledger."""
 
 
 def load_state(db: Database) -> BalanceState:
@@ -102,6 +99,7 @@ class BalanceDialog(QDialog):
         self.context = context
         self.state: BalanceState | None = None
         self._clear_after: AmountEdit | None = None  # the field to empty once its change is saved
+        self._saved_rules: _Rules | None = None  # the rules form as last saved
         self.message = MessageLine()
         """Feedback on the balance itself: checking on or off, a failed read."""
         self.top_up_message = MessageLine()
@@ -127,12 +125,17 @@ class BalanceDialog(QDialog):
         layout.addLayout(columns, 1)
         layout.addWidget(buttons)
         self._set_busy(True)
+        ChangeThrottle(context.events.changed, LEDGER | SETTINGS, self._on_changes, self)
         self.refresh()
 
     def refresh(self) -> None:
         """Re-read everything in the background."""
         db = self.context.db
-        self.context.tasks.run(lambda: load_state(db), self._on_load_finished, self._on_failed)
+        self.context.tasks.run(
+            lambda: load_state(db),
+            alive(self, self._on_load_finished),
+            alive(self, self._on_failed),
+        )
 
     # --- building --------------------------------------------------------------------------
 
@@ -284,6 +287,7 @@ class BalanceDialog(QDialog):
     # --- showing ---------------------------------------------------------------------------
 
     def _apply(self, state: BalanceState, *, rules: bool) -> None:
+        rules = rules and self._rules_untouched()
         self.state = state
         view = state.balance
         overdrawn = "  (overdrawn)" if view.credits < 0 else ""
@@ -353,11 +357,36 @@ class BalanceDialog(QDialog):
             shown.append(bar.text())
         return shown
 
+    def _rules_untouched(self) -> bool:
+        """The rules form shows the rules last read, or last saved: nobody is editing them."""
+        if self.state is None:
+            return True
+        shown = self._shown_rules()
+        return shown is not None and shown in (_stored_rules(self.state), self._saved_rules)
+
+    def _shown_rules(self) -> _Rules | None:
+        """What the rules form says (``None``: something is half-typed)."""
+        try:
+            return (
+                self.start_balance.credits(),
+                self.auto_refill_box.isChecked(),
+                self.refill_amount.credits(),
+                self.refill_every.value(),
+                IntervalUnit(self.refill_unit.currentData()),
+                self.low_balance.credits(),
+            )
+        except InvalidAmount:
+            return None
+
+    def _on_changes(self, _changes: Changes) -> None:
+        self.refresh()
+
     def _on_load_finished(self, state: BalanceState) -> None:
         self._apply(state, rules=True)
 
     def _on_failed(self, error: BaseException) -> None:
         self._clear_after = None
+        self._saved_rules = None
         self._set_busy(False)
         if self.state is not None:
             self._apply(self.state, rules=False)  # the checkbox goes back to what is stored
@@ -378,7 +407,6 @@ class BalanceDialog(QDialog):
             if checked
             else "Balance checking is off: spend is tracked and nothing is refused.",
             where=self.message,
-            moved_money=True,  # turning it on may grant the start balance
         )
 
     def _on_add_credits_button_clicked(self) -> None:
@@ -395,7 +423,6 @@ class BalanceDialog(QDialog):
             lambda session: entries.add_credits(session, amount),
             f"Added {money.format_usd(amount)} ({money.format_credits(amount)} credits).",
             where=self.top_up_message,
-            moved_money=True,
         )
 
     def _on_save_rules_button_clicked(self) -> None:
@@ -421,13 +448,8 @@ class BalanceDialog(QDialog):
             )
             alerts.set_low_balance_threshold(session, threshold)
 
-        self._write(
-            save,
-            "Saved the balance rules.",
-            where=self.rules_message,
-            moved_money=True,
-            rules=True,
-        )
+        self._saved_rules = self._shown_rules()  # refilled from the ledger unless edited again
+        self._write(save, "Saved the balance rules.", where=self.rules_message)
 
     def _on_add_budget_button_clicked(self) -> None:
         period: str = self.budget_period.currentData()
@@ -469,37 +491,23 @@ class BalanceDialog(QDialog):
         where.show_error(f"{error} Nothing was saved.")
 
     def _write(
-        self,
-        change: Callable[[Session], object],
-        message: str,
-        *,
-        where: MessageLine,
-        moved_money: bool = False,
-        rules: bool = False,
+        self, change: Callable[[Session], object], message: str, *, where: MessageLine
     ) -> None:
-        """Run ``change(session)`` in one write transaction, then reload and announce it."""
-        db = self.context.db
-
-        def write() -> BalanceChange:
-            with db.write() as session:
-                change(session)
-            return BalanceChange(message, load_state(db), moved_money, rules)
-
+        """Run ``change(session)`` in one write transaction; its commit brings the new state."""
         self._feedback = where
         self._set_busy(True)
-        self.context.tasks.run(write, self._on_write_finished, self._on_failed)
+        run_write(
+            self.context, self, change, lambda _: self._on_write_finished(message), self._on_failed
+        )
 
-    def _on_write_finished(self, change: BalanceChange) -> None:
+    def _on_write_finished(self, message: str) -> None:
         if self._clear_after is not None:
             self._clear_after.edit.clear()
             self._clear_after = None
-        self._apply(change.state, rules=change.rules)
         for line in (self.message, self.top_up_message, self.rules_message, self.budget_message):
             line.clear()
-        self._feedback.show_success(change.message)
-        if change.moved_money:
-            self.context.events.ledger_changed.emit()
-        self.context.events.settings_changed.emit()
+        self._feedback.show_success(message)
+        self._set_busy(False)
 
     def _set_busy(self, busy: bool) -> None:
         """Keep the buttons still while a change is being written (one at a time)."""
@@ -510,6 +518,18 @@ class BalanceDialog(QDialog):
             self.add_budget_button,
         ):
             widget.setEnabled(not busy)
+
+
+def _stored_rules(state: BalanceState) -> _Rules:
+    view = state.balance
+    return (
+        view.start_balance,
+        view.auto_refill_enabled,
+        view.refill_amount,
+        view.refill_interval_value,
+        view.refill_interval_unit,
+        state.low_balance,
+    )
 
 
 def _budget_text(budget: BudgetView, provider_names: dict[str, str]) -> str:

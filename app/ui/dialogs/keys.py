@@ -4,6 +4,9 @@ Keys go to the OS key store and nowhere else (:mod:`app.core.keys`); the dialog 
 key's last four characters and clears the entry field as soon as a key is handed over. Key-store
 calls can block (an unlock prompt), so they run on the task thread, in order with the database
 reads and writes of the same change; key tests are network calls and go to the stream threads.
+The key store is not the ledger, so a key saved or removed is announced to the ledger's
+subscribers by hand (:meth:`Database.announce`), as the settings kind like an endpoint added; the
+dialog re-reads on every settings change, except while a key is being typed into its row.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
@@ -36,11 +40,14 @@ from app.core import keys
 from app.core.providers import registry
 from app.core.providers.key_check import check_key
 from app.core.providers.registry import DEMO, Endpoint
+from app.core.storage.changes import SETTINGS, Changes
 from app.core.storage.db import Database
 from app.ui.context import AppContext
 from app.ui.dialogs import widgets
 from app.ui.dialogs.widgets import Banner, MessageLine, Tone, plain_button_box, push_button
 from app.ui.errors import describe
+from app.ui.live import ChangeThrottle
+from app.ui.operations import alive
 
 PROTOCOLS = (
     ("OpenAI-compatible (Chat Completions)", "compatible"),
@@ -90,11 +97,11 @@ class KeysState:
 
 @dataclass(frozen=True)
 class KeyChange:
-    """A change made (a key saved or removed, an endpoint added or forgotten) and the new state."""
+    """A change made (a key saved or removed, an endpoint added or forgotten); its announcement
+    brings the new state."""
 
     endpoint_id: str
     message: str
-    state: KeysState
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,7 @@ class KeysDialog(QDialog):
         self.state: KeysState | None = None
         self._results: dict[str, tuple[str, Tone]] = {}
         self._refused: str | None = None  # a save refused by the store, though the probe passed
+        self._stale = False  # a change arrived while a key was being typed
         self.setWindowTitle("API keys and endpoints")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.resize(880, 620)
@@ -186,12 +194,18 @@ class KeysDialog(QDialog):
         layout.addWidget(self.add_form)
         layout.addWidget(self.message)
         layout.addWidget(buttons)
+        ChangeThrottle(context.events.changed, SETTINGS, self._on_changes, self)
         self.refresh()
 
     def refresh(self) -> None:
         """Re-read endpoints and key sources in the background."""
+        self._stale = False
         db = self.context.db
-        self.context.tasks.run(lambda: load_state(db), self._on_load_finished, self._on_load_failed)
+        self.context.tasks.run(
+            lambda: load_state(db),
+            alive(self, self._on_load_finished),
+            alive(self, self._on_load_failed),
+        )
 
     # --- building --------------------------------------------------------------------------
 
@@ -339,6 +353,15 @@ class KeysDialog(QDialog):
     def _on_load_failed(self, error: BaseException) -> None:
         self.message.show_error(describe(error))
 
+    def _on_changes(self, _changes: Changes) -> None:
+        typing = any(
+            not row.editor.isHidden() and row.editor.isEnabled() for row in self.rows.values()
+        )
+        if typing:  # rebuilding the rows would throw the half-typed key away
+            self._stale = True
+        else:
+            self.refresh()
+
     # --- entering, saving and removing keys ------------------------------------------------
 
     def _on_enter_button_clicked(self, endpoint_id: str) -> None:
@@ -350,6 +373,8 @@ class KeysDialog(QDialog):
         row = self.rows[endpoint_id]
         row.key_edit.clear()
         row.editor.hide()
+        if self._stale:
+            self.refresh()
 
     def _on_save_button_clicked(self, endpoint_id: str) -> None:
         row = self.rows[endpoint_id]
@@ -364,10 +389,11 @@ class KeysDialog(QDialog):
 
         def save() -> KeyChange:
             keys.set_key(endpoint_id, secret)
+            db.announce(SETTINGS)
             message = f"The {name} key is saved in the key store ({keys.mask(secret)})."
-            return KeyChange(endpoint_id, message, load_state(db))
+            return KeyChange(endpoint_id, message)
 
-        self.context.tasks.run(save, self._on_change_finished, self._on_change_failed)
+        self._run_change(save)
 
     def _on_remove_button_clicked(self, endpoint_id: str) -> None:
         name = self.rows[endpoint_id].status.endpoint.name
@@ -383,15 +409,19 @@ class KeysDialog(QDialog):
 
         def remove() -> KeyChange:
             keys.delete_key(endpoint_id)
-            return KeyChange(endpoint_id, f"The {name} key was removed.", load_state(db))
+            db.announce(SETTINGS)
+            return KeyChange(endpoint_id, f"The {name} key was removed.")
 
-        self.context.tasks.run(remove, self._on_change_finished, self._on_change_failed)
+        self._run_change(remove)
+
+    def _run_change(self, change: Callable[[], KeyChange]) -> None:
+        self.context.tasks.run(
+            change, alive(self, self._on_change_finished), alive(self, self._on_change_failed)
+        )
 
     def _on_change_finished(self, change: KeyChange) -> None:
-        self._results.pop(change.endpoint_id, None)
-        self._apply(change.state)
+        self._results.pop(change.endpoint_id, None)  # before the announced state is shown
         self.message.show_success(change.message)
-        self.context.events.settings_changed.emit()
 
     def _on_change_failed(self, error: BaseException) -> None:
         if isinstance(error, keys.KeyStoreUnavailable):
@@ -456,9 +486,11 @@ class KeysDialog(QDialog):
             with db.write() as session:
                 endpoint = registry.add_endpoint(session, name, url, api=api, needs_key=needs_key)
             hint = " Enter its key in its row." if needs_key else ""
-            return KeyChange(endpoint.id, f"Added {endpoint.name}.{hint}", load_state(db))
+            return KeyChange(endpoint.id, f"Added {endpoint.name}.{hint}")
 
-        self.context.tasks.run(add, self._on_add_finished, self._on_add_failed)
+        self.context.tasks.run(
+            add, alive(self, self._on_add_finished), alive(self, self._on_add_failed)
+        )
 
     def _on_add_finished(self, change: KeyChange) -> None:
         self._reset_add_form()
@@ -495,6 +527,6 @@ class KeysDialog(QDialog):
                 registry.remove_endpoint(session, endpoint_id)
             with contextlib.suppress(keys.KeyStoreUnavailable):
                 keys.delete_key(endpoint_id)  # without a store, no key of it was ever saved
-            return KeyChange(endpoint_id, f"Forgot the endpoint {name}.", load_state(db))
+            return KeyChange(endpoint_id, f"Forgot the endpoint {name}.")
 
-        self.context.tasks.run(forget, self._on_change_finished, self._on_change_failed)
+        self._run_change(forget)

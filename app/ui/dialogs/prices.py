@@ -3,7 +3,8 @@
 Rates are credits per token, the same number as USD per million tokens. Every typed rate goes
 through :func:`money.parse_rate` before anything is written, so a rate the ledger could not hold
 exactly (negative, more than six decimals, not a number) is refused with the reason and never
-stored. The table is read on the task thread; pricing a hundred models takes a moment.
+stored. The table is read on the task thread; pricing a hundred models takes a moment. It is
+read again whenever the settings change, here or in another program (``tallybook prices set``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
+    QSignalBlocker,
     QSortFilterProxyModel,
     Qt,
     Signal,
@@ -44,10 +46,13 @@ from app.core.errors import InvalidAmount
 from app.core.pricing import prices
 from app.core.pricing.prices import PriceBook, RateOverride, Rates
 from app.core.providers import registry
+from app.core.storage.changes import SETTINGS, Changes
 from app.core.storage.db import Database
 from app.ui.context import AppContext
 from app.ui.dialogs.widgets import MessageLine, plain_button_box, push_button
 from app.ui.errors import describe
+from app.ui.live import ChangeThrottle
+from app.ui.operations import alive, run_write
 
 ANY_PROVIDER = "any provider"
 COLUMNS = ("Provider", "Model", "Prompt", "Completion", "Cache write", "Cache read", "Source")
@@ -182,6 +187,7 @@ class PricesDialog(QDialog):
         super().__init__(parent)
         self.context = context
         self.state: PricesState | None = None
+        self._refill = False  # the next state read refills the editors, typed in or not
         self.setWindowTitle("Prices")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.resize(980, 680)
@@ -216,12 +222,17 @@ class PricesDialog(QDialog):
         layout.addLayout(editors)
         layout.addWidget(self.message)
         layout.addWidget(buttons)
+        ChangeThrottle(context.events.changed, SETTINGS, self._on_changes, self)
         self.refresh()
 
     def refresh(self) -> None:
         """Re-read rates, overrides and defaults in the background."""
         db = self.context.db
-        self.context.tasks.run(lambda: load_state(db), self._on_load_finished, self._on_failed)
+        self.context.tasks.run(
+            lambda: load_state(db),
+            alive(self, self._on_load_finished),
+            alive(self, self._on_failed),
+        )
 
     def rows_for(self, model: str) -> list[PriceRow]:
         """The rows shown for a model name (every endpoint that offers it)."""
@@ -318,16 +329,40 @@ class PricesDialog(QDialog):
 
     def _on_load_finished(self, state: PricesState) -> None:
         selected = self.override_model.text()
+        refill = self._refill or self._editors_as_stored()  # else the user is typing: keep it
+        self._refill = False
         self.state = state
         self.model.set_rows(state.rows)
         self.catalog_label.setText(f"Prices from {state.catalog}; rates in USD per 1M tokens")
-        assert state.default.prompt is not None and state.default.completion is not None
-        self.default_prompt.setText(f"{state.default.prompt:f}")
-        self.default_completion.setText(f"{state.default.completion:f}")
+        if refill:
+            self.default_prompt.setText(_rate_text(state.default.prompt))
+            self.default_completion.setText(_rate_text(state.default.completion))
         if selected:
-            self.select_model(selected)
-            self._show_override(selected)
+            with QSignalBlocker(self.table.selectionModel()):  # keeps the editor and message
+                self.select_model(selected)
+            if refill:
+                self._show_override(selected)
         self.refreshed.emit()
+
+    def _editors_as_stored(self) -> bool:
+        """The editors still show what was last read (read before the new rows replace it)."""
+        if self.state is None:
+            return True
+        default = self.state.default
+        if (self.default_prompt.text(), self.default_completion.text()) != (
+            _rate_text(default.prompt),
+            _rate_text(default.completion),
+        ):
+            return False
+        rows = self.rows_for(self.override_model.text())
+        override = rows[0].override if rows else None
+        return all(
+            edit.text() == _rate_text(getattr(override, field) if override else None)
+            for field, edit in self.override_edits.items()
+        )
+
+    def _on_changes(self, _changes: Changes) -> None:
+        self.refresh()
 
     def _on_failed(self, error: BaseException) -> None:
         self._set_busy(False)
@@ -350,7 +385,7 @@ class PricesDialog(QDialog):
         override = rows[0].override if rows else None
         for field, edit in self.override_edits.items():
             value = getattr(override, field) if override is not None else None
-            edit.setText("" if value is None else f"{value:f}")
+            edit.setText(_rate_text(value))
             if rows and (override is None or value is None):
                 edit.setPlaceholderText(f"{_rate(rows[0].rates, field):f}")
             else:
@@ -401,23 +436,16 @@ class PricesDialog(QDialog):
         )
 
     def _write(self, change: Callable[[Session], object], message: str) -> None:
-        """Run ``change(session)`` in one write transaction, then reload and announce it."""
-        db = self.context.db
-
-        def write() -> tuple[str, PricesState]:
-            with db.write() as session:
-                change(session)
-            return message, load_state(db)
-
+        """Run ``change(session)`` in one write transaction; its commit brings the new table."""
         self._set_busy(True)
-        self.context.tasks.run(write, self._on_write_finished, self._on_failed)
+        run_write(
+            self.context, self, change, lambda _: self._on_write_finished(message), self._on_failed
+        )
 
-    def _on_write_finished(self, outcome: tuple[str, PricesState]) -> None:
-        message, state = outcome
+    def _on_write_finished(self, message: str) -> None:
+        self._refill = True  # the state its commit brings shows what was stored
         self._set_busy(False)
-        self._on_load_finished(state)
         self.message.show_success(message)
-        self.context.events.settings_changed.emit()
 
     def _set_busy(self, busy: bool) -> None:
         for button in (self.save_override_button, self.save_default_button):
@@ -429,6 +457,11 @@ class PricesDialog(QDialog):
 def _rate(rates: Rates, field: str) -> Decimal:
     value: Decimal = getattr(rates, field)
     return value
+
+
+def _rate_text(rate: Decimal | None) -> str:
+    """A rate as its editor shows it (empty: none)."""
+    return "" if rate is None else f"{rate:f}"
 
 
 def _rate_edit(name: str) -> QLineEdit:

@@ -3,8 +3,8 @@
 The ledger can hold millions of rows, so the model never asks for all of them: the first page
 (500 rows) is read when the filter or sort changes, and the next one only when the view asks
 through :meth:`~TransactionTableModel.fetchMore` (the user scrolled to the bottom). Reads go
-through the context's one database thread; a generation counter drops a page that arrives for a
-query the user has already replaced.
+through the context's one database thread; a page that arrives for a query the user has already
+replaced is dropped (:class:`~app.ui.operations.Latest`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import shiboken6
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -29,6 +28,7 @@ from app.core.ledger.browse import Filter, Row, Totals
 from app.core.ledger.entries import TokenType
 from app.core.pricing.units import is_default_rated
 from app.ui.context import AppContext
+from app.ui.operations import Latest
 
 _Index = QModelIndex | QPersistentModelIndex
 RowRole = Qt.ItemDataRole.UserRole + 1
@@ -171,7 +171,7 @@ class TransactionTableModel(QAbstractTableModel):
         self._sort_section = TIME_COLUMN
         self._descending = True
         self._rows: list[Row] = []
-        self._generation = 0
+        self._latest = Latest(self)
         self._more = False
         self._fetching = False
         self._started = False
@@ -216,7 +216,7 @@ class TransactionTableModel(QAbstractTableModel):
     def refresh(self) -> None:
         """Read the first page and the totals again, keeping the filter and the sort."""
         self._started = True
-        self._generation += 1
+        self._latest.renew()
         self.beginResetModel()
         self._rows = []
         self._more = False
@@ -299,7 +299,7 @@ class TransactionTableModel(QAbstractTableModel):
         return name
 
     def _read_page(self, after: tuple[Any, int] | None) -> None:
-        generation, selection = self._generation, self._filter
+        selection = self._filter
         sort, descending, limit = self._sort_name(), self._descending, self._page_size
         self._fetching = True
 
@@ -311,30 +311,22 @@ class TransactionTableModel(QAbstractTableModel):
 
         self._context.tasks.run(
             load,
-            lambda rows: self._on_page_arrived(generation, rows, first=after is None),
-            lambda error: self._on_page_failed(generation, error),
+            self._latest.guard(lambda rows: self._on_page_arrived(rows, first=after is None)),
+            self._latest.guard(self._on_page_failed),
         )
 
     def _read_totals(self) -> None:
-        generation, selection = self._generation, self._filter
+        selection = self._filter
 
         def load() -> Totals:
             with self._context.db.read() as session:
                 return browse.totals(session, selection)
 
         self._context.tasks.run(
-            load,
-            lambda totals: self._on_totals_arrived(generation, totals),
-            lambda error: self._on_totals_failed(generation, error),
+            load, self._latest.guard(self._on_totals_arrived), self._latest.guard(self.failed.emit)
         )
 
-    def _current(self, generation: int) -> bool:
-        """The answer belongs to the query shown now (and the model still exists)."""
-        return shiboken6.isValid(self) and generation == self._generation
-
-    def _on_page_arrived(self, generation: int, rows: list[Row], *, first: bool) -> None:
-        if not self._current(generation):
-            return
+    def _on_page_arrived(self, rows: list[Row], *, first: bool) -> None:
         self._fetching = False
         self._more = len(rows) == self._page_size
         if rows:
@@ -346,22 +338,14 @@ class TransactionTableModel(QAbstractTableModel):
         if first:
             self.loaded.emit()
 
-    def _on_totals_arrived(self, generation: int, totals: Totals) -> None:
-        if not self._current(generation):
-            return
+    def _on_totals_arrived(self, totals: Totals) -> None:
         self.totals = totals
         self.totals_changed.emit(totals)
 
-    def _on_page_failed(self, generation: int, error: BaseException) -> None:
-        if not self._current(generation):
-            return
+    def _on_page_failed(self, error: BaseException) -> None:
         self._fetching = False
         self._more = False  # no endless retries from the view; a refresh starts over
         self.failed.emit(error)
-
-    def _on_totals_failed(self, generation: int, error: BaseException) -> None:
-        if self._current(generation):
-            self.failed.emit(error)
 
     @staticmethod
     def _tooltip(row: Row, column: Column) -> str | None:

@@ -1,4 +1,9 @@
-"""The transactions view: filters, the lazily loaded table, totals, and export."""
+"""The transactions view: filters, the lazily loaded table, totals, and export.
+
+It follows the ledger whoever writes to it (this window, ``tallybook``, the local endpoint): new
+spend re-reads the table at once, then at most once a second while changes keep coming, and
+only on screen (else when next shown); a conversation created or renamed refreshes the menus.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +27,11 @@ from app.core import conversations, money
 from app.core.conversations import ConversationSummary
 from app.core.ledger import analysis
 from app.core.ledger.browse import Filter, Totals
+from app.core.storage.changes import CONVERSATIONS, LEDGER, Changes
 from app.ui.context import AppContext
 from app.ui.dialogs.widgets import MessageLine
 from app.ui.errors import describe
+from app.ui.live import ChangeThrottle
 from app.ui.transactions.export import ExportJob, ask_export_target, start_export
 from app.ui.transactions.filters import FilterBar
 from app.ui.transactions.table import (
@@ -34,8 +41,6 @@ from app.ui.transactions.table import (
     TransactionTableModel,
 )
 
-REFRESH_DEBOUNCE_MS = 300
-"""A burst of ledger changes (a reply settling, a refill) re-reads once."""
 _WIDEST_TEXT_COLUMN = 240
 _NARROWEST_CONVERSATION = 140
 
@@ -97,7 +102,6 @@ class TransactionsView(QWidget):
         layout.addWidget(self.message)
         layout.addLayout(footer)
 
-        self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_DEBOUNCE_MS)
         self._sized = False
         self._connect()
         self.model.set_filter(Filter())
@@ -131,7 +135,6 @@ class TransactionsView(QWidget):
     def refresh(self) -> None:
         """Re-read the rows, the totals and the filter menus, keeping the filter and sort."""
         self._stale = False
-        self._refresh_timer.stop()
         self.model.refresh()
         self._load_choices()
 
@@ -157,9 +160,7 @@ class TransactionsView(QWidget):
         self.model.modelReset.connect(self._on_model_model_reset)
         self.model.totals_changed.connect(self._on_model_totals_changed)
         self.model.failed.connect(self._show_error)
-        self._refresh_timer.timeout.connect(self._on_refresh_timer_timeout)
-        self._context.events.ledger_changed.connect(self._on_events_ledger_changed)
-        self._context.events.conversations_changed.connect(self._on_events_conversations_changed)
+        ChangeThrottle(self._context.events.changed, LEDGER | CONVERSATIONS, self._on_changes, self)
 
     def _load_choices(self) -> None:
         def load() -> _Choices:
@@ -253,14 +254,10 @@ class TransactionsView(QWidget):
     def _on_choices_loaded(self, choices: _Choices) -> None:
         self.filters.set_choices(*choices)
 
-    def _on_events_conversations_changed(self) -> None:
-        self._load_choices()  # a new or renamed conversation for the menu
-
-    def _on_events_ledger_changed(self) -> None:
-        self._refresh_timer.start()
-
-    def _on_refresh_timer_timeout(self) -> None:
-        if self.isVisible():
+    def _on_changes(self, changes: Changes) -> None:
+        if not changes.ledger:
+            self._load_choices()  # a new or renamed conversation for the menu
+        elif self.isVisible():
             self.refresh()
         else:
             self._stale = True
