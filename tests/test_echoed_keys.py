@@ -23,6 +23,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from app.core import conversations, keys
+from app.core.chats import Turn
 from app.core.errors import ProviderError
 from app.core.messages import ChatMessage
 from app.core.metering.client import ChatRequest, Metered, MeteringClient
@@ -49,25 +50,44 @@ def echo(request: Recorded) -> Answer:
     headers = {"X-Echo-Authorization": f"Bearer {key}"}
     if mode.startswith("error-"):
         status = int(mode.removeprefix("error-"))
-        return Answer(status, {"error": {"message": f"Incorrect API key provided: {key}."}}, headers=headers)
+        return Answer(
+            status, {"error": {"message": f"Incorrect API key provided: {key}."}}, headers=headers
+        )
     half = len(key) // 2
     usage = {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14, "echo": key}
     if mode == "json":
         body = {
             "model": mode,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": f"Your key is {key}."}}],
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": f"Your key is {key}."}}
+            ],
             "usage": usage,
         }
         return Answer(json_body=body, headers=headers)
     chunks: list[tuple[str | None, Any]] = [
-        (None, {"model": mode, "choices": [{"index": 0, "delta": {"content": f"Your key is {key[:half]}"}}]}),
-        (None, {"model": mode, "choices": [{"index": 0, "delta": {"content": f"{key[half:]}, you said."}}]}),
+        (
+            None,
+            {
+                "model": mode,
+                "choices": [{"index": 0, "delta": {"content": f"Your key is {key[:half]}"}}],
+            },
+        ),
+        (
+            None,
+            {
+                "model": mode,
+                "choices": [{"index": 0, "delta": {"content": f"{key[half:]}, you said."}}],
+            },
+        ),
     ]
     if mode == "stream-error":
         chunks.append((None, {"error": {"message": f"Quota exceeded for key {key}", "code": 429}}))
     else:
         chunks += [
-            (None, {"model": mode, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+            (
+                None,
+                {"model": mode, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            ),
             (None, {"model": mode, "choices": [], "usage": usage}),
         ]
     return Answer(events=[*chunks, (None, "[DONE]")], headers=headers)
@@ -101,7 +121,7 @@ def ledger_bytes(db: Database) -> bytes:
 def request(endpoint: Endpoint, db: Database, mode: str) -> ChatRequest:
     with db.write() as session:
         conversation = conversations.create_conversation(session, title=mode).id
-    return ChatRequest(endpoint.id, mode, (ChatMessage("user", "hi"),), conversation_id=conversation)
+    return ChatRequest(endpoint.id, mode, (ChatMessage("user", "hi"),), hooks=Turn(conversation))
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -145,7 +165,16 @@ def test_tallybook_chat_prints_no_key(tmp_path: Path, careless: ReplayServer) ->
     }
     for mode in ("text", "stream-error", "error-400", "error-401"):
         result = subprocess.run(
-            [sys.executable, str(ROOT / "main.py"), "chat", "--provider", added.id, "--model", mode, "hi"],
+            [
+                sys.executable,
+                str(ROOT / "main.py"),
+                "chat",
+                "--provider",
+                added.id,
+                "--model",
+                mode,
+                "hi",
+            ],
             capture_output=True,
             text=True,
             env=environment,
@@ -167,11 +196,17 @@ def test_the_local_endpoint_forwards_no_key_to_the_tool(
     db: Database, endpoint: Endpoint, mode: str
 ) -> None:
     client = MeteringClient(db, retries=0)
-    gateway = Gateway(db, client, token=access_token(), upstreams=Upstreams(endpoint.id, endpoint.id), port=0)
+    gateway = Gateway(
+        db, client, token=access_token(), upstreams=Upstreams(endpoint.id, endpoint.id), port=0
+    )
     streamed = mode != "json"
     try:
         with gateway, httpx2.Client(timeout=30) as tool:
-            body = {"model": mode, "messages": [{"role": "user", "content": "hi"}], "stream": streamed}
+            body = {
+                "model": mode,
+                "messages": [{"role": "user", "content": "hi"}],
+                "stream": streamed,
+            }
             answer = tool.post(
                 gateway.url + "/v1/chat/completions",
                 json=body,
@@ -193,9 +228,7 @@ def test_the_local_endpoint_forwards_no_key_to_the_tool(
 
 @pytest.mark.gui
 @pytest.mark.parametrize("mode", ["text", "stream-error", "error-401"])
-def test_the_window_shows_no_key(
-    qtbot: QtBot, db: Database, endpoint: Endpoint, mode: str
-) -> None:
+def test_the_window_shows_no_key(qtbot: QtBot, db: Database, endpoint: Endpoint, mode: str) -> None:
     context = AppContext.create(db)
     view = ChatView(context)
     qtbot.addWidget(view)
@@ -204,10 +237,14 @@ def test_the_window_shows_no_key(
         qtbot.waitUntil(lambda: bool(view.composer.picker.choices()), timeout=5_000)
         view.set_selection(endpoint.id, mode)
         view.composer.set_text("hi")
-        with qtbot.waitSignal(view.busy_changed, check_params_cb=lambda busy: not busy, timeout=10_000):
+        with qtbot.waitSignal(
+            view.busy_changed, check_params_cb=lambda busy: not busy, timeout=10_000
+        ):
             view.composer.send_button.click()
         qtbot.waitUntil(lambda: not view.is_busy(), timeout=10_000)
-        shown = [view.errors.text()] + [m.text() + m.footer_text() + m.body.toPlainText() for m in view.messages()]
+        shown = [view.errors.text()] + [
+            m.text() + m.footer_text() + m.body.toPlainText() for m in view.messages()
+        ]
         assert_no_key(*shown)
         if mode == "text":
             assert "[redacted]" in view.messages()[-1].text()

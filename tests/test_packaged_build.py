@@ -331,7 +331,12 @@ def test_bundle_has_the_files_the_app_reads_and_nothing_from_the_tests(
         "cl100k_base.tiktoken.gz",
         "o200k_base.tiktoken.gz",
     ]
-    assert {"app.servers.emulator", "app.ui.main_window", "pyqtgraph", "genai_prices.data"} <= modules
+    assert {
+        "app.servers.emulator",
+        "app.ui.main_window",
+        "pyqtgraph",
+        "genai_prices.data",
+    } <= modules
     unwanted = {"tests", "pytest", "_pytest", "hypothesis", "pytestqt", "PyInstaller", "requests"}
     assert not {name for name in modules if name.split(".")[0] in unwanted}
     assert not (internal / "tests").exists()

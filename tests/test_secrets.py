@@ -26,6 +26,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from app.core import conversations, keys, logs, redaction
+from app.core.chats import Turn
 from app.core.errors import AuthenticationFailed
 from app.core.ledger import export
 from app.core.messages import ChatMessage
@@ -134,14 +135,14 @@ def test_a_key_never_appears_in_files_exception_texts_or_output(
         try:
             hello = (ChatMessage("user", "Hello, gateway"),)
             reply = client.send(
-                ChatRequest(endpoint.id, "gpt-4o-mini", hello, conversation_id=conversation)
+                ChatRequest(endpoint.id, "gpt-4o-mini", hello, hooks=Turn(conversation))
             )
             assert reply.status == "complete" and "Hello, gateway" in reply.text
             for stream in (True, False):
                 with pytest.raises(AuthenticationFailed) as refused:
                     client.send(
                         ChatRequest(
-                            endpoint.id, "gpt-4o-mini@auth", hello, conversation_id=conversation
+                            endpoint.id, "gpt-4o-mini@auth", hello, hooks=Turn(conversation)
                         ),
                         stream=stream,
                     )

@@ -115,18 +115,20 @@ def chat(args: argparse.Namespace, db: Database) -> int:
     provider = args.provider or registry.default_endpoint(args.model)
     chats = Chats(db, MeteringClient(db))
     try:
-        if args.conversation is None:
-            conversation_id = chats.start(provider, args.model).id
-        else:
+        chats.recover_pending()
+        if args.conversation is not None:
             with db.read() as session:
-                conversation_id = conversations.get_conversation(session, args.conversation).id
-        return _converse(chats, conversation_id, provider, args)
+                conversations.get_conversation(session, args.conversation)  # or a clear error
+        return _converse(chats, args.conversation, provider, args)
     finally:
         chats.metering.close()
 
 
-def _converse(chats: Chats, conversation_id: int, provider: str, args: argparse.Namespace) -> int:
-    """Stream one reply to stdout, its cost to stderr; name a new conversation afterwards."""
+def _converse(
+    chats: Chats, conversation_id: int | None, provider: str, args: argparse.Namespace
+) -> int:
+    """Stream one reply to stdout, its cost and alerts to stderr; name a new conversation
+    afterwards (a first message creates it, once the request is accepted)."""
     metered: Metered | None = None
     stream = chats.send(
         conversation_id, args.message, provider, args.model, max_tokens=args.max_tokens
@@ -146,13 +148,13 @@ def _converse(chats: Chats, conversation_id: int, provider: str, args: argparse.
         return 130
     finally:
         print(flush=True)
-    assert metered is not None
-    print(output.spend_line(metered, conversation_id), file=sys.stderr)
+    assert metered is not None and metered.conversation_id is not None
+    print(output.spend_line(metered, metered.conversation_id), file=sys.stderr)
+    output.print_alerts(metered)
     if metered.error is not None:
         print(f"tallybook: error: {metered.error}", file=sys.stderr)
         return 1
-    if chats.needs_title(conversation_id):
-        chats.name(conversation_id, provider, args.model, args.message)
+    chats.name(metered.conversation_id, provider, args.model, args.message)
     return 0
 
 

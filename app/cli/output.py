@@ -78,9 +78,9 @@ def report_json(result: reports.Report) -> dict[str, Any]:
 
     return {
         "group_by": result.group_by.value,
-        "since": result.since.isoformat() if result.since else None,
-        "until": result.until.isoformat() if result.until else None,
-        "sources": sorted(result.sources),
+        "since": result.selection.since.isoformat() if result.selection.since else None,
+        "until": result.selection.until.isoformat() if result.selection.until else None,
+        "sources": sorted(result.selection.sources),
         "rows": [row(r) for r in result.rows],
         "total": row(result.total),
     }
@@ -121,7 +121,9 @@ def report_table(result: reports.Report) -> str:
 
     body = [cells(r) for r in result.rows]
     if not body:
-        return "No spend in this range" + (" from these sources." if result.sources else ".")
+        return "No spend in this range" + (
+            " from these sources." if result.selection.sources else "."
+        )
     total = cells(result.total)
     total = (total[0], "", *total[2:])
     widths = [max(len(row[i]) for row in (headers, *body, total)) for i in range(len(headers))]
@@ -229,5 +231,10 @@ def print_settlement(done: Settlement) -> None:
         file=sys.stderr,
         flush=True,
     )
-    for alert in done.alerts:
+    print_alerts(metered)
+
+
+def print_alerts(metered: Metered) -> None:
+    """The alerts a charge made true, on stderr (each is raised once, by whoever charged)."""
+    for alert in metered.alerts:
         print(f"  alert: {alert.title}: {alert.message}", file=sys.stderr, flush=True)

@@ -1,37 +1,181 @@
-"""Conversations as the user has them: send a message, retry a reply, name the conversation.
+"""Conversations as the user has them: start one, send a message, retry a reply, name it.
 
-The one place that turns "the user typed this in that conversation" into a metered request, used
-by the window and by ``tallybook chat`` alike.
+The one owner of every conversation write a chat makes, used by the window, ``tallybook chat``
+and the local endpoint alike. The metering client keeps no conversations: each request carries
+a :class:`Turn` (its :class:`~app.core.metering.client.RequestHooks`), which files the user's
+message and the reply in the client's own transactions. So a refused request leaves nothing, a
+request that got no reply is undone whole (even the conversation its first message created),
+and no caller ever has to undo a write that went wrong.
 """
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
 
 from app.core import conversations
+from app.core.ledger import balance
 from app.core.messages import ChatMessage
-from app.core.metering.client import ChatRequest, MeteringClient, Quote, StreamItem
+from app.core.metering.client import (
+    ChatRequest,
+    Filed,
+    MeteringClient,
+    Quote,
+    StreamItem,
+)
+from app.core.providers import registry
 from app.core.storage.db import Database
 
-__all__ = ["Chats"]
+__all__ = ["Chats", "NewConversation", "Opened", "ToolTurn", "Turn", "title_max_tokens"]
+
+TITLE_MAX_TOKENS = 24
+TITLE_MAX_TOKENS_REASONING = 1024
+"""Reasoning models think before they answer, and the thinking counts against the limit: with 24
+tokens they would be billed for a title and produce none."""
+_REASONS_BY_DEFAULT = re.compile(
+    r"(^|/)(o[1-9]|gpt-[5-9](?!.*chat)|gemini-(2\.5|[3-9])|deepseek-reasoner)"
+)
+TITLE_PROMPT = (
+    "Write a short title (3 to 6 words) for a conversation that starts with the message below. "
+    "Answer with the title only, no quotes.\n\n"
+)
+
+
+@dataclass(frozen=True)
+class NewConversation:
+    """The settings a conversation that does not exist yet is created with, by its first
+    message (in the same transaction as that message's request)."""
+
+    system_prompt: str = ""
+    drop_oldest: bool = False
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The first item of a chat stream: where the request was filed (a conversation the first
+    message created is known from here on)."""
+
+    conversation_id: int
+    message_id: int
+
+
+@dataclass
+class Turn:
+    """One exchange of a conversation, filed by the metering client's hooks.
+
+    Attributes:
+        conversation_id: the conversation, or ``None`` to create it (with ``new``) when the
+            request is accepted.
+        prompt: the user's new message, stored when the request is accepted; ``None`` for a
+            retry, which asks again for the same prompt.
+        replaces: the reply a retry asks for again: hidden once the request is accepted, shown
+            again if no new reply comes (its cost stays on the ledger either way).
+    """
+
+    conversation_id: int | None
+    prompt: str | None = None
+    replaces: int | None = None
+    new: NewConversation = field(default_factory=NewConversation)
+    filed: Filed | None = field(default=None, init=False)
+    _created: bool = field(default=False, init=False, repr=False)
+    _prompt_id: int | None = field(default=None, init=False, repr=False)
+
+    def opened(self, session: Session, request: ChatRequest, now: datetime) -> Filed:
+        """File the request: the conversation (if new), the user's message, the empty reply."""
+        conversation_id = self.conversation_id
+        if conversation_id is None:
+            conversation_id = conversations.create_conversation(
+                session,
+                provider=request.endpoint,
+                model=request.model,
+                system_prompt=self.new.system_prompt,
+                drop_oldest=self.new.drop_oldest,
+                now=now,
+            ).id
+            self._created = True
+        else:
+            conversations.configure_conversation(
+                session, conversation_id, provider=request.endpoint, model=request.model
+            )
+        if self.prompt is not None:
+            self._prompt_id = conversations.add_message(
+                session, conversation_id, "user", self.prompt, now=now
+            )
+        if self.replaces is not None:
+            conversations.delete_message(session, self.replaces)
+        reply_id = conversations.add_message(
+            session,
+            conversation_id,
+            "assistant",
+            "",
+            provider=request.endpoint,
+            model=request.model,
+            now=now,
+        )
+        self.filed = Filed(conversation_id, reply_id)
+        return self.filed
+
+    def abandoned(self, session: Session) -> None:
+        """No reply came: the conversation is as it was before (or gone, if it was new)."""
+        assert self.filed is not None and self.filed.conversation_id is not None
+        if self._created:
+            conversations.delete_conversation(session, self.filed.conversation_id)
+        if self.filed.message_id is not None:
+            conversations.delete_message(session, self.filed.message_id)
+        if self._prompt_id is not None:
+            conversations.delete_message(session, self._prompt_id)
+        if self.replaces is not None:
+            conversations.restore_message(session, self.replaces)
+
+    def settled(self, session: Session, text: str) -> None:
+        """Keep the reply as it was charged."""
+        assert self.filed is not None and self.filed.message_id is not None
+        conversations.set_message_text(session, self.filed.message_id, text)
+
+
+@dataclass
+class ToolTurn:
+    """A tool's request through the local endpoint, filed under that tool's conversation
+    (created with its first request, in the transaction that accepts it; nothing of the
+    request's text is kept: the tool keeps its own conversation)."""
+
+    source: str
+    _filed: Filed | None = field(default=None, init=False, repr=False)
+    _created: bool = field(default=False, init=False, repr=False)
+
+    def opened(self, session: Session, request: ChatRequest, now: datetime) -> Filed:
+        """Find (or create) the tool's conversation."""
+        found = conversations.find_for_source(session, self.source)
+        self._created = found is None
+        conversation_id = found or conversations.for_source(session, self.source, now=now)
+        self._filed = Filed(conversation_id)
+        return self._filed
+
+    def abandoned(self, session: Session) -> None:
+        """No reply came: a conversation made for this request alone goes again."""
+        if self._created and self._filed is not None and self._filed.conversation_id:
+            conversations.delete_conversation(session, self._filed.conversation_id)
+
+    def settled(self, session: Session, text: str) -> None:
+        """Nothing to keep: the charge is the record."""
 
 
 class Chats:
-    """Conversation operations over one ledger and one metering client."""
+    """Conversation use cases over one ledger and one metering client."""
 
     def __init__(self, db: Database, metering: MeteringClient) -> None:
         self._db = db
         self.metering = metering
 
-    def start(
-        self, endpoint: str, model: str, system_prompt: str = ""
-    ) -> conversations.ConversationView:
-        """A new, empty conversation."""
-        with self._db.write() as session:
-            return conversations.create_conversation(
-                session, provider=endpoint, model=model, system_prompt=system_prompt
-            )
+    def recover_pending(self) -> list[int]:
+        """Charge the requests a crashed process left pending, keeping what their replies
+        had received (ledger writes: run it off the GUI thread, once at start)."""
+        return self.metering.recover_pending(conversations.set_message_text)
 
     def quote(
         self,
@@ -40,33 +184,41 @@ class Chats:
         endpoint: str,
         model: str,
         *,
+        new: NewConversation | None = None,
         max_tokens: int | None = None,
     ) -> Quote:
-        """The estimate for sending ``text`` now (for the composer, live as the user types)."""
-        return self.metering.quote(
-            self._request(conversation_id, text, endpoint, model, max_tokens)
-        )
+        """What sending ``text`` now would send and what its prompt costs: the same count and
+        price a send charges by (the composer's live estimate, ``tallybook count``).
+
+        Raises:
+            ContextWindowExceeded: it would not fit the model's window.
+            UnknownEndpoint, ConversationNotFound: nothing to send it to.
+        """
+        turn = Turn(conversation_id, text, new=new or NewConversation())
+        return self.metering.quote(self._request(turn, endpoint, model, max_tokens))
 
     def send(
         self,
-        conversation_id: int,
+        conversation_id: int | None,
         text: str,
         endpoint: str,
         model: str,
         *,
+        new: NewConversation | None = None,
         max_tokens: int | None = None,
         cancel: threading.Event | None = None,
-    ) -> Generator[StreamItem, None, None]:
-        """Send the user's message and stream the reply (see :meth:`MeteringClient.stream`).
+    ) -> Generator[StreamItem | Opened, None, None]:
+        """Send the user's message and stream the reply: :class:`Opened` once the request is
+        accepted, then the reply's deltas, then its :class:`Metered` (see
+        :meth:`MeteringClient.stream`). With no conversation yet, the first message creates
+        it (with ``new``'s settings), in the transaction that accepts the request.
 
-        The message is stored only if the request is not refused (balance, context, key).
+        Raises (when iterated):
+            InsufficientBalance, ContextWindowExceeded, MissingKey: refused; nothing stored.
+            ProviderError: no reply came; the conversation is as it was.
         """
-        request = self._request(conversation_id, text, endpoint, model, max_tokens)
-        with self._db.write() as session:
-            conversations.configure_conversation(
-                session, conversation_id, provider=endpoint, model=model
-            )
-        return self.metering.stream(request, cancel=cancel)
+        turn = Turn(conversation_id, text, new=new or NewConversation())
+        return self._stream(turn, self._request(turn, endpoint, model, max_tokens), cancel)
 
     def retry(
         self,
@@ -76,54 +228,124 @@ class Chats:
         model: str,
         *,
         cancel: threading.Event | None = None,
-    ) -> Generator[StreamItem, None, None]:
-        """Ask again for a reply; the old one is hidden once the new request is accepted (a
-        refused or failed retry leaves it in place), and its cost stays on the ledger."""
-        with self._db.read() as session:
-            history = conversations.history(session, conversation_id, without=reply_id)
-            drop_oldest = conversations.get_conversation(session, conversation_id).drop_oldest
-        request = ChatRequest(
-            endpoint,
-            model,
-            history,
-            conversation_id=conversation_id,
-            drop_oldest=drop_oldest,
-            replaces=reply_id,
-        )
-        return self.metering.stream(request, cancel=cancel)
+    ) -> Generator[StreamItem | Opened, None, None]:
+        """Ask again for a reply, streamed as :meth:`send` streams; the old one is hidden once
+        the new request is accepted (a refused or failed retry leaves it in place), and its
+        cost stays on the ledger."""
+        turn = Turn(conversation_id, replaces=reply_id)
+        return self._stream(turn, self._request(turn, endpoint, model, None), cancel)
 
-    def needs_title(self, conversation_id: int) -> bool:
-        """Whether the conversation still has the default title."""
-        with self._db.read() as session:
-            title = conversations.get_conversation(session, conversation_id).title
-        return title == conversations.DEFAULT_TITLE
+    def configure(
+        self,
+        conversation_id: int,
+        *,
+        system_prompt: str | None = None,
+        drop_oldest: bool | None = None,
+    ) -> None:
+        """Save a conversation's system prompt or trimming rule (``None``: unchanged)."""
+        with self._db.write() as session:
+            conversations.get_conversation(session, conversation_id)  # gone: ConversationNotFound
+            conversations.configure_conversation(
+                session, conversation_id, system_prompt=system_prompt, drop_oldest=drop_oldest
+            )
+
+    def choose_model(self, endpoint: str, model: str) -> None:
+        """Put the model first in its endpoint's menu next time."""
+        with self._db.write() as session:
+            registry.remember_model(session, endpoint, model)
 
     def name(
         self, conversation_id: int, endpoint: str, model: str, first_message: str
     ) -> str | None:
-        """Let the model title the conversation (metered; skipped when the balance is short)."""
-        return self.metering.generate_title(conversation_id, endpoint, model, first_message)
+        """Let the model title a conversation that still has the default title (metered, with
+        ``context='title'``); ``None`` when it needs none, or the title was skipped or failed.
+
+        LibreChat's rule: the title prompt plus a 150-token buffer must fit the balance; if not,
+        the title is skipped quietly.
+        """
+        with self._db.read() as session:
+            if conversations.get_conversation(session, conversation_id).title != (
+                conversations.DEFAULT_TITLE
+            ):
+                return None
+        request = ChatRequest(
+            endpoint=endpoint,
+            model=model,
+            messages=(ChatMessage("user", TITLE_PROMPT + first_message[:2000]),),
+            max_tokens=title_max_tokens(model),
+            conversation_id=conversation_id,
+            context="title",
+        )
+        quote = self.metering.quote(request)
+        with self._db.write() as session:  # an auto-refill may top the balance up first
+            if not balance.can_afford_title(session, quote.count.tokens, quote.rates):
+                return None
+        metered = self.metering.send(request)
+        title = metered.text.strip().strip("\"'").splitlines()[0] if metered.text.strip() else ""
+        if metered.error is not None or not title:
+            return None
+        with self._db.write() as session:
+            conversations.set_title(session, conversation_id, title)
+        return title
+
+    def discard(self, conversation_id: int) -> None:
+        """Hide a conversation; its spend stays on the ledger, under its title."""
+        with self._db.write() as session:
+            conversations.delete_conversation(session, conversation_id)
+
+    def _stream(
+        self, turn: Turn, request: ChatRequest, cancel: threading.Event | None
+    ) -> Generator[StreamItem | Opened, None, None]:
+        stream = self.metering.stream(request, cancel=cancel)
+        try:
+            yield from _announced(turn, stream)
+        finally:
+            stream.close()
 
     def _request(
-        self,
-        conversation_id: int | None,
-        text: str,
-        endpoint: str,
-        model: str,
-        max_tokens: int | None,
+        self, turn: Turn, endpoint: str, model: str, max_tokens: int | None
     ) -> ChatRequest:
+        """The request a turn sends: the stored conversation (or the new one's system prompt),
+        then the new message."""
         history: tuple[ChatMessage, ...] = ()
-        drop_oldest = False
-        if conversation_id is not None:
+        if turn.conversation_id is None:
+            system = turn.new.system_prompt
+            history = (ChatMessage("system", system),) if system else ()
+            drop_oldest = turn.new.drop_oldest
+        else:
             with self._db.read() as session:
-                history = conversations.history(session, conversation_id)
-                drop_oldest = conversations.get_conversation(session, conversation_id).drop_oldest
+                history = conversations.history(
+                    session, turn.conversation_id, without=turn.replaces
+                )
+                drop_oldest = conversations.get_conversation(
+                    session, turn.conversation_id
+                ).drop_oldest
+        prompt = (ChatMessage("user", turn.prompt),) if turn.prompt is not None else ()
         return ChatRequest(
             endpoint,
             model,
-            (*history, ChatMessage("user", text)),
+            (*history, *prompt),
             max_tokens=max_tokens,
-            conversation_id=conversation_id,
+            conversation_id=turn.conversation_id,
             drop_oldest=drop_oldest,
-            store_prompt=conversation_id is not None,
+            hooks=turn,
         )
+
+
+def _announced(turn: Turn, stream: Iterator[StreamItem]) -> Iterator[StreamItem | Opened]:
+    """The stream, with :class:`Opened` before its first item (the request is filed by then)."""
+    announced = False
+    for item in stream:
+        filed = turn.filed
+        if not announced and filed is not None:
+            announced = True
+            assert filed.conversation_id is not None and filed.message_id is not None
+            yield Opened(filed.conversation_id, filed.message_id)
+        yield item
+
+
+def title_max_tokens(model: str) -> int:
+    """A title's reply limit: room for the thinking of models that reason by default."""
+    if _REASONS_BY_DEFAULT.search(model.lower()):
+        return TITLE_MAX_TOKENS_REASONING
+    return TITLE_MAX_TOKENS

@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
-from app.core.errors import TallybookError
+from app.core.errors import ConversationNotFound
 from app.core.messages import ChatMessage
 from app.core.pricing.units import Kind, UnitCost, extra_units, kind_of
 from app.core.storage.models import Conversation, ConversationDay, Message, Request, Transaction
@@ -171,7 +171,7 @@ def history(
     """
     conversation = session.get(Conversation, conversation_id)
     if conversation is None or conversation.deleted_at is not None:
-        raise TallybookError(f"There is no conversation {conversation_id}.")
+        raise ConversationNotFound(f"There is no conversation {conversation_id}.")
     rows = session.execute(
         select(Message.role, Message.content)
         .where(
@@ -217,11 +217,11 @@ def get_conversation(session: Session, conversation_id: int) -> ConversationView
     """One conversation's header.
 
     Raises:
-        TallybookError: it does not exist or was deleted.
+        ConversationNotFound: it does not exist or was deleted.
     """
     row = session.get(Conversation, conversation_id)
     if row is None or row.deleted_at is not None:
-        raise TallybookError(f"There is no conversation {conversation_id}.")
+        raise ConversationNotFound(f"There is no conversation {conversation_id}.")
     return ConversationView(
         row.id, row.title, row.provider, row.model, row.created_at, row.drop_oldest, row.source
     )

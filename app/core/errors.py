@@ -58,6 +58,24 @@ class DatabaseTooNew(DatabaseError):
     """The file was written by a newer Tallybook whose schema this version does not know."""
 
 
+class NotFound(TallybookError, LookupError):
+    """What was asked for does not exist (or no longer does): gone, not broken. A caller
+    that expects a thing may vanish meanwhile (deleted in another window) catches this alone."""
+
+
+class ConversationNotFound(NotFound):
+    """No such conversation, or it was deleted."""
+
+
+class UnknownEndpoint(NotFound):
+    """No built-in provider or custom endpoint has this id."""
+
+
+class AlreadySettled(TallybookError):
+    """The request is no longer pending: it was charged (or abandoned) already, and is never
+    charged twice."""
+
+
 class UnknownModel(TallybookError, LookupError):
     """A model name that no price source, override or default can price."""
 

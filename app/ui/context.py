@@ -8,7 +8,6 @@ from PySide6.QtCore import QObject, Signal
 
 from app.core.chats import Chats
 from app.core.metering.client import MeteringClient
-from app.core.storage.changes import Changes
 from app.core.storage.db import Database
 from app.servers.emulator.demo import OfflineDemo
 from app.ui.live import LedgerFeed
@@ -22,28 +21,11 @@ class AppEvents(QObject):
         changed(object): the :class:`~app.core.storage.changes.Changes` of a commit: this
             process's as it commits, another process's within a second (:mod:`app.ui.live`).
             It may be emitted from any thread; receivers run on the GUI thread.
-        ledger_changed(), conversations_changed(), settings_changed(): ``changed`` told apart,
-            emitted right after it, for the views that have not moved to ``changed`` yet.
         alert(object): an :class:`app.core.ledger.alerts.Alert` to show (banner and notification).
     """
 
     changed = Signal(object)
-    ledger_changed = Signal()
-    conversations_changed = Signal()
-    settings_changed = Signal()
     alert = Signal(object)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.changed.connect(self._on_changed)
-
-    def _on_changed(self, changes: Changes) -> None:
-        if changes.ledger:
-            self.ledger_changed.emit()
-        if changes.conversations:
-            self.conversations_changed.emit()
-        if changes.settings:
-            self.settings_changed.emit()
 
 
 @dataclass

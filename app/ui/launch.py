@@ -7,6 +7,7 @@ is; any other reason the ledger cannot be opened is shown and the app exits with
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -18,6 +19,8 @@ from app.core.storage import rescue
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QMessageBox
+
+logger = logging.getLogger(__name__)
 
 DESKTOP_ID = "io.github.tallybook.Tallybook"
 """The ``.desktop`` file's name (``resources/linux``), which is also the AppStream id."""
@@ -83,6 +86,9 @@ def run_gui(*, data_dir: str | None = None, quit_after: float | None = None) -> 
     context = AppContext.create(db, qt_app)
     window = MainWindow(context)
     window.show()
+    # Requests a crashed run left pending are charged on the database worker, never on the GUI
+    # thread; the views refresh when the ledger announces the charges.
+    context.tasks.run(context.chats.recover_pending, on_error=_recovery_failed)
     if quit_after is not None:
         QTimer.singleShot(round(quit_after * 1000), window.close)
     try:
@@ -93,6 +99,11 @@ def run_gui(*, data_dir: str | None = None, quit_after: float | None = None) -> 
             updater.stop()
         db.close()
         lock.unlock()
+
+
+def _recovery_failed(error: BaseException) -> None:
+    """The next start tries again (the requests stay pending, held, and charged once)."""
+    logger.warning("charging requests a crashed run left pending failed: %s", error)
 
 
 def _tell(icon: QMessageBox.Icon, text: str) -> None:

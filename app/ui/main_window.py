@@ -170,16 +170,10 @@ class MainWindow(QMainWindow):
         self.conversations.select(conversation_id)  # listed once its commit is announced
 
     def _on_chat_reply_finished(self, metered: Metered) -> None:
-        def check() -> list[Alert]:
-            with self.context.db.write() as session:
-                return alerts.check(session, request_id=metered.request_id)
-
-        self.context.tasks.run(check, self._on_alerts_checked, self._show_error)
-
-    def _on_alerts_checked(self, found: list[Alert]) -> None:
-        for alert in found:
+        """Show what the charge made true (the metering client raised each alert once)."""
+        for alert in metered.alerts:
             self.context.events.alert.emit(alert)
-        self.alerts_checked.emit(found)
+        self.alerts_checked.emit(list(metered.alerts))
 
     def _on_events_alert(self, alert: Alert) -> None:
         self.banner.show_alert(alert)

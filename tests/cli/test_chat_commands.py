@@ -10,6 +10,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+from app.core.ledger import alerts, entries
 from app.core.messages import ChatPayload
 from app.core.metering.client import ChatRequest, MeteringClient
 from app.core.paths import database_path
@@ -166,3 +167,18 @@ def test_count_prices_a_custom_endpoint_as_a_send_does(home: Path, tmp_path: Pat
     )
     assert Decimal(shown["prompt_cost_credits"]) == quote.prompt_cost
     assert shown["context_window"] == quote.limits.context_window
+
+
+def test_chat_raises_the_alerts_its_reply_makes_true(tmp_path: Path) -> None:
+    """The alert check runs after every charge, whoever charged: here, the command line."""
+    db = Database(database_path(tmp_path))
+    with db.write() as session:
+        entries.add_credits(session, Decimal(100))
+        alerts.set_low_balance_threshold(session, Decimal(1_000_000))
+    db.close()
+    first = tallybook("chat", "--provider", "demo", "--model", "gpt-4o-mini", "hi", home=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "  alert: " in first.stderr and "balance" in first.stderr.lower()
+    second = tallybook("chat", "--provider", "demo", "--model", "gpt-4o-mini", "hi", home=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "alert:" not in second.stderr  # raised once

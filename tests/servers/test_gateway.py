@@ -106,7 +106,7 @@ def test_chat_completions_non_streamed(
         "complete",
         False,
     )
-    assert done.metered.cost > 0 and done.alerts == []
+    assert done.metered.cost > 0 and done.alerts == ()
     _assert_exact(db)
 
 
@@ -240,7 +240,7 @@ def test_a_tools_spend_raises_alerts_like_the_chat_windows(
     oai.chat.completions.create(model="gpt-4o", messages=HELLO)  # type: ignore[arg-type]
     assert [alert.key for alert in settled[0].alerts] == ["low-balance"]
     oai.chat.completions.create(model="gpt-4o", messages=HELLO)  # type: ignore[arg-type]
-    assert settled[1].alerts == []  # raised once
+    assert settled[1].alerts == ()  # raised once
 
 
 def test_a_tool_names_itself_with_a_header(db: Database, gateway: Gateway) -> None:

@@ -10,6 +10,7 @@ from itertools import count
 from pathlib import Path
 
 from app.core import conversations
+from app.core.chats import Turn
 from app.core.keys import ApiKey
 from app.core.messages import ChatMessage
 from app.core.metering.client import ChatRequest, MeteringClient
@@ -27,7 +28,7 @@ def main(ledger: str, endpoint: str, run: str) -> None:
             endpoint,
             "gpt-4o-mini",
             (ChatMessage("user", f"crash-{run}-{n} tell me more"),),
-            conversation_id=conversation,
+            hooks=Turn(conversation),
         )
         for _ in client.stream(request):
             pass

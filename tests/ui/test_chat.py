@@ -18,6 +18,7 @@ from app.core.metering.client import Metered
 from app.core.money import format_usd
 from app.core.providers import registry
 from app.core.storage import settings
+from app.core.storage.changes import SETTINGS
 from app.core.storage.db import Database
 from app.core.storage.models import Conversation, Message, Request, Transaction
 from app.ui.chat import ChatView
@@ -406,12 +407,10 @@ def test_the_provider_counts_a_draft_when_allowed(
 
     with Emulator() as emulator:
         with db.write() as session:
-            endpoint = registry.add_endpoint(
-                session, "Claude proxy", emulator.url, api="anthropic"
-            )
+            endpoint = registry.add_endpoint(session, "Claude proxy", emulator.url, api="anthropic")
             provider_counts.set_allowed(session, True)
         keys.set_key(endpoint.id, "test-key")
-        context.events.settings_changed.emit()
+        db.announce(SETTINGS)  # the key store is not the ledger: its writers announce
         view.set_selection(endpoint.id, "claude-haiku-4-5")
         view.composer.set_text("How many tokens does Claude see here?")
         qtbot.waitUntil(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,6 +35,28 @@ pytestmark = pytest.mark.gui
 
 SECRET = "sk-test-DIALOG-0123456789abcdefghij"
 WAIT_MS = 10_000
+
+
+def _announced(qtbot: QtBot, dialog: Any, kind: str) -> Any:
+    """Wait for a commit that changed ``kind`` (ledger, settings...), whoever announced it."""
+    return qtbot.waitSignal(
+        dialog.context.events.changed,
+        timeout=WAIT_MS,
+        check_params_cb=lambda changes: bool(getattr(changes, kind)),
+    )
+
+
+@contextmanager
+def _nothing_announced(qtbot: QtBot, dialog: Any, kind: str) -> Iterator[None]:
+    """No commit changed ``kind`` while the block ran, nor in the 200 ms after it."""
+    seen: list[Any] = []
+    dialog.context.events.changed.connect(seen.append)
+    try:
+        yield
+        qtbot.wait(200)
+    finally:
+        dialog.context.events.changed.disconnect(seen.append)
+    assert not [changes for changes in seen if getattr(changes, kind)]
 D = TypeVar("D", KeysDialog, PricesDialog, BalanceDialog)
 
 
@@ -88,7 +111,7 @@ def test_a_key_entered_goes_to_the_key_store_and_only_its_tail_is_shown(
     qtbot.keyClicks(row.key_edit, SECRET)
 
     with (
-        qtbot.waitSignal(dialog.context.events.settings_changed, timeout=WAIT_MS),
+        _announced(qtbot, dialog, "settings"),
         qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS),
     ):
         row.save_button.click()
@@ -281,7 +304,7 @@ def test_a_valid_override_is_stored_and_shown_as_user_override(
     dialog.override_edits["prompt"].setText("1.5")
     dialog.override_edits["completion"].setText("8.125")
     with (
-        qtbot.waitSignal(dialog.context.events.settings_changed, timeout=WAIT_MS),
+        _announced(qtbot, dialog, "settings"),
         qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS),
     ):
         dialog.save_override_button.click()
@@ -320,7 +343,7 @@ def test_an_invalid_rate_is_explained_and_nothing_is_stored(
     dialog = open_dialog(PricesDialog)
     dialog.select_model("gpt-4o-mini")
     dialog.override_edits["completion"].setText(typed)
-    with qtbot.assertNotEmitted(dialog.context.events.settings_changed, wait=200):
+    with _nothing_announced(qtbot, dialog, "settings"):
         dialog.save_override_button.click()
     assert dialog.message.tone is Tone.ERROR
     assert said in dialog.message.text()
@@ -381,7 +404,7 @@ def test_adding_five_dollars_records_a_credits_transaction(
     assert dialog.top_up_amount.current_unit() is AmountUnit.USD
     qtbot.keyClicks(dialog.top_up_amount.edit, "5")
     with (
-        qtbot.waitSignal(dialog.context.events.ledger_changed, timeout=WAIT_MS),
+        _announced(qtbot, dialog, "ledger"),
         qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS),
     ):
         dialog.add_credits_button.click()
@@ -427,7 +450,7 @@ def test_an_invalid_amount_is_explained_and_nothing_is_stored(
     dialog = open_dialog(BalanceDialog)
     dialog.top_up_amount.set_unit(unit)
     dialog.top_up_amount.edit.setText(typed)
-    with qtbot.assertNotEmitted(dialog.context.events.ledger_changed, wait=200):
+    with _nothing_announced(qtbot, dialog, "ledger"):
         dialog.add_credits_button.click()
     assert dialog.top_up_message.tone is Tone.ERROR
     assert dialog.top_up_message.text().startswith("Amount to add: ")
@@ -492,7 +515,7 @@ def test_balance_rules_are_saved_together_or_not_at_all(
     dialog.refill_every.setValue(1)
     dialog.refill_unit.setCurrentIndex(dialog.refill_unit.findText("weeks"))
     dialog.low_balance.edit.setText("oops")
-    with qtbot.assertNotEmitted(dialog.context.events.settings_changed, wait=200):
+    with _nothing_announced(qtbot, dialog, "settings"):
         dialog.save_rules_button.click()
     assert dialog.rules_message.text().startswith("Low-balance alert: ")
     with db.read() as session:
@@ -500,7 +523,10 @@ def test_balance_rules_are_saved_together_or_not_at_all(
 
     dialog.low_balance.set_unit(AmountUnit.CREDITS)
     dialog.low_balance.edit.setText("1500000")
-    with qtbot.waitSignal(dialog.context.events.settings_changed, timeout=WAIT_MS):
+    with (
+        _announced(qtbot, dialog, "settings"),
+        qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS),  # ready for the next save
+    ):
         dialog.save_rules_button.click()
     with db.read() as session:
         view = balance.get_balance(session)
@@ -511,7 +537,7 @@ def test_balance_rules_are_saved_together_or_not_at_all(
     assert threshold == Decimal(1_500_000)
 
     dialog.low_balance.edit.clear()  # empty: no low-balance alert
-    with qtbot.waitSignal(dialog.context.events.settings_changed, timeout=WAIT_MS):
+    with _announced(qtbot, dialog, "settings"):
         dialog.save_rules_button.click()
     with db.read() as session:
         assert alerts.low_balance_threshold(session) is None

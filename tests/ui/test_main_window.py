@@ -38,6 +38,7 @@ def _send(qtbot: QtBot, window: MainWindow, text: str) -> Metered:
     window.chat.composer.editor.setPlainText(text)
     with qtbot.waitSignal(window.chat.reply_finished, timeout=20_000) as finished:
         window.chat.composer.send_button.click()
+    qtbot.waitUntil(lambda: not window.chat.is_busy(), timeout=20_000)  # ready for the next
     metered: Metered = finished.args[0]
     return metered
 

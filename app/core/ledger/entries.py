@@ -19,7 +19,7 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
-from app.core.errors import InvalidAmount
+from app.core.errors import AlreadySettled, InvalidAmount
 from app.core.ledger import rollups
 from app.core.money import require_amount
 from app.core.pricing import charges, units
@@ -198,7 +198,7 @@ def settle(
     """Charge a journaled request exactly once: its transactions, and the hold released.
 
     Raises:
-        InvalidAmount: the request is not pending (it was settled already: never charge twice).
+        AlreadySettled: the request is not pending (it was settled already: never charge twice).
     """
     at = now or utcnow()
     row = {k: v for k, v in _request_row(spend, at).items() if k != "created_at"}
@@ -209,7 +209,7 @@ def settle(
         .returning(_REQUESTS.c.id)
     ).first()
     if claimed is None:
-        raise InvalidAmount(f"request {request_id} is not pending; it was not charged again")
+        raise AlreadySettled(f"request {request_id} is not pending; it was not charged again")
     views = _insert_transactions(session, _transaction_rows(spend, request_id, at))
     balance = _add_to_balance(session, sum((v.token_value for v in views), Decimal(0)))
     return SpendRecord(request_id=request_id, transactions=views, balance=balance)

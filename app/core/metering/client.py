@@ -4,42 +4,47 @@
    the oldest turns if the conversation allows it), price it.
 2. **Journal** (one write transaction): check the prompt cost against the balance, minus what
    requests in flight hold; refuse with nothing sent, or write a ``pending`` request holding
-   that cost (and an empty reply message).
+   that cost; the caller's :class:`RequestHooks` file it (a conversation's messages) in the
+   same transaction.
 3. **Send** over httpx2, retrying 429/5xx/unreachable with backoff (honouring ``Retry-After``)
    only before the reply's first byte, then relay text deltas as they arrive.
 4. **Settle** exactly once, whatever happened: the provider's reported usage where it reported
    it, Tallybook's own counts (flagged estimated) where it did not: the pre-send count for the
    input, the received text for the output. A cancelled, cut or malformed reply is charged for
    what arrived, with ``context='incomplete'``; a request that got no reply at all is marked
-   failed and charged nothing.
+   failed and charged nothing. Then the alerts that became true are raised, once.
+
+The client keeps no conversations: what a caller wants kept of a request besides its charge
+(the chat service's messages) it does in the hooks, inside the client's own transactions.
 """
 
 from __future__ import annotations
 
 import json
-import re
+import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx2
 import tenacity
+from sqlalchemy.orm import Session
 
-from app.core import conversations, keys, redaction
+from app.core import keys, redaction
 from app.core.clock import utcnow
 from app.core.conversations import MessageUsage
 from app.core.counting.tokens import TokenCount, TokenCounter
 from app.core.counting.window import fit_context
 from app.core.errors import MissingKey, ProviderError, ProviderUnreachable
-from app.core.ledger import balance, entries
+from app.core.ledger import alerts, balance, entries
 from app.core.ledger.entries import Spend, SpendRecord
 from app.core.messages import ChatMessage, ToolSpec
 from app.core.metering.journal import JournalOwner
-from app.core.metering.recovery import recover
+from app.core.metering.recovery import StoreText, recover
 from app.core.pricing.charges import TokenUsage
 from app.core.pricing.prices import ModelLimits, PriceBook, Rates
 from app.core.pricing.units import extra_units, is_default_rated
@@ -59,18 +64,35 @@ from app.core.providers.sse import ServerSentEvent, iter_sse
 from app.core.providers.usage import InputTokens, OutputTokens, ReportedUsage, combine
 from app.core.redaction import redact
 from app.core.storage.db import Database
+from app.core.types import WireApi
 
-TITLE_MAX_TOKENS = 24
-TITLE_MAX_TOKENS_REASONING = 1024
-"""Reasoning models think before they answer, and the thinking counts against the limit: with 24
-tokens they would be billed for a title and produce none."""
-_REASONS_BY_DEFAULT = re.compile(
-    r"(^|/)(o[1-9]|gpt-[5-9](?!.*chat)|gemini-(2\.5|[3-9])|deepseek-reasoner)"
-)
-TITLE_PROMPT = (
-    "Write a short title (3 to 6 words) for a conversation that starts with the message below. "
-    "Answer with the title only, no quotes.\n\n"
-)
+logger = logging.getLogger(__name__)
+
+
+class RequestHooks(Protocol):
+    """What a caller keeps of a request besides its charge, written in the client's own
+    transactions so that a refused request leaves nothing and a failed one is undone whole."""
+
+    def opened(self, session: Session, request: ChatRequest, now: datetime) -> Filed:
+        """The request was accepted (the journal's transaction): file it."""
+        ...
+
+    def abandoned(self, session: Session) -> None:
+        """No reply came: undo what :meth:`opened` wrote."""
+        ...
+
+    def settled(self, session: Session, text: str) -> None:
+        """The request was charged (in a transaction after the charge, so keeping the reply
+        can never undo it); ``text`` is the reply as it was charged."""
+        ...
+
+
+@dataclass(frozen=True)
+class Filed:
+    """Where an accepted request is filed: its charge is under this conversation and message."""
+
+    conversation_id: int | None
+    message_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +109,7 @@ class Passthrough:
             is always Tallybook's own.
     """
 
-    api: str
+    api: WireApi
     body: Mapping[str, Any]
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -96,7 +118,7 @@ class Passthrough:
         body = dict(self.body)
         if stream:
             body["stream"] = True
-            if self.api == "openai-chat":
+            if self.api == WireApi.OPENAI_CHAT:
                 asked = body.get("stream_options")
                 body["stream_options"] = {
                     **(asked if isinstance(asked, dict) else {}),
@@ -114,12 +136,10 @@ class ChatRequest:
 
     Attributes:
         endpoint: an endpoint id (``openai``, ``anthropic``, ``demo``, ``custom-...``).
+        conversation_id: the conversation the charge is filed under, when no hooks file it.
         context: ``message`` for a chat turn, ``title`` for naming a conversation.
-        store_reply: keep the reply as an assistant message of the conversation.
-        store_prompt: also store the last message (the user's new one) in the conversation, in
-            the same transaction as the journal, so a refused request leaves no trace of it.
-        replaces: a reply this request asks for again; hidden once the request is accepted,
-            shown again if no new reply comes (its cost stays on the ledger either way).
+        hooks: what the caller keeps of the request besides its charge (see
+            :class:`RequestHooks`); they decide the conversation and message it is filed under.
         passthrough: the request as another tool wrote it; ``messages`` and ``tools`` are then
             only what it is counted and priced by.
     """
@@ -132,9 +152,7 @@ class ChatRequest:
     conversation_id: int | None = None
     context: str = "message"
     drop_oldest: bool = False
-    store_reply: bool = True
-    store_prompt: bool = False
-    replaces: int | None = None
+    hooks: RequestHooks | None = None
     passthrough: Passthrough | None = None
 
 
@@ -171,9 +189,12 @@ class Metered:
         computed_cost: Tallybook's own price, in credits.
         provider_cost: the provider's own figure, in credits, where it gave one (the charge).
         usage_notes: what the provider's usage carried that Tallybook did not understand.
+        alerts: what became true with this charge (low balance, a budget crossed, an unusual
+            request), each raised once: whoever shows alerts shows these.
     """
 
     request_id: int
+    conversation_id: int | None
     message_id: int | None
     text: str
     usage: TokenUsage
@@ -189,6 +210,7 @@ class Metered:
     computed_cost: Decimal = Decimal(0)
     provider_cost: Decimal | None = None
     usage_notes: str | None = None
+    alerts: tuple[alerts.Alert, ...] = ()
 
     @property
     def cost(self) -> Decimal:
@@ -261,13 +283,17 @@ class MeteringClient:
         self._clock = clock
         self._save_every = save_every
         self._owner = JournalOwner(db.path)
-        self.recovered = recover(db, self.counter, clock)
-        """Requests a crashed process left pending, charged when this client started."""
 
     def close(self) -> None:
         """Close the HTTP connections and give up this client's journal claim."""
         self._http.close()
         self._owner.release()
+
+    def recover_pending(self, store_text: StoreText | None = None) -> list[int]:
+        """Charge the requests a crashed process left pending (ledger writes: call it from a
+        worker at start, not from a constructor); returns their ids. ``store_text`` keeps each
+        one's reply text where the caller keeps replies."""
+        return recover(self._db, self.counter, self._clock, store_text)
 
     def quote(self, request: ChatRequest) -> Quote:
         """Count, fit and price the prompt (nothing is sent or written).
@@ -334,7 +360,7 @@ class MeteringClient:
     def exchange(self, request: ChatRequest) -> tuple[bytes, Metered]:
         """Send a request for one JSON answer; return the answer's bytes as the provider sent
         them (for the local endpoint) and what it cost. Raises as :meth:`stream` does."""
-        quote, adapter, response, request_id, message_id = self._start(request, None, stream=False)
+        quote, adapter, response, request_id, filed = self._start(request, None, stream=False)
         outcome = _Outcome()
         state = StreamState()
         answer = b""
@@ -350,7 +376,7 @@ class MeteringClient:
             outcome.error = error
         finally:
             response.close()
-        return answer, self._settle(quote, state, outcome, request_id, message_id)
+        return answer, self._settle(quote, state, outcome, request_id, filed)
 
     def _streamed(
         self,
@@ -358,7 +384,7 @@ class MeteringClient:
         cancel: threading.Event | None,
         pick: Callable[[ServerSentEvent, list[Delta]], Iterable[_Item]],
     ) -> Generator[_Item | Metered, None, None]:
-        quote, adapter, response, request_id, message_id = self._start(request, cancel, stream=True)
+        quote, adapter, response, request_id, filed = self._start(request, cancel, stream=True)
         decoder = adapter.decoder()
         outcome = _Outcome()
         try:
@@ -371,12 +397,12 @@ class MeteringClient:
             raise
         finally:
             response.close()
-            metered = self._settle(quote, decoder.state, outcome, request_id, message_id)
+            metered = self._settle(quote, decoder.state, outcome, request_id, filed)
         yield metered
 
     def _start(
         self, request: ChatRequest, cancel: threading.Event | None, *, stream: bool
-    ) -> tuple[Quote, Adapter, httpx2.Response, int, int | None]:
+    ) -> tuple[Quote, Adapter, httpx2.Response, int, Filed]:
         """Quote, journal and connect; a request that gets no answer is marked failed."""
         quote = self.quote(request)
         passthrough = request.passthrough
@@ -385,7 +411,7 @@ class MeteringClient:
         else:
             adapter, base_url = quote.endpoint.adapter_for_api(passthrough.api)
         key = self._key(quote.endpoint)
-        request_id, message_id, prompt_id = self._journal(quote)
+        request_id, filed = self._journal(quote)
         try:
             max_tokens = request.max_tokens
             if max_tokens is None and adapter.requires_max_tokens:
@@ -396,38 +422,9 @@ class MeteringClient:
                 call = passthrough.call(call, stream=stream)
             response = self._connect(call.url, call.headers, call.body, quote.endpoint, key, cancel)
         except BaseException:
-            self._abandon(quote, request_id, message_id, prompt_id)
+            self._abandon(quote, request_id)
             raise
-        return quote, adapter, response, request_id, message_id
-
-    def generate_title(
-        self, conversation_id: int, endpoint: str, model: str, first_message: str
-    ) -> str | None:
-        """Name a new conversation with the model, if the balance covers it (else ``None``).
-
-        LibreChat's rule: the title prompt plus a 150-token buffer must fit the balance; if not,
-        the title is skipped quietly. The request is metered with ``context='title'``.
-        """
-        request = ChatRequest(
-            endpoint=endpoint,
-            model=model,
-            messages=(ChatMessage("user", TITLE_PROMPT + first_message[:2000]),),
-            max_tokens=title_max_tokens(model),
-            conversation_id=conversation_id,
-            context="title",
-            store_reply=False,
-        )
-        quote = self.quote(request)
-        with self._db.write() as session:
-            if not balance.can_afford_title(session, quote.count.tokens, quote.rates):
-                return None
-        metered = self.send(request)
-        title = metered.text.strip().strip("\"'").splitlines()[0] if metered.text.strip() else ""
-        if metered.error is None and title:
-            with self._db.write() as session:
-                conversations.set_title(session, conversation_id, title)
-            return title
-        return None
+        return quote, adapter, response, request_id, filed
 
     def _key(self, endpoint: Endpoint) -> keys.ApiKey | None:
         if not endpoint.needs_key:
@@ -442,55 +439,31 @@ class MeteringClient:
             )
         return key
 
-    def _journal(self, quote: Quote) -> tuple[int, int | None, int | None]:
-        """Check the balance and write the pending request, in one transaction.
-
-        The user's new message (``store_prompt``) and the hiding of a reply being replaced
-        (``replaces``) happen in the same transaction, so a refused request changes nothing.
-        """
+    def _journal(self, quote: Quote) -> tuple[int, Filed]:
+        """Check the balance and write the pending request, in one transaction with the
+        caller's filing of it (:meth:`RequestHooks.opened`), so a refused request changes
+        nothing."""
         request = quote.request
         now = self._clock()
-        draft = self._spend(
-            quote, TokenUsage(quote.count.tokens, 0), None, request.context, True, True
-        )
         with self._db.write() as session:
             balance.check_prompt(session, quote.prompt_cost, now=now)
-            message_id = prompt_id = None
-            if request.conversation_id is not None and request.store_prompt:
-                prompt = request.messages[-1]
-                prompt_id = conversations.add_message(
-                    session, request.conversation_id, prompt.role, prompt.text, now=now
-                )
-            if request.replaces is not None:
-                conversations.delete_message(session, request.replaces)
-            if request.conversation_id is not None and request.store_reply:
-                message_id = conversations.add_message(
-                    session,
-                    request.conversation_id,
-                    "assistant",
-                    "",
-                    provider=quote.endpoint.id,
-                    model=request.model,
-                    now=now,
-                )
-            draft = replace(draft, message_id=message_id)
+            filed = Filed(request.conversation_id)
+            if request.hooks is not None:
+                filed = request.hooks.opened(session, request, now)
+            draft = self._spend(
+                quote, TokenUsage(quote.count.tokens, 0), filed, request.context, True, True
+            )
             request_id = entries.open_request(
                 session, draft, hold=quote.prompt_cost, owner=self._owner.id, now=now
             )
-        return request_id, message_id, prompt_id
+        return request_id, filed
 
-    def _abandon(
-        self, quote: Quote, request_id: int, message_id: int | None, prompt_id: int | None
-    ) -> None:
-        """No reply came: nothing is charged, and the conversation is as it was before."""
+    def _abandon(self, quote: Quote, request_id: int) -> None:
+        """No reply came: nothing is charged, and what the caller filed is undone."""
         with self._db.write() as session:
             entries.abandon(session, request_id)
-            if message_id is not None:
-                conversations.delete_message(session, message_id)
-            if prompt_id is not None:
-                conversations.delete_message(session, prompt_id)
-            if quote.request.replaces is not None:
-                conversations.restore_message(session, quote.request.replaces)
+            if quote.request.hooks is not None:
+                quote.request.hooks.abandoned(session)
 
     def _connect(
         self,
@@ -579,9 +552,10 @@ class MeteringClient:
         state: StreamState,
         outcome: _Outcome,
         request_id: int,
-        message_id: int | None,
+        filed: Filed,
     ) -> Metered:
-        """Charge the request once: reported counts where reported, Tallybook's own elsewhere."""
+        """Charge the request once: reported counts where reported, Tallybook's own elsewhere;
+        then let the caller keep the reply, and raise the alerts the charge made true."""
         text = "".join(outcome.text)
         ended = state.finished or state.finish_reason is not None
         complete = ended and not outcome.cancelled and outcome.error is None
@@ -598,7 +572,7 @@ class MeteringClient:
         spend = self._spend(
             quote,
             usage,
-            message_id,
+            filed,
             context,
             reported_input is None,
             reported_output is None,
@@ -607,13 +581,14 @@ class MeteringClient:
         )
         with self._db.write() as session:
             record = entries.settle(session, request_id, spend, status=status, now=self._clock())
-        if message_id is not None:  # after the charge: storing the text can never undo it
+        if quote.request.hooks is not None:  # after the charge: keeping it can never undo it
             with self._db.write() as session:
-                conversations.set_message_text(session, message_id, text)
+                quote.request.hooks.settled(session, text)
         figure = spend.provider_figure
         return Metered(
             request_id=request_id,
-            message_id=message_id,
+            conversation_id=filed.conversation_id,
+            message_id=filed.message_id,
             text=text,
             usage=usage.total(),
             input_estimated=reported_input is None,
@@ -628,13 +603,24 @@ class MeteringClient:
             computed_cost=spend.computed_cost,
             provider_cost=figure.credits if figure else None,
             usage_notes=spend.usage_notes,
+            alerts=self._raise_alerts(request_id),
         )
+
+    def _raise_alerts(self, request_id: int) -> tuple[alerts.Alert, ...]:
+        """The alerts this charge made true, each raised once. The reply is charged and
+        answered whatever happens here: a failing check is logged, never raised."""
+        try:
+            with self._db.write() as session:
+                return tuple(alerts.check(session, request_id=request_id, now=self._clock()))
+        except Exception:
+            logger.exception("checking the alerts after request %s failed", request_id)
+            return ()
 
     def _spend(
         self,
         quote: Quote,
         usage: TokenUsage,
-        message_id: int | None,
+        filed: Filed,
         context: str,
         input_estimated: bool,
         output_estimated: bool,
@@ -650,8 +636,8 @@ class MeteringClient:
             model=model,
             usage=usage,
             rates=rates,
-            conversation_id=request.conversation_id,
-            message_id=message_id,
+            conversation_id=filed.conversation_id,
+            message_id=filed.message_id,
             context=context,
             input_estimated=input_estimated,
             output_estimated=output_estimated,
@@ -773,13 +759,6 @@ def _tier_name(tier: tuple[tuple[str, str], ...]) -> str | None:
 
 
 USAGE_NOT_UNDERSTOOD = "usage not fully understood"
-
-
-def title_max_tokens(model: str) -> int:
-    """A title's reply limit: room for the thinking of models that reason by default."""
-    if _REASONS_BY_DEFAULT.search(model.lower()):
-        return TITLE_MAX_TOKENS_REASONING
-    return TITLE_MAX_TOKENS
 
 
 def _wait_retry_after(backoff: float) -> Callable[[tenacity.RetryCallState], float]:

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from app.core import conversations
 from app.core.counting.tokens import TokenCounter
-from app.core.errors import TallybookError
+from app.core.errors import AlreadySettled, DatabaseLocked
 from app.core.ledger import entries
 from app.core.ledger.entries import Spend
 from app.core.metering.journal import is_alive
@@ -26,8 +26,16 @@ from app.core.providers import registry
 from app.core.storage.db import Database
 from app.core.storage.models import Message, Request
 
+StoreText = Callable[[Session, int, str], None]
+"""Keep a recovered reply's text (session, message id, text), in the charge's transaction."""
 
-def recover(db: Database, counter: TokenCounter, clock: Callable[[], datetime]) -> list[int]:
+
+def recover(
+    db: Database,
+    counter: TokenCounter,
+    clock: Callable[[], datetime],
+    store_text: StoreText | None = None,
+) -> list[int]:
     """Settle every pending request whose owner no longer runs; returns their ids."""
     with db.read() as session:
         pending = session.execute(
@@ -70,9 +78,9 @@ def recover(db: Database, counter: TokenCounter, clock: Callable[[], datetime]) 
         try:
             with db.write() as session:
                 entries.settle(session, request.id, spend, status="incomplete", now=clock())
-                if request.message_id is not None:
-                    conversations.set_message_text(session, request.message_id, text)
-        except TallybookError:
+                if request.message_id is not None and store_text is not None:
+                    store_text(session, request.message_id, text)
+        except (AlreadySettled, DatabaseLocked):
             continue  # settled first by another client (charged once, by them), or the ledger
             # is busy: the next start tries again
         recovered.append(request.id)

@@ -32,6 +32,7 @@ from app.core.providers.base import (
 from app.core.providers.http import count_field, post_json
 from app.core.providers.sse import ServerSentEvent
 from app.core.providers.usage import UsageRules, dig, extract
+from app.core.types import WireApi
 
 BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -134,7 +135,7 @@ DEFAULT_MAX_TOKENS = 4096
 class MessagesAdapter:
     """``/v1/messages``: usage in ``message_start`` (input, cache), ``message_delta`` (output)."""
 
-    name: str = "anthropic"
+    name: WireApi = WireApi.ANTHROPIC
     requires_max_tokens: bool = True
 
     def call(self, base_url: str, key: ApiKey | None, turn: Turn, *, stream: bool) -> HttpCall:

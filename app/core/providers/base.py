@@ -19,6 +19,7 @@ from app.core.keys import ApiKey
 from app.core.messages import ChatMessage, ToolSpec
 from app.core.providers.sse import ServerSentEvent
 from app.core.providers.usage import ReportedUsage
+from app.core.types import WireApi
 
 
 class MalformedStream(ProviderError):
@@ -97,8 +98,8 @@ class Adapter(Protocol):
     """One wire protocol (OpenAI Chat Completions, Responses, Anthropic Messages, Gemini)."""
 
     @property
-    def name(self) -> str:
-        """A short name for the protocol."""
+    def name(self) -> WireApi:
+        """The protocol's name."""
 
     @property
     def requires_max_tokens(self) -> bool:

@@ -20,10 +20,14 @@ from app.core.providers import anthropic, gemini
 from app.core.providers.http import TIMEOUT
 from app.core.providers.registry import Endpoint
 from app.core.storage import settings
+from app.core.types import EndpointApi
 
 ALLOWED_KEY = "provider_token_counts"
 Counter = Callable[..., int]
-_COUNTERS: dict[str, Counter] = {"anthropic": anthropic.count_tokens, "gemini": gemini.count_tokens}
+_COUNTERS: dict[EndpointApi, Counter] = {
+    EndpointApi.ANTHROPIC: anthropic.count_tokens,
+    EndpointApi.GEMINI: gemini.count_tokens,
+}
 
 
 def supported(endpoint: Endpoint) -> bool:

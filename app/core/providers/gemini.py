@@ -33,6 +33,7 @@ from app.core.providers.base import (
 from app.core.providers.http import count_field, post_json
 from app.core.providers.sse import ServerSentEvent
 from app.core.providers.usage import UsageRules, dig, extract
+from app.core.types import WireApi
 
 BASE_URL = "https://generativelanguage.googleapis.com"
 
@@ -130,7 +131,7 @@ def _image(part: ImagePart) -> dict[str, Any]:
 class GeminiAdapter:
     """``streamGenerateContent?alt=sse``: ``usageMetadata`` is cumulative; the last one counts."""
 
-    name: str = "gemini"
+    name: WireApi = WireApi.GEMINI
     requires_max_tokens: bool = False
 
     def call(self, base_url: str, key: ApiKey | None, turn: Turn, *, stream: bool) -> HttpCall:

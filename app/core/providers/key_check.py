@@ -16,6 +16,7 @@ from app.core.errors import MissingKey, ProviderError
 from app.core.providers import anthropic
 from app.core.providers.http import raise_for_status, transport_error
 from app.core.providers.registry import DEMO, Endpoint, demo_url
+from app.core.types import EndpointApi
 
 TIMEOUT = httpx2.Timeout(10.0)
 """A model list is small: an endpoint that takes longer than this is as good as down."""
@@ -82,12 +83,12 @@ def _request(
         base = (base_url or demo_url()).rstrip("/")
         return f"{base}/v1/models", {"Authorization": f"Bearer {secret}"}
     base = (base_url or endpoint.base_url).rstrip("/")
-    if endpoint.api == "anthropic":
+    if endpoint.api == EndpointApi.ANTHROPIC:
         headers = {"anthropic-version": anthropic.API_VERSION}
         if secret:
             headers["x-api-key"] = secret
         return f"{base}/v1/models", headers
-    if endpoint.api == "gemini":
+    if endpoint.api == EndpointApi.GEMINI:
         # The key goes in a header, never the URL, so it cannot end up in a log line.
         return f"{base}/v1beta/models", {"x-goog-api-key": secret} if secret else {}
     return f"{base}/models", {"Authorization": f"Bearer {secret}"} if secret else {}

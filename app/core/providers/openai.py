@@ -31,6 +31,7 @@ from app.core.providers.base import (
 )
 from app.core.providers.sse import ServerSentEvent
 from app.core.providers.usage import ReportedUsage, UsageRules, extract
+from app.core.types import WireApi
 
 BASE_URL = "https://api.openai.com/v1"
 _RESPONSES_ONLY = re.compile(
@@ -61,7 +62,7 @@ class ChatCompletionsAdapter:
             know the older ``max_tokens``.
     """
 
-    name: str = "openai-chat"
+    name: WireApi = WireApi.OPENAI_CHAT
     requires_max_tokens: bool = False
     usage_rules: UsageRules = vendors.OPENAI_CHAT
     max_tokens_field: str = "max_completion_tokens"
@@ -148,7 +149,7 @@ class ChatCompletionsDecoder:
 class ResponsesAdapter:
     """``/responses``: usage arrives with ``response.completed`` or ``response.incomplete``."""
 
-    name: str = "openai-responses"
+    name: WireApi = WireApi.OPENAI_RESPONSES
     requires_max_tokens: bool = False
 
     def call(self, base_url: str, key: ApiKey | None, turn: Turn, *, stream: bool) -> HttpCall:

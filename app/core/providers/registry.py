@@ -19,18 +19,19 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session
 
 from app.core.counting.tokens import counting_rules
-from app.core.errors import InvalidSetting, TallybookError
+from app.core.errors import InvalidSetting, TallybookError, UnknownEndpoint
 from app.core.paths import resource_path
 from app.core.providers import anthropic, gemini, openai, vendors
 from app.core.providers.base import Adapter
 from app.core.providers.usage import UsageRules
 from app.core.redaction import redact
 from app.core.storage import settings
+from app.core.types import EndpointApi, WireApi
 
 CUSTOM_KEY = "custom_endpoints"
 MAX_NAME = 80
 RECENT_MODELS_KEY = "recent_models"
-DEMO = "demo"
+DEMO = EndpointApi.DEMO
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,9 @@ class Endpoint:
 
     id: str
     name: str
-    api: str
-    """Wire protocol: ``openai`` (Chat Completions), ``anthropic``, ``gemini``, or ``demo``."""
+    api: EndpointApi
+    """What it speaks: ``openai``, ``compatible`` (Chat Completions), ``anthropic``, ``gemini``,
+    or ``demo`` (all of them)."""
     base_url: str
     price_provider: str | None = None
     needs_key: bool = True
@@ -50,9 +52,9 @@ class Endpoint:
         """The protocol adapter and base URL for a model on this endpoint."""
         if self.api == DEMO:
             return _demo_adapter(model, demo_url())
-        if self.api == "anthropic":
+        if self.api == EndpointApi.ANTHROPIC:
             return anthropic.MessagesAdapter(), self.base_url
-        if self.api == "gemini":
+        if self.api == EndpointApi.GEMINI:
             return gemini.GeminiAdapter(), self.base_url
         if self.id == "openai":
             if openai.api_for_model(model) == "responses":
@@ -62,7 +64,7 @@ class Endpoint:
             usage_rules=self.usage_rules, max_tokens_field="max_tokens"
         ), self.base_url
 
-    def adapter_for_api(self, api: str) -> tuple[Adapter, str]:
+    def adapter_for_api(self, api: WireApi) -> tuple[Adapter, str]:
         """The adapter and base URL for a request already written in ``api``'s format.
 
         ``api`` is ``openai-chat``, ``openai-responses`` or ``anthropic`` (what the local
@@ -73,17 +75,17 @@ class Endpoint:
         """
         base_url = self.base_url
         if self.api == DEMO:
-            base_url = demo_url() if api == "anthropic" else f"{demo_url()}/v1"
+            base_url = demo_url() if api == WireApi.ANTHROPIC else f"{demo_url()}/v1"
         speaks = {
-            "openai-chat": self.api in ("openai", "compatible", DEMO),
-            "openai-responses": self.id == "openai" or self.api == DEMO,
-            "anthropic": self.api in ("anthropic", DEMO),
+            WireApi.OPENAI_CHAT: self.api in (EndpointApi.OPENAI, EndpointApi.COMPATIBLE, DEMO),
+            WireApi.OPENAI_RESPONSES: self.id == "openai" or self.api == DEMO,
+            WireApi.ANTHROPIC: self.api in (EndpointApi.ANTHROPIC, DEMO),
         }
         if not speaks.get(api, False):
             raise TallybookError(f"{self.name} does not speak the {api} API.")
-        if api == "anthropic":
+        if api == WireApi.ANTHROPIC:
             return anthropic.MessagesAdapter(), base_url
-        if api == "openai-responses":
+        if api == WireApi.OPENAI_RESPONSES:
             return openai.ResponsesAdapter(), base_url
         return openai.ChatCompletionsAdapter(usage_rules=self.usage_rules), base_url
 
@@ -95,24 +97,37 @@ class Endpoint:
 
 BUILTIN: tuple[Endpoint, ...] = (
     Endpoint(DEMO, "Offline demo", DEMO, "", None, needs_key=False),
-    Endpoint("openai", "OpenAI", "openai", openai.BASE_URL, "openai"),
-    Endpoint("anthropic", "Anthropic", "anthropic", anthropic.BASE_URL, "anthropic"),
-    Endpoint("gemini", "Google Gemini", "gemini", gemini.BASE_URL, "google"),
+    Endpoint("openai", "OpenAI", EndpointApi.OPENAI, openai.BASE_URL, "openai"),
+    Endpoint("anthropic", "Anthropic", EndpointApi.ANTHROPIC, anthropic.BASE_URL, "anthropic"),
+    Endpoint("gemini", "Google Gemini", EndpointApi.GEMINI, gemini.BASE_URL, "google"),
     Endpoint(
-        "openrouter", "OpenRouter", "compatible", "https://openrouter.ai/api/v1", "openrouter"
+        "openrouter",
+        "OpenRouter",
+        EndpointApi.COMPATIBLE,
+        "https://openrouter.ai/api/v1",
+        "openrouter",
     ),
-    Endpoint("groq", "Groq", "compatible", "https://api.groq.com/openai/v1", "groq"),
-    Endpoint("deepseek", "DeepSeek", "compatible", "https://api.deepseek.com/v1", "deepseek"),
-    Endpoint("mistral", "Mistral", "compatible", "https://api.mistral.ai/v1", "mistral"),
-    Endpoint("xai", "xAI", "compatible", "https://api.x.ai/v1", "x-ai"),
-    Endpoint("together", "Together", "compatible", "https://api.together.xyz/v1", "together"),
+    Endpoint("groq", "Groq", EndpointApi.COMPATIBLE, "https://api.groq.com/openai/v1", "groq"),
     Endpoint(
-        "ollama", "Ollama (local)", "compatible", "http://127.0.0.1:11434/v1", None, needs_key=False
+        "deepseek", "DeepSeek", EndpointApi.COMPATIBLE, "https://api.deepseek.com/v1", "deepseek"
+    ),
+    Endpoint("mistral", "Mistral", EndpointApi.COMPATIBLE, "https://api.mistral.ai/v1", "mistral"),
+    Endpoint("xai", "xAI", EndpointApi.COMPATIBLE, "https://api.x.ai/v1", "x-ai"),
+    Endpoint(
+        "together", "Together", EndpointApi.COMPATIBLE, "https://api.together.xyz/v1", "together"
+    ),
+    Endpoint(
+        "ollama",
+        "Ollama (local)",
+        EndpointApi.COMPATIBLE,
+        "http://127.0.0.1:11434/v1",
+        None,
+        needs_key=False,
     ),
     Endpoint(
         "lmstudio",
         "LM Studio (local)",
-        "compatible",
+        EndpointApi.COMPATIBLE,
         "http://127.0.0.1:1234/v1",
         None,
         needs_key=False,
@@ -129,13 +144,13 @@ def get_endpoint(session: Session, endpoint_id: str) -> Endpoint:
     """The endpoint with this id.
 
     Raises:
-        TallybookError: no such endpoint.
+        UnknownEndpoint: no such endpoint.
     """
     for endpoint in all_endpoints(session):
         if endpoint.id == endpoint_id:
             return endpoint
     known = ", ".join(e.id for e in all_endpoints(session))
-    raise TallybookError(f"No provider or endpoint called {endpoint_id!r}; known: {known}.")
+    raise UnknownEndpoint(f"No provider or endpoint called {endpoint_id!r}; known: {known}.")
 
 
 def add_endpoint(
@@ -143,7 +158,7 @@ def add_endpoint(
     name: str,
     base_url: str,
     *,
-    api: str = "compatible",
+    api: str = EndpointApi.COMPATIBLE,
     price_provider: str | None = None,
     needs_key: bool = True,
 ) -> Endpoint:
@@ -155,7 +170,7 @@ def add_endpoint(
             (credentials, a query or fragment, a bad port, spaces), an unknown protocol, or a
             name already in use.
     """
-    if api not in ("compatible", "anthropic", "gemini"):
+    if api not in (EndpointApi.COMPATIBLE, EndpointApi.ANTHROPIC, EndpointApi.GEMINI):
         raise InvalidSetting(f"Unknown protocol {api!r}: use compatible, anthropic or gemini.")
     name = name.strip()
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
@@ -167,7 +182,7 @@ def add_endpoint(
     endpoint = Endpoint(
         f"custom-{slug}",
         name,
-        api,
+        EndpointApi(api),
         base_url,
         price_provider,
         needs_key=needs_key,
@@ -220,7 +235,7 @@ def remove_endpoint(session: Session, endpoint_id: str) -> bool:
 
 def _custom(session: Session) -> list[Endpoint]:
     stored: list[dict[str, Any]] = settings.get(session, CUSTOM_KEY, [])
-    return [Endpoint(**entry) for entry in stored]
+    return [Endpoint(**{**entry, "api": EndpointApi(entry["api"])}) for entry in stored]
 
 
 def default_endpoint(model: str) -> str:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core import conversations
+from app.core.chats import ToolTurn
 from app.core.messages import InvalidPayload
 from app.core.metering.client import ChatRequest, Passthrough
 from app.core.providers.registry import DEMO
-from app.core.storage.db import Database
 from app.servers.gateway.protocols import MESSAGES, Api
 from app.servers.gateway.sources import source_of
 
@@ -59,10 +59,9 @@ class Forward:
     body: dict[str, Any]
 
 
-def prepare(
-    db: Database, api: Api, raw: bytes, headers: Mapping[str, str], upstreams: Upstreams
-) -> Forward:
-    """Read, route and file one request (header names in lower case).
+def prepare(api: Api, raw: bytes, headers: Mapping[str, str], upstreams: Upstreams) -> Forward:
+    """Read and route one request (header names in lower case); the chat service's
+    :class:`~app.core.chats.ToolTurn` files it under the tool's conversation once accepted.
 
     Raises:
         InvalidPayload: the body is not a request in ``api``'s format.
@@ -73,11 +72,6 @@ def prepare(
         raise InvalidPayload("model: a model name is required.")
     payload = api.read(body)
     source = conversations.clean_source(source_of(headers))
-    with db.read() as session:
-        conversation_id = conversations.find_for_source(session, source)
-    if conversation_id is None:  # the tool's first request
-        with db.write() as session:
-            conversation_id = conversations.for_source(session, source)
     kept = {name: value for name in KEPT_HEADERS if (value := headers.get(name))}
     request = ChatRequest(
         endpoint=upstreams.endpoint_for(api, headers),
@@ -85,8 +79,7 @@ def prepare(
         messages=payload.messages,
         tools=payload.tools,
         max_tokens=api.max_tokens(body),
-        conversation_id=conversation_id,
-        store_reply=False,
+        hooks=ToolTurn(source),
         passthrough=Passthrough(api.name, body, kept),
     )
     return Forward(request, source, body.get("stream") is True, body)

@@ -28,6 +28,7 @@ from app.core.errors import (
 from app.core.messages import ChatPayload, InvalidPayload
 from app.core.providers import payloads
 from app.core.providers.sse import ServerSentEvent
+from app.core.types import WireApi
 from app.servers.wire import Event, Failure, JsonAnswer, anthropic_error, dumps, openai_error
 
 
@@ -35,7 +36,7 @@ from app.servers.wire import Event, Failure, JsonAnswer, anthropic_error, dumps,
 class Api:
     """One wire protocol as the local endpoint receives it."""
 
-    name: str
+    name: WireApi
     """``openai-chat``, ``openai-responses`` or ``anthropic`` (see :class:`Passthrough`)."""
     read: Callable[[dict[str, Any]], ChatPayload]
     limit_fields: tuple[str, ...]
@@ -52,23 +53,23 @@ class Api:
     def error_event(self, failure: Failure) -> Event:
         """The failure as this protocol's in-stream error event (a reply that broke off)."""
         body = self.error_answer(failure).body
-        if self.name == "openai-chat":
+        if self.name == WireApi.OPENAI_CHAT:
             return Event(dumps(body))
-        if self.name == "openai-responses":
+        if self.name == WireApi.OPENAI_RESPONSES:
             return Event(dumps({"type": "error", **body["error"]}), "error")
         return Event(dumps(body), "error")
 
 
 CHAT = Api(
-    "openai-chat",
+    WireApi.OPENAI_CHAT,
     payloads.from_chat_completions,
     ("max_completion_tokens", "max_tokens"),
     openai_error,
 )
 RESPONSES = Api(
-    "openai-responses", payloads.from_responses, ("max_output_tokens",), openai_error
+    WireApi.OPENAI_RESPONSES, payloads.from_responses, ("max_output_tokens",), openai_error
 )
-MESSAGES = Api("anthropic", payloads.from_anthropic, ("max_tokens",), anthropic_error)
+MESSAGES = Api(WireApi.ANTHROPIC, payloads.from_anthropic, ("max_tokens",), anthropic_error)
 ROUTES = {"/v1/chat/completions": CHAT, "/v1/responses": RESPONSES, "/v1/messages": MESSAGES}
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
 
-from app.core.ledger import alerts
+from app.core.ledger.alerts import Alert
 from app.core.metering.client import Metered, MeteringClient
 from app.core.money import credits_to_usd
 from app.core.providers import registry
@@ -47,7 +47,11 @@ class Settlement:
 
     metered: Metered
     source: str
-    alerts: list[alerts.Alert]
+
+    @property
+    def alerts(self) -> tuple[Alert, ...]:
+        """What the charge made true (the metering client raised them, once)."""
+        return self.metered.alerts
 
 
 Settled = Callable[[Settlement], None]
@@ -88,7 +92,7 @@ class _Handler(LocalHandler):
 
     def _forward(self, api: Api, raw: bytes, headers: Mapping[str, str]) -> None:
         try:
-            forward = prepare(self.gateway.db, api, raw, headers, self.gateway.upstreams)
+            forward = prepare(api, raw, headers, self.gateway.upstreams)
         except Exception as error:
             self._fail(api, failure_for(error))
             return
@@ -234,13 +238,7 @@ class Gateway(LocalServer):
         return self.start()
 
     def settled(self, metered: Metered, source: str) -> None:
-        """A reply was charged: check the alerts, log it, tell whoever runs the endpoint."""
-        try:
-            with self.db.write() as session:
-                raised = alerts.check(session, request_id=metered.request_id)
-        except Exception:  # the reply is charged and answered; alerts must not undo that
-            logger.exception("local endpoint: checking the alerts failed")
-            raised = []
+        """A reply was charged: log it, tell whoever runs the endpoint."""
         logger.info(
             "local endpoint: %s, %s, %s credits%s",
             source,
@@ -249,7 +247,7 @@ class Gateway(LocalServer):
             " (estimated)" if metered.estimated else "",
         )
         if self._on_settled is not None:
-            self._on_settled(Settlement(metered, source, raised))
+            self._on_settled(Settlement(metered, source))
 
 
 def _sse(event: ServerSentEvent) -> str:

@@ -26,11 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.chats import NewConversation, Opened
 from app.core.counting.tokens import TokenCount
-from app.core.errors import MissingKey, ProviderError, TallybookError
+from app.core.errors import ConversationNotFound, MissingKey, ProviderError, TallybookError
 from app.core.metering.client import Metered, Quote, StreamItem
 from app.core.money import format_usd
 from app.core.providers.base import ReasoningDelta, TextDelta
+from app.core.storage.changes import CONVERSATIONS, LEDGER, SETTINGS, Changes
 from app.ui.chat import loading
 from app.ui.chat.composer import Composer
 from app.ui.chat.figures import (
@@ -46,6 +48,7 @@ from app.ui.chat.model_picker import Menu
 from app.ui.chat.notices import ErrorStrip, WelcomeCard
 from app.ui.context import AppContext
 from app.ui.errors import describe
+from app.ui.live import ChangeThrottle
 from app.ui.workers import StreamHandle
 
 DEFAULT_SELECTION = ("demo", "gpt-4o-mini")
@@ -72,8 +75,8 @@ class _Reply:
     bubble: MessageWidget | None
     prompt_bubble: MessageWidget | None = None
     retry_of: int | None = None
-    fresh: bool = False
-    """This send creates the conversation."""
+    new: NewConversation | None = None
+    """The conversation this first message creates (``None``: it has one)."""
     handle: StreamHandle | None = None
     stop_asked: bool = False
     announced: bool = False
@@ -175,8 +178,10 @@ class ChatView(QWidget):
         self._quote_timer.setInterval(QUOTE_DELAY_MS)
         self._quote_timer.timeout.connect(self._on_quote_timer_timeout)
 
-        context.events.settings_changed.connect(self._on_events_settings_changed)
-        context.events.conversations_changed.connect(self._on_events_conversations_changed)
+        ChangeThrottle(context.events.changed, SETTINGS, self._on_settings_changed, self)
+        ChangeThrottle(
+            context.events.changed, CONVERSATIONS | LEDGER, self._on_figures_changed, self
+        )
         self.composer.picker.set_selection(*DEFAULT_SELECTION)
         self._load_menu()
         self.open_conversation(None)
@@ -315,10 +320,10 @@ class ChatView(QWidget):
         self._set_busy(True)  # no second send while the price is checked
         conversation_id = self._conversation_id
         endpoint, model = self.selection()
-        system = self.header.system_prompt() if conversation_id is None else ""
+        new = self._new_conversation()
         chats = self._context.chats
         self._run_task(
-            lambda: loading.quote_draft(chats, conversation_id, text, endpoint, model, system),
+            lambda: chats.quote(conversation_id, text, endpoint, model, new=new),
             lambda quote: self._on_send_quote_done(text, conversation_id, quote),
             self._on_send_quote_failed,
         )
@@ -354,6 +359,12 @@ class ChatView(QWidget):
         )
         return answer == QMessageBox.StandardButton.Yes
 
+    def _new_conversation(self) -> NewConversation | None:
+        """The settings a first message creates its conversation with (``None``: it has one)."""
+        if self._conversation_id is not None:
+            return None
+        return NewConversation(self.header.system_prompt(), self.header.drop_oldest_box.isChecked())
+
     def _begin_send(self, text: str) -> None:
         endpoint, model = self.selection()
         self._set_busy(True)
@@ -371,24 +382,9 @@ class ChatView(QWidget):
             text,
             bubble,
             prompt,
-            fresh=self._conversation_id is None,
+            new=self._new_conversation(),
         )
         self._reply = reply
-        if not reply.fresh:
-            self._start_stream(reply)
-            return
-        chats, db = self._context.chats, self._context.db
-        system, drop = self.header.system_prompt(), self.header.drop_oldest_box.isChecked()
-        self._run_task(
-            lambda: loading.start_conversation(chats, db, endpoint, model, system, drop),
-            lambda conversation_id: self._on_conversation_started(reply, conversation_id),
-            lambda error: self._on_reply_failed(reply, error),
-        )
-
-    def _on_conversation_started(self, reply: _Reply, conversation_id: int) -> None:
-        reply.conversation_id = conversation_id
-        if reply.bubble is not None and self._conversation_id is None:
-            self._conversation_id = conversation_id
         self._start_stream(reply)
 
     def _on_message_retry_requested(self, message_id: int) -> None:
@@ -407,14 +403,14 @@ class ChatView(QWidget):
     def _start_stream(self, reply: _Reply) -> None:
         """Stream the reply on ``context.streams``; its signals come back to this view."""
         conversation_id = reply.conversation_id
-        assert conversation_id is not None
         chats = self._context.chats
         endpoint, model, text, retry_of = reply.endpoint, reply.model, reply.text, reply.retry_of
+        new = reply.new
 
-        def make(cancel: threading.Event) -> Generator[StreamItem, None, None]:
-            if retry_of is not None:
+        def make(cancel: threading.Event) -> Generator[StreamItem | Opened, None, None]:
+            if retry_of is not None and conversation_id is not None:
                 return chats.retry(conversation_id, retry_of, endpoint, model, cancel=cancel)
-            return chats.send(conversation_id, text, endpoint, model, cancel=cancel)
+            return chats.send(conversation_id, text, endpoint, model, new=new, cancel=cancel)
 
         handle = self._context.streams.stream(
             make,
@@ -427,6 +423,9 @@ class ChatView(QWidget):
             handle.cancel()
 
     def _on_reply_item(self, reply: _Reply, item: object) -> None:
+        if isinstance(item, Opened):
+            self._on_reply_opened(reply, item)
+            return
         if isinstance(item, Metered):
             self._on_reply_metered(reply, item)
             return
@@ -438,23 +437,25 @@ class ChatView(QWidget):
         elif isinstance(item, ReasoningDelta) and reply.bubble is not None:
             reply.bubble.append_reasoning(item.text)
 
+    def _on_reply_opened(self, reply: _Reply, opened: Opened) -> None:
+        """The request was accepted: a first message's conversation exists from here on."""
+        reply.conversation_id = opened.conversation_id
+        if reply.new is not None and reply.bubble is not None and self._conversation_id is None:
+            self._conversation_id = opened.conversation_id
+        self._announce(reply)
+
     def _on_reply_metered(self, reply: _Reply, metered: Metered) -> None:
         self._announce(reply)
         reply.settled = True
         reply.partial = metered.text
         if reply.bubble is not None:
-            reply.bubble.finish(
-                metered.text, metered.as_usage(), metered.message_id
-            )
+            reply.bubble.finish(metered.text, metered.as_usage(), metered.message_id)
             if metered.error is not None:
                 self.errors.show_message(describe(metered.error))
         if reply.conversation_id == self._conversation_id:
             self._total += metered.cost
             self.header.set_total(self._total)
         self.reply_finished.emit(metered)
-        events = self._context.events
-        events.ledger_changed.emit()
-        events.conversations_changed.emit()
         if metered.status == "complete" and metered.error is None and reply.retry_of is None:
             self._name_conversation(reply)
 
@@ -465,61 +466,24 @@ class ChatView(QWidget):
         self._schedule_quote()
 
     def _on_reply_failed(self, reply: _Reply, error: BaseException) -> None:
-        """No reply came: say why in the chat, show what was stored, give back what was not."""
+        """No reply came: say why in the chat and give the message back. The chat service
+        stored nothing of it (a first message's conversation was not kept either), so the
+        view shows the conversation as it was."""
         if self._reply is reply:
             self._reply = None
         quiet = reply.stop_asked and isinstance(error, ProviderError)
         if not quiet:
             self.errors.show_message(describe(error), offer_keys=isinstance(error, MissingKey))
-        conversation_id = reply.conversation_id
-        if conversation_id is None:  # the conversation could not even be created
-            self._drop_reply_widgets(reply)
-            self._give_back(reply.text)
-            self._set_busy(False)
-            return
-        db = self._context.db
-        fresh = reply.fresh
-
-        def settle() -> loading.ConversationSnapshot | None:
-            if fresh and loading.discard_if_empty(db, conversation_id):
-                return None
-            return loading.load_conversation(db, conversation_id)
-
-        self._run_task(
-            settle,
-            lambda snapshot: self._on_failed_reply_settled(reply, snapshot),
-            lambda settle_error: self._on_failed_reply_unsettled(reply, settle_error),
-        )
-
-    def _on_failed_reply_settled(
-        self, reply: _Reply, snapshot: loading.ConversationSnapshot | None
-    ) -> None:
         showing = reply.bubble is not None and self._conversation_id == reply.conversation_id
         self._drop_reply_widgets(reply)
-        stored = False
-        if snapshot is None:  # a refused first message: the empty conversation is gone
-            if showing:
-                self._conversation_id = None
-        else:
-            self._announce(reply)
-            users = [m for m in snapshot.messages if m.role == "user"]
-            stored = bool(reply.text) and bool(users) and users[-1].content == reply.text
-            if showing:
-                self._show_snapshot(snapshot)
-            self._context.events.conversations_changed.emit()
-        if not stored and showing:
+        if showing:
             self._give_back(reply.text)
         self._set_busy(False)
         self._schedule_quote()
 
-    def _on_failed_reply_unsettled(self, reply: _Reply, error: BaseException) -> None:
-        self._drop_reply_widgets(reply)
-        self.errors.show_message(describe(error))
-        self._set_busy(False)
-
     def _announce(self, reply: _Reply) -> None:
         """Tell the window about the conversation the first message created, once."""
-        if reply.fresh and not reply.announced and reply.conversation_id is not None:
+        if reply.new is not None and not reply.announced and reply.conversation_id is not None:
             reply.announced = True
             self.conversation_created.emit(reply.conversation_id)
 
@@ -538,21 +502,15 @@ class ChatView(QWidget):
         chats = self._context.chats
         endpoint, model, text = reply.endpoint, reply.model, reply.text
         self._context.streams.run(
-            lambda: loading.name_conversation(chats, conversation_id, endpoint, model, text),
-            self._guarded(lambda _title: self._on_naming_done(conversation_id)),
+            lambda: chats.name(conversation_id, endpoint, model, text),
+            lambda _title: None,  # the title's commit refreshes the header and the list
             self._guarded(lambda error: self._on_naming_failed(conversation_id, error)),
         )
-
-    def _on_naming_done(self, conversation_id: int) -> None:
-        events = self._context.events
-        events.ledger_changed.emit()
-        events.conversations_changed.emit()  # also refreshes the header, below
 
     def _on_naming_failed(self, conversation_id: int, error: BaseException) -> None:
         # A title is a nicety: a provider refusing it is not worth interrupting the chat for.
         if not isinstance(error, TallybookError) and conversation_id == self._conversation_id:
             self.errors.show_message(describe(error))
-        self._on_naming_done(conversation_id)
 
     # The live estimate and the context gauge
 
@@ -570,10 +528,10 @@ class ChatView(QWidget):
             return
         text = self.composer.text()
         conversation_id = self._conversation_id
-        system = self.header.system_prompt() if conversation_id is None else ""
+        new = self._new_conversation()
         chats = self._context.chats
         self._run_task(
-            lambda: loading.quote_draft(chats, conversation_id, text, endpoint, model, system),
+            lambda: chats.quote(conversation_id, text, endpoint, model, new=new),
             lambda quote: self._on_quote_done(generation, text, quote),
             lambda error: self._on_quote_failed(generation, error),
         )
@@ -632,9 +590,9 @@ class ChatView(QWidget):
     def _on_header_system_prompt_saved(self, text: str) -> None:
         conversation_id = self._conversation_id
         if conversation_id is not None:
-            db = self._context.db
+            chats = self._context.chats
             self._run_task(
-                lambda: loading.configure(db, conversation_id, system_prompt=text),
+                lambda: chats.configure(conversation_id, system_prompt=text),
                 lambda _none: self._schedule_quote(),
             )
         self._schedule_quote()
@@ -642,9 +600,9 @@ class ChatView(QWidget):
     def _on_header_drop_oldest_toggled(self, enabled: bool) -> None:
         conversation_id = self._conversation_id
         if conversation_id is not None:
-            db = self._context.db
+            chats = self._context.chats
             self._run_task(
-                lambda: loading.configure(db, conversation_id, drop_oldest=enabled),
+                lambda: chats.configure(conversation_id, drop_oldest=enabled),
                 lambda _none: self._schedule_quote(),
             )
 
@@ -662,8 +620,8 @@ class ChatView(QWidget):
         self._schedule_quote()
 
     def _on_picker_model_chosen(self, endpoint: str, model: str) -> None:
-        db = self._context.db
-        self._run_task(lambda: loading.remember_model(db, endpoint, model), lambda _none: None)
+        chats = self._context.chats
+        self._run_task(lambda: chats.choose_model(endpoint, model), lambda _none: None)
 
     def _on_composer_draft_changed(self) -> None:
         self._schedule_quote()
@@ -684,10 +642,11 @@ class ChatView(QWidget):
 
     # App-wide changes
 
-    def _on_events_settings_changed(self) -> None:
+    def _on_settings_changed(self, _changes: Changes) -> None:
         self._load_menu()  # prices, endpoints or keys may have changed
 
-    def _on_events_conversations_changed(self) -> None:
+    def _on_figures_changed(self, _changes: Changes) -> None:
+        """Whoever wrote (this window, a title, the CLI): the header's title and total."""
         conversation_id = self._conversation_id
         if conversation_id is None:
             return
@@ -695,8 +654,12 @@ class ChatView(QWidget):
         self._run_task(
             lambda: loading.header_figures(db, conversation_id),
             lambda figures: self._on_header_figures_done(conversation_id, figures),
-            lambda _error: None,  # deleted meanwhile: the window opens something else
+            self._on_header_figures_failed,
         )
+
+    def _on_header_figures_failed(self, error: BaseException) -> None:
+        if not isinstance(error, ConversationNotFound):  # deleted meanwhile: the window moves on
+            self._on_task_failed(error)
 
     def _on_header_figures_done(self, conversation_id: int, figures: loading.HeaderFigures) -> None:
         if conversation_id != self._conversation_id:

@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from app.core import conversations, keys
+from app.core.chats import Turn
 from app.core.counting.tokens import TokenCounter
 from app.core.errors import (
+    AlreadySettled,
     AuthenticationFailed,
     ContextWindowExceeded,
     InsufficientBalance,
@@ -84,7 +86,7 @@ def test_openai_stream_is_relayed_live_and_recorded_as_reported(
     db: Database, client: MeteringClient
 ) -> None:
     conversation = _conversation(db)
-    items = list(client.stream(_request(conversation_id=conversation)))
+    items = list(client.stream(_request(hooks=Turn(conversation))))
     deltas, metered = items[:-1], items[-1]
     assert isinstance(metered, Metered)
     assert len(deltas) > 3 and all(isinstance(d, TextDelta) for d in deltas)
@@ -151,7 +153,7 @@ def test_prompt_cache_reads_are_their_own_transaction(db: Database, client: Mete
 def test_a_cancelled_stream_is_charged_for_what_arrived(
     db: Database, client: MeteringClient
 ) -> None:
-    stream = client.stream(_request("gpt-4o-mini@slow", conversation_id=_conversation(db)))
+    stream = client.stream(_request("gpt-4o-mini@slow", hooks=Turn(_conversation(db))))
     first = next(stream)
     assert isinstance(first, TextDelta)
     stream.close()
@@ -256,7 +258,7 @@ def test_errors_before_any_reply_charge_nothing(
     client = MeteringClient(db, retries=2, backoff=0.01)
     served = emulator.requests_served
     with pytest.raises(error):
-        client.send(ChatRequest(endpoint.id, model, HELLO, conversation_id=_conversation(db)))
+        client.send(ChatRequest(endpoint.id, model, HELLO, hooks=Turn(_conversation(db))))
     client.close()
     assert emulator.requests_served - served == attempts
     with db.read() as session:
@@ -341,34 +343,10 @@ def test_context_window_refusal_and_trimming(
     assert trimmed.usage.prompt_tokens == quote.count.tokens
 
 
-def test_title_is_metered_as_title(db: Database, client: MeteringClient) -> None:
-    conversation = _conversation(db)
-    title = client.generate_title(
-        conversation, "demo", "gpt-4o-mini", "How do I bake sourdough bread?"
-    )
-    assert title
-    with db.read() as session:
-        assert conversations.get_conversation(session, conversation).title == title
-        contexts = set(session.scalars(select(Transaction.context)))
-        assert session.scalars(select(Message)).all() == []  # a title is not a chat reply
-    assert contexts == {"title"}
-
-
-def test_title_is_skipped_quietly_when_the_balance_cannot_cover_it(
-    db: Database, client: MeteringClient
-) -> None:
-    with db.write() as session:
-        balance.configure(session, enabled=True)
-    conversation = _conversation(db)
-    assert client.generate_title(conversation, "demo", "gpt-4o-mini", "Hi") is None
-    with db.read() as session:
-        assert session.scalars(select(Request)).all() == []
-
-
 def test_settling_twice_is_refused(db: Database, client: MeteringClient) -> None:
     metered = client.send(_request())
     spend = entries.Spend("demo", "gpt-4o-mini", metered.usage, client.quote(_request()).rates)
-    with pytest.raises(Exception, match="not pending"), db.write() as session:
+    with pytest.raises(AlreadySettled, match="not pending"), db.write() as session:
         entries.settle(session, metered.request_id, spend)
     _assert_ledger_exact(db)
 

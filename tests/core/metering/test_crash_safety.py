@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from app.core.chats import Chats
 from app.core.keys import ApiKey
 from app.core.ledger import entries
 from app.core.metering.client import MeteringClient
@@ -63,9 +64,9 @@ def test_sigkill_at_random_moments_charges_every_request_exactly_once(tmp_path: 
 
 def _restart_and_check(path: Path, emulator: Emulator, run: int) -> int:
     db = Database(path)
-    client = MeteringClient(db, key_for=lambda _: ApiKey("crash-test"))
-    recovered = len(client.recovered)
-    client.close()
+    chats = Chats(db, MeteringClient(db, key_for=lambda _: ApiKey("crash-test")))
+    recovered = len(chats.recover_pending())
+    chats.metering.close()
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert raw.execute("SELECT COUNT(*) FROM requests WHERE status = 'pending'").fetchone() == (

@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from app.core import conversations
+from app.core.chats import Turn
 from app.core.counting.tokens import TokenCounter
 from app.core.errors import ProviderError, ProviderUnreachable
 from app.core.keys import ApiKey
@@ -718,7 +719,7 @@ def send(template: Path, protocol: str, wire: Wire, in_conversation: bool) -> No
     endpoint, model = ROUTES[protocol]
     conversation = 1 if in_conversation else None
     try:
-        metered = client.send(ChatRequest(endpoint, model, PROMPT, conversation_id=conversation))
+        metered = client.send(ChatRequest(endpoint, model, PROMPT, hooks=Turn(conversation)))
         check_reply(metered, read_directly(protocol, wire), wire, model)
         check_ledger(database, metered)
     finally:

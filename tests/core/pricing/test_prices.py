@@ -110,9 +110,7 @@ def test_dated_price_changes_and_float_noise_rounded_to_six_decimals() -> None:
     before = prices.catalog_rates(
         "google/gemini-2.5-flash", "openrouter", 0, datetime(2026, 10, 18)
     )
-    after = prices.catalog_rates(
-        "google/gemini-2.5-flash", "openrouter", 0, datetime(2026, 10, 19)
-    )
+    after = prices.catalog_rates("google/gemini-2.5-flash", "openrouter", 0, datetime(2026, 10, 19))
     assert before.cache_write == Decimal("0.3833")
     assert after.cache_write == Decimal("0.083333")  # the table says 0.0833333333333333
 
@@ -135,7 +133,6 @@ def test_online_updates_are_opt_in_and_named_in_the_rate_source(db: Database) ->
     finally:
         data_snapshot.set_custom_snapshot(None)
     assert rates.source.endswith("+ online data of 2026-11-20 09:30")
-
 
 
 def test_every_model_the_picker_offers_from_a_priced_endpoint_is_in_the_price_table(

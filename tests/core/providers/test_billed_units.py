@@ -20,7 +20,9 @@ import pytest
 from sqlalchemy import select
 
 from app.core import conversations, keys
+from app.core.chats import Turn
 from app.core.ledger import analysis, entries, export, reports
+from app.core.ledger.selection import Selection
 from app.core.messages import ChatMessage
 from app.core.metering.client import ChatRequest, Metered, MeteringClient, Passthrough
 from app.core.pricing.units import DEFAULT_UNIT_RATE, PROVIDER_ADJUSTMENT, UNPRICED_SOURCE
@@ -68,7 +70,7 @@ def send(
         endpoint=endpoint,
         model=model,
         messages=HELLO,
-        conversation_id=conversation,
+        hooks=Turn(conversation),
         passthrough=passthrough,
     )
     return client.send(request, stream=bool(answer.events))
@@ -167,20 +169,45 @@ def anthropic_json(usage: dict[str, Any], model: str = "claude-sonnet-4-5") -> A
             "type": "message",
             "role": "assistant",
             "model": model,
-            "content": [{"type": "compaction", "content": "A summary."}, {"type": "text", "text": "Hi!"}],
+            "content": [
+                {"type": "compaction", "content": "A summary."},
+                {"type": "text", "text": "Hi!"},
+            ],
             "stop_reason": "end_turn",
             "usage": usage,
         }
     )
 
 
-def anthropic_stream(start: dict[str, Any], final: dict[str, Any], model: str = "claude-sonnet-4-5") -> Answer:
+def anthropic_stream(
+    start: dict[str, Any], final: dict[str, Any], model: str = "claude-sonnet-4-5"
+) -> Answer:
     return Answer(
         events=[
-            ("message_start", {"type": "message_start", "message": {"model": model, "usage": start}}),
-            ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-            ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi!"}}),
-            ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": final}),
+            (
+                "message_start",
+                {"type": "message_start", "message": {"model": model, "usage": start}},
+            ),
+            (
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            ),
+            (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": "Hi!"},
+                },
+            ),
+            (
+                "message_delta",
+                {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": final},
+            ),
             ("message_stop", {"type": "message_stop"}),
         ]
     )
@@ -189,7 +216,14 @@ def anthropic_stream(start: dict[str, Any], final: dict[str, Any], model: str = 
 def test_anthropic_compaction_steps_are_rows_of_their_own_json(
     db: Database, client: MeteringClient, server: ReplayServer
 ) -> None:
-    metered = send(db, client, server, anthropic_json(COMPACTION_USAGE), endpoint="anthropic", model="claude-sonnet-4-5")
+    metered = send(
+        db,
+        client,
+        server,
+        anthropic_json(COMPACTION_USAGE),
+        endpoint="anthropic",
+        model="claude-sonnet-4-5",
+    )
     assert_exact(db, metered)
     found = rows(db, metered)
     assert {t: n for t, (n, _, _) in found.items()} == COMPACTION_ROWS
@@ -202,9 +236,21 @@ def test_anthropic_compaction_steps_are_rows_of_their_own_json(
 def test_anthropic_compaction_streamed_message_delta_has_the_steps(
     db: Database, client: MeteringClient, server: ReplayServer
 ) -> None:
-    start = {"input_tokens": 150, "cache_creation_input_tokens": 40_000, "cache_read_input_tokens": 0, "output_tokens": 1}
+    start = {
+        "input_tokens": 150,
+        "cache_creation_input_tokens": 40_000,
+        "cache_read_input_tokens": 0,
+        "output_tokens": 1,
+    }
     final = {k: v for k, v in COMPACTION_USAGE.items() if k != "service_tier"}
-    metered = send(db, client, server, anthropic_stream(start, final), endpoint="anthropic", model="claude-sonnet-4-5")
+    metered = send(
+        db,
+        client,
+        server,
+        anthropic_stream(start, final),
+        endpoint="anthropic",
+        model="claude-sonnet-4-5",
+    )
     assert_exact(db, metered)
     assert {t: n for t, (n, _, _) in rows(db, metered).items()} == COMPACTION_ROWS
     assert metered.text == "Hi!"
@@ -222,7 +268,11 @@ def test_anthropic_one_hour_cache_writes_and_web_searches(
         "output_tokens": 80,
         "server_tool_use": {"web_search_requests": 3, "web_fetch_requests": 1},
     }
-    answer = anthropic_stream({**usage, "output_tokens": 1}, usage) if streamed else anthropic_json(usage)
+    answer = (
+        anthropic_stream({**usage, "output_tokens": 1}, usage)
+        if streamed
+        else anthropic_json(usage)
+    )
     metered = send(db, client, server, answer, endpoint="anthropic", model="claude-sonnet-4-5")
     assert_exact(db, metered)
     found = rows(db, metered)
@@ -239,7 +289,12 @@ XAI_USAGE = {
     "prompt_tokens": 40,
     "completion_tokens": 2,
     "total_tokens": 342,
-    "prompt_tokens_details": {"text_tokens": 40, "audio_tokens": 0, "image_tokens": 0, "cached_tokens": 8},
+    "prompt_tokens_details": {
+        "text_tokens": 40,
+        "audio_tokens": 0,
+        "image_tokens": 0,
+        "cached_tokens": 8,
+    },
     "completion_tokens_details": {"reasoning_tokens": 300, "audio_tokens": 0},
     "num_sources_used": 0,
     "cost_in_usd_ticks": 1_600_000,
@@ -289,7 +344,9 @@ def test_openrouter_cost_is_the_charge_and_the_served_model_prices_it(
 ) -> None:
     served = "anthropic/claude-sonnet-4.6"
     answer = (
-        chat_stream(text_chunk("Hi", "stop"), {"choices": [], "usage": OPENROUTER_USAGE}, model=served)
+        chat_stream(
+            text_chunk("Hi", "stop"), {"choices": [], "usage": OPENROUTER_USAGE}, model=served
+        )
         if streamed
         else chat_json("Hi", OPENROUTER_USAGE, model=served)
     )
@@ -309,15 +366,32 @@ def test_openrouter_cost_is_the_charge_and_the_served_model_prices_it(
     row = request_row(db, metered)
     assert (row.model, row.requested_model) == (served, "openrouter/auto")
     with db.read() as session:
-        models = {t.model for t in session.scalars(select(Transaction).where(Transaction.request_id == metered.request_id))}
+        models = {
+            t.model
+            for t in session.scalars(
+                select(Transaction).where(Transaction.request_id == metered.request_id)
+            )
+        }
     assert models == {served}
 
 
 def test_openrouter_with_the_users_own_key_adds_the_upstream_cost(
     db: Database, client: MeteringClient, server: ReplayServer
 ) -> None:
-    usage = {**OPENROUTER_USAGE, "is_byok": True, "cost": 0.0001, "cost_details": {"upstream_inference_cost": 0.002}}
-    metered = send(db, client, server, chat_json("Hi", usage, model="openai/gpt-5-mini"), endpoint="openrouter", model="openai/gpt-5-mini")
+    usage = {
+        **OPENROUTER_USAGE,
+        "is_byok": True,
+        "cost": 0.0001,
+        "cost_details": {"upstream_inference_cost": 0.002},
+    }
+    metered = send(
+        db,
+        client,
+        server,
+        chat_json("Hi", usage, model="openai/gpt-5-mini"),
+        endpoint="openrouter",
+        model="openai/gpt-5-mini",
+    )
     assert metered.cost == Decimal(2100)
 
 
@@ -327,7 +401,15 @@ def test_openrouter_with_the_users_own_key_adds_the_upstream_cost(
 def test_groq_usage_only_under_x_groq_is_reported_not_estimated(
     db: Database, client: MeteringClient, server: ReplayServer
 ) -> None:
-    groq_usage = {"queue_time": 0.02, "prompt_tokens": 21, "prompt_time": 0.01, "completion_tokens": 900, "completion_time": 3.1, "total_tokens": 921, "total_time": 3.2}
+    groq_usage = {
+        "queue_time": 0.02,
+        "prompt_tokens": 21,
+        "prompt_time": 0.01,
+        "completion_tokens": 900,
+        "completion_time": 3.1,
+        "total_tokens": 921,
+        "total_time": 3.2,
+    }
     answer = chat_stream(
         {**text_chunk("Hi"), "x_groq": {"id": "req_1"}},
         {**text_chunk("", "stop"), "x_groq": {"id": "req_1", "usage": groq_usage}},
@@ -342,16 +424,38 @@ def test_groq_usage_only_under_x_groq_is_reported_not_estimated(
 def test_deepseek_cache_hits_under_its_own_name(
     db: Database, client: MeteringClient, server: ReplayServer
 ) -> None:
-    usage = {"prompt_tokens": 700, "completion_tokens": 40, "total_tokens": 740, "prompt_cache_hit_tokens": 640, "prompt_cache_miss_tokens": 60}
-    metered = send(db, client, server, chat_json("Hi", usage, model="deepseek-chat"), endpoint="deepseek", model="deepseek-chat")
+    usage = {
+        "prompt_tokens": 700,
+        "completion_tokens": 40,
+        "total_tokens": 740,
+        "prompt_cache_hit_tokens": 640,
+        "prompt_cache_miss_tokens": 60,
+    }
+    metered = send(
+        db,
+        client,
+        server,
+        chat_json("Hi", usage, model="deepseek-chat"),
+        endpoint="deepseek",
+        model="deepseek-chat",
+    )
     assert_exact(db, metered)
-    assert {t: n for t, (n, _, _) in rows(db, metered).items()} == {"prompt": 60, "completion": 40, "cache_read": 640}
+    assert {t: n for t, (n, _, _) in rows(db, metered).items()} == {
+        "prompt": 60,
+        "completion": 40,
+        "cache_read": 640,
+    }
 
 
 def test_deepseek_alias_is_priced_by_the_model_that_answered(
     db: Database, client: MeteringClient, server: ReplayServer
 ) -> None:
-    usage = {"prompt_tokens": 1_000, "completion_tokens": 100, "total_tokens": 1_100, "prompt_tokens_details": {"cached_tokens": 0}}
+    usage = {
+        "prompt_tokens": 1_000,
+        "completion_tokens": 100,
+        "total_tokens": 1_100,
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
     answer = chat_json("Hi", usage, model="deepseek-v4-flash")
     metered = send(db, client, server, answer, endpoint="deepseek", model="deepseek-reasoner")
     assert (metered.model, metered.requested_model) == ("deepseek-v4-flash", "deepseek-reasoner")
@@ -369,7 +473,11 @@ def test_mistral_typed_content_chunks_streamed(
 ) -> None:
     usage = {"prompt_tokens": 10, "completion_tokens": 30, "total_tokens": 40}
     answer = chat_stream(
-        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": [MAGISTRAL_CHUNKS[0]]}}]},
+        {
+            "choices": [
+                {"index": 0, "delta": {"role": "assistant", "content": [MAGISTRAL_CHUNKS[0]]}}
+            ]
+        },
         {"choices": [{"index": 0, "delta": {"content": [MAGISTRAL_CHUNKS[1]]}}]},
         {**text_chunk("", "stop"), "usage": usage},
         model="magistral-medium-2507",
@@ -378,7 +486,12 @@ def test_mistral_typed_content_chunks_streamed(
     assert_exact(db, metered)
     assert metered.text == "2 + 2 = 4"
     with db.read() as session:
-        assert conversations.messages(session, request_row(db, metered).conversation_id or 0)[-1].content == "2 + 2 = 4"
+        assert (
+            conversations.messages(session, request_row(db, metered).conversation_id or 0)[
+                -1
+            ].content
+            == "2 + 2 = 4"
+        )
 
 
 def test_mistral_typed_content_chunks_in_one_answer(
@@ -397,7 +510,10 @@ def test_llamacpp_timings_are_its_counts_when_it_reports_no_usage(
         llama = next(e for e in registry.all_endpoints(session) if e.name == "llama.cpp")
     answer = chat_stream(
         text_chunk("Hello"),
-        {**text_chunk("", "stop"), "timings": {"prompt_n": 9, "cache_n": 30, "predicted_n": 12, "prompt_ms": 4.2}},
+        {
+            **text_chunk("", "stop"),
+            "timings": {"prompt_n": 9, "cache_n": 30, "predicted_n": 12, "prompt_ms": 4.2},
+        },
         model="gemma-2-2b-it-Q4_K_M",
     )
     metered = send(db, client, server, answer, endpoint=llama.id, model="gemma-2-2b-it-Q4_K_M")
@@ -415,14 +531,23 @@ def responses_answer(streamed: bool, output: list[dict[str, Any]], **extra: Any)
         "model": "gpt-5-2025-08-07",
         "status": "completed",
         "output": output,
-        "usage": {"input_tokens": 2_000, "input_tokens_details": {"cached_tokens": 1_024}, "output_tokens": 300, "output_tokens_details": {"reasoning_tokens": 128}, "total_tokens": 2_300},
+        "usage": {
+            "input_tokens": 2_000,
+            "input_tokens_details": {"cached_tokens": 1_024},
+            "output_tokens": 300,
+            "output_tokens_details": {"reasoning_tokens": 128},
+            "total_tokens": 2_300,
+        },
         **extra,
     }
     if not streamed:
         return Answer(json_body=response)
     return Answer(
         events=[
-            ("response.output_text.delta", {"type": "response.output_text.delta", "delta": "Done."}),
+            (
+                "response.output_text.delta",
+                {"type": "response.output_text.delta", "delta": "Done."},
+            ),
             ("response.completed", {"type": "response.completed", "response": response}),
         ]
     )
@@ -441,7 +566,15 @@ TOOL_OUTPUT = [
 def test_responses_server_tools_are_billed_per_call_and_per_container(
     db: Database, client: MeteringClient, server: ReplayServer, streamed: bool
 ) -> None:
-    metered = send(db, client, server, responses_answer(streamed, TOOL_OUTPUT), endpoint="openai", model="gpt-5", api="openai-responses")
+    metered = send(
+        db,
+        client,
+        server,
+        responses_answer(streamed, TOOL_OUTPUT),
+        endpoint="openai",
+        model="gpt-5",
+        api="openai-responses",
+    )
     assert_exact(db, metered)
     found = rows(db, metered)
     assert found["web_searches"] == (2, Decimal(10_000), found["prompt"][2])  # the table's price
@@ -455,9 +588,18 @@ def test_responses_server_tools_are_billed_per_call_and_per_container(
 def test_a_flex_tier_discount_is_its_own_row(
     db: Database, client: MeteringClient, server: ReplayServer, streamed: bool
 ) -> None:
-    usage = {"prompt_tokens": 10_000, "completion_tokens": 1_000, "total_tokens": 11_000, "prompt_tokens_details": {"cached_tokens": 0}}
+    usage = {
+        "prompt_tokens": 10_000,
+        "completion_tokens": 1_000,
+        "total_tokens": 11_000,
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
     answer = (
-        chat_stream(text_chunk("Hi", "stop"), {"choices": [], "usage": usage, "service_tier": "flex"}, model="gpt-5.5")
+        chat_stream(
+            text_chunk("Hi", "stop"),
+            {"choices": [], "usage": usage, "service_tier": "flex"},
+            model="gpt-5.5",
+        )
         if streamed
         else chat_json("Hi", usage, model="gpt-5.5", service_tier="flex")
     )
@@ -474,8 +616,15 @@ def test_a_flex_tier_discount_is_its_own_row(
 def test_a_long_prompt_tier_is_its_own_row(
     db: Database, client: MeteringClient, server: ReplayServer
 ) -> None:
-    usage = {"input_tokens": 250_000, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 100}
-    metered = send(db, client, server, anthropic_json(usage), endpoint="anthropic", model="claude-sonnet-4-5")
+    usage = {
+        "input_tokens": 250_000,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": 100,
+    }
+    metered = send(
+        db, client, server, anthropic_json(usage), endpoint="anthropic", model="claude-sonnet-4-5"
+    )
     found = rows(db, metered)
     assert found["prompt"][:2] == (250_000, Decimal(3))
     assert found["long context:prompt"][:2] == (250_000, Decimal(3))  # 6 per token past 200k
@@ -485,15 +634,27 @@ def test_a_long_prompt_tier_is_its_own_row(
 # --- Gemini: audio priced apart, grounding searches ------------------------------------------------
 
 
-def gemini_answer(streamed: bool, metadata: dict[str, Any], model: str, queries: list[str]) -> Answer:
+def gemini_answer(
+    streamed: bool, metadata: dict[str, Any], model: str, queries: list[str]
+) -> Answer:
     final = {
-        "candidates": [{"content": {"parts": [{"text": "Sunny."}], "role": "model"}, "finishReason": "STOP", "groundingMetadata": {"webSearchQueries": queries}}],
+        "candidates": [
+            {
+                "content": {"parts": [{"text": "Sunny."}], "role": "model"},
+                "finishReason": "STOP",
+                "groundingMetadata": {"webSearchQueries": queries},
+            }
+        ],
         "usageMetadata": metadata,
         "modelVersion": model,
     }
     if not streamed:
         return Answer(json_body=final)
-    first = {"candidates": [{"content": {"parts": [{"text": ""}], "role": "model"}}], "usageMetadata": {"promptTokenCount": metadata["promptTokenCount"]}, "modelVersion": model}
+    first = {
+        "candidates": [{"content": {"parts": [{"text": ""}], "role": "model"}}],
+        "usageMetadata": {"promptTokenCount": metadata["promptTokenCount"]},
+        "modelVersion": model,
+    }
     return Answer(events=[(None, first), (None, final)])
 
 
@@ -503,7 +664,10 @@ def test_gemini_audio_tokens_and_grounded_searches(
 ) -> None:
     metadata = {
         "promptTokenCount": 1_000,
-        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 400}, {"modality": "AUDIO", "tokenCount": 600}],
+        "promptTokensDetails": [
+            {"modality": "TEXT", "tokenCount": 400},
+            {"modality": "AUDIO", "tokenCount": 600},
+        ],
         "candidatesTokenCount": 20,
         "thoughtsTokenCount": 30,
         "totalTokenCount": 1_050,
@@ -564,9 +728,23 @@ def test_a_provider_figure_more_than_one_percent_off_is_flagged(
     db: Database, client: MeteringClient, server: ReplayServer
 ) -> None:
     usage = {**XAI_USAGE, "cost_in_usd_ticks": 1_500_000}  # 150 credits: 7.5% under 161.2
-    send(db, client, server, chat_json("Hi", usage, model="grok-3-mini"), endpoint="xai", model="grok-3-mini")
+    send(
+        db,
+        client,
+        server,
+        chat_json("Hi", usage, model="grok-3-mini"),
+        endpoint="xai",
+        model="grok-3-mini",
+    )
     close = {**XAI_USAGE, "cost_in_usd_ticks": 1_612_000}  # 161.2 credits: as computed
-    send(db, client, server, chat_json("Hi", close, model="grok-3-mini"), endpoint="xai", model="grok-3-mini")
+    send(
+        db,
+        client,
+        server,
+        chat_json("Hi", close, model="grok-3-mini"),
+        endpoint="xai",
+        model="grok-3-mini",
+    )
     with db.read() as session:
         (accuracy,) = reports.cost_accuracy(session)
         flagged = reports.flagged_requests(session)
@@ -580,30 +758,57 @@ def test_a_provider_figure_more_than_one_percent_off_is_flagged(
 def test_units_served_models_and_flags_reach_the_csv_reports_and_dashboard(
     db: Database, client: MeteringClient, server: ReplayServer, tmp_path: Path
 ) -> None:
-    usage = {"prompt_tokens": 1_000, "completion_tokens": 100, "total_tokens": 1_100, "warp_calls": 3}
-    send(db, client, server, chat_json("Hi", usage, model="deepseek-v4-flash"), endpoint="deepseek", model="deepseek-reasoner")
+    usage = {
+        "prompt_tokens": 1_000,
+        "completion_tokens": 100,
+        "total_tokens": 1_100,
+        "warp_calls": 3,
+    }
+    send(
+        db,
+        client,
+        server,
+        chat_json("Hi", usage, model="deepseek-v4-flash"),
+        endpoint="deepseek",
+        model="deepseek-reasoner",
+    )
     metadata = {
         "promptTokenCount": 1_000,
-        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 400}, {"modality": "AUDIO", "tokenCount": 600}],
+        "promptTokensDetails": [
+            {"modality": "TEXT", "tokenCount": 400},
+            {"modality": "AUDIO", "tokenCount": 600},
+        ],
         "candidatesTokenCount": 50,
         "totalTokenCount": 1_050,
     }
-    send(db, client, server, gemini_answer(False, metadata, "gemini-2.5-flash", ["q"]), endpoint="gemini", model="gemini-2.5-flash")
+    send(
+        db,
+        client,
+        server,
+        gemini_answer(False, metadata, "gemini-2.5-flash", ["q"]),
+        endpoint="gemini",
+        model="gemini-2.5-flash",
+    )
     out = tmp_path / "ledger.csv"
     with db.read() as session:
         export.export(session, out)
         by_unit = {r.key: r for r in reports.build_report(session, reports.GroupBy.UNIT).rows}
         by_day = reports.build_report(session, reports.GroupBy.DAY).total
-        figures = analysis.tokens_over_time(session, analysis.Selection(), analysis.Bucket.DAY)
+        figures = analysis.tokens_over_time(session, Selection(), analysis.Bucket.DAY)
         total = entries.ledger_sum(session)
     with out.open(encoding="utf-8") as handle:
         table = list(csv.DictReader(handle))
     deepseek = [r for r in table if r["provider"] == "deepseek"]
-    assert {(r["model"], r["requested_model"]) for r in deepseek} == {("deepseek-v4-flash", "deepseek-reasoner")}
+    assert {(r["model"], r["requested_model"]) for r in deepseek} == {
+        ("deepseek-v4-flash", "deepseek-reasoner")
+    }
     assert all("usage.warp_calls=3" in r["usage_notes"] for r in deepseek)
     assert {r["token_type"] for r in table} >= {"prompt_audio", "web_searches"}
     assert by_unit["prompt_audio"].input_tokens == 600
-    assert by_unit["web_searches"].label == "web searches (1)" and by_unit["web_searches"].cost == 35_000
+    assert (
+        by_unit["web_searches"].label == "web searches (1)"
+        and by_unit["web_searches"].cost == 35_000
+    )
     assert by_day.input_tokens == 2_000 and by_day.output_tokens == 150  # audio is input too
     assert by_day.cost == -total  # every unit in the total
     assert sum(p.input_tokens for p in figures) == 2_000

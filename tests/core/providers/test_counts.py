@@ -107,9 +107,7 @@ def test_a_401_echoing_the_key_is_redacted(server: ReplayServer) -> None:
 
     server.answer = refuse
     with pytest.raises(AuthenticationFailed) as failed:
-        counts.provider_count(
-            _at("anthropic", server.url), "claude-sonnet-4-5", PAYLOAD.messages
-        )
+        counts.provider_count(_at("anthropic", server.url), "claude-sonnet-4-5", PAYLOAD.messages)
     assert failed.value.status == 401
     assert SENTINEL not in str(failed.value)
     assert "[redacted]" in str(failed.value)
@@ -119,9 +117,7 @@ def test_a_malformed_answer_is_a_clear_error(server: ReplayServer) -> None:
     keys.set_key("anthropic", SENTINEL)
     server.answer = Answer(200, {"input_tokens": -4})
     with pytest.raises(TallybookError, match="no usable 'input_tokens'"):
-        counts.provider_count(
-            _at("anthropic", server.url), "claude-sonnet-4-5", PAYLOAD.messages
-        )
+        counts.provider_count(_at("anthropic", server.url), "claude-sonnet-4-5", PAYLOAD.messages)
 
 
 def test_without_a_key_or_an_endpoint_the_estimate_stands() -> None:
@@ -130,9 +126,7 @@ def test_without_a_key_or_an_endpoint_the_estimate_stands() -> None:
             _at("anthropic", "http://127.0.0.1:9"), "claude-sonnet-4-5", PAYLOAD.messages
         )
     with pytest.raises(TallybookError, match="no token count endpoint"):
-        counts.provider_count(
-            _at("openai", "http://127.0.0.1:9"), "gpt-4o", PAYLOAD.messages
-        )
+        counts.provider_count(_at("openai", "http://127.0.0.1:9"), "gpt-4o", PAYLOAD.messages)
 
 
 def test_provider_counts_are_opt_in(db: Database) -> None:
