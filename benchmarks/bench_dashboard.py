@@ -7,7 +7,7 @@ one is given, then, in the same run and on the same file, times:
 
 - raw ``sqlite3``: ``SELECT day, model, SUM(token_value) ... GROUP BY day, model`` over the
   transactions for the last 365 days (what a dashboard without aggregates would run);
-- Tallybook: ``dashboard.spend_over_time`` (reads ``daily_totals``) and ``build_report`` by day;
+- Tallybook: ``analysis.spend_over_time`` (reads ``daily_totals``) and ``build_report`` by day;
   the same figure filtered to the chat window's source (reads ``source_days``; every demo
   conversation is the chat window's, the widest such filter);
 - the first page of the transactions view (500 rows, keyset), against counting every row.
@@ -29,8 +29,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from app.core.ledger import analysis, browse
-from app.core.ledger.analysis import Bucket, Selection
+from app.core.ledger.analysis import Bucket
 from app.core.ledger.reports import GroupBy, build_report
+from app.core.ledger.selection import Selection
 from app.core.storage.db import Database
 
 RAW_DAILY_BY_MODEL = """
@@ -77,11 +78,11 @@ def main() -> None:
 
         def report() -> object:
             with db.read() as session:
-                return build_report(session, GroupBy.DAY, since=since)
+                return build_report(session, GroupBy.DAY, selection)
 
         def first_page() -> object:
             with db.read() as session:
-                return browse.page(session, browse.Filter())
+                return browse.page(session, Selection())
 
         ours, ours_report, page = best(figures), best(report), best(first_page)
         ours_source = best(by_source)

@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from app.core.ledger import export
-from app.core.ledger.browse import Filter
+from app.core.ledger.selection import Selection
 from app.core.storage.db import Database
 
 RAW = """
@@ -64,9 +64,9 @@ def main() -> None:
                 .exec_driver_sql("SELECT MIN(created_at) FROM transactions")
                 .scalar()
             )
-        tenth = Filter(until=date.fromisoformat(first[:10]) + timedelta(days=36))
+        tenth = Selection(until=date.fromisoformat(first[:10]) + timedelta(days=36))
         measured = []
-        for selection in (tenth, Filter()):
+        for selection in (tenth, Selection()):
             with db.read() as session:
                 tracemalloc.start()
                 count = export.export(session, out / "part.csv", selection)

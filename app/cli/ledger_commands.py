@@ -10,7 +10,7 @@ from decimal import Decimal
 from app.cli import output
 from app.core import money
 from app.core.ledger import balance, demo_data, entries, export, reports
-from app.core.ledger.browse import Filter
+from app.core.ledger.selection import Selection
 from app.core.storage.db import Database
 
 
@@ -63,13 +63,10 @@ def list_balances(args: argparse.Namespace, db: Database) -> int:
 def show_report(args: argparse.Namespace, db: Database) -> int:
     """``report``: spend grouped by day, month, model, conversation or billed unit."""
     with db.read() as session:
-        result = reports.build_report(
-            session,
-            reports.GroupBy(args.by),
-            since=args.since,
-            until=args.until,
-            sources=frozenset(args.source or ()),
+        selection = Selection(
+            since=args.since, until=args.until, sources=frozenset(args.source or ())
         )
+        result = reports.build_report(session, reports.GroupBy(args.by), selection)
     if args.json:
         print(json.dumps(output.report_json(result), indent=2))
     else:
@@ -79,7 +76,7 @@ def show_report(args: argparse.Namespace, db: Database) -> int:
 
 def export_transactions(args: argparse.Namespace, db: Database) -> int:
     """``export``: the selected transactions to a file; the count goes to stderr."""
-    selection = Filter(
+    selection = Selection(
         since=args.since,
         until=args.until,
         providers=frozenset(args.provider or ()),

@@ -15,8 +15,9 @@ from app.core.clock import utcnow
 from app.core.day_ranges import RangePreset
 from app.core.errors import TallybookError
 from app.core.ledger import alerts, analysis, demo_data, entries
-from app.core.ledger.analysis import Bucket, Selection
+from app.core.ledger.analysis import Bucket
 from app.core.ledger.reports import GroupBy, build_report
+from app.core.ledger.selection import Selection
 from app.core.money import credits_to_usd, format_usd
 from app.core.pricing.prices import PriceBook
 from app.core.storage.db import Database
@@ -72,7 +73,7 @@ def usd(credits: Decimal) -> float:
 def test_the_stacked_bars_add_up_to_the_daily_report(view: DashboardView) -> None:
     assert view.selection() == LAST_30  # the default range
     with view.context.db.read() as session:
-        report = build_report(session, GroupBy.DAY, since=LAST_30.since, until=LAST_30.until)
+        report = build_report(session, GroupBy.DAY, LAST_30)
     expected = {date.fromisoformat(row.key): row.cost for row in report.rows}
     assert len(expected) > 20
 
@@ -136,7 +137,7 @@ def test_the_model_filter_restricts_every_figure(qtbot: QtBot, view: DashboardVi
     assert view.daily_chart.models() == ["gpt-4o"]
     assert [share.key for share in view.model_chart.shares()] == ["gpt-4o"]
     with view.context.db.read() as session:
-        by_model = build_report(session, GroupBy.MODEL, since=LAST_30.since, until=LAST_30.until)
+        by_model = build_report(session, GroupBy.MODEL, LAST_30)
     gpt_4o = next(row for row in by_model.rows if row.key == "gpt-4o")
     assert view.figures is not None
     assert view.figures.total == gpt_4o.cost

@@ -22,8 +22,9 @@ from app.core import money
 from app.core.clock import utcnow
 from app.core.day_ranges import RangePreset
 from app.core.ledger import browse, demo_data, entries
-from app.core.ledger.browse import Filter, Row, Totals
+from app.core.ledger.browse import Row, Totals
 from app.core.ledger.export import HEADER
+from app.core.ledger.selection import Selection
 from app.core.pricing.units import Kind
 from app.core.storage.db import Database
 from app.ui.context import AppContext
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.gui
 
 WAIT_MS = 10_000
 ROWS = 3000
-CREDITS = Filter(kinds=frozenset({Kind.CREDITS}))
+CREDITS = Selection(kinds=frozenset({Kind.CREDITS}))
 PAGE = browse.PAGE_SIZE
 REFRESH_WAIT_MS = 500
 """Longer than the view's refresh debounce: what has not happened by then will not."""
@@ -76,7 +77,7 @@ def loaded_rows(view: TransactionsView) -> list[Row]:
     return [view.model.row_at(i) for i in range(view.model.rowCount())]
 
 
-def expected_totals(db: Database, selection: Filter) -> Totals:
+def expected_totals(db: Database, selection: Selection) -> Totals:
     with db.read() as session:
         return browse.totals(session, selection)
 
@@ -112,7 +113,7 @@ def test_the_first_load_is_one_page_and_more_come_only_when_asked(
 def test_the_last_page_ends_the_fetching(
     qtbot: QtBot, view: TransactionsView, db: Database
 ) -> None:
-    anthropic = Filter(providers=frozenset({"anthropic"}))
+    anthropic = Selection(providers=frozenset({"anthropic"}))
     total = requery(qtbot, view, lambda: view.set_filter(anthropic)).transactions
     assert PAGE < total < ROWS  # the demo's share of Anthropic: more than a page, not all
     # The share moves with the day the demo is drawn on, so the pages are counted, not fixed.
@@ -146,7 +147,7 @@ def test_a_late_page_of_a_replaced_query_is_dropped(
     model.fetchMore(model.index(-1, -1))  # a page of the old query is on its way...
 
     def change() -> None:
-        view.set_filter(Filter(models=frozenset({"o3-mini"})))
+        view.set_filter(Selection(models=frozenset({"o3-mini"})))
         view.set_filter(credits)  # ... and so is a first page of this one
 
     requery(qtbot, view, change)
@@ -182,7 +183,7 @@ def test_clicking_value_sorts_by_value_across_pages(
     assert values == sorted(values)
     assert len({r.id for r in rows}) == 2 * PAGE
     with db.read() as session:
-        cheapest = browse.page(session, Filter(), sort="token_value", descending=False)
+        cheapest = browse.page(session, Selection(), sort="token_value", descending=False)
     assert rows[0].id == cheapest[0].id
 
     requery(qtbot, view, lambda: click_header(qtbot, view, VALUE_COLUMN))  # again: reversed
@@ -214,12 +215,12 @@ def test_sorting_by_provider_reaches_every_row(qtbot: QtBot, view: TransactionsV
 
 
 FILTERS = {
-    "model": Filter(models=frozenset({"claude-sonnet-4-5"})),
-    "token type": Filter(kinds=frozenset({Kind.CACHE_READ})),
-    "estimated": Filter(estimated=True),
-    "reported completions": Filter(estimated=False, kinds=frozenset({Kind.OUTPUT})),
-    "range": Filter(since=utcnow().date() - timedelta(days=3)),
-    "provider and range": Filter(
+    "model": Selection(models=frozenset({"claude-sonnet-4-5"})),
+    "token type": Selection(kinds=frozenset({Kind.CACHE_READ})),
+    "estimated": Selection(estimated=True),
+    "reported completions": Selection(estimated=False, kinds=frozenset({Kind.OUTPUT})),
+    "range": Selection(since=utcnow().date() - timedelta(days=3)),
+    "provider and range": Selection(
         providers=frozenset({"openai"}),
         since=utcnow().date() - timedelta(days=20),
         until=utcnow().date() - timedelta(days=10),
@@ -230,7 +231,7 @@ FILTERS = {
 def test_filters_restrict_the_rows_and_the_totals_match(
     qtbot: QtBot, view: TransactionsView, db: Database
 ) -> None:
-    everything = expected_totals(db, Filter())
+    everything = expected_totals(db, Selection())
     assert view.model.totals == everything
     assert f"{ROWS:,} transactions" in view.totals_label.text()
     for name, selection in FILTERS.items():
@@ -261,9 +262,9 @@ def test_the_filter_bar_sets_the_filter(qtbot: QtBot, view: TransactionsView, db
         view,
         lambda: bar.model_combo.setCurrentIndex(bar.model_combo.findText("gpt-4o-mini")),
     )
-    assert view.current_filter() == Filter(models=frozenset({"gpt-4o-mini"}))
+    assert view.current_filter() == Selection(models=frozenset({"gpt-4o-mini"}))
     requery(qtbot, view, lambda: bar.range_combo.setCurrentText(RangePreset.LAST_7_DAYS.value))
-    week = Filter(models=frozenset({"gpt-4o-mini"}), since=utcnow().date() - timedelta(days=6))
+    week = Selection(models=frozenset({"gpt-4o-mini"}), since=utcnow().date() - timedelta(days=6))
     assert view.current_filter() == week
     assert view.model.totals == expected_totals(db, week)
 
@@ -274,14 +275,14 @@ def test_the_filter_bar_sets_the_filter(qtbot: QtBot, view: TransactionsView, db
     assert view.current_filter().since == utcnow().date() - timedelta(days=1)
 
     requery(qtbot, view, bar.clear_button.click)
-    assert view.current_filter() == Filter()
+    assert view.current_filter() == Selection()
     assert not bar.since_edit.isVisible()
 
 
 def test_set_filter_shows_the_filter_in_the_bar(view: TransactionsView) -> None:
     bar = view.filters
     bar.set_filter(
-        Filter(
+        Selection(
             since=utcnow().date() - timedelta(days=29),
             providers=frozenset({"openai", "gemini"}),
             estimated=False,
@@ -299,7 +300,7 @@ def test_set_filter_shows_the_filter_in_the_bar(view: TransactionsView) -> None:
 def test_export_writes_the_current_filter(
     qtbot: QtBot, view: TransactionsView, db: Database, tmp_path: Path
 ) -> None:
-    selection = Filter(models=frozenset({"gpt-4o"}))
+    selection = Selection(models=frozenset({"gpt-4o"}))
     totals = requery(qtbot, view, lambda: view.set_filter(selection))
     target = tmp_path / "gpt-4o.csv"
     job = view.start_export(target)
@@ -327,7 +328,7 @@ def test_file_export_writes_every_transaction_as_the_chosen_type(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    requery(qtbot, view, lambda: view.set_filter(Filter(models=frozenset({"gpt-4o"}))))
+    requery(qtbot, view, lambda: view.set_filter(Selection(models=frozenset({"gpt-4o"}))))
     chosen = tmp_path / "everything"  # typed without an extension, JSON picked as the type
     monkeypatch.setattr(
         QFileDialog, "getSaveFileName", lambda *_args: (str(chosen), export.JSON_FILTER)
@@ -394,7 +395,7 @@ def test_an_export_that_fails_says_why(
 def test_a_new_transaction_shows_on_top(
     qtbot: QtBot, view: TransactionsView, db: Database, context: AppContext
 ) -> None:
-    selection = Filter(providers=frozenset({"openai"}))
+    selection = Selection(providers=frozenset({"openai"}))
     before = requery(qtbot, view, lambda: view.set_filter(selection))
     with db.write() as session:
         record = entries.spend_tokens(session, spend(321, 45))

@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
 from app.core.errors import InvalidSetting
-from app.core.ledger import entries
-from app.core.ledger.entries import TokenType
+from app.core.ledger import entries, spend
+from app.core.ledger.selection import Selection
 from app.core.money import format_usd, require_amount
 from app.core.storage import settings
 from app.core.storage.models import AlertLog, Budget, Request, Transaction
@@ -117,18 +117,27 @@ def budgets(session: Session, *, now: datetime | None = None) -> list[BudgetView
     now = now or utcnow()
     views = []
     for budget in session.scalars(select(Budget).order_by(Budget.period, Budget.id)):
-        start = period_start(budget.period, now)
+        spent = spend.total(session, _counted(budget, now))
         views.append(
-            BudgetView(
-                budget.id,
-                budget.period,
-                budget.scope,
-                budget.target,
-                budget.limit,
-                spent_since(session, start, budget.scope, budget.target),
-            )
+            BudgetView(budget.id, budget.period, budget.scope, budget.target, budget.limit, spent)
         )
     return views
+
+
+def _counted(budget: Budget, now: datetime) -> Selection:
+    """The spend a budget counts: its period's, from its first UTC day on, in its scope.
+
+    Read from the daily rollups, which is exact (to the millionth, as money must be): a
+    period begins at midnight UTC (:func:`period_start`), where the rollups' days begin, so
+    the period's rollup days hold exactly its transactions. A period starting mid-day could
+    not be read this way; it would have to sum ``transactions`` from its start.
+    """
+    first_day = period_start(budget.period, now).date()
+    if budget.scope == "provider":
+        return Selection(since=first_day, providers=frozenset({budget.target or ""}))
+    if budget.scope == "model":
+        return Selection(since=first_day, models=frozenset({budget.target or ""}))
+    return Selection(since=first_day)
 
 
 def low_balance_threshold(session: Session) -> Decimal | None:
@@ -189,24 +198,6 @@ def period_start(period: str, now: datetime) -> datetime:
     """Midnight UTC of the day, or of the first of the month."""
     day = now.date() if period == "day" else now.date().replace(day=1)
     return datetime.combine(day, time.min)
-
-
-def spent_since(
-    session: Session, start: datetime, scope: str = "all", target: str | None = None
-) -> Decimal:
-    """Credits spent from ``start`` until now (top-ups excluded), optionally for one scope."""
-    clauses: list[ColumnElement[bool]] = [
-        Transaction.created_at >= start,
-        Transaction.token_type != TokenType.CREDITS.value,
-    ]
-    if scope == "provider":
-        clauses.append(Transaction.provider == target)
-    elif scope == "model":
-        clauses.append(Transaction.model == target)
-    total = session.scalar(
-        select(func.coalesce(func.sum(Transaction.token_value), 0)).where(*clauses)
-    )
-    return -Decimal(total or 0)
 
 
 def _low_balance(session: Session) -> list[Alert]:

@@ -1,17 +1,9 @@
-"""The figures the dashboard draws, all read from the daily aggregates (never the raw ledger).
+"""The figures the dashboard draws, all read from the daily rollups (never the raw ledger).
 
-Every figure is for a :class:`Selection`: a range of UTC days (inclusive) and optional provider,
-model and source filters; ``tallybook report`` reads the same tables, so the two always agree.
-Money is in credits, positive for spend.
-
-Without a source filter the figures read ``daily_totals`` (all spend). With one they read
-``source_days`` (the spend per day of each source), and the per-conversation figures
-``conversation_days`` of the conversations from those sources, since ``daily_totals`` knows no
-conversation. Every spend the app writes has a conversation (the chat window and ``tallybook
-chat`` create one first, titles are charged to theirs, the local endpoint files a tool's requests
-under :func:`~app.core.conversations.for_source`), so the sources' figures add up to the total.
-Spend recorded through the ledger API without a conversation belongs to no source: it counts
-when no source is chosen, and under none otherwise. The balance and the forecast ignore every
+Every figure is for a :class:`~app.core.ledger.selection.Selection` and read through
+:mod:`app.core.ledger.spend`, as ``tallybook report`` is, so the two always agree (that module
+says which table answers which selection, and why spend outside any conversation counts under
+no source). Money is in credits, positive for spend. The balance and the forecast ignore every
 filter: the balance is one account, and the budgets it is measured against are overall.
 """
 
@@ -19,30 +11,19 @@ from __future__ import annotations
 
 import calendar
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
-from app.core import conversations
+from app.core.ledger import spend
+from app.core.ledger.selection import Selection
+from app.core.ledger.spend import By
 from app.core.pricing.prices import PriceBook
-from app.core.pricing.units import Kind, kind_clause, spend_clause
-from app.core.storage.models import Conversation, ConversationDay, DailyTotal, Millionths, SourceDay
 
-SPEND_TYPES = ("prompt", "completion", "cache_write", "cache_read")
-"""The four kinds of tokens, by their stem (every token unit is one of them: see units)."""
-INPUT_TYPES = ("prompt", "cache_write", "cache_read")
-_KINDS = {
-    "prompt": Kind.INPUT,
-    "completion": Kind.OUTPUT,
-    "cache_write": Kind.CACHE_WRITE,
-    "cache_read": Kind.CACHE_READ,
-}
 OTHER = "Other"
 
 
@@ -52,22 +33,6 @@ class Bucket(StrEnum):
     DAY = "day"
     WEEK = "week"
     MONTH = "month"
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which spend a figure covers (an empty filter set means all).
-
-    Attributes:
-        sources: conversation sources (``chat`` for the chat window, or tools' names); see
-            the module's note on spend outside any conversation.
-    """
-
-    since: date | None = None
-    until: date | None = None
-    providers: frozenset[str] = field(default_factory=frozenset)
-    models: frozenset[str] = field(default_factory=frozenset)
-    sources: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)
@@ -148,32 +113,15 @@ class Repricing:
     """(model, actual cost, repriced cost) per model that was used."""
 
 
-class FilterChoices(NamedTuple):
-    """What the filter menus offer."""
-
-    providers: list[str]
-    models: list[str]
-    sources: list[str]
-    """``chat`` first, then the tools (see :func:`app.core.conversations.sources`)."""
-
-
-class _DaySpend(NamedTuple):
-    """The spend of one model on one day: its cost and its tokens of each spend type."""
-
-    day: str
-    model: str
-    cost: Decimal
-    tokens: dict[str, int]
-
-
 def spend_over_time(session: Session, selection: Selection, bucket: Bucket) -> list[CostPoint]:
     """Spend per bucket and model, for the stacked daily-cost chart."""
     points: dict[tuple[date, str], list[Any]] = defaultdict(lambda: [Decimal(0), 0, 0])
-    for spent in _spend(session, selection):
-        entry = points[(bucket_start(spent.day, bucket), spent.model)]
-        entry[0] += spent.cost
-        entry[1] += sum(spent.tokens[kind] for kind in INPUT_TYPES)
-        entry[2] += spent.tokens["completion"]
+    for row in spend.rows(session, selection, (By.DAY, By.MODEL)):
+        assert row.day is not None  # grouped by day
+        entry = points[(bucket_start(row.day, bucket), row.model)]
+        entry[0] += row.cost
+        entry[1] += row.input_tokens + row.cache_write_tokens + row.cache_read_tokens
+        entry[2] += row.output_tokens
     return [CostPoint(start, model, *values) for (start, model), values in sorted(points.items())]
 
 
@@ -188,33 +136,20 @@ def tokens_over_time(session: Session, selection: Selection, bucket: Bucket) -> 
 
 def spend_by_model(session: Session, selection: Selection) -> list[Share]:
     """Spend per model, largest first."""
-    costs: dict[str, Decimal] = defaultdict(Decimal)
-    for spent in _spend(session, selection):
-        costs[spent.model] += spent.cost
-    return sorted((Share(m, m, c) for m, c in costs.items()), key=lambda s: s.cost, reverse=True)
+    shares = (Share(r.model, r.model, r.cost) for r in _by_model(session, selection))
+    return sorted(shares, key=lambda s: s.cost, reverse=True)
 
 
 def spend_by_conversation(session: Session, selection: Selection, *, top: int = 10) -> list[Share]:
     """The ``top`` conversations by spend, and the rest grouped as "Other"."""
-    rows = session.execute(
-        select(
-            ConversationDay.conversation_id,
-            Conversation.title,
-            -func.sum(ConversationDay.value),
-            Conversation.source,
-        )
-        .join(Conversation, Conversation.id == ConversationDay.conversation_id)
-        .where(*_conversation_filters(selection))
-        .group_by(ConversationDay.conversation_id)
-        .order_by(func.sum(ConversationDay.value), ConversationDay.conversation_id)
-    ).all()
+    ranked = spend.largest(session, selection, _CONVERSATION, top)
     shares = [
-        Share(str(cid), title, Decimal(cost), cid, source)
-        for cid, title, cost, source in rows[:top]
+        Share(str(r.conversation_id), r.title or "", r.cost, r.conversation_id, r.source)
+        for r in ranked.top
     ]
-    rest = sum((Decimal(cost) for _, _, cost, _ in rows[top:]), Decimal(0))
+    rest = ranked.cost - sum((share.cost for share in shares), Decimal(0))
     if rest:
-        shares.append(Share("other", f"{OTHER} ({len(rows) - top} conversations)", rest))
+        shares.append(Share("other", f"{OTHER} ({ranked.groups - top} conversations)", rest))
     return shares
 
 
@@ -224,15 +159,9 @@ def balance_over_time(session: Session, selection: Selection) -> list[BalancePoi
     Top-ups are included and the provider, model and source filters are ignored: the balance is
     one account, whatever spent it; only the selection's days are used.
     """
-    net = session.execute(
-        select(DailyTotal.day, func.sum(DailyTotal.value))
-        .group_by(DailyTotal.day)
-        .order_by(DailyTotal.day)
-    ).all()
     points, running = [], Decimal(0)
-    for day_text, value in net:
-        running += Decimal(value)
-        day = date.fromisoformat(day_text)
+    for day, change in spend.balance_changes(session):
+        running += change
         if (selection.since is None or day >= selection.since) and (
             selection.until is None or day <= selection.until
         ):
@@ -247,10 +176,10 @@ def forecast(session: Session, today: date, budget: Decimal | None = None) -> Fo
     the balance that pays for it are overall.
     """
     month_start = today.replace(day=1)
-    spent = _spent_between(session, month_start, today)
+    spent = spend.total(session, Selection(since=month_start, until=today))
     week_start = max(today - timedelta(days=6), month_start - timedelta(days=31))
     days = (today - week_start).days + 1
-    daily_rate = _spent_between(session, week_start, today) / days
+    daily_rate = spend.total(session, Selection(since=week_start, until=today)) / days
     days_in_month = calendar.monthrange(today.year, today.month)[1]
     remaining = days_in_month - today.day
     projected = spent + daily_rate * remaining
@@ -268,91 +197,42 @@ def forecast(session: Session, today: date, budget: Decimal | None = None) -> Fo
 
 
 def cache_savings_by_model(session: Session, selection: Selection) -> list[Saving]:
-    """Per model: what prompt caching saved (reads) net of what it cost extra (writes).
-
-    ``conversation_days`` keeps no token type, but outside the cache rows ``uncached`` equals
-    ``value``, so the difference over all its rows is the cache rows' difference.
-    """
-    saved: dict[str, Decimal] = defaultdict(Decimal)
-    rows: Sequence[Any]
-    if selection.sources:
-        rows = session.execute(
-            select(SourceDay.model, func.sum(SourceDay.value), func.sum(SourceDay.uncached))
-            .where(*_source_filters(selection))
-            .group_by(SourceDay.model)
-        ).all()
-    else:
-        rows = session.execute(
-            select(DailyTotal.model, func.sum(DailyTotal.value), func.sum(DailyTotal.uncached))
-            .where(
-                *_daily_filters(selection),
-                or_(
-                    kind_clause(DailyTotal.token_type, Kind.CACHE_READ),
-                    kind_clause(DailyTotal.token_type, Kind.CACHE_WRITE),
-                ),
-            )
-            .group_by(DailyTotal.model)
-        ).all()
-    for model, value, uncached in rows:
-        saved[model] += Decimal(value) - Decimal(uncached)
-    return sorted(
-        (Saving(m, m, s) for m, s in saved.items() if s), key=lambda s: s.saved, reverse=True
-    )
+    """Per model: what prompt caching saved (reads) net of what it cost extra (writes)."""
+    rows = _by_model(session, selection, savings=True)
+    savings = (Saving(r.model, r.model, r.saved) for r in rows)
+    return sorted((s for s in savings if s.saved), key=lambda s: s.saved, reverse=True)
 
 
 def cache_savings_by_conversation(
     session: Session, selection: Selection, *, top: int = 10
 ) -> list[Saving]:
     """The conversations whose prompt cache saved the most."""
-    saved = type_coerce(func.sum(ConversationDay.value - ConversationDay.uncached), Millionths)
-    rows = session.execute(
-        select(ConversationDay.conversation_id, Conversation.title, saved)
-        .join(Conversation, Conversation.id == ConversationDay.conversation_id)
-        .where(*_conversation_filters(selection))
-        .group_by(ConversationDay.conversation_id)
-        .order_by(saved.desc())
-        .limit(top)
-    )
-    return [Saving(str(cid), title, Decimal(amount)) for cid, title, amount in rows if amount]
+    ranked = spend.largest(session, selection, _CONVERSATION, top, savings=True)
+    return [Saving(str(r.conversation_id), r.title or "", r.saved) for r in ranked.top if r.saved]
 
 
 def reprice(session: Session, selection: Selection, model: str, book: PriceBook) -> Repricing:
     """What the selection would have cost on ``model``, from its stored token counts.
 
     Long-context tiers are not re-applied (the per-request input sizes are not in the daily
-    aggregates): the target's base rates are used.
+    rollups): the target's base rates are used.
     """
     rates = book.rates(model)
-    rate_of = {
-        "prompt": rates.prompt,
-        "completion": rates.completion,
-        "cache_write": rates.cache_write,
-        "cache_read": rates.cache_read,
-    }
-    per_model: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
-    for spent in _spend(session, selection):
-        per_model[spent.model][0] += spent.cost
-        per_model[spent.model][1] += sum(
-            (count * rate_of[kind] for kind, count in spent.tokens.items()), Decimal(0)
+    by_model = [
+        (
+            row.model,
+            row.cost,
+            row.input_tokens * rates.prompt
+            + row.output_tokens * rates.completion
+            + row.cache_write_tokens * rates.cache_write
+            + row.cache_read_tokens * rates.cache_read,
         )
-    actual = sum((v[0] for v in per_model.values()), Decimal(0))
-    repriced = sum((v[1] for v in per_model.values()), Decimal(0))
-    rows = tuple((m, v[0], v[1]) for m, v in sorted(per_model.items(), key=lambda kv: -kv[1][0]))
-    return Repricing(model, actual, repriced, rows)
-
-
-def filter_choices(session: Session) -> FilterChoices:
-    """Providers and models that have spend, and the conversations' sources, for the menus."""
-    rows = session.execute(
-        select(DailyTotal.provider, DailyTotal.model)
-        .where(spend_clause(DailyTotal.token_type))
-        .group_by(DailyTotal.provider, DailyTotal.model)
-    ).all()
-    return FilterChoices(
-        sorted({p for p, _ in rows if p}),
-        sorted({m for _, m in rows if m}),
-        conversations.sources(session),
-    )
+        for row in _by_model(session, selection)
+    ]
+    by_model.sort(key=lambda entry: (-entry[1], entry[0]))
+    actual = sum((cost for _, cost, _ in by_model), Decimal(0))
+    repriced = sum((cost for _, _, cost in by_model), Decimal(0))
+    return Repricing(model, actual, repriced, tuple(by_model))
 
 
 def bucket_start(day: date | str, bucket: Bucket) -> date:
@@ -365,87 +245,10 @@ def bucket_start(day: date | str, bucket: Bucket) -> date:
     return day
 
 
-def _spend(session: Session, selection: Selection) -> Iterable[_DaySpend]:
-    """The selection's spend per day and model (see the module's note on sources)."""
-    rows: Sequence[Any]
-    if selection.sources:
-        rows = session.execute(
-            select(
-                SourceDay.day,
-                SourceDay.model,
-                func.sum(SourceDay.value),
-                *(func.sum(getattr(SourceDay, f"{kind}_tokens")) for kind in SPEND_TYPES),
-            )
-            .where(*_source_filters(selection))
-            .group_by(SourceDay.day, SourceDay.model)
-        ).all()
-    else:  # daily_totals keeps tokens negative, in millionths, one row per token type
-        rows = session.execute(
-            select(
-                DailyTotal.day,
-                DailyTotal.model,
-                func.sum(DailyTotal.value),
-                *(_daily_tokens(_KINDS[kind]) for kind in SPEND_TYPES),
-            )
-            .where(*_daily_filters(selection), spend_clause(DailyTotal.token_type))
-            .group_by(DailyTotal.day, DailyTotal.model)
-        ).all()
-    return [
-        _DaySpend(
-            day, model, -Decimal(value), dict(zip(SPEND_TYPES, map(int, counts), strict=True))
-        )
-        for day, model, value, *counts in rows
-    ]
+def _by_model(
+    session: Session, selection: Selection, *, savings: bool = False
+) -> list[spend.SpendRow]:
+    return spend.rows(session, selection, (By.MODEL,), savings=savings)
 
 
-def _daily_tokens(kind: Kind) -> ColumnElement[Any]:
-    """Positive tokens of one kind, summed from ``daily_totals`` (stored negative)."""
-    tokens = case((kind_clause(DailyTotal.token_type, kind), DailyTotal.tokens), else_=0)
-    return -type_coerce(func.sum(tokens), Millionths)
-
-
-def _spent_between(session: Session, first: date, last: date) -> Decimal:
-    total = session.scalar(
-        select(func.coalesce(func.sum(DailyTotal.value), 0)).where(
-            DailyTotal.day >= first.isoformat(),
-            DailyTotal.day <= last.isoformat(),
-            spend_clause(DailyTotal.token_type),
-        )
-    )
-    return -Decimal(total or 0)
-
-
-def _daily_filters(selection: Selection) -> list[ColumnElement[bool]]:
-    return _filters(selection, DailyTotal.day, DailyTotal.provider, DailyTotal.model)
-
-
-def _source_filters(selection: Selection) -> list[ColumnElement[bool]]:
-    """Filters on ``source_days`` (the selection has sources)."""
-    clauses = _filters(selection, SourceDay.day, SourceDay.provider, SourceDay.model)
-    clauses.append(SourceDay.source.in_(sorted(selection.sources)))
-    return clauses
-
-
-def _conversation_filters(selection: Selection) -> list[ColumnElement[bool]]:
-    """Filters on ``conversation_days`` joined to ``conversations``."""
-    clauses = _filters(
-        selection, ConversationDay.day, ConversationDay.provider, ConversationDay.model
-    )
-    if selection.sources:
-        clauses.append(Conversation.source.in_(sorted(selection.sources)))
-    return clauses
-
-
-def _filters(
-    selection: Selection, day: Any, provider: Any, model: Any
-) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = []
-    if selection.since is not None:
-        clauses.append(day >= selection.since.isoformat())
-    if selection.until is not None:
-        clauses.append(day <= selection.until.isoformat())
-    if selection.providers:
-        clauses.append(provider.in_(sorted(selection.providers)))
-    if selection.models:
-        clauses.append(model.in_(sorted(selection.models)))
-    return clauses
+_CONVERSATION = (By.CONVERSATION,)

@@ -1,21 +1,22 @@
 """Browsing the raw ledger: filtered, sorted, a page at a time (keyset paging, any size).
 
-The transactions view and the export read through here, with the same :class:`Filter`, so an
-export of "the current filter" is exactly what the table shows.
+The transactions view and the export read through here, with the same
+:class:`~app.core.ledger.selection.Selection` (the one the dashboard and the reports take), so
+an export of "the current filter" is exactly what the table shows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, or_, select, tuple_
+from sqlalchemy import func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.core.ledger.entries import TokenType
-from app.core.pricing.units import Kind, kind_clause
+from app.core.ledger.selection import Selection
 from app.core.storage.models import Conversation, Request, Transaction
 
 PAGE_SIZE = 500
@@ -38,55 +39,6 @@ _COLUMNS = (
     Request.usage_notes,
 )
 SORTABLE = ("created_at", "provider", "model", "token_type", "raw_amount", "rate", "token_value")
-
-
-@dataclass(frozen=True)
-class Filter:
-    """Which transactions: a day range (UTC, inclusive) and any of the other criteria.
-
-    Attributes:
-        sources: the sources of the transactions' conversations (``chat`` for the chat
-            window, or tools' names). Rows without a conversation, top-ups above all, come
-            from no source: a source filter leaves them out.
-    """
-
-    since: date | None = None
-    until: date | None = None
-    providers: frozenset[str] = field(default_factory=frozenset)
-    models: frozenset[str] = field(default_factory=frozenset)
-    conversation_id: int | None = None
-    token_types: frozenset[str] = field(default_factory=frozenset)
-    estimated: bool | None = None
-    sources: frozenset[str] = field(default_factory=frozenset)
-    kinds: frozenset[Kind] = field(default_factory=frozenset)
-    """Kinds of rows (input, cache writes of any lifetime, other units...), see units.Kind."""
-
-    def clauses(self) -> list[ColumnElement[bool]]:
-        """The WHERE clauses on ``transactions``."""
-        clauses: list[ColumnElement[bool]] = []
-        if self.since is not None:
-            clauses.append(Transaction.created_at >= datetime.combine(self.since, time.min))
-        if self.until is not None:
-            end = datetime.combine(self.until + timedelta(days=1), time.min)
-            clauses.append(Transaction.created_at < end)
-        if self.providers:
-            clauses.append(Transaction.provider.in_(sorted(self.providers)))
-        if self.models:
-            clauses.append(Transaction.model.in_(sorted(self.models)))
-        if self.conversation_id is not None:
-            clauses.append(Transaction.conversation_id == self.conversation_id)
-        if self.token_types:
-            clauses.append(Transaction.token_type.in_(sorted(self.token_types)))
-        if self.kinds:
-            clauses.append(or_(*(kind_clause(Transaction.token_type, k) for k in self.kinds)))
-        if self.estimated is not None:
-            clauses.append(Transaction.estimated == self.estimated)
-        if self.sources:
-            # A subquery, not a join: the clauses stay on ``transactions`` alone, for every
-            # caller (totals reads no conversation; the page and the export join their own).
-            chosen = select(Conversation.id).where(Conversation.source.in_(sorted(self.sources)))
-            clauses.append(Transaction.conversation_id.in_(chosen))
-        return clauses
 
 
 @dataclass(frozen=True)
@@ -129,7 +81,7 @@ class Totals:
 
 def page(
     session: Session,
-    selection: Filter,
+    selection: Selection,
     *,
     sort: str = "created_at",
     descending: bool = True,
@@ -152,7 +104,7 @@ def page(
         select(*_COLUMNS)
         .outerjoin(Conversation, Conversation.id == Transaction.conversation_id)
         .outerjoin(Request, Request.id == Transaction.request_id)
-        .where(*selection.clauses())
+        .where(*selection.transaction_clauses())
     )
     if after is not None:
         position = tuple_(column, Transaction.id)
@@ -168,7 +120,7 @@ def page(
     return [Row(**values._asdict()) for values in rows]
 
 
-def totals(session: Session, selection: Filter) -> Totals:
+def totals(session: Session, selection: Selection) -> Totals:
     """Count and sums of the filtered transactions."""
     spent = func.coalesce(
         func.sum(Transaction.token_value).filter(Transaction.token_type != _CREDITS), 0
@@ -177,6 +129,6 @@ def totals(session: Session, selection: Filter) -> Totals:
         func.sum(Transaction.token_value).filter(Transaction.token_type == _CREDITS), 0
     )
     count, spent_value, credited_value = session.execute(
-        select(func.count(), spent, credited).where(*selection.clauses())
+        select(func.count(), spent, credited).where(*selection.transaction_clauses())
     ).one()
     return Totals(count, -Decimal(spent_value), Decimal(credited_value))

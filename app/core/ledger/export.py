@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, Integer, String, case, func, select, type_
 from sqlalchemy.orm import Session
 
 from app.core.errors import TallybookError
-from app.core.ledger.browse import Filter
+from app.core.ledger.selection import Selection
 from app.core.storage.models import Conversation, Request, Transaction
 
 HEADER = (
@@ -73,7 +73,7 @@ Progress = Callable[[int], bool]
 def export(
     session: Session,
     target: Path,
-    selection: Filter | None = None,
+    selection: Selection | None = None,
     *,
     fmt: Format | None = None,
     progress: Progress | None = None,
@@ -98,7 +98,7 @@ def export(
     try:
         with handle:
             writer = _write_csv if fmt is Format.CSV else _write_json
-            written = writer(handle, _pages(session, selection or Filter(), fmt), progress)
+            written = writer(handle, _pages(session, selection or Selection(), fmt), progress)
         partial.replace(target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -135,7 +135,7 @@ def _report(written: int, progress: Progress | None) -> None:
         raise ExportCancelled(f"Export cancelled after {written:,} rows; no file was written.")
 
 
-def _pages(session: Session, selection: Filter, fmt: Format) -> Iterator[Sequence[Any]]:
+def _pages(session: Session, selection: Selection, fmt: Format) -> Iterator[Sequence[Any]]:
     """Finished rows in the order they were recorded, ``PAGE_ROWS`` at a time.
 
     SQLite formats every cell itself (exact decimals from the stored integers, ISO times,
@@ -167,7 +167,7 @@ def _pages(session: Session, selection: Filter, fmt: Format) -> Iterator[Sequenc
         select(*columns)
         .outerjoin(Conversation, Conversation.id == Transaction.conversation_id)
         .outerjoin(Request, Request.id == Transaction.request_id)
-        .where(*selection.clauses())
+        .where(*selection.transaction_clauses())
         .order_by(Transaction.id)
     )
     # SQLAlchemy compiles the query and binds the filter's values; the rows are then read

@@ -1,16 +1,17 @@
-"""Spend summaries by day, month, model or conversation (``tallybook report``, the dashboard).
+"""Spend summaries by day, month, model, conversation or unit (``tallybook report``), and how
+far Tallybook's counts and prices were from what the providers reported.
 
 Days and months are UTC calendar days, the same clock the ledger and the CSV export use.
-Only spending rows count; top-ups and refills are not spend. A report for some sources (the
-chat window, tools on the local endpoint) reads their conversations' days, as the dashboard does
-(see :mod:`app.core.ledger.analysis` on spend outside any conversation).
+Only spending rows count; top-ups and refills are not spend. Spend is read through
+:mod:`app.core.ledger.spend`, as the dashboard reads it (that module says which table answers
+which selection, and why spend outside any conversation counts under no source).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -18,19 +19,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from app.core.ledger import spend
+from app.core.ledger.selection import Selection
+from app.core.ledger.spend import By, SpendRow
 from app.core.money import tidy
-from app.core.pricing.units import Kind, kind_clause, kind_of, label_of, spend_clause
-from app.core.storage.models import (
-    Conversation,
-    ConversationDay,
-    DailyTotal,
-    Request,
-    SourceDay,
-    Transaction,
-)
+from app.core.pricing.units import TOKEN_KINDS, kind_of, label_of
+from app.core.storage.models import Request
 
 NO_CONVERSATION = "(no conversation)"
-_TOKEN_ORDER = (Kind.INPUT, Kind.OUTPUT, Kind.CACHE_WRITE, Kind.CACHE_READ)
 
 
 class GroupBy(StrEnum):
@@ -73,11 +69,9 @@ class Report:
     """The rows of a report and their totals."""
 
     group_by: GroupBy
-    since: date | None
-    until: date | None
+    selection: Selection
+    """The spend reported on."""
     rows: tuple[ReportRow, ...]
-    sources: frozenset[str] = frozenset()
-    """The sources reported on (empty: all spend)."""
 
     @property
     def total(self) -> ReportRow:
@@ -95,193 +89,100 @@ class Report:
         )
 
 
-def build_report(
-    session: Session,
-    group_by: GroupBy,
-    *,
-    since: date | None = None,
-    until: date | None = None,
-    sources: frozenset[str] = frozenset(),
-) -> Report:
-    """Spend between ``since`` and ``until`` (inclusive UTC days; ``None`` = unbounded).
+def build_report(session: Session, group_by: GroupBy, selection: Selection | None = None) -> Report:
+    """The selection's spend, grouped (days are inclusive UTC days).
 
-    Read from the daily aggregates (the dashboard reads the same), so it is fast at any ledger
-    size; a test proves the aggregates equal a fresh sum of the transactions.
-
-    Args:
-        sources: only the conversations from these sources (``chat``, tools' names); empty
-            for all spend, including any recorded outside a conversation.
+    Read through :mod:`app.core.ledger.spend`, as the dashboard is, so it is fast at any ledger
+    size; a test proves it equals a fresh sum of the transactions. Without a source or
+    conversation filter, the spend outside any conversation is its own row when grouped by
+    conversation; a source filter leaves it out (it has no source).
     """
+    selection = selection or Selection()
+    by, key_of = _GROUPINGS[group_by]
+    found = spend.rows(session, selection, by)
+    if group_by is GroupBy.MONTH:
+        months: dict[str, list[SpendRow]] = {}
+        for row in found:
+            months.setdefault(key_of(row), []).append(row)
+        rows = [_month(month, days) for month, days in months.items()]
+    else:  # the reader's rows are the groups
+        rows = [_row(key_of(row), _label(group_by, key_of(row), row), row) for row in found]
+    whole = not selection.sources and selection.conversation_id is None
+    if group_by is GroupBy.CONVERSATION and whole:
+        (everything,) = spend.rows(session, selection)
+        rest = _difference(_row("", "", everything), rows)
+        if rest is not None:
+            rows.append(rest)
+    if group_by in (GroupBy.CONVERSATION, GroupBy.UNIT):
+        rows.sort(key=lambda r: r.cost, reverse=True)
+    else:
+        rows.sort(key=lambda r: r.key)
+    return Report(group_by, selection, tuple(rows))
+
+
+_GROUPINGS: dict[GroupBy, tuple[tuple[By, ...], Callable[[SpendRow], str]]] = {
+    GroupBy.DAY: ((By.DAY,), lambda row: str(row.day)),
+    GroupBy.MONTH: ((By.DAY,), lambda row: str(row.day)[:7]),
+    GroupBy.MODEL: ((By.MODEL,), lambda row: row.model),
+    GroupBy.CONVERSATION: ((By.CONVERSATION,), lambda row: str(row.conversation_id)),
+    GroupBy.UNIT: ((By.UNIT,), lambda row: row.token_type),
+}
+"""What each grouping asks the reader for, and the report's key of each row it gets back
+(months are summed here from days)."""
+
+
+def _label(group_by: GroupBy, key: str, row: SpendRow) -> str:
+    """A row's words: a conversation's title, a unit's name (with its count if not tokens)."""
     if group_by is GroupBy.CONVERSATION:
-        rows = _by_conversation(session, since, until, sources)
-    elif group_by is GroupBy.UNIT:
-        rows = _by_unit(session, since, until, sources)
-    elif sources:
-        rows = _by_period_or_model_of(session, group_by, since, until, sources)
-    else:
-        rows = _by_period_or_model(session, group_by, since, until)
-    return Report(group_by, since, until, rows, sources)
-
-
-def _by_period_or_model(
-    session: Session, group_by: GroupBy, since: date | None, until: date | None
-) -> tuple[ReportRow, ...]:
-    key = {
-        GroupBy.DAY: DailyTotal.day,
-        GroupBy.MONTH: func.substr(DailyTotal.day, 1, 7),
-        GroupBy.MODEL: DailyTotal.model,
-    }[group_by]
-    statement = (
-        select(
-            key,
-            func.group_concat(func.distinct(DailyTotal.model)),
-            *(_tokens_of(kind) for kind in _TOKEN_ORDER),
-            func.sum(DailyTotal.value),
+        return row.title or ""
+    if group_by is GroupBy.UNIT:
+        label = label_of(key)
+        return (
+            f"{label} ({row.units:,})" if kind_of(key) not in TOKEN_KINDS and row.units else label
         )
-        .where(spend_clause(DailyTotal.token_type))
-        .where(*_day_filters(DailyTotal.day, since, until))
-        .group_by(key)
-        .order_by(key)
-    )
-    return tuple(
-        _row(str(group), str(group), models, tokens, value)
-        for group, models, *tokens, value in session.execute(statement)
+    return key
+
+
+def _row(key: str, label: str, row: SpendRow) -> ReportRow:
+    return ReportRow(
+        key,
+        label,
+        row.models,
+        row.input_tokens,
+        row.output_tokens,
+        row.cache_write_tokens,
+        row.cache_read_tokens,
+        row.cost,
     )
 
 
-_CONVERSATION_TOKENS = (
-    ConversationDay.prompt_tokens,
-    ConversationDay.completion_tokens,
-    ConversationDay.cache_write_tokens,
-    ConversationDay.cache_read_tokens,
-)
-
-
-_SOURCE_TOKENS = (
-    SourceDay.prompt_tokens,
-    SourceDay.completion_tokens,
-    SourceDay.cache_write_tokens,
-    SourceDay.cache_read_tokens,
-)
-
-
-def _by_period_or_model_of(
-    session: Session,
-    group_by: GroupBy,
-    since: date | None,
-    until: date | None,
-    sources: frozenset[str],
-) -> tuple[ReportRow, ...]:
-    """As :func:`_by_period_or_model`, for some sources only (from ``source_days``)."""
-    key = {
-        GroupBy.DAY: SourceDay.day,
-        GroupBy.MONTH: func.substr(SourceDay.day, 1, 7),
-        GroupBy.MODEL: SourceDay.model,
-    }[group_by]
-    statement = (
-        select(
-            key,
-            func.group_concat(func.distinct(SourceDay.model)),
-            *(-func.sum(column) for column in _SOURCE_TOKENS),
-            func.sum(SourceDay.value),
-        )
-        .where(*_day_filters(SourceDay.day, since, until))
-        .where(SourceDay.source.in_(sorted(sources)))
-        .group_by(key)
-        .order_by(key)
-    )
-    # Tokens are stored positive here; _row expects the ledger's negative sums.
-    return tuple(
-        _row(str(group), str(group), models, tokens, value)
-        for group, models, *tokens, value in session.execute(statement)
+def _month(month: str, days: list[SpendRow]) -> ReportRow:
+    """A month's row, summed from its days' (a year is a few hundred of them)."""
+    return ReportRow(
+        key=month,
+        label=month,
+        models=tuple(sorted({model for day in days for model in day.models})),
+        input_tokens=sum(day.input_tokens for day in days),
+        output_tokens=sum(day.output_tokens for day in days),
+        cache_write_tokens=sum(day.cache_write_tokens for day in days),
+        cache_read_tokens=sum(day.cache_read_tokens for day in days),
+        cost=sum((day.cost for day in days), Decimal(0)),
     )
 
 
-def _by_unit(
-    session: Session, since: date | None, until: date | None, sources: frozenset[str]
-) -> tuple[ReportRow, ...]:
-    """One row per ``token_type``: from the daily totals, or for some sources from their
-    conversations' transactions (the per-source aggregates keep no token type)."""
-    if sources:
-        chosen = select(Conversation.id).where(Conversation.source.in_(sorted(sources)))
-        statement = (
-            select(
-                Transaction.token_type,
-                func.group_concat(func.distinct(Transaction.model)),
-                func.sum(Transaction.raw_amount),
-                func.sum(Transaction.token_value),
-            )
-            .where(*time_filters(since, until), Transaction.conversation_id.in_(chosen))
-            .group_by(Transaction.token_type)
-        )
-    else:
-        statement = (
-            select(
-                DailyTotal.token_type,
-                func.group_concat(func.distinct(DailyTotal.model)),
-                func.sum(DailyTotal.tokens),
-                func.sum(DailyTotal.value),
-            )
-            .where(*_day_filters(DailyTotal.day, since, until))
-            .group_by(DailyTotal.token_type)
-        )
-    rows = []
-    for token_type, models, amount, value in session.execute(statement):
-        if kind_of(token_type) is Kind.CREDITS:
-            continue
-        count = -int(Decimal(amount or 0))
-        kind = kind_of(token_type)
-        label = label_of(token_type)
-        if kind not in _TOKEN_ORDER and count:
-            label = f"{label} ({count:,})"
-        counts = [-count if kind is k else 0 for k in _TOKEN_ORDER]
-        rows.append(_row(token_type, label, models, counts, value))
-    return tuple(sorted(rows, key=lambda r: r.cost, reverse=True))
-
-
-def _by_conversation(
-    session: Session, since: date | None, until: date | None, sources: frozenset[str]
-) -> tuple[ReportRow, ...]:
-    statement = (
-        select(
-            ConversationDay.conversation_id,
-            func.max(Conversation.title),
-            func.group_concat(func.distinct(ConversationDay.model)),
-            *(-func.sum(column) for column in _CONVERSATION_TOKENS),
-            func.sum(ConversationDay.value),
-        )
-        .join(Conversation, Conversation.id == ConversationDay.conversation_id)
-        .where(*_day_filters(ConversationDay.day, since, until))
-        .group_by(ConversationDay.conversation_id)
-    )
-    if sources:
-        statement = statement.where(Conversation.source.in_(sorted(sources)))
-    # Tokens are stored positive here; _row expects the ledger's negative sums.
-    rows = [
-        _row(str(cid), title or NO_CONVERSATION, models, tokens, value)
-        for cid, title, models, *tokens, value in session.execute(statement)
-    ]
-    if sources:  # spend outside any conversation has no source
-        return tuple(sorted(rows, key=lambda r: r.cost, reverse=True))
-    everything = _by_period_or_model(session, GroupBy.MODEL, since, until)
-    rest = _difference(everything, rows)
-    if rest is not None:
-        rows.append(rest)
-    return tuple(sorted(rows, key=lambda r: r.cost, reverse=True))
-
-
-def _difference(everything: tuple[ReportRow, ...], parts: list[ReportRow]) -> ReportRow | None:
+def _difference(everything: ReportRow, parts: list[ReportRow]) -> ReportRow | None:
     """Spend outside any conversation: the total minus the conversations' share."""
-
-    def total(rows: Sequence[ReportRow], name: str) -> Any:
-        return sum((getattr(r, name) for r in rows), Decimal(0) if name == "cost" else 0)
-
-    fields = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens", "cost")
-    left = {name: total(everything, name) - total(parts, name) for name in fields}
-    if not any(left.values()):
-        return None
-    models = {m for r in everything for m in r.models}
-    return ReportRow("0", NO_CONVERSATION, tuple(sorted(models)), **left)
+    rest = ReportRow(
+        "0",
+        NO_CONVERSATION,
+        everything.models,
+        everything.input_tokens - sum(r.input_tokens for r in parts),
+        everything.output_tokens - sum(r.output_tokens for r in parts),
+        everything.cache_write_tokens - sum(r.cache_write_tokens for r in parts),
+        everything.cache_read_tokens - sum(r.cache_read_tokens for r in parts),
+        everything.cost - sum((r.cost for r in parts), Decimal(0)),
+    )
+    return rest if rest.total_tokens or rest.cost else None
 
 
 @dataclass(frozen=True)
@@ -424,46 +325,4 @@ def _cost_gap() -> ColumnElement[Any]:
             Request.provider_cost == 0,
             case((Request.computed_cost > 0, 100.0), else_=0.0),
         ),
-    )
-
-
-def time_filters(since: date | None, until: date | None) -> list[ColumnElement[bool]]:
-    """WHERE clauses for an inclusive range of UTC days on ``transactions.created_at``."""
-    clauses: list[ColumnElement[bool]] = []
-    if since is not None:
-        clauses.append(Transaction.created_at >= datetime.combine(since, time.min))
-    if until is not None:
-        clauses.append(
-            Transaction.created_at < datetime.combine(until + timedelta(days=1), time.min)
-        )
-    return clauses
-
-
-def _tokens_of(kind: Kind) -> ColumnElement[Any]:
-    """Tokens of one kind, every unit of it (stored negative, in millionths, in daily_totals)."""
-    return func.coalesce(
-        func.sum(case((kind_clause(DailyTotal.token_type, kind), DailyTotal.tokens))), 0
-    )
-
-
-def _day_filters(day: Any, since: date | None, until: date | None) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = []
-    if since is not None:
-        clauses.append(day >= since.isoformat())
-    if until is not None:
-        clauses.append(day <= until.isoformat())
-    return clauses
-
-
-def _row(key: str, label: str, models: str | None, tokens: Sequence[Any], value: Any) -> ReportRow:
-    prompt, completion, cache_write, cache_read = (-int(Decimal(t)) for t in tokens)
-    return ReportRow(
-        key=key,
-        label=label,
-        models=tuple(sorted(filter(None, (models or "").split(",")))),
-        input_tokens=prompt,
-        output_tokens=completion,
-        cache_write_tokens=cache_write,
-        cache_read_tokens=cache_read,
-        cost=-Decimal(value or 0),
     )

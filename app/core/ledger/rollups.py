@@ -5,6 +5,9 @@ Every write of transactions also adds them, in the same database transaction, to
 ``source_days`` (the conversation days regrouped by their conversation's source). Rows are summed
 in Python first, then upserted once per key, so a batch of thousands of transactions costs a few
 hundred statements, and one chat reply costs four (one of them reads the conversation's source).
+
+Every count is stored positive (tokens and units spent, a top-up's credits) and money in the
+ledger's own sign (negative for spend), as :mod:`app.core.ledger.spend` reads them.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ _CONVERSATION_SUMS = (
 )
 _SOURCE_KEYS = ("day", "source", "provider", "model")
 _IDS_PER_QUERY = 900
+_CREDITS = Kind.CREDITS.value
 _TOKEN_COLUMN = {Kind.INPUT: 0, Kind.OUTPUT: 1, Kind.CACHE_WRITE: 2, Kind.CACHE_READ: 3}
 """Where each kind's tokens go in a conversation day; other units and adjustments add money
 only (their counts are searches or nothing, not tokens)."""
@@ -60,7 +64,8 @@ def accumulate(
         totals = daily.setdefault(
             (day, provider, model, kind), [Decimal(0), Decimal(0), Decimal(0), 0]
         )
-        totals[0] += row["raw_amount"]
+        # Counts positive: units spent, or a top-up's credits (the ledger stores spend negative).
+        totals[0] += row["raw_amount"] if kind == _CREDITS else -row["raw_amount"]
         totals[1] += row["token_value"]
         totals[2] += plain
         totals[3] += 1

@@ -191,9 +191,11 @@ class DailyTotal(Base):
     """The ledger summed per UTC day, provider, model and token type, kept exact as rows are
     written (in the same transaction), so charts and reports read thousands of rows, not millions.
 
-    ``tokens`` and ``value`` are sums of ``raw_amount`` and ``token_value`` (negative for spend);
-    ``uncached`` is what those tokens would have cost at the model's plain input rate (equal to
-    ``value`` except for cache reads and writes), from which cache savings follow.
+    ``tokens`` is the count, positive: units spent (``-SUM(raw_amount)``), or for ``credits`` the
+    credits added; ``value`` is ``SUM(token_value)``, in the ledger's sign (negative for spend), so
+    the balance is its sum. ``uncached`` is what the spend would have cost at the model's plain
+    input rate (equal to ``value`` except for cache reads and writes), from which cache savings
+    follow. Read through :mod:`app.core.ledger.spend`.
     """
 
     __tablename__ = "daily_totals"

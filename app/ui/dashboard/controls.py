@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
 
 from app.core.conversations import source_label
 from app.core.day_ranges import RangePreset, preset_days, preset_matching, utc_today
-from app.core.ledger.analysis import Bucket, Selection
+from app.core.ledger.analysis import Bucket
+from app.core.ledger.selection import Selection
 from app.ui.transactions.filters import ChoiceCombo
 
 EARLIEST = QDate(2000, 1, 1)
@@ -196,11 +197,11 @@ class RangeControls(QWidget):
             self._custom if preset is RangePreset.CUSTOM else preset_days(preset, self._today())
         )
         return Selection(
-            since,
-            until,
-            self.provider_button.checked(),
-            self.model_button.checked(),
-            self.source_combo.value() or frozenset(),
+            since=since,
+            until=until,
+            providers=self.provider_button.checked(),
+            models=self.model_button.checked(),
+            sources=self.source_combo.value() or frozenset(),
         )
 
     def set_selection(self, selection: Selection) -> None:

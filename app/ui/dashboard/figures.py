@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from app.core.ledger import alerts, analysis
+from app.core.ledger import alerts, analysis, spend
 from app.core.ledger.analysis import (
     BalancePoint,
     Bucket,
@@ -24,10 +24,10 @@ from app.core.ledger.analysis import (
     Forecast,
     Repricing,
     Saving,
-    Selection,
     Share,
     TokenPoint,
 )
+from app.core.ledger.selection import Selection
 from app.core.pricing.prices import PriceBook
 from app.core.providers import registry
 from app.core.storage.db import Database
@@ -66,7 +66,7 @@ class DashboardFigures:
         whatif_models: models the what-if picker offers, in the pickers' order.
         providers: providers with spend, for the provider filter.
         models: models with spend, for the model filter.
-        sources: conversation sources, ``chat`` first, for the source filter.
+        sources: sources with spend, ``chat`` first, for the source filter.
     """
 
     request: FigureRequest
@@ -108,7 +108,7 @@ def _read(session: Session, request: FigureRequest) -> DashboardFigures:
     repricing = (
         analysis.reprice(session, selection, target, PriceBook.load(session)) if target else None
     )
-    choices = analysis.filter_choices(session)
+    choices = spend.choices(session)
     forecast = analysis.forecast(session, today, overall.get("month"))
     return DashboardFigures(
         request=request,

@@ -30,7 +30,8 @@ from PySide6.QtWidgets import (
 
 from app.core.conversations import CHAT_SOURCE
 from app.core.day_ranges import utc_today
-from app.core.ledger.analysis import Bucket, Selection, Share
+from app.core.ledger.analysis import Bucket, Share
+from app.core.ledger.selection import Selection
 from app.core.money import format_usd
 from app.core.storage.changes import CONVERSATIONS, LEDGER, SETTINGS, Changes
 from app.ui.context import AppContext

@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 
 from app.core.ledger import browse
 from app.core.ledger import export as core_export
-from app.core.ledger.browse import Filter
 from app.core.ledger.export import ExportCancelled, Format
+from app.core.ledger.selection import Selection
 from app.ui.context import AppContext
 from app.ui.errors import describe
 
@@ -62,13 +62,13 @@ class ExportJob(QObject):
         self,
         context: AppContext,
         target: Path,
-        selection: Filter | None = None,
+        selection: Selection | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.context = context
         self.target = target
-        self.selection = selection or Filter()
+        self.selection = selection or Selection()
         self.format = Format.for_path(target)
         self.written: int | None = None
         """Rows in the finished file (``None`` until it is finished)."""
@@ -202,7 +202,7 @@ class ExportProgress(QObject):
 
 
 def start_export(
-    context: AppContext, target: Path, selection: Filter | None, parent: QWidget
+    context: AppContext, target: Path, selection: Selection | None, parent: QWidget
 ) -> ExportJob:
     """Export ``selection`` (everything when ``None``) to ``target`` with a progress dialog.
 
@@ -234,7 +234,7 @@ def ask_export_target(parent: QWidget, stem: str = "tallybook-transactions") -> 
 
 
 def run_export(
-    context: AppContext, parent: QWidget, selection: Filter | None = None
+    context: AppContext, parent: QWidget, selection: Selection | None = None
 ) -> ExportJob | None:
     """Ask for a file, then export ``selection`` (everything when ``None``) to it."""
     target = ask_export_target(parent)

@@ -1,5 +1,5 @@
 """The row of filters above the transactions table: a day range, provider, model, conversation,
-token type and the estimated flag, read back as one :class:`~app.core.ledger.browse.Filter`.
+token type and the estimated flag, read back as one :class:`~app.core.ledger.selection.Selection`.
 
 Days are UTC days, as in the reports and the CSV, so a filter here selects exactly what
 ``tallybook export --since/--until`` would.
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.core.conversations import ConversationSummary, source_label
 from app.core.day_ranges import RangePreset, preset_days, preset_matching, utc_today
-from app.core.ledger.browse import Filter
+from app.core.ledger.selection import Selection
 from app.core.pricing.units import Kind
 
 _KIND_NAMES = {
@@ -103,7 +103,7 @@ class FilterBar(QWidget):
     models or token types (from code) shows them as one item of the menu.
 
     Signals:
-        changed(object): the user changed a filter; the new :class:`Filter`.
+        changed(object): the user changed a filter; the new :class:`Selection`.
     """
 
     changed = Signal(object)
@@ -187,10 +187,10 @@ class FilterBar(QWidget):
 
     # --- public --------------------------------------------------------------------------------
 
-    def current_filter(self) -> Filter:
+    def current_filter(self) -> Selection:
         """The filter the widgets show."""
         since, until = self._range()
-        return Filter(
+        return Selection(
             since=since,
             until=until,
             providers=self.provider_combo.value() or frozenset(),
@@ -201,7 +201,7 @@ class FilterBar(QWidget):
             sources=self.source_combo.value() or frozenset(),
         )
 
-    def set_filter(self, selection: Filter) -> None:
+    def set_filter(self, selection: Selection) -> None:
         """Show ``selection`` in the widgets, without announcing it."""
         self._dates_timer.stop()
         preset = preset_matching(selection.since, selection.until, utc_today())
@@ -293,5 +293,5 @@ class FilterBar(QWidget):
         self._dates_timer.start()
 
     def _on_clear_button_clicked(self) -> None:
-        self.set_filter(Filter())
+        self.set_filter(Selection())
         self._announce()

@@ -24,8 +24,9 @@ from PySide6.QtCore import (
 
 from app.core import money
 from app.core.ledger import browse
-from app.core.ledger.browse import Filter, Row, Totals
+from app.core.ledger.browse import Row, Totals
 from app.core.ledger.entries import TokenType
+from app.core.ledger.selection import Selection
 from app.core.pricing.units import is_default_rated
 from app.ui.context import AppContext
 from app.ui.operations import Latest
@@ -167,7 +168,7 @@ class TransactionTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._context = context
         self._page_size = page_size
-        self._filter = Filter()
+        self._filter = Selection()
         self._sort_section = TIME_COLUMN
         self._descending = True
         self._rows: list[Row] = []
@@ -181,7 +182,7 @@ class TransactionTableModel(QAbstractTableModel):
     # --- what the model shows ------------------------------------------------------------------
 
     @property
-    def filter(self) -> Filter:
+    def filter(self) -> Selection:
         """The filter the rows were (or are being) read with."""
         return self._filter
 
@@ -206,7 +207,7 @@ class TransactionTableModel(QAbstractTableModel):
 
     # --- changing the query --------------------------------------------------------------------
 
-    def set_filter(self, selection: Filter) -> None:
+    def set_filter(self, selection: Selection) -> None:
         """Show the transactions ``selection`` picks (a new first page, new totals)."""
         if selection == self._filter and self._started:
             return

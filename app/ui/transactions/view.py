@@ -25,8 +25,9 @@ from PySide6.QtWidgets import (
 
 from app.core import conversations, money
 from app.core.conversations import ConversationSummary
-from app.core.ledger import analysis
-from app.core.ledger.browse import Filter, Totals
+from app.core.ledger import spend
+from app.core.ledger.browse import Totals
+from app.core.ledger.selection import Selection
 from app.core.storage.changes import CONVERSATIONS, LEDGER, Changes
 from app.ui.context import AppContext
 from app.ui.dialogs.widgets import MessageLine
@@ -104,17 +105,17 @@ class TransactionsView(QWidget):
 
         self._sized = False
         self._connect()
-        self.model.set_filter(Filter())
+        self.model.set_filter(Selection())
         self._load_choices()
 
     # --- public --------------------------------------------------------------------------------
 
-    def set_filter(self, selection: Filter) -> None:
+    def set_filter(self, selection: Selection) -> None:
         """Show the transactions ``selection`` picks (the filter bar follows)."""
         self.filters.set_filter(selection)
         self.model.set_filter(selection)
 
-    def current_filter(self) -> Filter:
+    def current_filter(self) -> Selection:
         """The filter the table shows."""
         return self.model.filter
 
@@ -165,7 +166,7 @@ class TransactionsView(QWidget):
     def _load_choices(self) -> None:
         def load() -> _Choices:
             with self._context.db.read() as session:
-                providers, models, sources = analysis.filter_choices(session)
+                providers, models, sources = spend.choices(session)
                 everything = conversations.list_conversations(session, source=None)
                 return providers, models, sources, everything
 
@@ -207,7 +208,7 @@ class TransactionsView(QWidget):
                 CONVERSATION_COLUMN, max(_NARROWEST_CONVERSATION, width - overflow)
             )
 
-    def _on_filters_changed(self, selection: Filter) -> None:
+    def _on_filters_changed(self, selection: Selection) -> None:
         self.model.set_filter(selection)
 
     def _on_header_sort_indicator_changed(self, section: int, _order: Qt.SortOrder) -> None:

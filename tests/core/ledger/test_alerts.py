@@ -8,6 +8,7 @@ import pytest
 from app.core.errors import InvalidAmount, InvalidSetting
 from app.core.ledger import alerts, entries
 from app.core.ledger.entries import Spend
+from app.core.money import from_micros
 from app.core.pricing.charges import TokenUsage
 from app.core.storage.db import Database
 from tests.factories import rates, spend
@@ -99,3 +100,45 @@ def test_an_estimate_far_from_the_report_is_an_anomaly(db: Database) -> None:
         (far,) = alerts.check(session, request_id=record.request_id)
         assert far.title == "An estimate was far off" and "+40%" in far.message
         assert alerts.check(session, request_id=close.request_id) == []
+
+
+def test_a_budget_counts_exactly_its_periods_spend(db: Database) -> None:
+    """Read from the daily rollups, a budget's spend is the raw ledger's to the millionth, at
+    the edges of its period too."""
+    moments = (
+        datetime(2026, 2, 28, 23, 59, 59, 999_999),  # the last instant before this month
+        datetime(2026, 3, 1),
+        datetime(2026, 3, 14, 23, 59, 59, 999_999),  # ... and before today
+        datetime(2026, 3, 15),
+        NOW,
+    )
+    cheap, dear = rates("0.000001", "0.000003", model="m-cheap"), rates("3", "15", model="m")
+    with db.write() as session:
+        for number, at in enumerate(moments):
+            for provider, model_rates in (("openai", cheap), ("anthropic", dear)):
+                usage = TokenUsage(1_000 + number * 17, 33 + number)
+                entries.spend_tokens(
+                    session, Spend(provider, model_rates.model, usage, model_rates), now=at
+                )
+        alerts.add_budget(session, "month", Decimal(10**6))
+        alerts.add_budget(session, "month", Decimal(10**6), "provider", "openai")
+        alerts.add_budget(session, "day", Decimal(10**6), "model", "m")
+        alerts.add_budget(session, "day", Decimal(10**6))
+        spent = {(v.period, v.scope): v.spent for v in alerts.budgets(session, now=NOW)}
+        raw = (
+            "SELECT -SUM(token_value) FROM transactions"
+            " WHERE token_type != 'credits' AND created_at >= ? AND {}"
+        )
+        expected = {
+            (period, scope): from_micros(
+                session.connection().exec_driver_sql(raw.format(where), (start,)).scalar_one()
+            )
+            for period, scope, start, where in (
+                ("month", "all", "2026-03-01", "1"),
+                ("month", "provider", "2026-03-01", "provider = 'openai'"),
+                ("day", "model", "2026-03-15", "model = 'm'"),
+                ("day", "all", "2026-03-15", "1"),
+            )
+        }
+    assert spent == expected
+    assert spent[("month", "provider")] > 0  # the cheap model's millionths count too

@@ -7,10 +7,11 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app.core import conversations
-from app.core.ledger import analysis, demo_data, entries
-from app.core.ledger.analysis import Bucket, Selection
+from app.core.ledger import analysis, demo_data, entries, spend
+from app.core.ledger.analysis import Bucket
 from app.core.ledger.entries import Spend
 from app.core.ledger.reports import GroupBy, build_report
+from app.core.ledger.selection import Selection
 from app.core.money import from_micros
 from app.core.pricing.charges import TokenUsage
 from app.core.pricing.prices import PriceBook
@@ -30,12 +31,8 @@ def seeded(db: Database) -> Database:
 def test_every_figure_agrees_with_the_report(seeded: Database) -> None:
     selection = Selection(since=date(2026, 11, 1), until=date(2026, 11, 20))
     with seeded.read() as session:
-        report_days = build_report(
-            session, GroupBy.DAY, since=selection.since, until=selection.until
-        )
-        report_models = build_report(
-            session, GroupBy.MODEL, since=selection.since, until=selection.until
-        )
+        report_days = build_report(session, GroupBy.DAY, selection)
+        report_models = build_report(session, GroupBy.MODEL, selection)
         points = analysis.spend_over_time(session, selection, Bucket.DAY)
         models = analysis.spend_by_model(session, selection)
         chats = analysis.spend_by_conversation(session, selection, top=5)
@@ -59,7 +56,7 @@ def test_filters_by_provider_and_model(seeded: Database) -> None:
     with seeded.read() as session:
         only = analysis.spend_by_model(session, Selection(models=frozenset({"gpt-4o"})))
         anthropic = analysis.spend_by_model(session, Selection(providers=frozenset({"anthropic"})))
-        providers, models, sources = analysis.filter_choices(session)
+        providers, models, sources = spend.choices(session)
     assert [s.key for s in only] == ["gpt-4o"]
     assert {s.key for s in anthropic} == {"claude-sonnet-4-5", "claude-haiku-4-5"}
     assert "openai" in providers and "gemini-2.5-flash" in models
@@ -244,9 +241,9 @@ def test_sources_add_up_to_the_unfiltered_total(sourced: Database) -> None:
             )
             for source in ("chat", *TOOLS)
         }
-        choices = analysis.filter_choices(session)
+        choices = spend.choices(session)
         reports = {
-            (source, group): build_report(session, group, sources=frozenset({source}))
+            (source, group): build_report(session, group, Selection(sources=frozenset({source})))
             for source in ("chat", *TOOLS)
             for group in (GroupBy.DAY, GroupBy.CONVERSATION)
         }
@@ -268,7 +265,9 @@ def test_a_source_filter_combines_with_the_others(sourced: Database) -> None:
     )
     with sourced.read() as session:
         models = analysis.spend_by_model(session, selection)
-        report = build_report(session, GroupBy.MODEL, since=since, sources=frozenset({"curl"}))
+        report = build_report(
+            session, GroupBy.MODEL, Selection(since=since, sources=frozenset({"curl"}))
+        )
         rows = (
             session.connection()
             .exec_driver_sql(
@@ -281,4 +280,4 @@ def test_a_source_filter_combines_with_the_others(sourced: Database) -> None:
         )
     assert [(s.key, s.cost) for s in models] == [("claude-sonnet-4-5", from_micros(rows))]
     assert {r.key for r in report.rows} == {"gpt-4o", "claude-sonnet-4-5"}
-    assert report.sources == frozenset({"curl"})
+    assert report.selection.sources == frozenset({"curl"})

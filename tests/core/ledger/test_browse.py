@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from app.core import conversations
 from app.core.ledger import demo_data, entries, export
-from app.core.ledger.browse import SORTABLE, Filter, Totals, page, totals
+from app.core.ledger.browse import SORTABLE, Totals, page, totals
+from app.core.ledger.selection import Selection
 from app.core.money import from_micros
 from app.core.storage.db import Database
 from app.core.storage.models import Transaction
@@ -36,7 +37,7 @@ def test_every_row_once_in_order(filled: Database, sort: str, descending: bool) 
         total = session.scalar(select(func.count()).select_from(Transaction))
         after = None
         while rows := page(
-            session, Filter(), sort=sort, descending=descending, after=after, limit=97
+            session, Selection(), sort=sort, descending=descending, after=after, limit=97
         ):
             seen += [r.id for r in rows]
             keys += [
@@ -52,15 +53,15 @@ def test_every_row_once_in_order(filled: Database, sort: str, descending: bool) 
 
 
 def test_filters_and_totals(filled: Database) -> None:
-    selection = Filter(
+    selection = Selection(
         models=frozenset({"gpt-4o"}), token_types=frozenset({"completion"}), estimated=False
     )
     with filled.read() as session:
         rows = page(session, selection, limit=10_000)
         summed = totals(session, selection)
-        credits = totals(session, Filter(token_types=frozenset({"credits"})))
+        credits = totals(session, Selection(token_types=frozenset({"credits"})))
         with pytest.raises(ValueError):
-            page(session, Filter(), sort="context")
+            page(session, Selection(), sort="context")
     assert rows and all(
         r.model == "gpt-4o" and r.token_type == "completion" and not r.estimated for r in rows
     )
@@ -83,7 +84,7 @@ def test_a_source_filter_keeps_that_sources_conversations(db: Database) -> None:
     """
     with db.read() as session:
         for chosen in ({"chat"}, {"curl"}, {"curl", "Zed"}):
-            selection = Filter(sources=frozenset(chosen))
+            selection = Selection(sources=frozenset(chosen))
             rows = page(session, selection, limit=1000)
             summed = totals(session, selection)
             count, spent = (
@@ -94,8 +95,8 @@ def test_a_source_filter_keeps_that_sources_conversations(db: Database) -> None:
             assert summed == Totals(count, from_micros(spent), Decimal(0)), chosen
             assert {r.conversation_id for r in rows} <= {chat, curl, zed}
             assert len(rows) == count
-        assert totals(session, Filter()).transactions == 11  # 5 requests x 2 rows + 1 top-up
-        by_title = page(session, Filter(sources=frozenset({"curl"})), limit=1000)
+        assert totals(session, Selection()).transactions == 11  # 5 requests x 2 rows + 1 top-up
+        by_title = page(session, Selection(sources=frozenset({"curl"})), limit=1000)
     assert {r.conversation_title for r in by_title} == {"curl (local endpoint)"}
 
 
@@ -106,7 +107,7 @@ def test_export_follows_the_source_filter(db: Database, tmp_path: Path) -> None:
         entries.spend_tokens(session, spend(100, 10))  # outside any conversation
     target = tmp_path / "curl.csv"
     with db.read() as session:
-        written = export.export(session, target, Filter(sources=frozenset({"curl"})))
+        written = export.export(session, target, Selection(sources=frozenset({"curl"})))
     with target.open(newline="", encoding="utf-8") as handle:
         records = list(csv.DictReader(handle))
     assert written == len(records) == 2

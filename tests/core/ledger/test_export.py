@@ -11,8 +11,8 @@ import pytest
 from app.core import conversations
 from app.core.errors import TallybookError
 from app.core.ledger import demo_data, entries, export
-from app.core.ledger.browse import Filter
 from app.core.ledger.export import ExportCancelled
+from app.core.ledger.selection import Selection
 from app.core.storage.db import Database
 from tests.factories import spend
 
@@ -81,14 +81,14 @@ def test_filters(db: Database, tmp_path: Path) -> None:
         entries.spend_tokens(session, spend(2, 2), now=datetime(2026, 1, 5))
     out = tmp_path / "x.csv"
     with db.read() as session:
-        assert export.export(session, out, Filter(since=date(2026, 1, 2))) == 2
+        assert export.export(session, out, Selection(since=date(2026, 1, 2))) == 2
         assert (
             export.export(
-                session, out, Filter(until=date(2026, 1, 1), models=frozenset({"test-model"}))
+                session, out, Selection(until=date(2026, 1, 1), models=frozenset({"test-model"}))
             )
             == 2
         )
-        assert export.export(session, out, Filter(models=frozenset({"nope"}))) == 0
+        assert export.export(session, out, Selection(models=frozenset({"nope"}))) == 0
     assert _read(out) == []
 
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 from app.core import conversations
 from app.core.ledger import entries
 from app.core.ledger.reports import GroupBy, build_report
+from app.core.ledger.selection import Selection
 from app.core.storage.db import Database
 from tests.factories import rates, spend
 
@@ -63,8 +64,9 @@ def test_report_by_month_model_and_conversation(db: Database) -> None:
 def test_since_and_until_are_inclusive_days(db: Database) -> None:
     _seed(db)
     with db.read() as session:
-        report = build_report(session, GroupBy.DAY, since=date(2026, 1, 2), until=date(2026, 1, 2))
-        empty = build_report(session, GroupBy.DAY, since=date(2027, 1, 1))
+        one_day = Selection(since=date(2026, 1, 2), until=date(2026, 1, 2))
+        report = build_report(session, GroupBy.DAY, one_day)
+        empty = build_report(session, GroupBy.DAY, Selection(since=date(2027, 1, 1)))
     assert [r.key for r in report.rows] == ["2026-01-02"]
     assert empty.rows == ()
     assert empty.total.cost == 0

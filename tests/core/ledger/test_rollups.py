@@ -1,4 +1,5 @@
-"""The daily aggregates always equal a fresh GROUP BY over the ledger."""
+"""The daily aggregates always equal a fresh GROUP BY over the ledger (counts positive, money in
+the ledger's sign)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from tests.factories import rates
 
 FRESH_DAILY = """
 SELECT substr(created_at, 1, 10), COALESCE(provider, ''), COALESCE(model, ''), token_type,
-       SUM(raw_amount), SUM(token_value), COUNT(*)
+       CASE token_type WHEN 'credits' THEN SUM(raw_amount) ELSE -SUM(raw_amount) END,
+       SUM(token_value), COUNT(*)
 FROM transactions GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
 """
 KEPT_DAILY = """

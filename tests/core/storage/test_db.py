@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from app.core import conversations
-from app.core.errors import DatabaseCorrupt, DatabaseLocked, DatabaseTooNew
+from app.core.errors import DatabaseCorrupt, DatabaseError, DatabaseLocked, DatabaseTooNew
 from app.core.ledger import entries
 from app.core.storage import db as db_module
 from app.core.storage.db import Database
@@ -42,19 +42,31 @@ def _revisions() -> list[str]:
 FIRST_SCHEMA_ROWS = Path(__file__).parents[2] / "fixtures" / "ledger_0001_rows.sql"
 
 
+def _upgrade_to(path: Path, revision: str) -> None:
+    """Bring the file to ``revision`` only, as that version of Tallybook left it (foreign keys
+    off while tables are rebuilt, as :func:`db.upgrade_schema` has them)."""
+    from alembic import command
+
+    engine = db_module._make_engine(path, 1.0)
+    config = db_module._alembic_config()
+    try:
+        with engine.connect() as connection:
+            raw = connection.connection.driver_connection
+            assert raw is not None
+            raw.execute("PRAGMA foreign_keys=OFF")
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
 def test_an_old_file_is_upgraded_in_place_and_keeps_every_row(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     first = _revisions()[0]
-    engine = db_module._make_engine(path, 1.0)
-    config = db_module._alembic_config()
-    from alembic import command
-
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, first)
+    _upgrade_to(path, first)
     with sqlite3.connect(path) as raw:
         raw.executescript(FIRST_SCHEMA_ROWS.read_text())
-    engine.dispose()
 
     upgraded = Database(path)
     try:
@@ -89,6 +101,95 @@ def test_an_old_file_is_upgraded_in_place_and_keeps_every_row(tmp_path: Path) ->
     assert_aggregates_exact(path)  # backfilled by the migration that added them
     if first != _revisions()[-1]:
         assert list(tmp_path.glob("old.sqlite3.before-*.bak")), "a copy is kept before migrating"
+
+
+BEFORE_POSITIVE_COUNTS = "0009_billed_units"
+DAILY_ROWS = """
+SELECT day, provider, model, token_type, tokens, value, uncached, transactions
+FROM daily_totals ORDER BY day, provider, model, token_type
+"""
+UNITS = ("prompt", "completion", "cache_read", "cache_write_1h", "web_searches", "flex:prompt")
+
+
+def _ledger_at_0009(tmp_path: Path) -> tuple[Path, list[tuple[object, ...]]]:
+    """A file left by the version before 0010: rows of every kind over a week, their daily
+    totals backfilled by that version's migrations (counts of spend negative), and those
+    totals as they were."""
+    path = tmp_path / "at-0009.sqlite3"
+    _upgrade_to(path, _revisions()[0])
+    rows = []
+    for step in range(240):
+        day = f"2026-11-{1 + step % 7:02d} {step % 24:02d}:{step % 60:02d}:00.000000"
+        model, provider = [("gpt-4o", "openai"), ("claude-x", "anthropic"), ("m", "demo")][step % 3]
+        unit = UNITS[step % len(UNITS)]
+        amount = -(1 + step * 37) * 1_000_000
+        rate = 1_500_000 + step * 1_000
+        owner = 1 if step % 4 else None
+        rows.append((day, owner, provider, model, unit, amount, rate, amount * rate // 10**6))
+    rows += [
+        (
+            f"2026-11-0{d} 08:00:00.000000",
+            None,
+            None,
+            None,
+            "credits",
+            7 * 10**12,
+            10**6,
+            7 * 10**12,
+        )
+        for d in (1, 4)
+    ]  # top-ups: counts positive already
+    with sqlite3.connect(path) as raw:
+        raw.executescript(FIRST_SCHEMA_ROWS.read_text())
+        raw.executemany(
+            "INSERT INTO transactions (created_at, conversation_id, provider, model, token_type,"
+            " raw_amount, rate, token_value, context, estimated, rate_source)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'message', 0, 'test')",
+            rows,
+        )
+        raw.execute("UPDATE balance SET credits = (SELECT SUM(token_value) FROM transactions)")
+    _upgrade_to(path, BEFORE_POSITIVE_COUNTS)
+    with sqlite3.connect(path) as raw:
+        return path, raw.execute(DAILY_ROWS).fetchall()
+
+
+def test_0010_turns_every_count_of_spend_positive_and_keeps_every_row(tmp_path: Path) -> None:
+    path, before = _ledger_at_0009(tmp_path)
+    assert sum(1 for row in before if row[3] != "credits" and row[4] < 0) > 30
+    Database(path).close()
+    with sqlite3.connect(path) as raw:
+        after = raw.execute(DAILY_ROWS).fetchall()
+        (revision,) = raw.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert revision == _revisions()[-1]
+    assert len(after) == len(before)
+    for old, new in zip(before, after, strict=True):  # every row, key and money unchanged
+        count = old[4] if old[3] == "credits" else -old[4]
+        assert new == (*old[:4], count, *old[5:])
+        assert new[4] >= 0
+    spent = [row[4] for row in before if row[3] != "credits"]
+    assert sum(row[4] for row in after if row[3] != "credits") == -sum(spent)
+    assert_aggregates_exact(path)  # and they agree with a fresh sum of the transactions
+    with Database(path).read() as session:
+        assert entries.current_balance(session) == entries.ledger_sum(session)
+
+
+def test_0010_rolls_back_when_its_check_fails(tmp_path: Path) -> None:
+    path, before = _ledger_at_0009(tmp_path)
+    with sqlite3.connect(path) as raw:  # a fault in the flip: one row's money moves with it
+        raw.execute(
+            "CREATE TRIGGER skew AFTER UPDATE OF tokens ON daily_totals"
+            " WHEN NEW.token_type = 'web_searches' BEGIN"
+            " UPDATE daily_totals SET value = value - 1 WHERE rowid = NEW.rowid; END"
+        )
+    with pytest.raises(DatabaseError, match="rolled back"):
+        Database(path)
+    with sqlite3.connect(path) as raw:
+        assert raw.execute(DAILY_ROWS).fetchall() == before
+        (revision,) = raw.execute("SELECT version_num FROM alembic_version").fetchone()
+        raw.execute("DROP TRIGGER skew")
+    assert revision == BEFORE_POSITIVE_COUNTS
+    Database(path).close()  # without the fault, the same file upgrades
+    assert_aggregates_exact(path)
 
 
 def test_a_file_from_a_newer_version_is_refused_and_left_untouched(db: Database) -> None:
