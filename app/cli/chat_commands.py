@@ -22,6 +22,7 @@ from app.core.metering.client import ChatRequest, Metered, MeteringClient, Quote
 from app.core.providers import counts, registry
 from app.core.providers.base import TextDelta
 from app.core.storage.db import Database
+from app.core.types import ConversationId
 
 
 def count_tokens(args: argparse.Namespace, db: Database) -> int:
@@ -119,13 +120,14 @@ def chat(args: argparse.Namespace, db: Database) -> int:
         if args.conversation is not None:
             with db.read() as session:
                 conversations.get_conversation(session, args.conversation)  # or a clear error
-        return _converse(chats, args.conversation, provider, args)
+        conversation = None if args.conversation is None else ConversationId(args.conversation)
+        return _converse(chats, conversation, provider, args)
     finally:
         chats.metering.close()
 
 
 def _converse(
-    chats: Chats, conversation_id: int | None, provider: str, args: argparse.Namespace
+    chats: Chats, conversation_id: ConversationId | None, provider: str, args: argparse.Namespace
 ) -> int:
     """Stream one reply to stdout, its cost and alerts to stderr; name a new conversation
     afterwards (a first message creates it, once the request is accepted)."""

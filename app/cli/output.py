@@ -11,6 +11,7 @@ from typing import Any
 from app.core import money
 from app.core.ledger import balance, reports
 from app.core.metering.client import Metered
+from app.core.types import RequestStatus
 from app.servers.gateway import Settlement
 
 # --- balances -------------------------------------------------------------------------------
@@ -207,7 +208,7 @@ def spend_line(metered: Metered, conversation_id: int) -> str:
         flags.append("input estimated")
     if metered.output_estimated:
         flags.append("output estimated")
-    if metered.status != "complete":
+    if metered.status != RequestStatus.COMPLETE:
         flags.append(metered.status)
     detail = f" ({', '.join(extras)})" if extras else ""
     flagged = f" [{'; '.join(flags)}]" if flags else ""
@@ -221,7 +222,7 @@ def print_settlement(done: Settlement) -> None:
     """``tallybook serve``'s line on stderr for each charged reply, and its alerts."""
     metered = done.metered
     usage = metered.usage
-    flags = [] if metered.status == "complete" else [metered.status]
+    flags: list[str] = [] if metered.status == RequestStatus.COMPLETE else [metered.status]
     if metered.estimated:
         flags.append("estimated")
     print(

@@ -30,6 +30,7 @@ from app.core.metering.client import (
 )
 from app.core.providers import registry
 from app.core.storage.db import Database
+from app.core.types import ConversationId, MessageId, RequestId
 
 __all__ = ["Chats", "NewConversation", "Opened", "ToolTurn", "Turn", "title_max_tokens"]
 
@@ -60,8 +61,8 @@ class Opened:
     """The first item of a chat stream: where the request was filed (a conversation the first
     message created is known from here on)."""
 
-    conversation_id: int
-    message_id: int
+    conversation_id: ConversationId
+    message_id: MessageId
 
 
 @dataclass
@@ -77,13 +78,13 @@ class Turn:
             again if no new reply comes (its cost stays on the ledger either way).
     """
 
-    conversation_id: int | None
+    conversation_id: ConversationId | None
     prompt: str | None = None
-    replaces: int | None = None
+    replaces: MessageId | None = None
     new: NewConversation = field(default_factory=NewConversation)
     filed: Filed | None = field(default=None, init=False)
     _created: bool = field(default=False, init=False, repr=False)
-    _prompt_id: int | None = field(default=None, init=False, repr=False)
+    _prompt_id: MessageId | None = field(default=None, init=False, repr=False)
 
     def opened(self, session: Session, request: ChatRequest, now: datetime) -> Filed:
         """File the request: the conversation (if new), the user's message, the empty reply."""
@@ -172,14 +173,14 @@ class Chats:
         self._db = db
         self.metering = metering
 
-    def recover_pending(self) -> list[int]:
+    def recover_pending(self) -> list[RequestId]:
         """Charge the requests a crashed process left pending, keeping what their replies
         had received (ledger writes: run it off the GUI thread, once at start)."""
         return self.metering.recover_pending(conversations.set_message_text)
 
     def quote(
         self,
-        conversation_id: int | None,
+        conversation_id: ConversationId | None,
         text: str,
         endpoint: str,
         model: str,
@@ -199,7 +200,7 @@ class Chats:
 
     def send(
         self,
-        conversation_id: int | None,
+        conversation_id: ConversationId | None,
         text: str,
         endpoint: str,
         model: str,
@@ -222,8 +223,8 @@ class Chats:
 
     def retry(
         self,
-        conversation_id: int,
-        reply_id: int,
+        conversation_id: ConversationId,
+        reply_id: MessageId,
         endpoint: str,
         model: str,
         *,
@@ -237,7 +238,7 @@ class Chats:
 
     def configure(
         self,
-        conversation_id: int,
+        conversation_id: ConversationId,
         *,
         system_prompt: str | None = None,
         drop_oldest: bool | None = None,
@@ -255,7 +256,7 @@ class Chats:
             registry.remember_model(session, endpoint, model)
 
     def name(
-        self, conversation_id: int, endpoint: str, model: str, first_message: str
+        self, conversation_id: ConversationId, endpoint: str, model: str, first_message: str
     ) -> str | None:
         """Let the model title a conversation that still has the default title (metered, with
         ``context='title'``); ``None`` when it needs none, or the title was skipped or failed.
@@ -288,7 +289,7 @@ class Chats:
             conversations.set_title(session, conversation_id, title)
         return title
 
-    def discard(self, conversation_id: int) -> None:
+    def discard(self, conversation_id: ConversationId) -> None:
         """Hide a conversation; its spend stays on the ledger, under its title."""
         with self._db.write() as session:
             conversations.delete_conversation(session, conversation_id)

@@ -21,6 +21,7 @@ from app.core.errors import ConversationNotFound
 from app.core.messages import ChatMessage
 from app.core.pricing.units import Kind, UnitCost, extra_units, kind_of
 from app.core.storage.models import Conversation, ConversationDay, Message, Request, Transaction
+from app.core.types import ConversationId, MessageId, RequestStatus
 
 DEFAULT_TITLE = "New conversation"
 CHAT_SOURCE = "chat"
@@ -36,7 +37,7 @@ MAX_SOURCE_LENGTH = 64
 class ConversationView:
     """A conversation header as callers see it."""
 
-    id: int
+    id: ConversationId
     title: str
     provider: str | None
     model: str | None
@@ -70,7 +71,9 @@ def create_conversation(
     )
     session.add(conversation)
     session.flush()
-    return ConversationView(conversation.id, title, provider, model, now, drop_oldest, source)
+    return ConversationView(
+        ConversationId(conversation.id), title, provider, model, now, drop_oldest, source
+    )
 
 
 def clean_source(text: str) -> str:
@@ -91,7 +94,9 @@ def source_label(source: str) -> str:
     return "Chat window" if source == CHAT_SOURCE else source
 
 
-def for_source(session: Session, source: str, *, now: datetime | None = None) -> int:
+def for_source(
+    session: Session, source: str, *, now: datetime | None = None
+) -> ConversationId:
     """The conversation that collects one tool's requests through the local endpoint.
 
     The tool's name goes through :func:`clean_source`; a tool calling itself ``chat`` or
@@ -110,16 +115,16 @@ def for_source(session: Session, source: str, *, now: datetime | None = None) ->
     return create_conversation(session, title=f"{name} (local endpoint)", source=name, now=now).id
 
 
-def find_for_source(session: Session, source: str) -> int | None:
+def find_for_source(session: Session, source: str) -> ConversationId | None:
     """The conversation :func:`for_source` would return, if it exists already (a read: most
     requests come from a tool seen before, and need no write lock for this)."""
-    found: int | None = session.scalar(
+    found = session.scalar(
         select(Conversation.id)
         .where(Conversation.source == _tool_name(source), Conversation.deleted_at.is_(None))
         .order_by(Conversation.id)
         .limit(1)
     )
-    return found
+    return None if found is None else ConversationId(found)
 
 
 def _tool_name(source: str) -> str:
@@ -146,9 +151,9 @@ def add_message(
     provider: str | None = None,
     model: str | None = None,
     now: datetime | None = None,
-) -> int:
+) -> MessageId:
     """Append a message and return its id."""
-    return session.execute(
+    message_id = session.execute(
         insert(Message).returning(Message.id),
         {
             "conversation_id": conversation_id,
@@ -159,6 +164,7 @@ def add_message(
             "created_at": now or utcnow(),
         },
     ).scalar_one()
+    return MessageId(message_id)
 
 
 def history(
@@ -223,7 +229,13 @@ def get_conversation(session: Session, conversation_id: int) -> ConversationView
     if row is None or row.deleted_at is not None:
         raise ConversationNotFound(f"There is no conversation {conversation_id}.")
     return ConversationView(
-        row.id, row.title, row.provider, row.model, row.created_at, row.drop_oldest, row.source
+        ConversationId(row.id),
+        row.title,
+        row.provider,
+        row.model,
+        row.created_at,
+        row.drop_oldest,
+        row.source,
     )
 
 
@@ -259,7 +271,7 @@ class MessageUsage:
     reasoning_tokens: int
     cost: Decimal
     estimated: bool
-    status: str
+    status: RequestStatus
     extras: tuple[UnitCost, ...] = ()
     model: str | None = None
     requested_model: str | None = None
@@ -443,7 +455,7 @@ def _message_usage(
         reasoning_tokens=request.reasoning_tokens if request else 0,
         cost=-sum((value for _, _, value, *_ in rows), Decimal(0)),
         estimated=any(estimated for *_, estimated, _ in rows),
-        status=request.status if request else "complete",
+        status=RequestStatus(request.status) if request else RequestStatus.COMPLETE,
         extras=extra_units((t, a, v) for t, a, v, *_ in rows),
         model=request.model if request else None,
         requested_model=request.requested_model if request else None,

@@ -35,6 +35,7 @@ from app.core.metering.client import Metered
 from app.core.paths import resource_path
 from app.core.providers import counts
 from app.core.storage.changes import LEDGER, SETTINGS, Changes
+from app.core.types import ConversationId
 from app.servers.gateway import Settlement
 from app.ui.alerts import AlertBanner, TrayNotifier
 from app.ui.chat import ChatView
@@ -159,12 +160,12 @@ class MainWindow(QMainWindow):
         self.local_endpoint.settled.connect(self._on_local_endpoint_settled)
 
     def _on_conversations_conversation_selected(self, conversation_id: int) -> None:
-        self.chat.open_conversation(conversation_id)
+        self.chat.open_conversation(ConversationId(conversation_id))  # a Qt signal's int
 
     def _on_dashboard_conversation_activated(self, conversation_id: int) -> None:
         self.pages.setCurrentWidget(self.splitter)
         self.conversations.select(conversation_id)
-        self.chat.open_conversation(conversation_id)
+        self.chat.open_conversation(ConversationId(conversation_id))
 
     def _on_chat_conversation_created(self, conversation_id: int) -> None:
         self.conversations.select(conversation_id)  # listed once its commit is announced

@@ -26,6 +26,7 @@ from app.core.pricing import charges, units
 from app.core.pricing.charges import PricedLine, ProviderFigure, TokenUsage
 from app.core.pricing.prices import Rates
 from app.core.storage.models import BalanceAccount, Request, Transaction
+from app.core.types import RequestId, RequestStatus
 
 # Writes go through the tables, not the ORM: the ledger is append-only, so there is nothing for
 # the unit of work to track, and Core statements record a request several times faster.
@@ -175,16 +176,20 @@ def open_request(
     hold: Decimal,
     owner: str | None = None,
     now: datetime | None = None,
-) -> int:
+) -> RequestId:
     """Journal a request before it is sent: a ``pending`` row holding ``hold`` credits.
 
     ``spend`` carries the request's identity and pre-send estimate (its usage is the estimate
     too, replaced when the request is settled). Nothing is charged yet; :func:`pending_holds`
     makes the held amount unavailable to other requests until :func:`settle` or :func:`abandon`.
     """
-    row = _request_row(spend, now or utcnow()) | {"status": "pending", "hold": hold, "owner": owner}
-    request_id: int = session.execute(insert(_REQUESTS).returning(_REQUESTS.c.id), row).scalar_one()
-    return request_id
+    row = _request_row(spend, now or utcnow()) | {
+        "status": RequestStatus.PENDING,
+        "hold": hold,
+        "owner": owner,
+    }
+    request_id = session.execute(insert(_REQUESTS).returning(_REQUESTS.c.id), row).scalar_one()
+    return RequestId(request_id)
 
 
 def settle(
@@ -192,7 +197,7 @@ def settle(
     request_id: int,
     spend: Spend,
     *,
-    status: str = "complete",
+    status: RequestStatus = RequestStatus.COMPLETE,
     now: datetime | None = None,
 ) -> SpendRecord:
     """Charge a journaled request exactly once: its transactions, and the hold released.
@@ -204,7 +209,7 @@ def settle(
     row = {k: v for k, v in _request_row(spend, at).items() if k != "created_at"}
     claimed = session.execute(
         update(_REQUESTS)
-        .where(_REQUESTS.c.id == request_id, _REQUESTS.c.status == "pending")
+        .where(_REQUESTS.c.id == request_id, _REQUESTS.c.status == RequestStatus.PENDING)
         .values(**row, status=status, hold=Decimal(0), partial_text=None)
         .returning(_REQUESTS.c.id)
     ).first()
@@ -219,8 +224,8 @@ def abandon(session: Session, request_id: int) -> None:
     """A journaled request that got no reply at all (refused, unreachable): nothing to charge."""
     session.execute(
         update(_REQUESTS)
-        .where(_REQUESTS.c.id == request_id, _REQUESTS.c.status == "pending")
-        .values(status="failed", hold=Decimal(0), partial_text=None)
+        .where(_REQUESTS.c.id == request_id, _REQUESTS.c.status == RequestStatus.PENDING)
+        .values(status=RequestStatus.FAILED, hold=Decimal(0), partial_text=None)
     )
 
 
@@ -228,7 +233,7 @@ def save_partial(session: Session, request_id: int, text: str) -> None:
     """Keep the reply received so far with its pending request (charged from it after a crash)."""
     session.execute(
         update(_REQUESTS)
-        .where(_REQUESTS.c.id == request_id, _REQUESTS.c.status == "pending")
+        .where(_REQUESTS.c.id == request_id, _REQUESTS.c.status == RequestStatus.PENDING)
         .values(partial_text=text)
     )
 
@@ -236,7 +241,9 @@ def save_partial(session: Session, request_id: int, text: str) -> None:
 def pending_holds(session: Session) -> Decimal:
     """Credits set aside by requests still in flight."""
     total = session.scalar(
-        select(func.coalesce(func.sum(Request.hold), 0)).where(Request.status == "pending")
+        select(func.coalesce(func.sum(Request.hold), 0)).where(
+            Request.status == RequestStatus.PENDING
+        )
     )
     return Decimal(total or 0)
 

@@ -64,7 +64,7 @@ from app.core.providers.sse import ServerSentEvent, iter_sse
 from app.core.providers.usage import InputTokens, OutputTokens, ReportedUsage, combine
 from app.core.redaction import redact
 from app.core.storage.db import Database
-from app.core.types import WireApi
+from app.core.types import ConversationId, MessageId, RequestId, RequestStatus, WireApi
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +91,8 @@ class RequestHooks(Protocol):
 class Filed:
     """Where an accepted request is filed: its charge is under this conversation and message."""
 
-    conversation_id: int | None
-    message_id: int | None = None
+    conversation_id: ConversationId | None
+    message_id: MessageId | None = None
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class ChatRequest:
     messages: tuple[ChatMessage, ...]
     tools: tuple[ToolSpec, ...] = ()
     max_tokens: int | None = None
-    conversation_id: int | None = None
+    conversation_id: ConversationId | None = None
     context: str = "message"
     drop_oldest: bool = False
     hooks: RequestHooks | None = None
@@ -193,14 +193,14 @@ class Metered:
             request), each raised once: whoever shows alerts shows these.
     """
 
-    request_id: int
-    conversation_id: int | None
-    message_id: int | None
+    request_id: RequestId
+    conversation_id: ConversationId | None
+    message_id: MessageId | None
     text: str
     usage: TokenUsage
     input_estimated: bool
     output_estimated: bool
-    status: str
+    status: RequestStatus
     finish_reason: str | None
     record: SpendRecord
     estimate: TokenCount
@@ -289,7 +289,7 @@ class MeteringClient:
         self._http.close()
         self._owner.release()
 
-    def recover_pending(self, store_text: StoreText | None = None) -> list[int]:
+    def recover_pending(self, store_text: StoreText | None = None) -> list[RequestId]:
         """Charge the requests a crashed process left pending (ledger writes: call it from a
         worker at start, not from a constructor); returns their ids. ``store_text`` keeps each
         one's reply text where the caller keeps replies."""
@@ -402,7 +402,7 @@ class MeteringClient:
 
     def _start(
         self, request: ChatRequest, cancel: threading.Event | None, *, stream: bool
-    ) -> tuple[Quote, Adapter, httpx2.Response, int, Filed]:
+    ) -> tuple[Quote, Adapter, httpx2.Response, RequestId, Filed]:
         """Quote, journal and connect; a request that gets no answer is marked failed."""
         quote = self.quote(request)
         passthrough = request.passthrough
@@ -439,7 +439,7 @@ class MeteringClient:
             )
         return key
 
-    def _journal(self, quote: Quote) -> tuple[int, Filed]:
+    def _journal(self, quote: Quote) -> tuple[RequestId, Filed]:
         """Check the balance and write the pending request, in one transaction with the
         caller's filing of it (:meth:`RequestHooks.opened`), so a refused request changes
         nothing."""
@@ -458,7 +458,7 @@ class MeteringClient:
             )
         return request_id, filed
 
-    def _abandon(self, quote: Quote, request_id: int) -> None:
+    def _abandon(self, quote: Quote, request_id: RequestId) -> None:
         """No reply came: nothing is charged, and what the caller filed is undone."""
         with self._db.write() as session:
             entries.abandon(session, request_id)
@@ -551,7 +551,7 @@ class MeteringClient:
         quote: Quote,
         state: StreamState,
         outcome: _Outcome,
-        request_id: int,
+        request_id: RequestId,
         filed: Filed,
     ) -> Metered:
         """Charge the request once: reported counts where reported, Tallybook's own elsewhere;
@@ -567,7 +567,7 @@ class MeteringClient:
             self.counter.count_text(quote.request.model, text).tokens
         )
         usage = combine(input_tokens, output, report.steps if reported_output else ())
-        status = "complete" if complete else "incomplete"
+        status = RequestStatus.COMPLETE if complete else RequestStatus.INCOMPLETE
         context = quote.request.context if complete else "incomplete"
         spend = self._spend(
             quote,

@@ -25,6 +25,7 @@ from app.core.pricing.prices import PriceBook
 from app.core.providers import registry
 from app.core.storage.db import Database
 from app.core.storage.models import Message, Request
+from app.core.types import RequestId, RequestStatus
 
 StoreText = Callable[[Session, int, str], None]
 """Keep a recovered reply's text (session, message id, text), in the charge's transaction."""
@@ -35,13 +36,13 @@ def recover(
     counter: TokenCounter,
     clock: Callable[[], datetime],
     store_text: StoreText | None = None,
-) -> list[int]:
+) -> list[RequestId]:
     """Settle every pending request whose owner no longer runs; returns their ids."""
     with db.read() as session:
         pending = session.execute(
             select(Request, Message.content)
             .outerjoin(Message, Message.id == Request.message_id)
-            .where(Request.status == "pending")
+            .where(Request.status == RequestStatus.PENDING)
         ).all()
         orphans = [
             (request, text) for request, text in pending if not is_alive(db.path, request.owner)
@@ -50,7 +51,7 @@ def recover(
             return []
         book = PriceBook.load(session)
         price_providers = {e.id: e.price_provider for e in registry.all_endpoints(session)}
-    recovered = []
+    recovered: list[RequestId] = []
     for request, message_text in orphans:
         text = request.partial_text or message_text or ""
         usage = TokenUsage(
@@ -77,11 +78,13 @@ def recover(
         )
         try:
             with db.write() as session:
-                entries.settle(session, request.id, spend, status="incomplete", now=clock())
+                entries.settle(
+                    session, request.id, spend, status=RequestStatus.INCOMPLETE, now=clock()
+                )
                 if request.message_id is not None and store_text is not None:
                     store_text(session, request.message_id, text)
         except (AlreadySettled, DatabaseLocked):
             continue  # settled first by another client (charged once, by them), or the ledger
             # is busy: the next start tries again
-        recovered.append(request.id)
+        recovered.append(RequestId(request.id))
     return recovered

@@ -16,6 +16,7 @@ from app.core.metering.client import Quote
 from app.core.money import format_usd
 from app.core.pricing.units import COMPACTION, PROVIDER_ADJUSTMENT, UnitCost, label_of
 from app.core.providers.registry import ModelChoice
+from app.core.types import RequestStatus
 
 ESTIMATED_MARK = "≈ estimated"
 INCOMPLETE_MARK = "incomplete"
@@ -39,8 +40,9 @@ def usage_line(figures: MessageUsage) -> str:
         parts.append(PROVIDER_MARK)
     if figures.estimated:
         parts.append(ESTIMATED_MARK)
-    if figures.status != "complete":
-        parts.append(INCOMPLETE_MARK if figures.status == "incomplete" else figures.status)
+    if figures.status != RequestStatus.COMPLETE:
+        incomplete = figures.status == RequestStatus.INCOMPLETE
+        parts.append(INCOMPLETE_MARK if incomplete else figures.status)
     if figures.requested_model and figures.model:
         parts.append(f"served by {figures.model}")
     if figures.default_rated:

@@ -33,6 +33,7 @@ from app.core.metering.client import Metered, Quote, StreamItem
 from app.core.money import format_usd
 from app.core.providers.base import ReasoningDelta, TextDelta
 from app.core.storage.changes import CONVERSATIONS, LEDGER, SETTINGS, Changes
+from app.core.types import ConversationId, MessageId, RequestStatus
 from app.ui.chat import loading
 from app.ui.chat.composer import Composer
 from app.ui.chat.figures import (
@@ -67,14 +68,14 @@ class _Reply:
     metered, and is announced, but paints nothing.
     """
 
-    conversation_id: int | None
+    conversation_id: ConversationId | None
     endpoint: str
     model: str
     text: str
     """The user's message ("" for a retry)."""
     bubble: MessageWidget | None
     prompt_bubble: MessageWidget | None = None
-    retry_of: int | None = None
+    retry_of: MessageId | None = None
     new: NewConversation | None = None
     """The conversation this first message creates (``None``: it has one)."""
     handle: StreamHandle | None = None
@@ -104,7 +105,7 @@ class ChatView(QWidget):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._context = context
-        self._conversation_id: int | None = None
+        self._conversation_id: ConversationId | None = None
         self._load_generation = 0
         self._quote_generation = 0
         self._threshold: Decimal | None = None
@@ -188,7 +189,7 @@ class ChatView(QWidget):
 
     # The public API (used by the main window)
 
-    def open_conversation(self, conversation_id: int | None) -> None:
+    def open_conversation(self, conversation_id: ConversationId | None) -> None:
         """Show a stored conversation, or ``None`` for a fresh one that is saved on first send.
 
         A reply still streaming elsewhere carries on (and is charged); it is shown again if
@@ -221,7 +222,7 @@ class ChatView(QWidget):
             )
         self._schedule_quote()
 
-    def current_conversation(self) -> int | None:
+    def current_conversation(self) -> ConversationId | None:
         """The conversation shown, or ``None`` for a fresh one not saved yet."""
         return self._conversation_id
 
@@ -328,7 +329,9 @@ class ChatView(QWidget):
             self._on_send_quote_failed,
         )
 
-    def _on_send_quote_done(self, text: str, conversation_id: int | None, quote: Quote) -> None:
+    def _on_send_quote_done(
+        self, text: str, conversation_id: ConversationId | None, quote: Quote
+    ) -> None:
         self._set_busy(False)
         if conversation_id != self._conversation_id:
             return  # the user moved on while the price was checked
@@ -387,7 +390,7 @@ class ChatView(QWidget):
         self._reply = reply
         self._start_stream(reply)
 
-    def _on_message_retry_requested(self, message_id: int) -> None:
+    def _on_message_retry_requested(self, message_id: MessageId) -> None:
         conversation_id = self._conversation_id
         bubble = next((m for m in self._messages if m.message_id == message_id), None)
         if self._busy or conversation_id is None or bubble is None:
@@ -456,7 +459,11 @@ class ChatView(QWidget):
             self._total += metered.cost
             self.header.set_total(self._total)
         self.reply_finished.emit(metered)
-        if metered.status == "complete" and metered.error is None and reply.retry_of is None:
+        if (
+            metered.status == RequestStatus.COMPLETE
+            and metered.error is None
+            and reply.retry_of is None
+        ):
             self._name_conversation(reply)
 
     def _on_reply_done(self, reply: _Reply) -> None:
@@ -507,7 +514,7 @@ class ChatView(QWidget):
             self._guarded(lambda error: self._on_naming_failed(conversation_id, error)),
         )
 
-    def _on_naming_failed(self, conversation_id: int, error: BaseException) -> None:
+    def _on_naming_failed(self, conversation_id: ConversationId, error: BaseException) -> None:
         # A title is a nicety: a provider refusing it is not worth interrupting the chat for.
         if not isinstance(error, TallybookError) and conversation_id == self._conversation_id:
             self.errors.show_message(describe(error))
@@ -661,7 +668,9 @@ class ChatView(QWidget):
         if not isinstance(error, ConversationNotFound):  # deleted meanwhile: the window moves on
             self._on_task_failed(error)
 
-    def _on_header_figures_done(self, conversation_id: int, figures: loading.HeaderFigures) -> None:
+    def _on_header_figures_done(
+        self, conversation_id: ConversationId, figures: loading.HeaderFigures
+    ) -> None:
         if conversation_id != self._conversation_id:
             return
         self.header.set_title(figures.title)
