@@ -134,14 +134,6 @@ def _tool_name(source: str) -> str:
     return name
 
 
-def sources(session: Session) -> list[str]:
-    """Every source that has a conversation (deleted ones too: their spend stays), for filter
-    menus: ``chat`` first and always, then the tools alphabetically."""
-    found = session.scalars(select(Conversation.source).distinct()).all()
-    tools = sorted({s for s in found if s != CHAT_SOURCE}, key=lambda s: (s.casefold(), s))
-    return [CHAT_SOURCE, *tools]
-
-
 def add_message(
     session: Session,
     conversation_id: int,

@@ -173,11 +173,11 @@ def test_a_new_spend_shows_up_live(qtbot: QtBot, view: DashboardView) -> None:
     spend = factories.spend(1000, 500)
     refreshed: list[None] = []
     view.refreshed.connect(lambda: refreshed.append(None))
-    with qtbot.waitSignal(view.refreshed, timeout=WAIT_MS):
-        with view.context.db.write() as session:
-            entries.spend_tokens(session, spend, now=utcnow())
-        for _ in range(3):  # a burst of settled replies: one read
-            view.context.events.ledger_changed.emit()
+    with (
+        qtbot.waitSignal(view.refreshed, timeout=WAIT_MS),
+        view.context.db.write() as session,  # the commit announces itself
+    ):
+        entries.spend_tokens(session, spend, now=utcnow())
 
     assert view.figures.total == before + spend.cost
     assert "test-model" in view.daily_chart.models()
@@ -205,13 +205,14 @@ def test_what_if_shows_the_cores_repricing(qtbot: QtBot, view: DashboardView) ->
 
 
 def test_budgets_threshold_and_forecast_are_drawn(qtbot: QtBot, view: DashboardView) -> None:
-    with view.context.db.write() as session:
+    with (
+        qtbot.waitSignal(view.refreshed, timeout=WAIT_MS),
+        view.context.db.write() as session,  # the commit announces itself
+    ):
         alerts.add_budget(session, "day", Decimal(400_000))
         alerts.add_budget(session, "month", Decimal(6_000_000))
         alerts.add_budget(session, "day", Decimal(1), scope="model", target="gpt-4o")  # not drawn
         alerts.set_low_balance_threshold(session, Decimal(27_000_000))
-    with qtbot.waitSignal(view.refreshed, timeout=WAIT_MS):
-        view.context.events.settings_changed.emit()
 
     assert view.daily_chart.budget_line.isVisible()
     assert view.daily_chart.budget_line.value() == pytest.approx(0.4)

@@ -397,11 +397,11 @@ def test_a_new_transaction_shows_on_top(
 ) -> None:
     selection = Selection(providers=frozenset({"openai"}))
     before = requery(qtbot, view, lambda: view.set_filter(selection))
-    with db.write() as session:
+    with (
+        qtbot.waitSignals([view.loaded, view.totals_changed], timeout=WAIT_MS),
+        db.write() as session,  # the commit announces itself
+    ):
         record = entries.spend_tokens(session, spend(321, 45))
-    with qtbot.waitSignals([view.loaded, view.totals_changed], timeout=WAIT_MS):
-        context.events.ledger_changed.emit()
-        context.events.ledger_changed.emit()  # a burst re-reads once
     with qtbot.assertNotEmitted(view.loaded, wait=REFRESH_WAIT_MS):
         pass
     newest = {t.id for t in record.transactions}
@@ -418,10 +418,8 @@ def test_a_hidden_view_refreshes_when_shown_again(
     qtbot: QtBot, view: TransactionsView, db: Database, context: AppContext
 ) -> None:
     view.hide()
-    with db.write() as session:
+    with qtbot.assertNotEmitted(view.loaded, wait=REFRESH_WAIT_MS), db.write() as session:
         record = entries.spend_tokens(session, spend(10, 5))
-    with qtbot.assertNotEmitted(view.loaded, wait=REFRESH_WAIT_MS):
-        context.events.ledger_changed.emit()
     with qtbot.waitSignal(view.loaded, timeout=WAIT_MS):
         view.show()
     assert view.model.row_at(0).id in {t.id for t in record.transactions}
