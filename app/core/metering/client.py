@@ -581,6 +581,7 @@ class MeteringClient:
         )
         with self._db.write() as session:
             record = entries.settle(session, request_id, spend, status=status, now=self._clock())
+            raised = self._raise_alerts(session, request_id)
         if quote.request.hooks is not None:  # after the charge: keeping it can never undo it
             with self._db.write() as session:
                 quote.request.hooks.settled(session, text)
@@ -603,14 +604,15 @@ class MeteringClient:
             computed_cost=spend.computed_cost,
             provider_cost=figure.credits if figure else None,
             usage_notes=spend.usage_notes,
-            alerts=self._raise_alerts(request_id),
+            alerts=raised,
         )
 
-    def _raise_alerts(self, request_id: int) -> tuple[alerts.Alert, ...]:
-        """The alerts this charge made true, each raised once. The reply is charged and
-        answered whatever happens here: a failing check is logged, never raised."""
+    def _raise_alerts(self, session: Session, request_id: RequestId) -> tuple[alerts.Alert, ...]:
+        """The alerts this charge made true, each raised once, in the charge's transaction (one
+        commit, not two) but inside a savepoint: a failing check is rolled back and logged, and
+        the charge stands."""
         try:
-            with self._db.write() as session:
+            with session.begin_nested():
                 return tuple(alerts.check(session, request_id=request_id, now=self._clock()))
         except Exception:
             logger.exception("checking the alerts after request %s failed", request_id)

@@ -24,11 +24,12 @@ from app.core.errors import (
     ProviderUnreachable,
     RateLimited,
 )
-from app.core.ledger import balance, entries
+from app.core.ledger import alerts, balance, entries
 from app.core.messages import ChatMessage
 from app.core.metering.client import ChatRequest, Metered, MeteringClient
 from app.core.providers import registry
 from app.core.providers.base import MalformedStream, TextDelta
+from app.core.storage import settings
 from app.core.storage.db import Database
 from app.core.storage.models import Message, Request, Transaction
 from app.servers.emulator import Emulator
@@ -370,4 +371,16 @@ def test_a_timeout_mid_reply_keeps_what_arrived(db: Database) -> None:
     assert metered.status == "incomplete"
     assert isinstance(metered.error, ProviderUnreachable) and "mid-reply" in str(metered.error)
     assert metered.output_estimated
+    _assert_ledger_exact(db)
+
+
+def test_a_failing_alert_check_never_undoes_the_charge(
+    db: Database, client: MeteringClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with db.write() as session:  # a hand-edited setting the alert check cannot read
+        settings.put(session, alerts.LOW_BALANCE_KEY, "not a number")
+    metered = client.send(_request())
+    assert metered.status == "complete" and metered.alerts == ()
+    assert "checking the alerts after request" in caplog.text
+    assert metered.cost == -sum(r.token_value for r in _rows(db, metered.request_id).values())
     _assert_ledger_exact(db)
