@@ -94,9 +94,7 @@ def source_label(source: str) -> str:
     return "Chat window" if source == CHAT_SOURCE else source
 
 
-def for_source(
-    session: Session, source: str, *, now: datetime | None = None
-) -> ConversationId:
+def for_source(session: Session, source: str, *, now: datetime | None = None) -> ConversationId:
     """The conversation that collects one tool's requests through the local endpoint.
 
     The tool's name goes through :func:`clean_source`; a tool calling itself ``chat`` or

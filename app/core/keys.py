@@ -22,6 +22,8 @@ from app.core.errors import TallybookError
 from app.core.redaction import ENVIRONMENT_FALLBACK, remember
 
 SERVICE = "Tallybook"
+
+
 class KeyStoreUnavailable(TallybookError):
     """No OS key store is usable (a headless box, a locked or missing keyring)."""
 

@@ -80,9 +80,7 @@ def run_gui(*, data_dir: str | None = None, quit_after: float | None = None) -> 
         _tell(QMessageBox.Icon.Warning, notice)
     db = opened.db
     with db.read() as session:
-        updater = (
-            prices.start_online_updates() if prices.online_updates_enabled(session) else None
-        )
+        updater = prices.start_online_updates() if prices.online_updates_enabled(session) else None
     context = AppContext.create(db, qt_app)
     window = MainWindow(context)
     window.show()

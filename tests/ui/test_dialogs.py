@@ -57,6 +57,8 @@ def _nothing_announced(qtbot: QtBot, dialog: Any, kind: str) -> Iterator[None]:
     finally:
         dialog.context.events.changed.disconnect(seen.append)
     assert not [changes for changes in seen if getattr(changes, kind)]
+
+
 D = TypeVar("D", KeysDialog, PricesDialog, BalanceDialog)
 
 

@@ -17,7 +17,14 @@ from typing import Any
 
 from app.core.providers import payloads
 from app.servers.emulator.replies import Prompt, Reply, make_reply, pieces
-from app.servers.emulator.wire import BadRequest, Call, Context, Refused, limit_field, resolve_model
+from app.servers.emulator.wire import (
+    BadRequest,
+    Call,
+    EmulatorState,
+    Refused,
+    limit_field,
+    resolve_model,
+)
 from app.servers.wire import (
     Answer,
     Event,
@@ -34,10 +41,14 @@ MODELS = {
     "claude-sonnet-4-5": "Claude Sonnet 4.5",
     "claude-haiku-4-5": "Claude Haiku 4.5",
 }
-def handle(context: Context, call: Call, endpoint: Callable[[Context, Call], Answer]) -> Answer:
+
+
+def handle(
+    state: EmulatorState, call: Call, endpoint: Callable[[EmulatorState, Call], Answer]
+) -> Answer:
     """Run an endpoint, turning refusals and bad requests into Anthropic error answers."""
     try:
-        return endpoint(context, call)
+        return endpoint(state, call)
     except Refused as refused:
         return anthropic_error(refused.failure, refused.fault)
     except BadRequest as error:
@@ -63,7 +74,7 @@ def api_key(call: Call) -> str:
     return key
 
 
-def list_models(context: Context, call: Call) -> Answer:
+def list_models(state: EmulatorState, call: Call) -> Answer:
     """``GET /v1/models``."""
     api_key(call)
     data = [_model(name) for name in MODELS]
@@ -72,7 +83,7 @@ def list_models(context: Context, call: Call) -> Answer:
     )
 
 
-def get_model(context: Context, call: Call) -> Answer:
+def get_model(state: EmulatorState, call: Call) -> Answer:
     """``GET /v1/models/{model}``: any name is a model here."""
     api_key(call)
     return JsonAnswer(200, _model(call.path.removeprefix("/v1/models/")))
@@ -87,30 +98,30 @@ def _model(name: str) -> dict[str, Any]:
     }
 
 
-def count_tokens(context: Context, call: Call) -> Answer:
+def count_tokens(state: EmulatorState, call: Call) -> Answer:
     """``POST /v1/messages/count_tokens`` -> ``{"input_tokens": N}``."""
     key = api_key(call)
     body = call.json()
     model, fault = resolve_model(
-        context, call, body.get("model"), key, provider="anthropic", counting=True
+        state, call, body.get("model"), key, provider="anthropic", counting=True
     )
     payload = payloads.from_anthropic(body)
-    tokens = context.replies.count(model, payload.messages, payload.tools)
+    tokens = state.replies.count(model, payload.messages, payload.tools)
     return JsonAnswer(200, {"input_tokens": tokens}, {"request-id": new_id("req_")}, fault)
 
 
-def create_message(context: Context, call: Call) -> Answer:
+def create_message(state: EmulatorState, call: Call) -> Answer:
     """``POST /v1/messages``, streamed or whole."""
     key = api_key(call)
     body = call.json()
-    model, fault = resolve_model(context, call, body.get("model"), key, provider="anthropic")
+    model, fault = resolve_model(state, call, body.get("model"), key, provider="anthropic")
     limit = limit_field(body, "max_tokens")
     if limit is None:
         raise BadRequest("max_tokens: Field required")
     payload = payloads.from_anthropic(body)
     messages = payload.messages
     markers = cache_markers(body)
-    prompt = context.replies.prompt(
+    prompt = state.replies.prompt(
         "anthropic", model, messages, payload.tools, caching=bool(markers)
     )
     thinking = body.get("thinking")

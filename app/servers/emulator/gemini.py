@@ -19,7 +19,14 @@ from typing import Any
 from app.core.messages import ChatMessage, ImagePart, Part, ToolCall, ToolSpec
 from app.core.providers.payloads import text_of
 from app.servers.emulator.replies import Prompt, Reply, is_gemini_reasoning, make_reply
-from app.servers.emulator.wire import BadRequest, Call, Context, Refused, limit_field, resolve_model
+from app.servers.emulator.wire import (
+    BadRequest,
+    Call,
+    EmulatorState,
+    Refused,
+    limit_field,
+    resolve_model,
+)
 from app.servers.wire import Answer, Event, Failure, JsonAnswer, StreamAnswer, dumps, new_id
 
 PREFIXES = ("/v1beta/models", "/v1/models")  # google-genai 2+ calls v1 by default
@@ -39,10 +46,12 @@ _STATUSES = {
 }
 
 
-def handle(context: Context, call: Call, endpoint: Callable[[Context, Call], Answer]) -> Answer:
+def handle(
+    state: EmulatorState, call: Call, endpoint: Callable[[EmulatorState, Call], Answer]
+) -> Answer:
     """Run an endpoint, turning refusals and bad requests into Gemini error answers."""
     try:
-        return endpoint(context, call)
+        return endpoint(state, call)
     except Refused as refused:
         return error_answer(refused.failure, refused.fault)
     except BadRequest as error:
@@ -88,13 +97,13 @@ def api_key(call: Call) -> str:
     return key
 
 
-def list_models(context: Context, call: Call) -> Answer:
+def list_models(state: EmulatorState, call: Call) -> Answer:
     """``GET /v1beta/models``."""
     api_key(call)
     return JsonAnswer(200, {"models": [_model(name) for name in MODELS]})
 
 
-def get_model(context: Context, call: Call) -> Answer:
+def get_model(state: EmulatorState, call: Call) -> Answer:
     """``GET /v1beta/models/{model}``: any name is a model here."""
     api_key(call)
     return JsonAnswer(200, _model(_model_part(call.path)))
@@ -127,23 +136,23 @@ def _model_part(path: str) -> str:
     return path
 
 
-def count_tokens(context: Context, call: Call) -> Answer:
+def count_tokens(state: EmulatorState, call: Call) -> Answer:
     """``:countTokens`` -> ``{"totalTokens": N}``; the body is ``{"contents": ...}`` or
     ``{"generateContentRequest": {...}}``."""
     key = api_key(call)
     body = call.json()
     model, fault = resolve_model(
-        context, call, model_action(call)[0], key, provider="gemini", counting=True
+        state, call, model_action(call)[0], key, provider="gemini", counting=True
     )
     inner = body.get("generateContentRequest")
     request = inner if isinstance(inner, dict) else body
     messages, tools = request_messages(request)
-    tokens = context.replies.count(model, messages, tools)
+    tokens = state.replies.count(model, messages, tools)
     details = [{"modality": "TEXT", "tokenCount": tokens}]
     return JsonAnswer(200, {"totalTokens": tokens, "promptTokensDetails": details}, {}, fault)
 
 
-def generate(context: Context, call: Call) -> Answer:
+def generate(state: EmulatorState, call: Call) -> Answer:
     """``:generateContent`` and ``:streamGenerateContent?alt=sse``."""
     key = api_key(call)
     stream = model_action(call)[1] == "streamGenerateContent"
@@ -153,7 +162,7 @@ def generate(context: Context, call: Call) -> Answer:
             ":streamGenerateContent?alt=sse (the JSON-array stream is not supported)."
         )
     body = call.json()
-    model, fault = resolve_model(context, call, model_action(call)[0], key, provider="gemini")
+    model, fault = resolve_model(state, call, model_action(call)[0], key, provider="gemini")
     model = model.removeprefix("models/")
     messages, tools = request_messages(body)
     config = _field(body, "generationConfig", "generation_config")
@@ -163,7 +172,7 @@ def generate(context: Context, call: Call) -> Answer:
     budget = _field(thinking, "thinkingBudget", "thinking_budget")
     include_thoughts = _field(thinking, "includeThoughts", "include_thoughts") is True
     limit = limit_field(config, "maxOutputTokens", "max_output_tokens")
-    prompt = context.replies.prompt("gemini", model, messages, tools)
+    prompt = state.replies.prompt("gemini", model, messages, tools)
     reasoning = is_gemini_reasoning(model) and budget != 0
     reply = make_reply(model, messages, limit=limit, reasoning=reasoning)
     finish = "MAX_TOKENS" if reply.truncated else "STOP"

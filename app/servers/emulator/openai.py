@@ -16,7 +16,14 @@ from typing import Any
 
 from app.core.providers import payloads
 from app.servers.emulator.replies import Prompt, Reply, is_openai_reasoning, make_reply
-from app.servers.emulator.wire import BadRequest, Call, Context, Refused, limit_field, resolve_model
+from app.servers.emulator.wire import (
+    BadRequest,
+    Call,
+    EmulatorState,
+    Refused,
+    limit_field,
+    resolve_model,
+)
 from app.servers.wire import (
     Answer,
     Event,
@@ -39,10 +46,14 @@ MODELS = (
     "o3",
     "o4-mini",
 )
-def handle(context: Context, call: Call, endpoint: Callable[[Context, Call], Answer]) -> Answer:
+
+
+def handle(
+    state: EmulatorState, call: Call, endpoint: Callable[[EmulatorState, Call], Answer]
+) -> Answer:
     """Run an endpoint, turning refusals and bad requests into OpenAI error answers."""
     try:
-        return endpoint(context, call)
+        return endpoint(state, call)
     except Refused as refused:
         return openai_error(refused.failure, refused.fault)
     except BadRequest as error:
@@ -68,13 +79,13 @@ def api_key(call: Call) -> str:
     return key.strip()
 
 
-def list_models(context: Context, call: Call) -> Answer:
+def list_models(state: EmulatorState, call: Call) -> Answer:
     """``GET /v1/models``."""
     api_key(call)
     return JsonAnswer(200, {"object": "list", "data": [_model(name) for name in MODELS]})
 
 
-def get_model(context: Context, call: Call) -> Answer:
+def get_model(state: EmulatorState, call: Call) -> Answer:
     """``GET /v1/models/{model}``: any name is a model here."""
     api_key(call)
     return JsonAnswer(200, _model(call.path.removeprefix("/v1/models/")))
@@ -84,14 +95,14 @@ def _model(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 1_715_367_049, "owned_by": "tallybook-demo"}
 
 
-def chat_completions(context: Context, call: Call) -> Answer:
+def chat_completions(state: EmulatorState, call: Call) -> Answer:
     """``POST /v1/chat/completions``, streamed or whole."""
     key = api_key(call)
     body = call.json()
-    model, fault = resolve_model(context, call, body.get("model"), key, provider="openai")
+    model, fault = resolve_model(state, call, body.get("model"), key, provider="openai")
     payload = payloads.from_chat_completions(body)
     limit = limit_field(body, "max_completion_tokens", "max_tokens")
-    prompt = context.replies.prompt("openai", model, payload.messages, payload.tools)
+    prompt = state.replies.prompt("openai", model, payload.messages, payload.tools)
     reply = make_reply(model, payload.messages, limit=limit, reasoning=is_openai_reasoning(model))
     usage = None if fault == "no-usage" else chat_usage(prompt, reply)
     finish = "length" if reply.truncated else "stop"
@@ -178,14 +189,14 @@ def responses_usage(prompt: Prompt, reply: Reply) -> dict[str, Any]:
     }
 
 
-def responses(context: Context, call: Call) -> Answer:
+def responses(state: EmulatorState, call: Call) -> Answer:
     """``POST /v1/responses``, streamed or whole."""
     key = api_key(call)
     body = call.json()
-    model, fault = resolve_model(context, call, body.get("model"), key, provider="openai")
+    model, fault = resolve_model(state, call, body.get("model"), key, provider="openai")
     payload = payloads.from_responses(body)
     limit = limit_field(body, "max_output_tokens")
-    prompt = context.replies.prompt("openai", model, payload.messages, payload.tools)
+    prompt = state.replies.prompt("openai", model, payload.messages, payload.tools)
     reasoning = is_openai_reasoning(model)
     reply = make_reply(model, payload.messages, limit=limit, reasoning=reasoning)
     usage = None if fault == "no-usage" else responses_usage(prompt, reply)

@@ -24,7 +24,7 @@ from app.servers.emulator.faults import (
     FaultState,
 )
 from app.servers.emulator.replies import Replies
-from app.servers.emulator.wire import Call, Context
+from app.servers.emulator.wire import Call, EmulatorState
 from app.servers.local_http import BodyTooLarge, LocalHandler, LocalServer
 from app.servers.wire import (
     Answer,
@@ -68,7 +68,7 @@ class _Handler(LocalHandler):
             body=body,
         )
         try:
-            answer = route(emulator.context, call)
+            answer = route(emulator.state, call)
         except Exception as error:  # a bug here must still answer, as a provider's 500 would
             logger.exception("the emulator failed on %s %s", call.method, call.path)
             answer = openai_error(_failure(500, f"The emulator failed: {error!r}"))
@@ -143,7 +143,7 @@ class Emulator(LocalServer):
         if chunk_delay < 0:
             raise ValueError(f"chunk_delay must not be negative, not {chunk_delay!r}")
         self.chunk_delay = chunk_delay
-        self.context = Context(Replies(TokenCounter()), FaultState())
+        self.state = EmulatorState(Replies(TokenCounter()), FaultState())
         self._lock = threading.Lock()
         self._served = 0
         self._bodies: list[bytes] = []
@@ -179,38 +179,38 @@ class Emulator(LocalServer):
         return self.start()
 
 
-def route(context: Context, call: Call) -> Answer:
+def route(state: EmulatorState, call: Call) -> Answer:
     """The answer to a request, by method, path and (for ``GET /v1/models``) headers."""
     path = call.path.rstrip("/") or "/"
     gemini_path = any(path.startswith(f"{prefix}/") for prefix in gemini.PREFIXES)
     if call.method == "POST":
         if path == "/v1/chat/completions":
-            return openai.handle(context, call, openai.chat_completions)
+            return openai.handle(state, call, openai.chat_completions)
         if path == "/v1/responses":
-            return openai.handle(context, call, openai.responses)
+            return openai.handle(state, call, openai.responses)
         if path == "/v1/messages":
-            return anthropic.handle(context, call, anthropic.create_message)
+            return anthropic.handle(state, call, anthropic.create_message)
         if path == "/v1/messages/count_tokens":
-            return anthropic.handle(context, call, anthropic.count_tokens)
+            return anthropic.handle(state, call, anthropic.count_tokens)
         if gemini_path:
             method = gemini.model_action(call)[1]
             if method in ("generateContent", "streamGenerateContent"):
-                return gemini.handle(context, call, gemini.generate)
+                return gemini.handle(state, call, gemini.generate)
             if method == "countTokens":
-                return gemini.handle(context, call, gemini.count_tokens)
+                return gemini.handle(state, call, gemini.count_tokens)
     elif call.method == "GET":
         if path == "/":
             return JsonAnswer(200, _index())
         google = call.header("x-goog-api-key") or call.param("key")
         if path == "/v1beta/models" or (path == "/v1/models" and google):
-            return gemini.handle(context, call, gemini.list_models)
+            return gemini.handle(state, call, gemini.list_models)
         if gemini_path and ":" not in path and (path.startswith("/v1beta/") or google):
-            return gemini.handle(context, call, gemini.get_model)
+            return gemini.handle(state, call, gemini.get_model)
         if path == "/v1/models" or path.startswith("/v1/models/"):
             # Both OpenAI and Anthropic list models here; Anthropic's clients send a version.
             module: Any = anthropic if call.header("anthropic-version") else openai
             endpoint = module.list_models if path == "/v1/models" else module.get_model
-            handled: Answer = module.handle(context, call, endpoint)
+            handled: Answer = module.handle(state, call, endpoint)
             return handled
     return openai_error(_failure(404, f"Invalid URL ({call.method} {call.path})"))
 

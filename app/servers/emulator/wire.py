@@ -62,7 +62,7 @@ class Call:
 
 
 @dataclass(frozen=True)
-class Context:
+class EmulatorState:
     """What every handler of one emulator shares."""
 
     replies: Replies
@@ -95,7 +95,7 @@ class Refused(Exception):
 
 
 def resolve_model(
-    context: Context, call: Call, model: Any, key: str, *, provider: str, counting: bool = False
+    state: EmulatorState, call: Call, model: Any, key: str, *, provider: str, counting: bool = False
 ) -> tuple[str, str | None]:
     """The model name and the fault asked for; raises :class:`Refused` for an error fault.
 
@@ -115,7 +115,7 @@ def resolve_model(
         raise BadRequest(str(error)) from None
     if counting and fault == "rate-limit-once":
         return name, None
-    failure = context.faults.failure(fault, name, key, provider=provider)
+    failure = state.faults.failure(fault, name, key, provider=provider)
     if failure is not None:
         raise Refused(failure, fault)
     if counting and fault != "slow-start":
