@@ -196,7 +196,7 @@ def test_valid_budgets_and_thresholds_are_stored(db: Database) -> None:
     [
         ("Gateway", "ftp://example.com/v1", "not an http(s) URL"),
         ("Gateway", "http:///v1", "not an http(s) URL"),
-        ("Gateway", "http://user:sk-live-abcdefghijklmnopqrstu@example.com/v1", "key store"),
+        ("Gateway", "http://user:sk-test-abcdefghijklmnopqrstu@example.com/v1", "key store"),
         ("Gateway", "https://example.com/v1?api_key=abc123", "no ?query"),
         ("Gateway", "https://example.com/v1#section", "no ?query"),
         ("Gateway", "http://example.com:99999/v1", "invalid port"),
