@@ -289,6 +289,11 @@ class Chats:
             conversations.set_title(session, conversation_id, title)
         return title
 
+    def rename(self, conversation_id: ConversationId, title: str) -> None:
+        """The user's own title (it stops the model from naming the conversation)."""
+        with self._db.write() as session:
+            conversations.set_title(session, conversation_id, title)
+
     def discard(self, conversation_id: ConversationId) -> None:
         """Hide a conversation; its spend stays on the ledger, under its title."""
         with self._db.write() as session:

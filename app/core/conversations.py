@@ -356,11 +356,6 @@ def conversation_cost(session: Session, conversation_id: int) -> Decimal:
     return -Decimal(total or 0)
 
 
-def rename(session: Session, conversation_id: int, title: str) -> None:
-    """The user's own title."""
-    set_title(session, conversation_id, title)
-
-
 def delete_conversation(session: Session, conversation_id: int) -> None:
     """Hide a conversation; its transactions stay on the ledger, with its title."""
     session.execute(

@@ -33,10 +33,11 @@ from PySide6.QtWidgets import (
 from app.core import conversations, money
 from app.core.conversations import ConversationSummary
 from app.core.storage.changes import CONVERSATIONS, LEDGER, Changes
+from app.core.types import ConversationId
 from app.ui.context import AppContext
 from app.ui.errors import describe
 from app.ui.live import ChangeThrottle
-from app.ui.operations import run_write
+from app.ui.operations import alive
 
 _Index = QModelIndex | QPersistentModelIndex
 SummaryRole = Qt.ItemDataRole.UserRole + 1
@@ -188,11 +189,11 @@ class ConversationListPanel(QWidget):
             return
         title, ok = QInputDialog.getText(self, "Rename conversation", "Title:", text=summary.title)
         if ok and title.strip():
-            run_write(
-                self._context,
-                self,
-                lambda session: conversations.rename(session, summary.id, title),
-                on_failed=self._on_load_failed,
+            chats = self._context.chats
+            self._context.tasks.run(
+                lambda: chats.rename(ConversationId(summary.id), title),
+                None,
+                alive(self, self._on_load_failed),
             )
 
     def delete_current(self) -> None:
@@ -210,11 +211,11 @@ class ConversationListPanel(QWidget):
             if summary.id == self._current:
                 self._current = None
                 self.new_requested.emit()
-            run_write(
-                self._context,
-                self,
-                lambda session: conversations.delete_conversation(session, summary.id),
-                on_failed=self._on_load_failed,
+            chats = self._context.chats
+            self._context.tasks.run(
+                lambda: chats.discard(ConversationId(summary.id)),
+                None,
+                alive(self, self._on_load_failed),
             )
 
     def _selected(self) -> ConversationSummary | None:

@@ -163,6 +163,10 @@ def test_the_settings_of_a_conversation_are_the_services_to_change(
     with db.read() as session:
         assert conversations.system_prompt(session, conversation) == "Answer in French."
         assert conversations.get_conversation(session, conversation).drop_oldest
+    chats.rename(conversation, "  My own title ")
+    assert chats.name(conversation, "demo", "gpt-4o-mini", "Hi") is None  # the user named it
+    with db.read() as session:
+        assert conversations.get_conversation(session, conversation).title == "My own title"
     chats.discard(conversation)
     with pytest.raises(ConversationNotFound):
         chats.configure(conversation, drop_oldest=False)
