@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
@@ -292,6 +292,19 @@ def list_conversations(
     Only the chat window's own by default (a tool's conversation has no messages to open);
     ``source=None`` lists every source's, e.g. for a filter menu.
     """
+    return [
+        ConversationSummary(row_id, title, model, updated, Decimal(total), row_source)
+        for row_id, title, model, updated, total, row_source in session.execute(
+            listing(search, source=source)
+        )
+    ]
+
+
+Listing = Select[int, str, str | None, datetime, Decimal, str]
+
+
+def listing(search: str = "", *, source: str | None = CHAT_SOURCE) -> Listing:
+    """The statement :func:`list_conversations` runs (each cost is an indexed lookup)."""
     cost = (
         select(func.coalesce(-func.sum(ConversationDay.value), 0))
         .where(ConversationDay.conversation_id == Conversation.id)
@@ -325,10 +338,7 @@ def list_conversations(
         statement = statement.where(
             or_(Conversation.title.ilike(pattern, escape="\\"), text_matches)
         )
-    return [
-        ConversationSummary(row_id, title, model, updated, Decimal(total), row_source)
-        for row_id, title, model, updated, total, row_source in session.execute(statement)
-    ]
+    return statement
 
 
 def messages(session: Session, conversation_id: int) -> list[MessageView]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 
 from app.core import conversations
 from app.core.ledger import entries
@@ -120,3 +121,13 @@ def test_a_tool_cannot_pose_as_the_chat_window(db: Database, name: str) -> None:
         listed = conversations.list_conversations(session)
     assert header.source == "chat (external)"
     assert listed == []
+
+
+def test_the_list_looks_each_cost_up_by_index_never_by_a_scan(db: Database) -> None:
+    """A scan inside the per-conversation cost made the list quadratic (hours at 50,000)."""
+    with db.read() as session:
+        statement = conversations.listing(source=None)
+        compiled = statement.compile(session.bind, compile_kwargs={"literal_binds": True})
+        plan = [row[-1] for row in session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))]
+    assert any("SEARCH conversation_days USING COVERING INDEX" in step for step in plan), plan
+    assert not any(step.startswith("SCAN conversation_days") for step in plan), plan

@@ -226,6 +226,9 @@ class ConversationDay(_SpendByTokenType, Base):
     """A conversation's spend per UTC day and model: its running total is the sum of its rows."""
 
     __tablename__ = "conversation_days"
+    __table_args__ = (
+        Index("ix_conversation_days_conversation", "conversation_id", "value"),  # its cost
+    )
 
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
