@@ -13,6 +13,9 @@ from app.servers.emulator.demo import OfflineDemo
 from app.ui.live import LedgerFeed
 from app.ui.workers import TaskRunner
 
+READ_THREADS = 3
+"""The window's loads at launch (list, balance, dashboard, transactions) need not queue."""
+
 
 class AppEvents(QObject):
     """Changes are announced once, here; each view refreshes only what it shows.
@@ -35,7 +38,9 @@ class AppContext:
     db: Database
     chats: Chats
     tasks: TaskRunner
-    """One thread: database reads and writes, in order."""
+    """One thread: database writes, in order (the file has one writer at a time anyway)."""
+    reads: TaskRunner
+    """A few threads: queries side by side (WAL lets readers run beside the writer)."""
     streams: TaskRunner
     """Several threads: replies streaming at once, provider calls."""
     events: AppEvents
@@ -53,6 +58,7 @@ class AppContext:
             db=db,
             chats=Chats(db, MeteringClient(db)),
             tasks=tasks,
+            reads=TaskRunner(parent, threads=READ_THREADS),
             streams=TaskRunner(parent, threads=4),
             events=events,
             demo=OfflineDemo().open(),
@@ -64,5 +70,6 @@ class AppContext:
         self.feed.close()
         self.streams.wait()
         self.tasks.wait()
+        self.reads.wait()
         self.chats.metering.close()
         self.demo.close()

@@ -37,7 +37,7 @@ from app.core.types import ConversationId
 from app.ui.context import AppContext
 from app.ui.errors import describe
 from app.ui.live import ChangeThrottle
-from app.ui.operations import alive
+from app.ui.operations import LatestLoad, alive
 
 _Index = QModelIndex | QPersistentModelIndex
 SummaryRole = Qt.ItemDataRole.UserRole + 1
@@ -138,6 +138,7 @@ class ConversationListPanel(QWidget):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._context = context
+        self._listing = LatestLoad(context, self)
         self._current: int | None = None
         self.search = QLineEdit(placeholderText="Search conversations", clearButtonEnabled=True)
         self.model = ConversationListModel()
@@ -175,7 +176,7 @@ class ConversationListPanel(QWidget):
             with self._context.db.read() as session:
                 return conversations.list_conversations(session, search)
 
-        self._context.tasks.run(load, self._on_load_finished, self._on_load_failed)
+        self._listing.start(load, self._on_load_finished, self._on_load_failed)
 
     def select(self, conversation_id: int | None) -> None:
         """Highlight a conversation (e.g. one the chat just created)."""

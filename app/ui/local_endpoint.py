@@ -66,7 +66,7 @@ class LocalEndpoint(QObject):
             with self._context.db.read() as session:
                 return endpoint_config.load(session)
 
-        self._context.tasks.run(load, self.apply_loaded, self._on_failed)
+        self._context.reads.run(load, self.apply_loaded, self._on_failed)
 
     def apply(self, config: EndpointConfig) -> None:
         """Save ``config``, then start, restart or stop to match it."""

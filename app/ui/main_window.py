@@ -46,7 +46,7 @@ from app.ui.dialogs import BalanceDialog, KeysDialog, LocalEndpointDialog, Price
 from app.ui.errors import describe
 from app.ui.live import ChangeThrottle
 from app.ui.local_endpoint import EndpointState, LocalEndpoint
-from app.ui.operations import alive, run_write
+from app.ui.operations import LatestLoad, alive, run_write
 from app.ui.transactions import TransactionsView, export_all
 
 DEFAULT_CONFIRM_ABOVE = Decimal(100_000)
@@ -70,6 +70,7 @@ class MainWindow(QMainWindow):
     def __init__(self, context: AppContext, settings: QSettings | None = None) -> None:
         super().__init__()
         self.context = context
+        self._balance = LatestLoad(context, self)
         self._settings = settings or QSettings()
         self.setWindowTitle("Tallybook")
         self.setWindowIcon(app_icon())
@@ -125,7 +126,7 @@ class MainWindow(QMainWindow):
             with self.context.db.read() as session:
                 return balance.get_balance(session)
 
-        self.context.tasks.run(load, self._on_balance_loaded, self._show_error)
+        self._balance.start(load, self._on_balance_loaded, self._show_error)
 
     def new_conversation(self) -> None:
         """Open a fresh conversation (saved on its first message)."""
@@ -191,7 +192,7 @@ class MainWindow(QMainWindow):
             with self.context.db.read() as session:
                 return alerts.standing(session, shown)
 
-        self.context.tasks.run(
+        self.context.reads.run(
             load,
             alive(self, lambda standing: self.banner.withdraw(shown - standing)),
             alive(self, self._show_error),
@@ -328,7 +329,7 @@ class MainWindow(QMainWindow):
             with self.context.db.read() as session:
                 return counts.allowed(session)
 
-        self.context.tasks.run(load, self.provider_counts_action.setChecked, self._show_error)
+        self.context.reads.run(load, self.provider_counts_action.setChecked, self._show_error)
 
     def _export_all(self) -> None:
         export_all(self.context, self)

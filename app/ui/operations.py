@@ -1,4 +1,4 @@
-"""The window's reads and writes on the database thread, and answers that arrive too late.
+"""The window's writes on the database thread, and answers that arrive too late.
 
 A write needs no announcement of its own: the ledger announces every commit (``AppEvents.changed``,
 :mod:`app.ui.live`), so each view refreshes whoever wrote. What is left for the caller is where
@@ -86,3 +86,25 @@ class Latest:
                 otherwise(value)
 
         return guarded
+
+
+class LatestLoad:
+    """A read a widget repeats (its list, its balance, its figures): each start supersedes the last.
+
+    Reads run side by side on ``context.reads``, so an older answer can arrive after a newer one;
+    it is dropped, never shown late. Answers reach ``owner`` only while it exists.
+    """
+
+    def __init__(self, context: AppContext, owner: QObject) -> None:
+        self._reads = context.reads
+        self._latest = Latest(owner)
+
+    def start(
+        self,
+        query: Callable[[], T],
+        on_done: Callable[[T], None],
+        on_failed: Callable[[BaseException], None],
+    ) -> None:
+        """Run ``query`` in the background; ``on_done`` or ``on_failed`` if still the newest."""
+        self._latest.renew()
+        self._reads.run(query, self._latest.guard(on_done), self._latest.guard(on_failed))

@@ -1,6 +1,7 @@
 """Running core work off the GUI thread and getting the answer back as signals.
 
-Database work goes to a pool of one thread, so writes queue in order, as Anki's task manager does;
+Database writes go to a pool of one thread, so they queue in order, as Anki's task manager does;
+reads go to a small pool of their own, side by side (WAL), so a slow query holds back no other;
 streams run on their own threads, one per reply, emitting a signal per delta (the shape of
 superqt's generator worker, used by napari). The GUI thread never waits on SQLite or the network.
 """

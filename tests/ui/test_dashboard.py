@@ -182,7 +182,7 @@ def test_a_new_spend_shows_up_live(qtbot: QtBot, view: DashboardView) -> None:
     assert view.figures.total == before + spend.cost
     assert "test-model" in view.daily_chart.models()
     assert any(share.key == "test-model" for share in view.model_chart.shares())
-    view.context.tasks.wait()
+    view.context.reads.wait()
     QCoreApplication.processEvents()
     assert len(refreshed) == 1
 
@@ -279,7 +279,7 @@ def test_a_newer_refresh_wins_and_a_failure_is_a_sentence(
     with qtbot.waitSignal(view.refreshed, timeout=WAIT_MS):
         view.refresh()
         view.set_selection(week)  # overtakes the first refresh
-    view.context.tasks.wait()
+    view.context.reads.wait()
     QCoreApplication.processEvents()
     assert len(refreshed) == 1
     assert view.figures is not None and view.figures.request.selection == week

@@ -50,6 +50,7 @@ from app.ui.chat.notices import ErrorStrip, WelcomeCard
 from app.ui.context import AppContext
 from app.ui.errors import describe
 from app.ui.live import ChangeThrottle
+from app.ui.operations import LatestLoad
 from app.ui.workers import StreamHandle
 
 DEFAULT_SELECTION = ("demo", "gpt-4o-mini")
@@ -105,6 +106,7 @@ class ChatView(QWidget):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._context = context
+        self._header_figures = LatestLoad(context, self)
         self._conversation_id: ConversationId | None = None
         self._load_generation = 0
         self._quote_generation = 0
@@ -209,13 +211,13 @@ class ChatView(QWidget):
             self.header.set_title("New conversation")
             self.header.set_system_prompt("")
             self.header.set_drop_oldest(False)
-            self._run_task(
+            self._run_read(
                 lambda: loading.has_chatted(db),
                 lambda chatted: self._on_has_chatted_done(generation, chatted),
             )
         else:
             self.header.set_title("…")
-            self._run_task(
+            self._run_read(
                 lambda: loading.load_conversation(db, conversation_id),
                 lambda snapshot: self._on_load_done(generation, snapshot),
                 lambda error: self._on_load_failed(generation, error),
@@ -323,7 +325,7 @@ class ChatView(QWidget):
         endpoint, model = self.selection()
         new = self._new_conversation()
         chats = self._context.chats
-        self._run_task(
+        self._run_read(
             lambda: chats.quote(conversation_id, text, endpoint, model, new=new),
             lambda quote: self._on_send_quote_done(text, conversation_id, quote),
             self._on_send_quote_failed,
@@ -537,7 +539,7 @@ class ChatView(QWidget):
         conversation_id = self._conversation_id
         new = self._new_conversation()
         chats = self._context.chats
-        self._run_task(
+        self._run_read(
             lambda: chats.quote(conversation_id, text, endpoint, model, new=new),
             lambda quote: self._on_quote_done(generation, text, quote),
             lambda error: self._on_quote_failed(generation, error),
@@ -598,7 +600,7 @@ class ChatView(QWidget):
         conversation_id = self._conversation_id
         if conversation_id is not None:
             chats = self._context.chats
-            self._run_task(
+            self._run_write(
                 lambda: chats.configure(conversation_id, system_prompt=text),
                 lambda _none: self._schedule_quote(),
             )
@@ -608,7 +610,7 @@ class ChatView(QWidget):
         conversation_id = self._conversation_id
         if conversation_id is not None:
             chats = self._context.chats
-            self._run_task(
+            self._run_write(
                 lambda: chats.configure(conversation_id, drop_oldest=enabled),
                 lambda _none: self._schedule_quote(),
             )
@@ -617,7 +619,7 @@ class ChatView(QWidget):
 
     def _load_menu(self) -> None:
         db = self._context.db
-        self._run_task(lambda: loading.load_menu(db), self._on_menu_loaded)
+        self._run_read(lambda: loading.load_menu(db), self._on_menu_loaded)
 
     def _on_menu_loaded(self, menu: Menu) -> None:
         self.composer.picker.set_menu(menu)
@@ -628,7 +630,7 @@ class ChatView(QWidget):
 
     def _on_picker_model_chosen(self, endpoint: str, model: str) -> None:
         chats = self._context.chats
-        self._run_task(lambda: chats.choose_model(endpoint, model), lambda _none: None)
+        self._run_write(lambda: chats.choose_model(endpoint, model), lambda _none: None)
 
     def _on_composer_draft_changed(self) -> None:
         self._schedule_quote()
@@ -658,7 +660,7 @@ class ChatView(QWidget):
         if conversation_id is None:
             return
         db = self._context.db
-        self._run_task(
+        self._header_figures.start(
             lambda: loading.header_figures(db, conversation_id),
             lambda figures: self._on_header_figures_done(conversation_id, figures),
             self._on_header_figures_failed,
@@ -729,15 +731,21 @@ class ChatView(QWidget):
             self.composer.set_busy(busy)
             self.busy_changed.emit(busy)
 
-    def _run_task(
+    def _run_read(
         self,
         function: Callable[[], Any],
         on_done: Callable[[Any], None],
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
-        """Run database work on ``context.tasks``; answers reach this view only while it lives."""
-        self._context.tasks.run(
+        """Run a query on ``context.reads``; answers reach this view only while it lives."""
+        self._context.reads.run(
             function, self._guarded(on_done), self._guarded(on_error or self._on_task_failed)
+        )
+
+    def _run_write(self, function: Callable[[], Any], on_done: Callable[[Any], None]) -> None:
+        """Run a change on ``context.tasks`` (the one writer), answering as :meth:`_run_read`."""
+        self._context.tasks.run(
+            function, self._guarded(on_done), self._guarded(self._on_task_failed)
         )
 
     def _on_task_failed(self, error: BaseException) -> None:

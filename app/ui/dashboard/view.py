@@ -43,7 +43,7 @@ from app.ui.dashboard.plotting import ModelColours
 from app.ui.dialogs.widgets import MessageLine
 from app.ui.errors import describe
 from app.ui.live import ChangeThrottle
-from app.ui.operations import Latest
+from app.ui.operations import LatestLoad
 
 ROW_STRETCH = (36, 31, 33)
 """Time and forecast; breakdowns and tokens; balance, cache and what-if."""
@@ -83,7 +83,7 @@ class DashboardView(QWidget):
         self.context = context
         self.figures: DashboardFigures | None = None
         """What is on screen (``None`` until the first refresh lands)."""
-        self._latest = Latest(self)
+        self._figures = LatestLoad(context, self)
         self._stale = False  # a change arrived while hidden: refresh when shown
         self.colours = ModelColours()
         self.controls = RangeControls()
@@ -121,7 +121,6 @@ class DashboardView(QWidget):
     def refresh(self) -> None:
         """Re-read every figure in the background (one task); ``refreshed`` when painted."""
         self._stale = False
-        self._latest.renew()
         request = FigureRequest(
             self.controls.selection(),
             self.controls.bucket(),
@@ -129,10 +128,8 @@ class DashboardView(QWidget):
             utc_today(),
         )
         db = self.context.db
-        self.context.tasks.run(
-            lambda: load_figures(db, request),
-            self._latest.guard(self._on_load_finished),
-            self._latest.guard(self._on_load_failed),
+        self._figures.start(
+            lambda: load_figures(db, request), self._on_load_finished, self._on_load_failed
         )
 
     def selection(self) -> Selection:

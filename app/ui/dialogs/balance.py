@@ -49,7 +49,7 @@ from app.ui.context import AppContext
 from app.ui.dialogs.widgets import AmountEdit, MessageLine, plain_button_box, push_button
 from app.ui.errors import describe
 from app.ui.live import ChangeThrottle
-from app.ui.operations import alive, run_write
+from app.ui.operations import LatestLoad, run_write
 
 PERIODS = (("Monthly", "month"), ("Daily", "day"))
 SCOPES = (("All spend", "all"), ("One provider", "provider"), ("One model", "model"))
@@ -97,6 +97,7 @@ class BalanceDialog(QDialog):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.context = context
+        self._state = LatestLoad(context, self)
         self.state: BalanceState | None = None
         self._clear_after: AmountEdit | None = None  # the field to empty once its change is saved
         self._saved_rules: _Rules | None = None  # the rules form as last saved
@@ -131,11 +132,7 @@ class BalanceDialog(QDialog):
     def refresh(self) -> None:
         """Re-read everything in the background."""
         db = self.context.db
-        self.context.tasks.run(
-            lambda: load_state(db),
-            alive(self, self._on_load_finished),
-            alive(self, self._on_failed),
-        )
+        self._state.start(lambda: load_state(db), self._on_load_finished, self._on_failed)
 
     # --- building --------------------------------------------------------------------------
 

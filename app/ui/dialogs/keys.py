@@ -47,7 +47,7 @@ from app.ui.dialogs import widgets
 from app.ui.dialogs.widgets import Banner, MessageLine, Tone, plain_button_box, push_button
 from app.ui.errors import describe
 from app.ui.live import ChangeThrottle
-from app.ui.operations import alive
+from app.ui.operations import LatestLoad, alive
 
 PROTOCOLS = (
     ("OpenAI-compatible (Chat Completions)", "compatible"),
@@ -158,6 +158,7 @@ class KeysDialog(QDialog):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.context = context
+        self._state = LatestLoad(context, self)
         self.rows: dict[str, KeyRow] = {}
         self.state: KeysState | None = None
         self._results: dict[str, tuple[str, Tone]] = {}
@@ -201,11 +202,7 @@ class KeysDialog(QDialog):
         """Re-read endpoints and key sources in the background."""
         self._stale = False
         db = self.context.db
-        self.context.tasks.run(
-            lambda: load_state(db),
-            alive(self, self._on_load_finished),
-            alive(self, self._on_load_failed),
-        )
+        self._state.start(lambda: load_state(db), self._on_load_finished, self._on_load_failed)
 
     # --- building --------------------------------------------------------------------------
 

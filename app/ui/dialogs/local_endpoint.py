@@ -162,7 +162,7 @@ class LocalEndpointDialog(QDialog):
             with self._context.db.read() as session:
                 return registry.all_endpoints(session), access_token()
 
-        self._context.tasks.run(load, self._on_loaded, self._on_error)
+        self._context.reads.run(load, self._on_loaded, self._on_error)
 
     def _on_loaded(self, loaded: tuple[list[Endpoint], str]) -> None:
         known, self._token = loaded
@@ -222,7 +222,7 @@ class LocalEndpointDialog(QDialog):
         text = "Tools using the current token will be refused until they get the new one."
         if confirm(self, "Renew the access token", text, "Renew"):
             self._endpoint.renew_token()
-            self._context.tasks.run(access_token, self._on_token_loaded, self._on_error)
+            self._context.reads.run(access_token, self._on_token_loaded, self._on_error)
 
     def _on_token_loaded(self, token: str) -> None:
         self._token = token

@@ -52,7 +52,7 @@ from app.ui.context import AppContext
 from app.ui.dialogs.widgets import MessageLine, plain_button_box, push_button
 from app.ui.errors import describe
 from app.ui.live import ChangeThrottle
-from app.ui.operations import alive, run_write
+from app.ui.operations import LatestLoad, run_write
 
 ANY_PROVIDER = "any provider"
 COLUMNS = ("Provider", "Model", "Prompt", "Completion", "Cache write", "Cache read", "Source")
@@ -186,6 +186,7 @@ class PricesDialog(QDialog):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.context = context
+        self._state = LatestLoad(context, self)
         self.state: PricesState | None = None
         self._refill = False  # the next state read refills the editors, typed in or not
         self.setWindowTitle("Prices")
@@ -228,11 +229,7 @@ class PricesDialog(QDialog):
     def refresh(self) -> None:
         """Re-read rates, overrides and defaults in the background."""
         db = self.context.db
-        self.context.tasks.run(
-            lambda: load_state(db),
-            alive(self, self._on_load_finished),
-            alive(self, self._on_failed),
-        )
+        self._state.start(lambda: load_state(db), self._on_load_finished, self._on_failed)
 
     def rows_for(self, model: str) -> list[PriceRow]:
         """The rows shown for a model name (every endpoint that offers it)."""

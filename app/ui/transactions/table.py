@@ -310,7 +310,7 @@ class TransactionTableModel(QAbstractTableModel):
                     session, selection, sort=sort, descending=descending, after=after, limit=limit
                 )
 
-        self._context.tasks.run(
+        self._context.reads.run(
             load,
             self._latest.guard(lambda rows: self._on_page_arrived(rows, first=after is None)),
             self._latest.guard(self._on_page_failed),
@@ -323,7 +323,7 @@ class TransactionTableModel(QAbstractTableModel):
             with self._context.db.read() as session:
                 return browse.totals(session, selection)
 
-        self._context.tasks.run(
+        self._context.reads.run(
             load, self._latest.guard(self._on_totals_arrived), self._latest.guard(self.failed.emit)
         )
 

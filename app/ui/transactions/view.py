@@ -33,6 +33,7 @@ from app.ui.context import AppContext
 from app.ui.dialogs.widgets import MessageLine
 from app.ui.errors import describe
 from app.ui.live import ChangeThrottle
+from app.ui.operations import LatestLoad
 from app.ui.transactions.export import ExportJob, ask_export_target, start_export
 from app.ui.transactions.filters import FilterBar
 from app.ui.transactions.table import (
@@ -67,6 +68,7 @@ class TransactionsView(QWidget):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._context = context
+        self._choices = LatestLoad(context, self)
         self._stale = False
         self.model = TransactionTableModel(context, self)
         self.filters = FilterBar()
@@ -170,7 +172,7 @@ class TransactionsView(QWidget):
                 everything = conversations.list_conversations(session, source=None)
                 return providers, models, sources, everything
 
-        self._context.tasks.run(load, self._on_choices_loaded, self._show_error)
+        self._choices.start(load, self._on_choices_loaded, self._show_error)
 
     def _show_loaded_count(self) -> None:
         shown = self.model.rowCount()
