@@ -46,7 +46,7 @@ def load_conversation(db: Database, conversation_id: int) -> ConversationSnapsho
 def has_chatted(db: Database) -> bool:
     """Whether there is any conversation yet (a new user is welcomed instead)."""
     with db.read() as session:
-        return bool(conversations.list_conversations(session))
+        return session.execute(conversations.listing().limit(1)).first() is not None
 
 
 def load_menu(db: Database) -> list[tuple[registry.Endpoint, list[registry.ModelChoice]]]:
