@@ -44,6 +44,7 @@ from app.ui.conversation_list import ConversationListPanel
 from app.ui.dashboard import DashboardView
 from app.ui.dialogs import BalanceDialog, KeysDialog, LocalEndpointDialog, PricesDialog
 from app.ui.errors import describe
+from app.ui.lazy_page import LazyPage
 from app.ui.live import ChangeThrottle
 from app.ui.local_endpoint import EndpointState, LocalEndpoint
 from app.ui.operations import LatestLoad, alive, run_write
@@ -84,13 +85,13 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.chat)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([280, 900])
-        self.dashboard = DashboardView(context)
-        self.transactions = TransactionsView(context)
+        self._dashboard_page = LazyPage(self._build_dashboard)
+        self._transactions_page = LazyPage(lambda: TransactionsView(context))
         self.pages = QTabWidget()
         self.pages.setDocumentMode(True)
         self.pages.addTab(self.splitter, "Chat")
-        self.pages.addTab(self.dashboard, "Dashboard")
-        self.pages.addTab(self.transactions, "Transactions")
+        self.pages.addTab(self._dashboard_page, "Dashboard")
+        self.pages.addTab(self._transactions_page, "Transactions")
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 0)
@@ -118,6 +119,22 @@ class MainWindow(QMainWindow):
         self.local_endpoint.start_if_enabled()
 
     # --- public -------------------------------------------------------------------------------
+
+    @property
+    def dashboard(self) -> DashboardView:
+        """The dashboard page's view (built when first shown or asked for)."""
+        return self._dashboard_page.view()
+
+    @property
+    def transactions(self) -> TransactionsView:
+        """The transactions page's view (built when first shown or asked for)."""
+        return self._transactions_page.view()
+
+    def show_page(self, view: QWidget) -> None:
+        """Bring the tab holding ``view`` (the chat's splitter, the dashboard, ...) to the front."""
+        page = view.parentWidget() if self.pages.indexOf(view) < 0 else view
+        if page is not None:
+            self.pages.setCurrentWidget(page)
 
     def refresh_balance(self) -> None:
         """Re-read the balance for the status bar (in the background)."""
@@ -153,7 +170,6 @@ class MainWindow(QMainWindow):
         self.chat.reply_finished.connect(self._on_chat_reply_finished)
         self.chat.keys_requested.connect(self.open_keys)
         self.balance_button.clicked.connect(self.open_balance)
-        self.dashboard.conversation_activated.connect(self._on_dashboard_conversation_activated)
         ChangeThrottle(events.changed, LEDGER | SETTINGS, self._on_changes, self)
         events.alert.connect(self._on_events_alert)
         self.endpoint_button.clicked.connect(self.open_local_endpoint)
@@ -162,6 +178,11 @@ class MainWindow(QMainWindow):
 
     def _on_conversations_conversation_selected(self, conversation_id: int) -> None:
         self.chat.open_conversation(ConversationId(conversation_id))  # a Qt signal's int
+
+    def _build_dashboard(self) -> DashboardView:
+        dashboard = DashboardView(self.context)
+        dashboard.conversation_activated.connect(self._on_dashboard_conversation_activated)
+        return dashboard
 
     def _on_dashboard_conversation_activated(self, conversation_id: int) -> None:
         self.pages.setCurrentWidget(self.splitter)

@@ -86,6 +86,11 @@ class TaskRunner(QObject):
         self._pool.start(_StreamTask(make, handle))
         return handle
 
+    @property
+    def pending(self) -> int:
+        """Tasks started whose answer has not reached the GUI thread yet (all loads done at 0)."""
+        return len(self._live)
+
     def wait(self, timeout_ms: int = 10_000) -> bool:
         """Block until queued tasks are done (used when the app closes)."""
         return self._pool.waitForDone(timeout_ms)

@@ -93,7 +93,7 @@ def test_a_top_up_from_the_cli_shows_in_the_status_bar_dialog_and_views(
     dialog = BalanceDialog(window.context, window)
     dialog.show()  # left open beside the window, as a user would
     qtbot.waitUntil(lambda: dialog.balance_label.text() == "$0.0000", timeout=LIVE_MS)
-    window.pages.setCurrentWidget(window.transactions)
+    window.show_page(window.transactions)
 
     tallybook(data_dir, "add-balance", "--usd", "2")
 
@@ -105,7 +105,7 @@ def test_a_top_up_from_the_cli_shows_in_the_status_bar_dialog_and_views(
     assert table.row_at(0).token_value == Decimal(2_000_000)
     assert "credited $2.0000" in window.transactions.totals_label.text()
 
-    window.pages.setCurrentWidget(window.dashboard)  # it was hidden: it catches up when shown
+    window.show_page(window.dashboard)  # it was hidden: it catches up when shown
     dashboard = window.dashboard
     qtbot.waitUntil(
         lambda: (
@@ -120,7 +120,7 @@ def test_a_top_up_from_the_cli_shows_in_the_status_bar_dialog_and_views(
 def test_a_conversation_from_the_cli_is_listed_and_charged(
     qtbot: QtBot, window: MainWindow, ledger: Database, data_dir: Path
 ) -> None:
-    window.pages.setCurrentWidget(window.transactions)
+    window.show_page(window.transactions)
     tallybook(
         data_dir, "chat", "Hello from a terminal", "--model", "gpt-4o-mini", "--provider", "demo"
     )
@@ -153,7 +153,7 @@ def test_a_budget_added_elsewhere_shows_in_the_open_dialog_and_on_the_dashboard(
     dialog = BalanceDialog(window.context, window)
     dialog.show()
     qtbot.waitUntil(lambda: dialog.state is not None, timeout=LIVE_MS)
-    window.pages.setCurrentWidget(window.dashboard)
+    window.show_page(window.dashboard)
     assert not window.dashboard.daily_chart.budget_line.isVisible()
 
     elsewhere(ledger.path, "alerts.add_budget(session, 'day', Decimal(400_000))")
@@ -210,7 +210,7 @@ def test_a_budget_banner_clears_when_the_budget_is_removed_elsewhere(
 def test_a_reply_saving_its_text_refreshes_nothing_and_a_burst_at_most_once_a_second(
     qtbot: QtBot, window: MainWindow, ledger: Database
 ) -> None:
-    window.pages.setCurrentWidget(window.dashboard)
+    window.show_page(window.dashboard)
     dashboard = window.dashboard
     qtbot.waitUntil(lambda: dashboard.figures is not None, timeout=LIVE_MS)
     refreshes: list[None] = []

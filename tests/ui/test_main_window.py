@@ -102,6 +102,17 @@ def test_window_state_and_model_are_remembered(qtbot: QtBot, db: Database, tmp_p
     context.close()
 
 
+def test_the_window_opens_on_the_chat_without_building_its_hidden_pages(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    assert window.pages.currentWidget() is window.splitter
+    assert not window._dashboard_page.is_built
+    assert not window._transactions_page.is_built
+    window.pages.setCurrentIndex(window.pages.indexOf(window._dashboard_page))
+    assert window._dashboard_page.is_built  # built as it is shown, and only then
+    assert not window._transactions_page.is_built
+
+
 def test_hand_edited_settings_that_make_no_sense_fall_back_to_defaults(
     qtbot: QtBot, db: Database, tmp_path: Path
 ) -> None:
@@ -129,7 +140,7 @@ def test_a_conversation_clicked_on_the_dashboard_opens_in_the_chat(
     conversation = window.chat.current_conversation()
     assert conversation is not None
     window.new_conversation()
-    window.pages.setCurrentWidget(window.dashboard)
+    window.show_page(window.dashboard)
     window.dashboard.conversation_activated.emit(conversation)
     assert window.pages.currentWidget() is window.splitter
     assert window.chat.current_conversation() == conversation

@@ -1,12 +1,13 @@
 """The usage dashboard: where the money went, where it is going, and what it could have cost.
 
-Every refresh is one task on the database thread that reads all figures (from the daily
-aggregates, so it stays fast at a million transactions) into one frozen
+Every refresh is one read on the read pool that reads all figures (from the daily aggregates, so
+it stays fast at a million transactions) into one frozen
 :class:`~app.ui.dashboard.figures.DashboardFigures`; the GUI thread then paints them all. The
-answer of a refresh that a newer one has overtaken is dropped (:class:`~app.ui.operations.Latest`),
-so a slow read can never paint over fresher figures. Any change to the ledger, budgets, prices or
-conversation titles, from this window or another program, refreshes it: at once, then at most
-once a second while changes keep coming, and only when it is on screen (else when next shown).
+answer of a refresh that a newer one has overtaken is dropped
+(:class:`~app.ui.operations.LatestLoad`), so a slow read can never paint over fresher figures.
+Any change to the ledger, budgets, prices or conversation titles, from this window or another
+program, refreshes it: at once, then at most once a second while changes keep coming, and only
+when it is on screen (else when next shown).
 """
 
 from __future__ import annotations
