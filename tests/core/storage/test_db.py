@@ -38,6 +38,14 @@ def _revisions() -> list[str]:
     return [r.revision for r in reversed(list(script.walk_revisions()))]
 
 
+def test_the_newest_revision_is_read_from_the_file_names_as_alembic_reads_it() -> None:
+    """Opening a current file skips importing alembic on this rule: revision id = file name."""
+    script = ScriptDirectory.from_config(db_module._alembic_config())
+    assert db_module.newest_revision() == script.get_current_head()
+    for revision in script.walk_revisions():
+        assert Path(revision.path).stem == revision.revision
+
+
 # Rows as the first schema stored them; every later migration must keep them.
 FIRST_SCHEMA_ROWS = Path(__file__).parents[2] / "fixtures" / "ledger_0001_rows.sql"
 
