@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
@@ -41,14 +41,15 @@ from app.ui.alerts import AlertBanner, TrayNotifier
 from app.ui.chat import ChatView
 from app.ui.context import AppContext
 from app.ui.conversation_list import ConversationListPanel
-from app.ui.dashboard import DashboardView
-from app.ui.dialogs import BalanceDialog, KeysDialog, LocalEndpointDialog, PricesDialog
 from app.ui.errors import describe
 from app.ui.lazy_page import LazyPage
 from app.ui.live import ChangeThrottle
 from app.ui.local_endpoint import EndpointState, LocalEndpoint
 from app.ui.operations import LatestLoad, alive, run_write
-from app.ui.transactions import TransactionsView, export_all
+
+if TYPE_CHECKING:
+    from app.ui.dashboard import DashboardView
+    from app.ui.transactions import TransactionsView
 
 DEFAULT_CONFIRM_ABOVE = Decimal(100_000)
 """Ask before sending a message quoted above $0.10 (the user can change it in Settings)."""
@@ -86,7 +87,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([280, 900])
         self._dashboard_page = LazyPage(self._build_dashboard)
-        self._transactions_page = LazyPage(lambda: TransactionsView(context))
+        self._transactions_page = LazyPage(self._build_transactions)
         self.pages = QTabWidget()
         self.pages.setDocumentMode(True)
         self.pages.addTab(self.splitter, "Chat")
@@ -179,10 +180,20 @@ class MainWindow(QMainWindow):
     def _on_conversations_conversation_selected(self, conversation_id: int) -> None:
         self.chat.open_conversation(ConversationId(conversation_id))  # a Qt signal's int
 
+    # The pages and dialogs the window opens on demand are imported on demand too: pyqtgraph and
+    # numpy alone are half a second of a cold start.
+
     def _build_dashboard(self) -> DashboardView:
+        from app.ui.dashboard import DashboardView
+
         dashboard = DashboardView(self.context)
         dashboard.conversation_activated.connect(self._on_dashboard_conversation_activated)
         return dashboard
+
+    def _build_transactions(self) -> TransactionsView:
+        from app.ui.transactions import TransactionsView
+
+        return TransactionsView(self.context)
 
     def _on_dashboard_conversation_activated(self, conversation_id: int) -> None:
         self.pages.setCurrentWidget(self.splitter)
@@ -247,18 +258,26 @@ class MainWindow(QMainWindow):
 
     def open_keys(self) -> None:
         """The keys dialog (modal: it edits secrets)."""
+        from app.ui.dialogs import KeysDialog
+
         KeysDialog(self.context, self).exec()
 
     def open_balance(self) -> None:
         """Balance, top-ups, auto-refill, budgets, low-balance threshold."""
+        from app.ui.dialogs import BalanceDialog
+
         BalanceDialog(self.context, self).exec()
 
     def open_local_endpoint(self) -> None:
         """On/off, port, where requests go, the address and access token for tools."""
+        from app.ui.dialogs import LocalEndpointDialog
+
         LocalEndpointDialog(self.context, self.local_endpoint, self).exec()
 
     def open_prices(self) -> None:
         """Shipped rates and the user's overrides."""
+        from app.ui.dialogs import PricesDialog
+
         PricesDialog(self.context, self).exec()
 
     def _about(self) -> None:
@@ -353,6 +372,8 @@ class MainWindow(QMainWindow):
         self.context.reads.run(load, self.provider_counts_action.setChecked, self._show_error)
 
     def _export_all(self) -> None:
+        from app.ui.transactions import export_all
+
         export_all(self.context, self)
 
     def _focus_search(self) -> None:

@@ -14,7 +14,25 @@ Usage::
         client = openai.OpenAI(base_url=emu.url + "/v1", api_key="demo")
 """
 
-from app.servers.emulator.faults import FAULTS
-from app.servers.emulator.server import Emulator
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.servers.emulator.faults import FAULTS
+    from app.servers.emulator.server import Emulator
 
 __all__ = ["FAULTS", "Emulator"]
+
+
+def __getattr__(name: str) -> Any:
+    """The server is imported when first asked for: the app's window opens without it."""
+    if name == "Emulator":
+        from app.servers.emulator.server import Emulator
+
+        return Emulator
+    if name == "FAULTS":
+        from app.servers.emulator.faults import FAULTS
+
+        return FAULTS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,9 +10,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from app.core.providers import registry
-from app.servers.emulator.server import Emulator
+
+if TYPE_CHECKING:
+    from app.servers.emulator.server import Emulator
 
 
 class OfflineDemo:
@@ -27,6 +30,9 @@ class OfflineDemo:
         """The demo's base URL, starting it if it is not running yet."""
         with self._lock:
             if self._server is None:
+                # Imported on first use: the emulator is a fifth of the window's imports.
+                from app.servers.emulator.server import Emulator
+
                 self._server = Emulator().start()
             return self._server.url
 
