@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
+from app.core.ledger import spend
 from app.core.ledger.entries import TokenType
 from app.core.ledger.selection import Selection
 from app.core.storage.models import Conversation, Request, Transaction
@@ -121,7 +122,10 @@ def page(
 
 
 def totals(session: Session, selection: Selection) -> Totals:
-    """Count and sums of the filtered transactions."""
+    """Count and sums of the filtered transactions (from the daily rollup where it can say)."""
+    counted = spend.ledger_counts(session, selection)
+    if counted is not None:
+        return Totals(*counted)
     spent = func.coalesce(
         func.sum(Transaction.token_value).filter(Transaction.token_type != _CREDITS), 0
     )

@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session
 
 from app.core.conversations import CHAT_SOURCE
 from app.core.ledger.selection import Selection
-from app.core.pricing.units import TOKEN_KINDS, kind_clause, spend_clause
+from app.core.pricing.units import TOKEN_KINDS, Kind, kind_clause, spend_clause
 from app.core.storage.models import (
     Conversation,
     ConversationDay,
@@ -205,6 +205,34 @@ def largest(
 def total(session: Session, selection: Selection) -> Decimal:
     """What the selection cost, in credits (positive)."""
     return sum((row.cost for row in rows(session, selection)), Decimal(0))
+
+
+class LedgerCounts(NamedTuple):
+    """How many transactions a selection holds, and their money, each positive."""
+
+    transactions: int
+    spent: Decimal
+    credited: Decimal
+
+
+def ledger_counts(session: Session, selection: Selection) -> LedgerCounts | None:
+    """The selection's count, spend and credits from ``daily_totals``, where it can say.
+
+    ``None`` when only the raw ledger can (a source, a conversation, the estimated flag): the
+    transactions view's footer then counts the rows themselves. A million rows take a second
+    to count; their days' rollups, milliseconds.
+    """
+    if table_for(selection) is not Table.DAILY:
+        return None
+    credits = DailyTotal.token_type == Kind.CREDITS.value
+    count, spent, credited = session.execute(
+        select(
+            func.coalesce(func.sum(DailyTotal.transactions), 0),
+            func.coalesce(func.sum(DailyTotal.value).filter(~credits), 0),
+            func.coalesce(func.sum(DailyTotal.value).filter(credits), 0),
+        ).where(*_clauses(selection, Table.DAILY, spend_only=False))
+    ).one()
+    return LedgerCounts(int(count), -Decimal(spent), Decimal(credited))
 
 
 def balance_changes(session: Session) -> list[tuple[date, Decimal]]:
@@ -417,8 +445,14 @@ def _joined(
     return statement.select_from(SourceDay if table is Table.SOURCES else DailyTotal)
 
 
-def _clauses(selection: Selection, table: Table) -> list[ColumnElement[bool]]:
-    """The selection as WHERE clauses on ``table`` (:func:`table_for` chose it to fit)."""
+def _clauses(
+    selection: Selection, table: Table, *, spend_only: bool = True
+) -> list[ColumnElement[bool]]:
+    """The selection as WHERE clauses on ``table`` (:func:`table_for` chose it to fit).
+
+    Args:
+        spend_only: leave out the credits added (``daily_totals`` keeps them beside the spend).
+    """
     if table is Table.LEDGER:
         return [*selection.transaction_clauses(), spend_clause(Transaction.token_type)]
     shape = _SHAPES[table]
@@ -432,7 +466,8 @@ def _clauses(selection: Selection, table: Table) -> list[ColumnElement[bool]]:
     if selection.models:
         clauses.append(shape.model.in_(sorted(selection.models)))
     if table is Table.DAILY:
-        clauses.append(spend_clause(DailyTotal.token_type))
+        if spend_only:
+            clauses.append(spend_clause(DailyTotal.token_type))
         if selection.token_types:
             clauses.append(DailyTotal.token_type.in_(sorted(selection.token_types)))
         if selection.kinds:

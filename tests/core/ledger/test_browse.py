@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import csv
 from dataclasses import replace
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app.core import conversations
 from app.core.ledger import demo_data, entries, export
 from app.core.ledger.browse import SORTABLE, Totals, page, totals
 from app.core.ledger.selection import Selection
+from app.core.ledger.spend import ledger_counts
 from app.core.money import from_micros
+from app.core.pricing.units import Kind
 from app.core.storage.db import Database
 from app.core.storage.models import Transaction
 from tests.factories import spend
@@ -68,6 +72,37 @@ def test_filters_and_totals(filled: Database) -> None:
     assert summed.transactions == len(rows)
     assert summed.spent == -sum(r.token_value for r in rows)
     assert credits.credited > 0 and credits.spent == 0
+
+
+def _counted_in_the_ledger(session: Session, selection: Selection) -> Totals:
+    credits = Transaction.token_type == "credits"
+    count, spent, credited = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(Transaction.token_value).filter(~credits), 0),
+            func.coalesce(func.sum(Transaction.token_value).filter(credits), 0),
+        ).where(*selection.transaction_clauses())
+    ).one()
+    return Totals(count, -Decimal(spent), Decimal(credited))
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        Selection(),
+        Selection(since=date.today() - timedelta(days=3)),
+        Selection(until=date.today() - timedelta(days=2), providers=frozenset({"openai"})),
+        Selection(models=frozenset({"gpt-4o", "claude-sonnet-4"})),
+        Selection(token_types=frozenset({"credits", "prompt"})),
+        Selection(kinds=frozenset({Kind.CACHE_READ})),
+    ],
+)
+def test_totals_the_daily_rollup_answers_match_the_ledgers_own_count(
+    filled: Database, selection: Selection
+) -> None:
+    with filled.read() as session:
+        assert ledger_counts(session, selection) is not None  # daily_totals answered
+        assert totals(session, selection) == _counted_in_the_ledger(session, selection)
 
 
 def test_a_source_filter_keeps_that_sources_conversations(db: Database) -> None:
