@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.core.errors import TallybookError
 from app.core.paths import database_path
 from app.core.pricing import prices
 from app.core.storage import rescue
+from app.core.storage.db import Database
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QMessageBox
@@ -79,24 +80,41 @@ def run_gui(*, data_dir: str | None = None, quit_after: float | None = None) -> 
         print(f"tallybook: {notice}", file=sys.stderr)
         _tell(QMessageBox.Icon.Warning, notice)
     db = opened.db
-    with db.read() as session:
-        updater = prices.start_online_updates() if prices.online_updates_enabled(session) else None
     context = AppContext.create(db, qt_app)
     window = MainWindow(context)
     window.show()
-    # Requests a crashed run left pending are charged on the database worker, never on the GUI
-    # thread; the views refresh when the ledger announces the charges.
+    # Nothing below holds the window back: requests a crashed run left pending are charged on
+    # the database worker (the views refresh when the ledger announces the charges), and the
+    # price updater, if the user turned it on, is imported and started on a read thread.
     context.tasks.run(context.chats.recover_pending, on_error=_recovery_failed)
+    updates = PriceUpdates()
+    context.reads.run(lambda: updates.start_if_enabled(db))
     if quit_after is not None:
         QTimer.singleShot(round(quit_after * 1000), window.close)
     try:
         return qt_app.exec()
     finally:
-        context.close()
-        if updater is not None:
-            updater.stop()
+        context.close()  # waits for the read that may be starting the updater
+        updates.stop()
         db.close()
         lock.unlock()
+
+
+class PriceUpdates:
+    """The hourly price updater of genai-prices, when the user turned online prices on."""
+
+    def __init__(self) -> None:
+        self._updater: Any = None
+
+    def start_if_enabled(self, db: Database) -> None:
+        """Read the setting and start the updater (its import alone is a fifth of a second)."""
+        with db.read() as session:
+            if prices.online_updates_enabled(session):
+                self._updater = prices.start_online_updates()
+
+    def stop(self) -> None:
+        if self._updater is not None:
+            self._updater.stop()
 
 
 def _recovery_failed(error: BaseException) -> None:
