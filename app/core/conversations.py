@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Select, func, insert, or_, select, update
+from sqlalchemy import Select, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
@@ -240,6 +240,20 @@ class ConversationSummary:
     cost: Decimal
     source: str = CHAT_SOURCE
 
+    @property
+    def position(self) -> ListPosition:
+        """Where the row stands in the list's order: pass it as ``after`` for the next page."""
+        return (self.updated_at, self.id)
+
+
+@dataclass(frozen=True)
+class ConversationChoice:
+    """A conversation as a filter menu offers it: enough to tell it from the others."""
+
+    id: int
+    title: str
+    source: str
+
 
 @dataclass(frozen=True)
 class MessageUsage:
@@ -284,27 +298,50 @@ class MessageView:
     usage: MessageUsage | None
 
 
+PAGE_SIZE = 200
+"""Rows of the conversation list read at a time (a window shows a few dozen)."""
+CHOICES_LIMIT = 50
+"""Conversations a filter menu offers for what the user typed (type more to narrow it)."""
+
+ListPosition = tuple[datetime, int]
+"""A row's place in the list's order: ``(updated_at, id)``, both descending."""
+
+
 def list_conversations(
-    session: Session, search: str = "", *, source: str | None = CHAT_SOURCE
+    session: Session,
+    search: str = "",
+    *,
+    source: str | None = CHAT_SOURCE,
+    after: ListPosition | None = None,
+    limit: int | None = None,
 ) -> list[ConversationSummary]:
     """Conversations, most recent first, with their total cost; ``search`` matches title or text.
 
     Only the chat window's own by default (a tool's conversation has no messages to open);
-    ``source=None`` lists every source's, e.g. for a filter menu.
+    ``source=None`` lists every source's. A page is ``limit`` rows after the position ``after``
+    (keyset paging: the next page starts from the last row's :attr:`ConversationSummary.position`,
+    so no page re-reads the ones before it).
     """
+    statement = listing(search, source=source, after=after)
+    if limit is not None:
+        statement = statement.limit(limit)
     return [
         ConversationSummary(row_id, title, model, updated, Decimal(total), row_source)
-        for row_id, title, model, updated, total, row_source in session.execute(
-            listing(search, source=source)
-        )
+        for row_id, title, model, updated, total, row_source in session.execute(statement)
     ]
 
 
 Listing = Select[int, str, str | None, datetime, Decimal, str]
 
 
-def listing(search: str = "", *, source: str | None = CHAT_SOURCE) -> Listing:
-    """The statement :func:`list_conversations` runs (each cost is an indexed lookup)."""
+def listing(
+    search: str = "", *, source: str | None = CHAT_SOURCE, after: ListPosition | None = None
+) -> Listing:
+    """The statement :func:`list_conversations` runs.
+
+    For one source the rows come in the order of ``ix_conversations_recent`` (no sort), and
+    each cost is an indexed lookup, so a page costs its own rows only.
+    """
     cost = (
         select(func.coalesce(-func.sum(ConversationDay.value), 0))
         .where(ConversationDay.conversation_id == Conversation.id)
@@ -324,21 +361,52 @@ def listing(search: str = "", *, source: str | None = CHAT_SOURCE) -> Listing:
     )
     if source is not None:
         statement = statement.where(Conversation.source == source)
+    if after is not None:
+        updated_at, after_id = after
+        position = tuple_(Conversation.updated_at, Conversation.id)
+        bound = tuple_(literal(updated_at, Conversation.updated_at.type), literal(after_id))
+        statement = statement.where(position < bound)
     if search.strip():
-        pattern = f"%{_escape_like(search.strip())}%"
-        text_matches = (
-            select(Message.id)
-            .where(
-                Message.conversation_id == Conversation.id,
-                Message.deleted_at.is_(None),
-                Message.content.ilike(pattern, escape="\\"),
-            )
-            .exists()
+        # The messages that match are found in one pass over them (a list the rows are checked
+        # against), not looked for conversation by conversation in the list's order: that
+        # visits them at random, three times slower when few match (1.0 s against 0.35 s over
+        # the 394,000 messages of the 1M-transaction demo ledger).
+        pattern = _pattern(search)
+        text_matches = select(Message.conversation_id).where(
+            Message.deleted_at.is_(None), Message.content.ilike(pattern, escape="\\")
         )
         statement = statement.where(
-            or_(Conversation.title.ilike(pattern, escape="\\"), text_matches)
+            or_(Conversation.title.ilike(pattern, escape="\\"), Conversation.id.in_(text_matches))
         )
     return statement
+
+
+def find_by_title(
+    session: Session, text: str, *, limit: int = CHOICES_LIMIT
+) -> list[ConversationChoice]:
+    """Conversations of every source whose title contains ``text``, most recent first, at most
+    ``limit`` of them (all conversations' most recent when ``text`` is blank): what a filter menu
+    offers as the user types, at any size of ledger."""
+    statement = (
+        select(Conversation.id, Conversation.title, Conversation.source)
+        .where(Conversation.deleted_at.is_(None))
+        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+        .limit(limit)
+    )
+    if text.strip():
+        statement = statement.where(Conversation.title.ilike(_pattern(text), escape="\\"))
+    return [ConversationChoice(*row) for row in session.execute(statement)]
+
+
+def choice_of(session: Session, conversation_id: int) -> ConversationChoice | None:
+    """How a filter names one conversation, deleted ones too (their spend stays on the ledger);
+    ``None`` if there never was such a conversation."""
+    row = session.execute(
+        select(Conversation.id, Conversation.title, Conversation.source).where(
+            Conversation.id == conversation_id
+        )
+    ).one_or_none()
+    return None if row is None else ConversationChoice(*row)
 
 
 def messages(session: Session, conversation_id: int) -> list[MessageView]:
@@ -461,5 +529,7 @@ def _message_usage(
     )
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _pattern(search: str) -> str:
+    """A LIKE pattern matching ``search`` anywhere, its own ``%``, ``_`` and ``\\`` literal."""
+    escaped = search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -1,13 +1,20 @@
-"""The conversations on the left: search, new, rename, delete, each with what it has cost."""
+"""The conversations on the left: search, new, rename, delete, each with what it has cost.
+
+The list reads a page at a time (:class:`ConversationListModel`), so 50,000 conversations open
+as fast as 50; a search runs in the database and a newer one drops an older one's answer.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
+    QPoint,
     QRect,
     QSize,
     Qt,
@@ -31,34 +38,72 @@ from PySide6.QtWidgets import (
 )
 
 from app.core import conversations, money
-from app.core.conversations import ConversationSummary
+from app.core.conversations import ConversationSummary, ListPosition
 from app.core.storage.changes import CONVERSATIONS, LEDGER, Changes
 from app.core.types import ConversationId
 from app.ui.context import AppContext
 from app.ui.errors import describe
 from app.ui.live import ChangeThrottle
-from app.ui.operations import LatestLoad, alive
+from app.ui.operations import Latest, alive
 
 _Index = QModelIndex | QPersistentModelIndex
 SummaryRole = Qt.ItemDataRole.UserRole + 1
 
 
 class ConversationListModel(QAbstractListModel):
-    """Conversation summaries, most recent first; replaced whole on each refresh."""
+    """Conversation summaries, most recent first, read a keyset page at a time.
 
-    def __init__(self) -> None:
-        super().__init__()
+    A ledger can hold 50,000 conversations, so only the first page is read
+    (:meth:`set_search`), and the next when the view asks (:meth:`fetchMore`: the user scrolled
+    to the bottom). :meth:`refresh` re-reads as many rows as are loaded. Until a new answer
+    arrives the rows shown stay; an answer or a page for a query since replaced is dropped.
+
+    Signals:
+        loaded(): a first page (or a refresh) arrived and replaced the rows.
+        fetched(int): a next page arrived; how many rows it had (0: there were no more).
+        failed(object): a read failed; the exception (for :func:`app.ui.errors.describe`).
+    """
+
+    loaded = Signal()
+    fetched = Signal(int)
+    failed = Signal(object)
+
+    def __init__(
+        self,
+        context: AppContext,
+        parent: QObject | None = None,
+        *,
+        page_size: int = conversations.PAGE_SIZE,
+    ) -> None:
+        super().__init__(parent)
+        self._context = context
+        self._page_size = page_size
+        self._search = ""
+        self._shown_search = ""
         self._rows: list[ConversationSummary] = []
+        self._rows_by_id: dict[int, int] = {}
+        self._latest = Latest(self)
+        self._more = False
+        self._fetching = False
 
-    def set_rows(self, rows: list[ConversationSummary]) -> None:
-        """Show a fresh list (the view keeps its selection by id, see the panel)."""
-        self.beginResetModel()
-        self._rows = rows
-        self.endResetModel()
+    @property
+    def search(self) -> str:
+        """The search the rows shown answer (a newer one may be on its way)."""
+        return self._shown_search
+
+    def set_search(self, search: str) -> None:
+        """Show the conversations matching ``search`` ("" for all), from the first page."""
+        self._search = search
+        self._read(limit=self._page_size)
+
+    def refresh(self) -> None:
+        """Re-read as many rows as are loaded (titles, costs and order may all have changed)."""
+        loaded = -(-len(self._rows) // self._page_size) * self._page_size
+        self._read(limit=max(self._page_size, loaded))
 
     def row_of(self, conversation_id: int) -> int | None:
-        """Where a conversation is in the list, if it is shown."""
-        return next((i for i, row in enumerate(self._rows) if row.id == conversation_id), None)
+        """Where a conversation is in the list, if it is loaded."""
+        return self._rows_by_id.get(conversation_id)
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802 (Qt API)
         return 0 if parent.isValid() else len(self._rows)
@@ -75,6 +120,69 @@ class ConversationListModel(QAbstractListModel):
         if role == SummaryRole:
             return row
         return None
+
+    def canFetchMore(self, parent: _Index) -> bool:  # noqa: N802 (Qt API)
+        """True while the last page arrived full (there may be more rows)."""
+        return not parent.isValid() and self._more
+
+    def fetchMore(self, parent: _Index) -> None:  # noqa: N802 (Qt API)
+        """Start reading the next page, unless one is already on its way."""
+        if parent.isValid() or not self._more or self._fetching or not self._rows:
+            return
+        self._fetching = True
+        search, after, limit = self._search, self._rows[-1].position, self._page_size
+        self._context.reads.run(
+            self._reader(search, after, limit),
+            self._latest.guard(self._on_page_arrived),
+            self._latest.guard(self._on_read_failed),
+        )
+
+    def _read(self, *, limit: int) -> None:
+        self._latest.renew()  # a page still on its way belongs to the rows being replaced
+        self._more = False
+        self._fetching = False
+        search = self._search
+        self._context.reads.run(
+            self._reader(search, None, limit),
+            self._latest.guard(lambda rows: self._on_rows_arrived(rows, search, limit)),
+            self._latest.guard(self._on_read_failed),
+        )
+
+    def _reader(
+        self, search: str, after: ListPosition | None, limit: int
+    ) -> Callable[[], list[ConversationSummary]]:
+        db = self._context.db
+
+        def read() -> list[ConversationSummary]:
+            with db.read() as session:
+                return conversations.list_conversations(session, search, after=after, limit=limit)
+
+        return read
+
+    def _on_rows_arrived(self, rows: list[ConversationSummary], search: str, limit: int) -> None:
+        self.beginResetModel()
+        self._shown_search = search
+        self._rows = rows
+        self._rows_by_id = {row.id: i for i, row in enumerate(rows)}
+        self._more = len(rows) == limit
+        self.endResetModel()
+        self.loaded.emit()
+
+    def _on_page_arrived(self, rows: list[ConversationSummary]) -> None:
+        self._fetching = False
+        self._more = len(rows) == self._page_size
+        if rows:
+            start = len(self._rows)
+            self.beginInsertRows(QModelIndex(), start, start + len(rows) - 1)
+            self._rows_by_id.update((row.id, start + i) for i, row in enumerate(rows))
+            self._rows.extend(rows)
+            self.endInsertRows()
+        self.fetched.emit(len(rows))
+
+    def _on_read_failed(self, error: BaseException) -> None:
+        self._fetching = False
+        self._more = False  # no endless retries from the view; a refresh starts over
+        self.failed.emit(error)
 
 
 class _ConversationDelegate(QStyledItemDelegate):
@@ -138,10 +246,10 @@ class ConversationListPanel(QWidget):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._context = context
-        self._listing = LatestLoad(context, self)
         self._current: int | None = None
+        self._anchor: tuple[str, int | None, int] = ("", None, 0)
         self.search = QLineEdit(placeholderText="Search conversations", clearButtonEnabled=True)
-        self.model = ConversationListModel()
+        self.model = ConversationListModel(context, self)
         self.view = QListView()
         self.view.setModel(self.model)
         self.view.setItemDelegate(_ConversationDelegate(self.view))
@@ -155,33 +263,39 @@ class ConversationListPanel(QWidget):
         layout.addWidget(self.search)
         layout.addWidget(self.view)
         self._search_timer = QTimer(self, singleShot=True, interval=200)
-        self._search_timer.timeout.connect(self.refresh)
+        self._search_timer.timeout.connect(self._on_search_timer_timeout)
         self.search.textChanged.connect(self._search_timer.start)
         self.new_button.clicked.connect(self.new_requested)
         self.view.clicked.connect(self._on_view_clicked)
         self.view.activated.connect(self._on_view_clicked)
         self.view.customContextMenuRequested.connect(self._on_view_context_menu)
+        self.model.modelAboutToBeReset.connect(self._on_model_model_about_to_be_reset)
+        self.model.modelReset.connect(self._on_model_model_reset)
+        self.model.rowsInserted.connect(self._on_model_rows_inserted)
+        self.model.failed.connect(self._on_load_failed)
         self._add_shortcut("Rename…", QKeySequence(Qt.Key.Key_F2), self.rename_current)
         self._add_shortcut(
             "Delete…", QKeySequence(QKeySequence.StandardKey.Delete), self.delete_current
         )
         ChangeThrottle(context.events.changed, CONVERSATIONS | LEDGER, self._on_changes, self)
-        self.refresh()
+        self.model.set_search("")
 
     def refresh(self) -> None:
-        """Re-read the list (in the background), keeping the current conversation selected."""
-        search = self.search.text()
-
-        def load() -> list[ConversationSummary]:
-            with self._context.db.read() as session:
-                return conversations.list_conversations(session, search)
-
-        self._listing.start(load, self._on_load_finished, self._on_load_failed)
+        """Re-read the loaded rows (in the background), keeping the selection and the scroll."""
+        self.model.refresh()
 
     def select(self, conversation_id: int | None) -> None:
-        """Highlight a conversation (e.g. one the chat just created)."""
+        """Highlight a conversation (one the chat just created, one opened from the dashboard).
+
+        It is kept by id: if it is not on the loaded pages it is highlighted once it is (a new
+        one is listed first once its commit is announced; an old one when scrolled to).
+        """
         self._current = conversation_id
-        self._restore_selection()
+        row = self.model.row_of(conversation_id) if conversation_id is not None else None
+        if row is None:
+            self.view.clearSelection()
+        else:
+            self.view.setCurrentIndex(self.model.index(row))
 
     def rename_current(self) -> None:
         """Ask for a new title for the selected conversation."""
@@ -225,11 +339,15 @@ class ConversationListPanel(QWidget):
         return summary
 
     def _restore_selection(self) -> None:
+        """Highlight the current conversation again where it is now, without scrolling to it."""
         row = self.model.row_of(self._current) if self._current is not None else None
         if row is None:
             self.view.clearSelection()
-        else:
-            self.view.setCurrentIndex(self.model.index(row))
+            return
+        scroll_bar = self.view.verticalScrollBar()
+        shown = scroll_bar.value()
+        self.view.setCurrentIndex(self.model.index(row))
+        scroll_bar.setValue(shown)
 
     def _add_shortcut(self, text: str, keys: QKeySequence, slot: Any) -> None:
         action = QAction(text, self.view, shortcut=keys)
@@ -240,9 +358,30 @@ class ConversationListPanel(QWidget):
     def _on_changes(self, _changes: Changes) -> None:
         self.refresh()  # titles, new messages, and what each conversation has cost
 
-    def _on_load_finished(self, rows: list[ConversationSummary]) -> None:
-        self.model.set_rows(rows)
+    def _on_search_timer_timeout(self) -> None:
+        self.model.set_search(self.search.text())
+
+    def _on_model_model_about_to_be_reset(self) -> None:
+        # What the viewport starts with: the list's top stays its top (where new conversations
+        # appear); scrolled down, the same conversation stays first in view (else the same row).
+        top = self.view.indexAt(QPoint(1, 1))
+        scrolled = self.view.verticalScrollBar().value() > 0 and top.isValid()
+        summary: ConversationSummary | None = top.data(SummaryRole) if scrolled else None
+        self._anchor = (self.model.search, summary.id if summary else None, top.row())
+
+    def _on_model_model_reset(self) -> None:
         self._restore_selection()
+        search, top, top_row = self._anchor
+        if top is None or search != self.model.search or not self.model.rowCount():
+            self.view.scrollToTop()
+            return
+        row = self.model.row_of(top)
+        shown = self.model.index(min(top_row, self.model.rowCount() - 1) if row is None else row)
+        self.view.scrollTo(shown, QAbstractItemView.ScrollHint.PositionAtTop)
+
+    def _on_model_rows_inserted(self, _parent: QModelIndex, _first: int, _last: int) -> None:
+        if self._current is not None and not self.view.selectionModel().hasSelection():
+            self._restore_selection()  # the current conversation may be on the new page
 
     def _on_load_failed(self, error: BaseException) -> None:
         self.search.setToolTip(describe(error))

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Select, text
 
 from app.core import conversations
 from app.core.ledger import entries
@@ -131,3 +133,117 @@ def test_the_list_looks_each_cost_up_by_index_never_by_a_scan(db: Database) -> N
         plan = [row[-1] for row in session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))]
     assert any("SEARCH conversation_days USING COVERING INDEX" in step for step in plan), plan
     assert not any(step.startswith("SCAN conversation_days") for step in plan), plan
+
+
+def _conversations_at(db: Database, count: int, *, ties: int = 3) -> list[int]:
+    """``count`` chat conversations, ``ties`` of them at each moment (the id breaks the tie);
+    their ids most recent first, as the list orders them."""
+    start = datetime(2026, 1, 1)
+    with db.write() as session:
+        made = [
+            (
+                n // ties,
+                conversations.create_conversation(
+                    session, title=f"Topic {n}", now=start + timedelta(minutes=n // ties)
+                ).id,
+            )
+            for n in range(count)
+        ]
+    return [conversation_id for _, conversation_id in sorted(made, reverse=True)]
+
+
+def _pages(db: Database, size: int, search: str = "") -> list[list[int]]:
+    pages: list[list[int]] = []
+    after = None
+    with db.read() as session:
+        while True:
+            page = conversations.list_conversations(session, search, after=after, limit=size)
+            if not page:
+                return pages
+            pages.append([c.id for c in page])
+            after = page[-1].position
+
+
+def test_pages_follow_one_another_without_gaps_or_repeats(db: Database) -> None:
+    newest_first = _conversations_at(db, 25)
+    with db.write() as session:
+        conversations.delete_conversation(session, newest_first[10])
+    shown = [i for i in newest_first if i != newest_first[10]]
+
+    pages = _pages(db, 7)
+
+    assert [len(p) for p in pages] == [7, 7, 7, 3]
+    assert [i for p in pages for i in p] == shown
+    with db.read() as session:
+        assert [c.id for c in conversations.list_conversations(session)] == shown
+
+
+def test_a_search_pages_through_its_matches_only(db: Database) -> None:
+    newest_first = _conversations_at(db, 20)
+    with db.write() as session:
+        conversations.add_message(session, newest_first[-1], "user", "a topic about sourdough")
+        for conversation_id in newest_first[:15:3]:
+            conversations.set_title(session, conversation_id, "Sourdough starter")
+
+    pages = _pages(db, 2, "SOURDOUGH")
+
+    with db.read() as session:
+        matches = [c.id for c in conversations.list_conversations(session, "sourdough")]
+    assert [len(p) for p in pages] == [2, 2, 2]
+    assert [i for p in pages for i in p] == matches
+    assert newest_first[-1] == matches[-1]  # found by its text: the oldest, on the last page
+
+
+def _plan(db: Database, statement: Select[Any]) -> list[str]:
+    with db.read() as session:
+        compiled = statement.compile(session.bind, compile_kwargs={"literal_binds": True})
+        return [row[-1] for row in session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))]
+
+
+def test_a_page_is_read_in_the_order_of_an_index_and_each_cost_looked_up(db: Database) -> None:
+    """Sorting every conversation to return 200 cost the whole list; the index hands them over
+    in order, so a page costs its own rows (50,000 conversations: one page, not all)."""
+    after = (datetime(2026, 1, 1), 500)
+    plan = _plan(db, conversations.listing(after=after).limit(conversations.PAGE_SIZE))
+    assert any("SEARCH conversations USING INDEX ix_conversations_recent" in s for s in plan), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan
+    assert any("SEARCH conversation_days USING COVERING INDEX" in step for step in plan), plan
+    assert not any(step.startswith("SCAN conversation_days") for step in plan), plan
+
+
+def test_a_search_reads_the_messages_once_not_once_per_conversation(db: Database) -> None:
+    """Looked for conversation by conversation in the list's order, the messages were visited
+    at random: a search that matched little took three times a plain pass over them."""
+    plan = _plan(db, conversations.listing("taxes").limit(conversations.PAGE_SIZE))
+    scan = plan.index("SCAN messages")
+    assert plan[scan - 1].startswith("LIST SUBQUERY"), plan  # once, not CORRELATED
+    assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+def test_find_by_title_offers_every_source_most_recent_first_within_the_limit(
+    db: Database,
+) -> None:
+    newest_first = _conversations_at(db, 12)
+    with db.write() as session:
+        curl = conversations.for_source(session, "curl", now=datetime(2027, 1, 1))
+        conversations.delete_conversation(session, newest_first[0])
+        found = conversations.find_by_title(session, "topic", limit=5)
+        tools = conversations.find_by_title(session, "CURL")
+        recent = conversations.find_by_title(session, "  ", limit=3)
+        none = conversations.find_by_title(session, "100%")
+    assert [c.id for c in found] == newest_first[1:6]
+    assert found[0] == conversations.ConversationChoice(newest_first[1], "Topic 10", "chat")
+    assert [(c.id, c.title, c.source) for c in tools] == [(curl, "curl (local endpoint)", "curl")]
+    assert [c.id for c in recent] == [curl, *newest_first[1:3]]
+    assert none == []
+
+
+def test_a_filter_names_a_deleted_conversation_too(db: Database) -> None:
+    with db.write() as session:
+        gone = conversations.create_conversation(session, title="Old taxes").id
+        conversations.delete_conversation(session, gone)
+    with db.read() as session:
+        assert conversations.choice_of(session, gone) == conversations.ConversationChoice(
+            gone, "Old taxes", "chat"
+        )
+        assert conversations.choice_of(session, gone + 1) is None

@@ -14,11 +14,17 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog, QPushButton
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QMessageBox,
+    QProgressDialog,
+    QPushButton,
+    QToolButton,
+)
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
-from app.core import money
+from app.core import conversations, money
 from app.core.clock import utcnow
 from app.core.day_ranges import RangePreset
 from app.core.ledger import browse, demo_data, entries
@@ -256,7 +262,6 @@ def test_filters_restrict_the_rows_and_the_totals_match(
 def test_the_filter_bar_sets_the_filter(qtbot: QtBot, view: TransactionsView, db: Database) -> None:
     bar = view.filters
     qtbot.waitUntil(lambda: bar.model_combo.findText("gpt-4o-mini") > 0, timeout=WAIT_MS)
-    assert bar.conversation_combo.count() > 1
     requery(
         qtbot,
         view,
@@ -292,6 +297,105 @@ def test_set_filter_shows_the_filter_in_the_bar(view: TransactionsView) -> None:
     assert bar.provider_combo.currentText() == "gemini, openai"
     assert bar.estimated_combo.currentText() == "Reported counts"
     assert bar.current_filter().providers == frozenset({"openai", "gemini"})
+
+
+# --- the conversation filter -------------------------------------------------------------------
+
+
+POPUP_NOTES = pytest.mark.qt_log_ignore("This plugin does not support (raise|grabbing)")
+"""The offscreen platform's remarks on opening a popup (the filter's suggestions)."""
+
+
+@pytest.fixture
+def lighthouse(db: Database) -> int:
+    """An old conversation, far past the most recent ones a search offers first, with spend."""
+    with db.write() as session:
+        made = conversations.create_conversation(
+            session, title="Lighthouse budget", now=utcnow() - timedelta(days=300)
+        ).id
+        entries.spend_tokens(session, replace(spend(100, 20), conversation_id=made))
+    return made
+
+
+def type_into_the_conversation_filter(qtbot: QtBot, view: TransactionsView, text: str) -> int:
+    """Type ``text`` as the user does; how many conversations the filter then offers."""
+    field = view.filters.conversation_filter
+    view.activateWindow()
+    field.setFocus()
+    qtbot.waitUntil(field.hasFocus, timeout=WAIT_MS)
+    with qtbot.waitSignal(field.offered, timeout=WAIT_MS) as offered:
+        qtbot.keyClicks(field, text)
+    qtbot.waitUntil(field.popup.isVisible, timeout=WAIT_MS)
+    count: int = offered.args[0]
+    return count
+
+
+def pick(qtbot: QtBot, view: TransactionsView, row: int) -> None:
+    """Arrow down to an offered row and press Enter, as the user does."""
+    popup = view.filters.conversation_filter.popup
+    for _ in range(row + 1):
+        qtbot.keyClick(popup, Qt.Key.Key_Down)
+    assert popup.currentIndex().row() == row
+    qtbot.keyClick(popup, Qt.Key.Key_Return)
+
+
+@POPUP_NOTES
+def test_the_conversation_filter_finds_one_by_typing_and_filters_the_table(
+    qtbot: QtBot, view: TransactionsView, db: Database, lighthouse: int
+) -> None:
+    field = view.filters.conversation_filter
+    assert field.offers.rowCount() == 0  # nothing read until the user types
+    assert field.placeholderText() == "All conversations"
+
+    assert type_into_the_conversation_filter(qtbot, view, "lightHOUSE") == 1
+    offers = field.offers
+    assert offers.item(0).text() == "All conversations"
+    assert offers.item(1).text() == "Lighthouse budget  ·  Chat window"
+    totals = requery(qtbot, view, lambda: pick(qtbot, view, 1))
+
+    assert view.current_filter() == Selection(conversation_id=lighthouse)
+    assert totals == expected_totals(db, Selection(conversation_id=lighthouse))
+    assert {row.conversation_id for row in loaded_rows(view)} == {lighthouse}
+    assert field.text() == "Lighthouse budget" and not field.popup.isVisible()
+
+    assert type_into_the_conversation_filter(qtbot, view, " nothing like it") == 0
+    qtbot.keyClick(field.popup, Qt.Key.Key_Escape)
+    with qtbot.assertNotEmitted(view.filters.changed):
+        qtbot.keyClick(field, Qt.Key.Key_Return)  # typed, never picked: the filter stands
+    assert field.text() == "Lighthouse budget"
+    assert view.current_filter() == Selection(conversation_id=lighthouse)
+
+
+@POPUP_NOTES
+def test_all_conversations_clears_the_conversation_filter(
+    qtbot: QtBot, view: TransactionsView, lighthouse: int
+) -> None:
+    field = view.filters.conversation_filter
+    requery(qtbot, view, partial(view.set_filter, Selection(conversation_id=lighthouse)))
+
+    type_into_the_conversation_filter(qtbot, view, "budget")
+    totals = requery(qtbot, view, lambda: pick(qtbot, view, 0))
+    assert view.current_filter() == Selection() and totals.transactions == ROWS + 2
+    assert field.text() == ""
+
+    requery(qtbot, view, partial(view.set_filter, Selection(conversation_id=lighthouse)))
+    qtbot.waitUntil(lambda: field.text() == "Lighthouse budget", timeout=WAIT_MS)
+    clear_button = field.findChild(QToolButton)  # the field's own ✕
+    requery(qtbot, view, lambda: qtbot.mouseClick(clear_button, Qt.MouseButton.LeftButton))
+    assert view.current_filter() == Selection() and field.text() == ""
+
+
+def test_a_conversation_chosen_elsewhere_shows_its_title(
+    qtbot: QtBot, view: TransactionsView, db: Database, lighthouse: int
+) -> None:
+    field = view.filters.conversation_filter
+    view.set_filter(Selection(conversation_id=lighthouse))  # as the dashboard does
+    qtbot.waitUntil(lambda: field.text() == "Lighthouse budget", timeout=WAIT_MS)
+    assert field.value() == lighthouse
+
+    with db.write() as session:
+        conversations.set_title(session, lighthouse, "Lighthouse, repainted")
+    qtbot.waitUntil(lambda: field.text() == "Lighthouse, repainted", timeout=WAIT_MS)
 
 
 # --- export ------------------------------------------------------------------------------------

@@ -46,7 +46,9 @@ class Conversation(Base):
     """
 
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_source", "source"),)
+    __table_args__ = (  # the conversation list, a source's most recent first
+        Index("ix_conversations_recent", "source", "updated_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(Text, default="New conversation")

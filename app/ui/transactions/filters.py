@@ -7,11 +7,11 @@ Days are UTC days, as in the reports and the CSV, so a filter here selects exact
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
-from PySide6.QtCore import QDate, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, QSignalBlocker, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
@@ -22,10 +22,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.conversations import ConversationSummary, source_label
+from app.core.conversations import source_label
 from app.core.day_ranges import RangePreset, preset_days, preset_matching, utc_today
 from app.core.ledger.selection import Selection
+from app.core.ledger.spend import FilterChoices
 from app.core.pricing.units import Kind
+from app.ui.context import AppContext
+from app.ui.transactions.conversation_filter import ConversationFilter
 
 _KIND_NAMES = {
     Kind.INPUT: "Prompt (input)",
@@ -38,6 +41,7 @@ _KIND_NAMES = {
 }
 _DATE_FORMAT = "yyyy-MM-dd"
 _DATES_DEBOUNCE_MS = 400
+_CONVERSATION_CHARS = 24
 
 
 def _filter_days(preset: RangePreset, today: date) -> tuple[date | None, date | None]:
@@ -98,7 +102,9 @@ class FilterBar(QWidget):
     """Range (presets or custom dates), provider, model, source, conversation, token type,
     estimated.
 
-    A choice made here is announced at once (typed dates after a short pause);
+    The conversation is searched for, not picked from a menu (:class:`ConversationFilter`: a
+    ledger may hold 50,000). A choice made here is announced at once (typed dates after a short
+    pause);
     :meth:`set_filter` shows a filter without announcing it. A filter with several providers,
     models or token types (from code) shows them as one item of the menu.
 
@@ -108,7 +114,7 @@ class FilterBar(QWidget):
 
     changed = Signal(object)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.range_combo = QComboBox()
         self.range_combo.setAccessibleName("Date range")
@@ -126,8 +132,10 @@ class FilterBar(QWidget):
         self.source_combo.setToolTip(
             "Where the requests came from: the chat window, or a tool on the local endpoint"
         )
-        self.conversation_combo = ChoiceCombo("All conversations", "Conversation")
-        self.conversation_combo.setMinimumContentsLength(16)
+        self.conversation_filter = ConversationFilter(context)
+        self.conversation_filter.setMinimumWidth(
+            self.conversation_filter.fontMetrics().averageCharWidth() * _CONVERSATION_CHARS
+        )
         self.token_type_combo = ChoiceCombo("All token types", "Token type")
         self.token_type_combo.set_choices(
             (name, frozenset({kind})) for kind, name in _KIND_NAMES.items()
@@ -160,7 +168,7 @@ class FilterBar(QWidget):
             self.provider_combo,
             self.model_combo,
             self.source_combo,
-            self.conversation_combo,
+            self.conversation_filter,
             self.token_type_combo,
             self.estimated_combo,
             self.clear_button,
@@ -178,11 +186,11 @@ class FilterBar(QWidget):
             self.provider_combo,
             self.model_combo,
             self.source_combo,
-            self.conversation_combo,
             self.token_type_combo,
             self.estimated_combo,
         ):
             combo.currentIndexChanged.connect(self._on_combo_current_index_changed)
+        self.conversation_filter.chosen.connect(self._on_conversation_filter_chosen)
         self.clear_button.clicked.connect(self._on_clear_button_clicked)
 
     # --- public --------------------------------------------------------------------------------
@@ -195,7 +203,7 @@ class FilterBar(QWidget):
             until=until,
             providers=self.provider_combo.value() or frozenset(),
             models=self.model_combo.value() or frozenset(),
-            conversation_id=self.conversation_combo.value(),
+            conversation_id=self.conversation_filter.value(),
             kinds=self.token_type_combo.value() or frozenset(),
             estimated=self.estimated_combo.value(),
             sources=self.source_combo.value() or frozenset(),
@@ -220,25 +228,14 @@ class FilterBar(QWidget):
         self.source_combo.set_value(
             selection.sources or None, _set_text(frozenset(map(source_label, selection.sources)))
         )
-        conversation = selection.conversation_id
-        self.conversation_combo.set_value(conversation, f"Conversation #{conversation}")
+        self.conversation_filter.set_value(selection.conversation_id)
         self.estimated_combo.set_value(selection.estimated, "")
 
-    def set_choices(
-        self,
-        providers: Sequence[str],
-        models: Sequence[str],
-        sources: Sequence[str],
-        conversations: Sequence[ConversationSummary],
-    ) -> None:
+    def set_choices(self, choices: FilterChoices) -> None:
         """Offer these in the menus (what the ledger has), keeping what is selected."""
-        self.provider_combo.set_choices((p, frozenset({p})) for p in providers)
-        self.model_combo.set_choices((m, frozenset({m})) for m in models)
-        self.source_combo.set_choices((source_label(s), frozenset({s})) for s in sources)
-        self.conversation_combo.set_choices((c.title, c.id) for c in conversations)
-        tip = Qt.ItemDataRole.ToolTipRole
-        for index, summary in enumerate(conversations, start=1):
-            self.conversation_combo.setItemData(index, f"Conversation #{summary.id}", tip)
+        self.provider_combo.set_choices((p, frozenset({p})) for p in choices.providers)
+        self.model_combo.set_choices((m, frozenset({m})) for m in choices.models)
+        self.source_combo.set_choices((source_label(s), frozenset({s})) for s in choices.sources)
 
     # --- private -------------------------------------------------------------------------------
 
@@ -284,6 +281,9 @@ class FilterBar(QWidget):
         self._announce()
 
     def _on_combo_current_index_changed(self, _index: int) -> None:
+        self._announce()
+
+    def _on_conversation_filter_chosen(self, _conversation_id: int | None) -> None:
         self._announce()
 
     def _on_dates_timer_timeout(self) -> None:

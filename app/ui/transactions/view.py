@@ -2,7 +2,7 @@
 
 It follows the ledger whoever writes to it (this window, ``tallybook``, the local endpoint): new
 spend re-reads the table at once, then at most once a second while changes keep coming, and
-only on screen (else when next shown); a conversation created or renamed refreshes the menus.
+only on screen (else when next shown); a conversation renamed refreshes the chosen one's title.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import conversations, money
-from app.core.conversations import ConversationSummary
+from app.core import money
 from app.core.ledger import spend
 from app.core.ledger.browse import Totals
 from app.core.ledger.selection import Selection
+from app.core.ledger.spend import FilterChoices
 from app.core.storage.changes import CONVERSATIONS, LEDGER, Changes
 from app.ui.context import AppContext
 from app.ui.dialogs.widgets import MessageLine
@@ -45,8 +45,6 @@ from app.ui.transactions.table import (
 
 _WIDEST_TEXT_COLUMN = 240
 _NARROWEST_CONVERSATION = 140
-
-_Choices = tuple[list[str], list[str], list[str], list[ConversationSummary]]
 
 
 class TransactionsView(QWidget):
@@ -71,7 +69,7 @@ class TransactionsView(QWidget):
         self._choices = LatestLoad(context, self)
         self._stale = False
         self.model = TransactionTableModel(context, self)
-        self.filters = FilterBar()
+        self.filters = FilterBar(context)
         self.export_button = QPushButton("Export…")
         self.export_button.setToolTip("Write the transactions of this filter to a CSV or JSON file")
         self.table = QTableView()
@@ -154,6 +152,7 @@ class TransactionsView(QWidget):
 
     def _connect(self) -> None:
         self.filters.changed.connect(self._on_filters_changed)
+        self.filters.conversation_filter.failed.connect(self._show_error)
         self.export_button.clicked.connect(self.export)
         self.table.horizontalHeader().sortIndicatorChanged.connect(
             self._on_header_sort_indicator_changed
@@ -166,13 +165,17 @@ class TransactionsView(QWidget):
         ChangeThrottle(self._context.events.changed, LEDGER | CONVERSATIONS, self._on_changes, self)
 
     def _load_choices(self) -> None:
-        def load() -> _Choices:
-            with self._context.db.read() as session:
-                providers, models, sources = spend.choices(session)
-                everything = conversations.list_conversations(session, source=None)
-                return providers, models, sources, everything
+        """Re-read the menus' providers, models and sources (the rollups make it a few
+        milliseconds at any size) and the chosen conversation's title; conversations themselves
+        are searched as the user types, never all read."""
+        db = self._context.db
 
-        self._choices.start(load, self._on_choices_loaded, self._show_error)
+        def load() -> FilterChoices:
+            with db.read() as session:
+                return spend.choices(session)
+
+        self._choices.start(load, self.filters.set_choices, self._show_error)
+        self.filters.conversation_filter.refresh()
 
     def _show_loaded_count(self) -> None:
         shown = self.model.rowCount()
@@ -254,12 +257,9 @@ class TransactionsView(QWidget):
     def _show_error(self, error: BaseException) -> None:
         self.message.show_error(describe(error))
 
-    def _on_choices_loaded(self, choices: _Choices) -> None:
-        self.filters.set_choices(*choices)
-
     def _on_changes(self, changes: Changes) -> None:
         if not changes.ledger:
-            self._load_choices()  # a new or renamed conversation for the menu
+            self.filters.conversation_filter.refresh()  # the chosen one may have been renamed
         elif self.isVisible():
             self.refresh()
         else:

@@ -1,0 +1,160 @@
+"""The conversation list on a ledger of a thousand conversations: a page at a time, searched in
+the database, the selection kept by id and the view kept in place as the ledger changes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from PySide6.QtCore import QCoreApplication, QModelIndex, QPoint
+from pytestqt.modeltest import ModelTester
+from pytestqt.qtbot import QtBot
+
+from app.core import conversations
+from app.core.conversations import PAGE_SIZE, ConversationSummary
+from app.core.storage.db import Database
+from app.ui.context import AppContext
+from app.ui.conversation_list import ConversationListPanel, SummaryRole
+
+pytestmark = pytest.mark.gui
+
+WAIT_MS = 10_000
+COUNT = 1000
+START = datetime(2026, 1, 1)
+
+
+@pytest.fixture
+def newest_first(db: Database) -> list[int]:
+    """A thousand chat conversations a minute apart ("Topic 0" the oldest); their ids, newest
+    first. The oldest holds the only message that mentions a lighthouse."""
+    with db.write() as session:
+        made = [
+            conversations.create_conversation(
+                session, title=f"Topic {n}", now=START + timedelta(minutes=n)
+            ).id
+            for n in range(COUNT)
+        ]
+        conversations.add_message(session, made[0], "user", "Draw me a lighthouse")
+    return made[::-1]
+
+
+@pytest.fixture
+def panel(qtbot: QtBot, context: AppContext, newest_first: list[int]) -> ConversationListPanel:
+    """The panel on screen, its first page in."""
+    shown = ConversationListPanel(context)
+    qtbot.addWidget(shown)
+    shown.resize(320, 600)
+    with qtbot.waitSignal(shown.model.loaded, timeout=WAIT_MS):
+        shown.show()
+    return shown
+
+
+def listed(panel: ConversationListPanel) -> list[int]:
+    model = panel.model
+    return [model.data(model.index(row), SummaryRole).id for row in range(model.rowCount())]
+
+
+def scroll_to_the_end(qtbot: QtBot, panel: ConversationListPanel) -> None:
+    """What the user does by dragging the scroll bar down: the view asks for the next page."""
+    with qtbot.waitSignal(panel.model.fetched, timeout=WAIT_MS):
+        panel.view.scrollToBottom()
+
+
+def top_in_view(panel: ConversationListPanel) -> int:
+    summary: ConversationSummary = panel.view.indexAt(QPoint(1, 1)).data(SummaryRole)
+    return summary.id
+
+
+def selected(panel: ConversationListPanel) -> list[int]:
+    return [index.data(SummaryRole).id for index in panel.view.selectionModel().selectedIndexes()]
+
+
+def test_only_the_first_page_is_read_and_scrolling_reads_the_next(
+    qtbot: QtBot, panel: ConversationListPanel, newest_first: list[int]
+) -> None:
+    ModelTester(None).check(panel.model)
+    assert listed(panel) == newest_first[:PAGE_SIZE]
+    assert panel.view.uniformItemSizes()
+
+    scroll_to_the_end(qtbot, panel)
+
+    assert listed(panel) == newest_first[: 2 * PAGE_SIZE]
+    while panel.model.canFetchMore(QModelIndex()):
+        scroll_to_the_end(qtbot, panel)
+    assert listed(panel) == newest_first
+
+
+def test_a_search_finds_a_conversation_far_past_the_first_page(
+    qtbot: QtBot, panel: ConversationListPanel, newest_first: list[int]
+) -> None:
+    with qtbot.waitSignal(panel.model.loaded, timeout=WAIT_MS):
+        qtbot.keyClicks(panel.search, "lighthouse")
+    assert listed(panel) == [newest_first[-1]]
+    assert not panel.model.canFetchMore(QModelIndex())
+
+    with qtbot.waitSignal(panel.model.loaded, timeout=WAIT_MS):
+        panel.search.clear()
+
+    scroll_to_the_end(qtbot, panel)
+    with qtbot.waitSignal(panel.model.loaded, timeout=WAIT_MS):
+        panel.search.setText("topic")
+    assert listed(panel) == newest_first[:PAGE_SIZE]  # from the first page, shown from its top
+    assert top_in_view(panel) == newest_first[0]
+
+
+def test_an_answer_to_a_search_typed_over_is_never_shown(
+    qtbot: QtBot, panel: ConversationListPanel, context: AppContext, newest_first: list[int]
+) -> None:
+    answers: list[list[int]] = []
+    panel.model.loaded.connect(lambda: answers.append(listed(panel)))
+
+    panel.model.set_search("Topic 1")  # two hundred matches, still on their way...
+    panel.model.set_search("Topic 999")  # ...when the user typed on
+    qtbot.waitUntil(lambda: bool(answers), timeout=WAIT_MS)
+    context.reads.wait()
+    QCoreApplication.processEvents()  # delivers the older answer's queued signal
+
+    assert answers == [[newest_first[0]]]
+    assert listed(panel) == [newest_first[0]]
+
+
+def test_a_conversation_selected_before_its_page_is_read_is_highlighted_once_it_is(
+    qtbot: QtBot, panel: ConversationListPanel, newest_first: list[int]
+) -> None:
+    panel.select(newest_first[3])
+    assert selected(panel) == [newest_first[3]]
+
+    old = newest_first[PAGE_SIZE + 10]  # opened from the dashboard: not loaded yet
+    panel.select(old)
+    assert selected(panel) == []
+    scroll_to_the_end(qtbot, panel)
+    assert selected(panel) == [old]
+
+
+def test_a_change_keeps_the_selection_and_what_is_in_view(
+    qtbot: QtBot, panel: ConversationListPanel, db: Database, newest_first: list[int]
+) -> None:
+    scroll_to_the_end(qtbot, panel)
+    panel.select(newest_first[260])  # brought into view
+    first_in_view = top_in_view(panel)
+    assert first_in_view != newest_first[0]
+
+    with qtbot.waitSignal(panel.model.loaded, timeout=WAIT_MS), db.write() as session:
+        fresh = conversations.create_conversation(session, title="Just now").id  # announced
+
+    assert listed(panel)[:3] == [fresh, *newest_first[:2]]
+    assert panel.model.rowCount() == 2 * PAGE_SIZE  # as many as were loaded
+    assert top_in_view(panel) == first_in_view
+    assert selected(panel) == [newest_first[260]]
+
+
+def test_at_the_top_a_new_conversation_comes_into_view_first(
+    qtbot: QtBot, panel: ConversationListPanel, db: Database, newest_first: list[int]
+) -> None:
+    with qtbot.waitSignal(panel.model.loaded, timeout=WAIT_MS), db.write() as session:
+        fresh = conversations.create_conversation(session, title="Just now").id
+    panel.select(fresh)  # as the window does once the chat created it
+
+    assert top_in_view(panel) == fresh
+    assert selected(panel) == [fresh]
+    assert listed(panel)[1] == newest_first[0]
