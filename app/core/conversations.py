@@ -409,15 +409,31 @@ def choice_of(session: Session, conversation_id: int) -> ConversationChoice | No
     return None if row is None else ConversationChoice(*row)
 
 
-def messages(session: Session, conversation_id: int) -> list[MessageView]:
-    """The visible messages of a conversation, each reply with what it cost."""
-    rows = session.execute(
+def messages(
+    session: Session,
+    conversation_id: int,
+    *,
+    before: int | None = None,
+    limit: int | None = None,
+) -> list[MessageView]:
+    """The visible messages of a conversation, oldest first, each reply with what it cost.
+
+    A page is the newest ``limit`` messages older than message ``before`` (keyset on the id), so
+    a long conversation opens on what it shows first and each older page costs its own rows.
+    Every lookup goes through the conversation's indexes, whatever the size of the ledger.
+    """
+    statement = (
         select(Message)
         .where(Message.conversation_id == conversation_id, Message.deleted_at.is_(None))
-        .order_by(Message.id)
-    ).scalars()
-    found = list(rows)
-    usage = _usage_by_message(session, [m.id for m in found if m.role == "assistant"])
+        .order_by(Message.id.desc())
+    )
+    if before is not None:
+        statement = statement.where(Message.id < before)
+    if limit is not None:
+        statement = statement.limit(limit)
+    found = list(reversed(session.scalars(statement).all()))
+    replies = [m.id for m in found if m.role == "assistant"]
+    usage = _usage_by_message(session, conversation_id, replies)
     return [
         MessageView(m.id, m.role, m.content, m.created_at, m.provider, m.model, usage.get(m.id))
         for m in found
@@ -471,9 +487,19 @@ def system_prompt(session: Session, conversation_id: int) -> str:
     return value or ""
 
 
-def _usage_by_message(session: Session, message_ids: list[int]) -> dict[int, MessageUsage]:
+def _usage_by_message(
+    session: Session, conversation_id: int, message_ids: list[int]
+) -> dict[int, MessageUsage]:
+    """The figures of these replies of one conversation.
+
+    Read through the conversation's index on ``transactions`` (a reply's rows carry its
+    conversation), and its requests by their ids: no scan of the ledger, whose size it ignores.
+    """
     if not message_ids:
         return {}
+    charged = (Transaction.conversation_id == conversation_id) & Transaction.message_id.in_(
+        message_ids
+    )
     rows = session.execute(
         select(
             Transaction.message_id,
@@ -483,7 +509,7 @@ def _usage_by_message(session: Session, message_ids: list[int]) -> dict[int, Mes
             func.max(Transaction.estimated),
             func.max(Transaction.rate_source.like("%default for%")),
         )
-        .where(Transaction.message_id.in_(message_ids))
+        .where(charged)
         .group_by(Transaction.message_id, Transaction.token_type)
         .order_by(Transaction.message_id, func.min(Transaction.id))
     )
@@ -493,9 +519,10 @@ def _usage_by_message(session: Session, message_ids: list[int]) -> dict[int, Mes
             parts.setdefault(message_id, []).append(
                 (token_type, Decimal(amount), Decimal(value), bool(estimated), bool(defaulted))
             )
+    requests = select(Transaction.request_id).where(charged)
     details = {
         request.message_id: request
-        for request in session.scalars(select(Request).where(Request.message_id.in_(message_ids)))
+        for request in session.scalars(select(Request).where(Request.id.in_(requests)))
     }
     return {
         message_id: _message_usage(rows_of_message, details.get(message_id))

@@ -1,7 +1,7 @@
 """The chat's reads, as plain functions run on the worker threads.
 
 Nothing here touches Qt: :class:`~app.ui.chat.view.ChatView` hands these to
-``context.tasks`` (database, in order) or ``context.streams`` (provider calls) and paints what
+``context.reads`` (queries, side by side) or ``context.streams`` (provider calls) and paints what
 comes back, so the GUI thread never waits on SQLite or the network. Every write is the chat
 service's (:class:`~app.core.chats.Chats`).
 """
@@ -11,25 +11,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sqlalchemy.orm import Session
+
 from app.core import conversations, keys
 from app.core.counting.tokens import TokenCount
 from app.core.metering.client import Quote
 from app.core.providers import counts, registry
 from app.core.storage.db import Database
 
+PAGE_MESSAGES = 40
+"""Messages read at a time: more than a window shows of any conversation, a small read of any."""
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    """Some consecutive messages of a conversation, oldest first.
+
+    Attributes:
+        earlier: older messages are stored before these (read them with :func:`older_messages`).
+    """
+
+    messages: list[conversations.MessageView]
+    earlier: bool
+
 
 @dataclass(frozen=True)
 class ConversationSnapshot:
-    """Everything the chat shows of a stored conversation, read in one go."""
+    """What the chat shows first of a stored conversation, read in one go: its newest page."""
 
     conversation: conversations.ConversationView
-    messages: list[conversations.MessageView]
+    page: MessagePage
     cost: Decimal
     system_prompt: str
 
 
 def load_conversation(db: Database, conversation_id: int) -> ConversationSnapshot:
-    """Read a conversation, its visible messages with their usage, and its running total.
+    """Read a conversation, its newest messages with their usage, and its running total.
 
     Raises:
         ConversationNotFound: it does not exist (or was deleted).
@@ -37,10 +54,21 @@ def load_conversation(db: Database, conversation_id: int) -> ConversationSnapsho
     with db.read() as session:
         return ConversationSnapshot(
             conversation=conversations.get_conversation(session, conversation_id),
-            messages=conversations.messages(session, conversation_id),
+            page=_page(session, conversation_id, None),
             cost=conversations.conversation_cost(session, conversation_id),
             system_prompt=conversations.system_prompt(session, conversation_id),
         )
+
+
+def older_messages(db: Database, conversation_id: int, before: int) -> MessagePage:
+    """The page of messages stored just before message ``before``."""
+    with db.read() as session:
+        return _page(session, conversation_id, before)
+
+
+def _page(session: Session, conversation_id: int, before: int | None) -> MessagePage:
+    found = conversations.messages(session, conversation_id, before=before, limit=PAGE_MESSAGES + 1)
+    return MessagePage(found[-PAGE_MESSAGES:], earlier=len(found) > PAGE_MESSAGES)
 
 
 def has_chatted(db: Database) -> bool:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
+
 from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
@@ -10,6 +13,8 @@ from PySide6.QtGui import (
     QGuiApplication,
     QPalette,
     QResizeEvent,
+    QTextBlock,
+    QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
     QTextFormat,
@@ -28,10 +33,32 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.conversations import MessageUsage
+from app.ui.chat.blocks import settled_length
 from app.ui.chat.figures import usage_details, usage_line
 
 RENDER_DELAY_MS = 40
-"""Streamed text is re-rendered at most this often: Markdown is parsed whole each time."""
+"""Streamed text is rendered at most this often."""
+SETTLE_CHARS = 1200
+"""A streaming reply's finished blocks are set apart, rendered once, when they are this long:
+each render then parses at most about this much besides the block still open."""
+_PLAIN_PUNCTUATION = frozenset(" .,;?!'\"()-")
+"""Besides letters and digits, what Markdown gives no meaning to in the middle of a line."""
+
+
+@dataclass
+class RenderTally:
+    """What a message's text views have done, for tests and benchmarks to count, not time.
+
+    Attributes:
+        renders: times a view's text was shown anew (rendered whole, or words appended).
+        parsed: characters of Markdown parsed for them.
+        typed: characters appended as plain text without a parse (see
+            :meth:`MarkdownView.extend_to`).
+    """
+
+    renders: int = 0
+    parsed: int = 0
+    typed: int = 0
 
 
 def _mix(base: QColor, ink: QColor, amount: float) -> QColor:
@@ -51,10 +78,11 @@ class MarkdownView(QTextBrowser):
     system's monospace font on a tint of the palette, so it stays readable in dark themes too.
     """
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, tally: RenderTally | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._source = ""
         self._markdown = True
+        self._tally = tally or RenderTally()
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setOpenExternalLinks(True)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -80,12 +108,36 @@ class MarkdownView(QTextBrowser):
         """Show ``text``, rendered from Markdown or shown as typed."""
         self._source = text
         self._markdown = markdown
+        self._tally.renders += 1
         if markdown:
+            self._tally.parsed += len(text)
             self.setMarkdown(text)
             self._style_code()
         else:
             self.setPlainText(text)
         self._fit()
+
+    def extend_to(self, text: str) -> None:
+        """Show the Markdown ``text``, which usually continues what is shown (a streaming reply).
+
+        Words that continue the last paragraph and that Markdown gives no meaning to are
+        appended as they are, without parsing anything (the result is what a parse would give);
+        anything else renders ``text`` whole.
+        """
+        shown = self._source
+        added = text[len(shown) :]
+        if not (self._markdown and text.startswith(shown) and self._continues_plainly(added)):
+            self.set_content(text)
+            return
+        # A paragraph's trailing blanks are not shown: they are, once a word follows them.
+        typed = (shown[len(shown.rstrip(" \t")) :] + added).rstrip(" ")
+        self._source = text
+        if typed.strip(" \t"):
+            cursor = QTextCursor(self.document())
+            cursor.movePosition(QTextCursor.MoveOperation.End)
+            cursor.insertText(typed, QTextCharFormat())
+            self._tally.renders += 1
+            self._tally.typed += len(typed)
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
         return QSize(super().sizeHint().width(), self._wanted_height())
@@ -109,6 +161,37 @@ class MarkdownView(QTextBrowser):
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange and self._markdown and self._source:
             self.set_content(self._source)  # the code shading is a tint of the palette
+
+    def _continues_plainly(self, added: str) -> bool:
+        """Whether ``added`` after the shown text only lengthens its last paragraph's text.
+
+        The shown text must end in a plain paragraph whose last line starts with a letter (no
+        list, quote, heading or code can start there), with no HTML before it (Qt gathers
+        what follows a tag, over paragraphs); its last word and ``added`` must hold only
+        letters, digits, spaces and quiet punctuation (no emphasis, code, link, entity, escape
+        or line break), and together they must not spell a ``www.`` link.
+        """
+        shown = self._source
+        if "<" in shown:
+            return False
+        last_line = shown[shown.rfind("\n") + 1 :]
+        first = last_line.lstrip(" ")
+        if not first[:1].isalpha() or len(last_line) - len(first) > 3:
+            return False
+        last_word = last_line[last_line.rfind(" ") + 1 :]
+        if not all(c.isalnum() or c in _PLAIN_PUNCTUATION for c in last_word + added):
+            return False
+        if "www." in (last_word + added).lower():
+            return False
+        block = self.document().lastBlock()
+        block_format = block.blockFormat()
+        return (
+            block.textList() is None
+            and block_format.headingLevel() == 0
+            and not block_format.hasProperty(QTextFormat.Property.BlockCodeFence)
+            and not block_format.hasProperty(QTextFormat.Property.BlockQuoteLevel)
+            and QTextCursor(block).currentTable() is None
+        )
 
     def _wanted_height(self) -> int:
         height = self.document().size().height() + 2 * self.frameWidth()
@@ -134,47 +217,65 @@ class MarkdownView(QTextBrowser):
         shade = _mix(
             palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Text), 0.07
         )
-        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        mono = _mono_families()
         document = self.document()
         block = document.begin()
         while block.isValid():
-            block_format = block.blockFormat()
+            if block.blockFormat().hasProperty(QTextFormat.Property.BlockCodeFence):
+                block = self._style_fence(block, shade, mono)
+                continue
             cursor = QTextCursor(block)
-            if block_format.hasProperty(QTextFormat.Property.BlockCodeFence):
-                block_format.setBackground(shade)
-                block_format.setLeftMargin(6)
-                block_format.setRightMargin(6)
-                cursor.setBlockFormat(block_format)
-                code = QTextCharFormat()
-                code.setFontFamilies(mono.families())
-                code.setFontFixedPitch(True)
-                cursor.movePosition(
-                    QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor
-                )
-                cursor.mergeCharFormat(code)
-            else:
-                fragments = block.begin()
-                while not fragments.atEnd():
-                    fragment = fragments.fragment()
-                    if fragment.isValid() and fragment.charFormat().fontFixedPitch():
-                        cursor.setPosition(fragment.position())
-                        cursor.setPosition(
-                            fragment.position() + fragment.length(),
-                            QTextCursor.MoveMode.KeepAnchor,
-                        )
-                        inline = QTextCharFormat()
-                        inline.setBackground(shade)
-                        inline.setFontFamilies(mono.families())
-                        cursor.mergeCharFormat(inline)
-                    fragments += 1
+            fragments = block.begin()
+            while not fragments.atEnd():
+                fragment = fragments.fragment()
+                if fragment.isValid() and fragment.charFormat().fontFixedPitch():
+                    cursor.setPosition(fragment.position())
+                    cursor.setPosition(
+                        fragment.position() + fragment.length(), QTextCursor.MoveMode.KeepAnchor
+                    )
+                    inline = QTextCharFormat()
+                    inline.setBackground(shade)
+                    inline.setFontFamilies(mono)
+                    cursor.mergeCharFormat(inline)
+                fragments += 1
             block = block.next()
+
+    @staticmethod
+    def _style_fence(first: QTextBlock, shade: QColor, mono: list[str]) -> QTextBlock:
+        """Shade the code block starting at ``first``, in one edit; returns the block after."""
+        last = first
+        while last.next().isValid() and last.next().blockFormat().hasProperty(
+            QTextFormat.Property.BlockCodeFence
+        ):
+            last = last.next()
+        cursor = QTextCursor(first)
+        cursor.setPosition(last.position() + last.length() - 1, QTextCursor.MoveMode.KeepAnchor)
+        block_format = QTextBlockFormat()
+        block_format.setBackground(shade)
+        block_format.setLeftMargin(6)
+        block_format.setRightMargin(6)
+        cursor.mergeBlockFormat(block_format)
+        code = QTextCharFormat()
+        code.setFontFamilies(mono)
+        code.setFontFixedPitch(True)
+        cursor.mergeCharFormat(code)
+        return last.next()
+
+
+@cache
+def _mono_families() -> list[str]:
+    """The system's monospace font families (asked once: the lookup is slow)."""
+    return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).families()
 
 
 class MessageWidget(QFrame):
     """A message in the chat: who said it, the text, and for replies what they cost.
 
-    Replies stream in with :meth:`append`, then :meth:`finish` puts the settled text and the
-    usage footer in place. The user's own messages are shown as typed (not as Markdown).
+    Replies stream in with :meth:`append`: the blocks that are finished are set apart as they
+    grow long, each rendered once, and only the open tail is rendered again as text arrives
+    (mostly by appending words, see :meth:`MarkdownView.extend_to`). :meth:`finish` renders
+    the final text whole, exactly as a stored reply is shown, and puts the usage footer in
+    place. The user's own messages are shown as typed (not as Markdown).
 
     Signals:
         retry_requested(int): the user asked for this reply again; the reply's message id.
@@ -197,6 +298,11 @@ class MessageWidget(QFrame):
         self._text = text
         self._reasoning = ""
         self._streaming = False
+        self._settled = 0
+        """Characters of the streaming text shown in ``_settled_views``."""
+        self._settled_views: list[MarkdownView] = []
+        self.tally = RenderTally()
+        """What this message's text views rendered (see :class:`RenderTally`)."""
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
         self._render_timer.setInterval(RENDER_DELAY_MS)
@@ -224,8 +330,10 @@ class MessageWidget(QFrame):
         self.thinking.setFont(thinking_font)
         self.thinking.hide()
 
-        self.body = MarkdownView()
-        self.body.set_content(text, markdown=role != "user")
+        self.body = MarkdownView(self.tally)
+        """The message's text; while a reply streams, its open tail (below the settled part)."""
+        if text:
+            self.body.set_content(text, markdown=role != "user")
 
         self.footer = QLabel()
         self.footer.setObjectName("usageFooter")
@@ -267,11 +375,17 @@ class MessageWidget(QFrame):
         layout.addWidget(self.thinking)
         layout.addWidget(self.body)
         layout.addWidget(self._actions)
+        self._layout = layout
         self._update_actions()
 
     def text(self) -> str:
         """The message's text so far (Markdown source for replies)."""
         return self._text
+
+    def rendered_text(self) -> str:
+        """The text rendered so far: a streaming reply's settled part and open tail, which lag
+        :meth:`text` by at most a render tick; all of it once the reply has settled."""
+        return "".join(view.source_text() for view in [*self._settled_views, self.body])
 
     def footer_text(self) -> str:
         """The usage footer as shown (empty until the reply settles)."""
@@ -290,6 +404,7 @@ class MessageWidget(QFrame):
             self.who.setText(self._who_text(self.role, model))
         self.thinking.hide()
         self.footer.hide()
+        self._drop_settled()
         self.body.set_content("")
         self.body.setPlaceholderText("…")
         self._update_actions()
@@ -315,6 +430,7 @@ class MessageWidget(QFrame):
         self._text = text
         if message_id is not None:
             self.message_id = message_id
+        self._drop_settled()
         self.body.setPlaceholderText("" if text else "No text arrived.")
         self.body.set_content(text, markdown=self.role != "user")
         self.set_figures(figures)
@@ -336,7 +452,24 @@ class MessageWidget(QFrame):
         self.retry_button.setVisible(settled and self.message_id is not None)
 
     def _on_render_timer_timeout(self) -> None:
-        self.body.set_content(self._text)
+        text = self._text
+        cut = settled_length(text, self._settled)
+        if cut - self._settled >= SETTLE_CHARS:
+            view = MarkdownView(self.tally)
+            view.set_content(text[self._settled : cut])
+            self._layout.insertWidget(self._layout.indexOf(self.body), view)
+            self._settled_views.append(view)
+            self._settled = cut
+        self.body.extend_to(text[self._settled :])
+
+    def _drop_settled(self) -> None:
+        """Take the streamed reply's settled part away (it is rendered whole, or anew)."""
+        for view in self._settled_views:
+            self._layout.removeWidget(view)
+            view.hide()
+            view.deleteLater()
+        self._settled_views.clear()
+        self._settled = 0
 
     def _on_copy_button_clicked(self) -> None:
         QGuiApplication.clipboard().setText(self._text)

@@ -1,9 +1,11 @@
 """The chat area of the main window: one conversation, replies streaming in, and what they cost.
 
-Everything slow happens off the GUI thread: database reads and writes on ``context.tasks`` (one
-thread, in order), replies and titles on ``context.streams``. Results come back as signals and
-are painted only if they still belong to what is on screen (each load and quote carries a
-generation number; a reply keeps its own widgets and lets go of them when the view moves on).
+Everything slow happens off the GUI thread: database reads on ``context.reads`` (side by side),
+writes on ``context.tasks`` (one thread, in order), replies and titles on ``context.streams``.
+Results come back as signals and are painted only if they still belong to what is on screen
+(each load and quote carries a generation number; a reply keeps its own widgets and lets go of
+them when the view moves on). A conversation opens on its newest page, and only what fills the
+view is built (:class:`~app.ui.chat.message_list.MessageList`).
 """
 
 from __future__ import annotations
@@ -16,17 +18,16 @@ from typing import Any
 
 import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QMessageBox,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from app.core.chats import NewConversation, Opened
+from app.core.conversations import MessageView
 from app.core.counting.tokens import TokenCount
 from app.core.errors import ConversationNotFound, MissingKey, ProviderError, TallybookError
 from app.core.metering.client import Metered, Quote, StreamItem
@@ -45,6 +46,7 @@ from app.ui.chat.figures import (
 )
 from app.ui.chat.header import ConversationHeader
 from app.ui.chat.message import MessageWidget
+from app.ui.chat.message_list import MessageList
 from app.ui.chat.model_picker import Menu
 from app.ui.chat.notices import ErrorStrip, WelcomeCard
 from app.ui.context import AppContext
@@ -57,8 +59,6 @@ DEFAULT_SELECTION = ("demo", "gpt-4o-mini")
 """Where a new window sends until told otherwise: the offline demo needs no key."""
 QUOTE_DELAY_MS = 250
 """The live estimate waits for a pause in typing this long."""
-USER_INDENT = 64
-"""The user's own messages sit this far in from the left, like a reply to the conversation."""
 
 
 @dataclass(eq=False)
@@ -114,8 +114,6 @@ class ChatView(QWidget):
         self._reply: _Reply | None = None
         self._busy = False
         self._total = Decimal(0)
-        self._messages: list[MessageWidget] = []
-        self._stick_to_bottom = True
 
         self.header = ConversationHeader()
         self.header.system_prompt_saved.connect(self._on_header_system_prompt_saved)
@@ -131,25 +129,8 @@ class ChatView(QWidget):
         welcome_layout.addWidget(self.welcome, 4)
         welcome_layout.addStretch(1)
         self._welcome_row.hide()
-
-        self._list = QWidget()
-        self._list.setObjectName("messageList")
-        self._list.setBackgroundRole(QPalette.ColorRole.Base)
-        self._list.setAutoFillBackground(True)
-        self._list_layout = QVBoxLayout(self._list)
-        self._list_layout.setContentsMargins(12, 8, 12, 8)
-        self._list_layout.setSpacing(10)
-        self._list_layout.addWidget(self._welcome_row)
-        self._list_layout.addStretch(1)
-        self.message_scroll = QScrollArea()
-        self.message_scroll.setObjectName("messages")
-        self.message_scroll.setWidgetResizable(True)
-        self.message_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.message_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.message_scroll.setWidget(self._list)
-        bar = self.message_scroll.verticalScrollBar()
-        bar.rangeChanged.connect(self._on_scrollbar_range_changed)
-        bar.valueChanged.connect(self._on_scrollbar_value_changed)
+        self.message_scroll = MessageList(self._welcome_row, self._stored_message)
+        self.message_scroll.earlier_wanted.connect(self._on_message_scroll_earlier_wanted)
 
         self.errors = ErrorStrip()
         self.errors.keys_requested.connect(self._on_errors_keys_requested)
@@ -205,7 +186,6 @@ class ChatView(QWidget):
         self._total = Decimal(0)
         self.header.set_total(self._total)
         self.header.set_context(None, None)
-        self._stick_to_bottom = True
         db = self._context.db
         if conversation_id is None:
             self.header.set_title("New conversation")
@@ -259,14 +239,15 @@ class ChatView(QWidget):
         return self._busy
 
     def messages(self) -> list[MessageWidget]:
-        """The message widgets shown, oldest first."""
-        return list(self._messages)
+        """The message widgets built, oldest first: a long conversation's newest, as far up as
+        the user has scrolled (older ones are built on the way up)."""
+        return self.message_scroll.widgets()
 
     # Loading a conversation
 
     def _on_has_chatted_done(self, generation: int, chatted: bool) -> None:
         if generation == self._load_generation and self._conversation_id is None:
-            self._welcome_row.setVisible(not chatted and not self._messages)
+            self._welcome_row.setVisible(not chatted and not self.messages())
 
     def _on_load_done(self, generation: int, snapshot: loading.ConversationSnapshot) -> None:
         if generation != self._load_generation:
@@ -295,21 +276,38 @@ class ChatView(QWidget):
         streaming_here = (
             reply is not None and not reply.settled and reply.conversation_id == conversation.id
         )
-        shown = list(snapshot.messages)
+        shown = list(snapshot.page.messages)
         if streaming_here:
             # The reply in flight is stored empty until it settles; show the live one instead.
             while shown and shown[-1].role == "assistant" and not shown[-1].content:
                 shown.pop()
-        for message in shown:
-            widget = self._add_message(message.role, message.content, model=message.model)
-            if message.role == "assistant":
-                widget.finish(message.content, message.usage, message.id)
+        self.message_scroll.show_stored(loading.MessagePage(shown, snapshot.page.earlier))
         if streaming_here and reply is not None:
             reply.bubble = self._add_message("assistant", model=reply.model)
             reply.bubble.start_streaming(reply.model)
             if reply.partial:
                 reply.bubble.append(reply.partial)
-        self._stick_to_bottom = True
+        self.message_scroll.stick_to_bottom()
+
+    def _on_message_scroll_earlier_wanted(self, before: int) -> None:
+        """The user scrolled up to the oldest message read: read the page stored before it."""
+        generation, conversation_id = self._load_generation, self._conversation_id
+        if conversation_id is None:
+            return
+        db = self._context.db
+        self._run_read(
+            lambda: loading.older_messages(db, conversation_id, before),
+            lambda page: self._on_earlier_done(generation, page),
+            lambda error: self._on_earlier_failed(generation, error),
+        )
+
+    def _on_earlier_done(self, generation: int, page: loading.MessagePage) -> None:
+        if generation == self._load_generation:
+            self.message_scroll.add_earlier(page)
+
+    def _on_earlier_failed(self, generation: int, error: BaseException) -> None:
+        if generation == self._load_generation:
+            self.errors.show_message(describe(error))
 
     # Sending
 
@@ -379,7 +377,7 @@ class ChatView(QWidget):
         prompt = self._add_message("user", text)
         bubble = self._add_message("assistant", model=model)
         bubble.start_streaming(model)
-        self._stick_to_bottom = True
+        self.message_scroll.stick_to_bottom()
         reply = _Reply(
             self._conversation_id,
             endpoint,
@@ -394,7 +392,7 @@ class ChatView(QWidget):
 
     def _on_message_retry_requested(self, message_id: MessageId) -> None:
         conversation_id = self._conversation_id
-        bubble = next((m for m in self._messages if m.message_id == message_id), None)
+        bubble = next((m for m in self.messages() if m.message_id == message_id), None)
         if self._busy or conversation_id is None or bubble is None:
             return
         endpoint, model = self.selection()
@@ -682,46 +680,38 @@ class ChatView(QWidget):
 
     # Message list
 
-    def _add_message(self, role: str, text: str = "", *, model: str | None = None) -> MessageWidget:
-        widget = MessageWidget(role, text, model=model)
-        widget.retry_requested.connect(self._on_message_retry_requested)
-        row = QWidget()
-        row_layout = QHBoxLayout(row)
-        row_layout.setContentsMargins(0, 0, 0, 0)
-        if role == "user":
-            row_layout.addSpacing(USER_INDENT)
-        row_layout.addWidget(widget)
-        self._list_layout.insertWidget(self._list_layout.count() - 1, row)
-        self._messages.append(widget)
+    def _stored_message(self, message: MessageView) -> MessageWidget:
+        """The widget of a stored message: a reply with its cost footer, rendered once."""
+        user = message.role == "user"
+        text = message.content if user else ""
+        widget = self._message_widget(message.role, text, message.model, message.id)
+        if not user:
+            widget.finish(message.content, message.usage)
         return widget
 
-    def _remove_message(self, widget: MessageWidget) -> None:
-        if widget in self._messages:
-            self._messages.remove(widget)
-            row = widget.parentWidget()
-            if row is not None:
-                self._list_layout.removeWidget(row)
-                row.deleteLater()
+    def _message_widget(
+        self, role: str, text: str, model: str | None, message_id: int | None = None
+    ) -> MessageWidget:
+        widget = MessageWidget(role, text, model=model, message_id=message_id)
+        widget.retry_requested.connect(self._on_message_retry_requested)
+        return widget
+
+    def _add_message(self, role: str, text: str = "", *, model: str | None = None) -> MessageWidget:
+        widget = self._message_widget(role, text, model)
+        self.message_scroll.append(widget)
+        return widget
 
     def _drop_reply_widgets(self, reply: _Reply) -> None:
         """Take away the bubbles of a reply that never came (a retry's is reloaded instead)."""
         for widget in (reply.prompt_bubble, reply.bubble):
             if widget is not None:
-                self._remove_message(widget)
+                self.message_scroll.remove(widget)
         reply.prompt_bubble = reply.bubble = None
 
     def _clear_messages(self) -> None:
         if self._reply is not None:
             self._reply.bubble = self._reply.prompt_bubble = None
-        for widget in list(self._messages):
-            self._remove_message(widget)
-
-    def _on_scrollbar_range_changed(self, _low: int, high: int) -> None:
-        if self._stick_to_bottom:
-            self.message_scroll.verticalScrollBar().setValue(high)
-
-    def _on_scrollbar_value_changed(self, value: int) -> None:
-        self._stick_to_bottom = value >= self.message_scroll.verticalScrollBar().maximum() - 8
+        self.message_scroll.clear()
 
     # Plumbing
 
