@@ -13,8 +13,8 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import (
     QInputDialog,
     QMainWindow,
@@ -72,6 +72,8 @@ class MainWindow(QMainWindow):
     def __init__(self, context: AppContext, settings: QSettings | None = None) -> None:
         super().__init__()
         self.context = context
+        context.reads.hold()  # every load below starts once the window has painted
+        self._painted = False
         self._balance = LatestLoad(context, self)
         self._settings = settings or QSettings()
         self.setWindowTitle("Tallybook")
@@ -153,6 +155,12 @@ class MainWindow(QMainWindow):
         self.chat.focus_composer()
 
     # --- events -------------------------------------------------------------------------------
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            QTimer.singleShot(0, self.context.reads.release)  # once this frame is on screen
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         self.chat.stop()

@@ -50,6 +50,7 @@ class TaskRunner(QObject):
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(threads)
         self._live: set[QObject] = set()
+        self._held: list[QRunnable] | None = None
 
     def run(
         self,
@@ -64,7 +65,28 @@ class TaskRunner(QObject):
             signals.finished.connect(on_done)
         if on_error is not None:
             signals.failed.connect(on_error)
-        self._pool.start(_Task(function, signals))
+        self._start(_Task(function, signals))
+
+    def hold(self) -> None:
+        """Queue what is run from now on without starting it, until :meth:`release`.
+
+        A window holds its loads until it has painted once: Python threads share one
+        interpreter lock, so queries starting at once would hold back the first paint.
+        """
+        if self._held is None:
+            self._held = []
+
+    def release(self) -> None:
+        """Start what was held, in order."""
+        held, self._held = self._held or [], None
+        for task in held:
+            self._pool.start(task)
+
+    def _start(self, task: QRunnable) -> None:
+        if self._held is None:
+            self._pool.start(task)
+        else:
+            self._held.append(task)
 
     def stream(
         self,

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QCoreApplication, QSettings
 from pytestqt.qtbot import QtBot
 
 from app.core import conversations
@@ -17,6 +17,8 @@ from app.core.storage.db import Database
 from app.ui.context import AppContext
 from app.ui.conversation_list import SummaryRole
 from app.ui.main_window import DEFAULT_CONFIRM_ABOVE, MainWindow
+
+WAIT_MS = 10_000
 
 pytestmark = pytest.mark.gui
 
@@ -111,6 +113,23 @@ def test_the_window_opens_on_the_chat_without_building_its_hidden_pages(
     window.pages.setCurrentIndex(window.pages.indexOf(window._dashboard_page))
     assert window._dashboard_page.is_built  # built as it is shown, and only then
     assert not window._transactions_page.is_built
+
+
+def test_the_windows_loads_start_once_it_has_painted(
+    qtbot: QtBot, db: Database, tmp_path: Path
+) -> None:
+    context = AppContext.create(db)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(context, settings)
+    qtbot.addWidget(window)
+    QCoreApplication.processEvents()
+    assert context.reads.pending > 0  # the list, the balance, the chat's menu: held, not run
+    assert window.balance_button.text() == "Balance …"
+    window.show()
+    qtbot.waitUntil(lambda: context.reads.pending == 0, timeout=WAIT_MS)
+    assert window.balance_button.text().startswith("Balance $")
+    window.close()
+    context.close()
 
 
 def test_hand_edited_settings_that_make_no_sense_fall_back_to_defaults(
