@@ -37,8 +37,16 @@ class FirstPaint(QObject):
         if event.type() == QEvent.Type.Paint and isinstance(watched, QMainWindow):
             print(f"painted {time.time():.6f}", flush=True)
             QApplication.instance().removeEventFilter(self)
-            QTimer.singleShot(0, watched.close)
+            QTimer.singleShot(0, lambda: close_when_loaded(watched))
         return False
+
+def close_when_loaded(window):
+    context = getattr(window, "context", None)  # the baseline's window has no loads
+    if context is not None and (context.reads.pending or context.tasks.pending):
+        QTimer.singleShot(5, lambda: close_when_loaded(window))
+        return
+    print(f"loaded {time.time():.6f}", flush=True)
+    window.close()
 
 app = QApplication(sys.argv[:1])
 watch = FirstPaint()
@@ -53,8 +61,9 @@ sys.exit(main(["--data-dir", sys.argv[1]]))
 """
 
 
-def start_once(data_dir: Path | None, env: dict[str, str]) -> float:
-    """Seconds from spawning the process to its main window's first paint."""
+def start_once(data_dir: Path | None, env: dict[str, str]) -> tuple[float, float]:
+    """Seconds from spawning the process to its main window's first paint, and until every
+    load the window started has answered."""
     argument = "baseline" if data_dir is None else str(data_dir)
     spawned = time.time()
     result = subprocess.run(
@@ -65,10 +74,10 @@ def start_once(data_dir: Path | None, env: dict[str, str]) -> float:
         text=True,
         timeout=120,
     )
-    painted = [line for line in result.stdout.splitlines() if line.startswith("painted ")]
-    if not painted:
+    marks = dict(line.split() for line in result.stdout.splitlines() if line[:1] in "pl")
+    if "painted" not in marks or "loaded" not in marks:
         raise RuntimeError(f"no window was painted:\n{result.stderr[-2000:]}")
-    return float(painted[0].split()[1]) - spawned
+    return float(marks["painted"]) - spawned, float(marks["loaded"]) - spawned
 
 
 @contextmanager
@@ -113,13 +122,14 @@ def main() -> None:
         for name, data_dir in cases:
             start_once(data_dir, env)  # creates or upgrades the ledger; warms the file cache
             runs = [start_once(data_dir, env) for _ in range(args.repeats)]
-            figures[name] = statistics.median(runs)
-        baseline = figures[cases[0][0]]
-        for name, seconds in figures.items():
-            versus = f", {seconds / baseline:.1f}x Qt's own" if seconds is not baseline else ""
+            figures[name] = tuple(statistics.median(run[i] for run in runs) for i in (0, 1))
+        baseline = figures[cases[0][0]][0]
+        for name, (painted, loaded) in figures.items():
+            versus = f", {painted / baseline:.1f}x Qt's own" if painted is not baseline else ""
             print(
-                f"cold start to a painted window, {name}: {seconds * 1e3:.0f} ms"
-                f" (target < {TARGET_S * 1e3:.0f} ms{versus})"
+                f"cold start to a painted window, {name}: {painted * 1e3:.0f} ms"
+                f" (target < {TARGET_S * 1e3:.0f} ms{versus}); every load answered"
+                f" {loaded * 1e3:.0f} ms"
             )
 
 
