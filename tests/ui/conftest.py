@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from pytestqt.qtbot import QtBot
 
 from app.core.storage.db import Database
+from app.ui.chat import ChatView
 from app.ui.context import AppContext
 
 
@@ -18,3 +20,17 @@ def context(db: Database) -> Iterator[AppContext]:
         yield shared
     finally:
         shared.close()
+
+
+@pytest.fixture
+def chat_view(qtbot: QtBot, context: AppContext) -> Iterator[ChatView]:
+    """A shown chat view whose model picker has its menu."""
+    widget = ChatView(context)
+    qtbot.addWidget(widget)
+    widget.resize(820, 640)
+    widget.show()
+    qtbot.waitUntil(lambda: bool(widget.composer.picker.choices()), timeout=5_000)
+    yield widget
+    # pytest-qt has closed the widget by now; a reply still streaming is cancelled here and
+    # the context fixture then waits for its thread.
+    widget.stop()

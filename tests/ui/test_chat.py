@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -32,16 +31,8 @@ REPLY_TIMEOUT = 10_000
 
 
 @pytest.fixture
-def view(qtbot: QtBot, context: AppContext) -> Iterator[ChatView]:
-    widget = ChatView(context)
-    qtbot.addWidget(widget)
-    widget.resize(820, 640)
-    widget.show()
-    qtbot.waitUntil(lambda: bool(widget.composer.picker.choices()), timeout=5_000)
-    yield widget
-    # pytest-qt has closed the widget by now; a reply still streaming is cancelled here and
-    # the context fixture then waits for its thread.
-    widget.stop()
+def view(chat_view: ChatView) -> ChatView:
+    return chat_view
 
 
 def send(qtbot: QtBot, view: ChatView, text: str) -> Metered:

@@ -3,8 +3,6 @@ a long reply streaming in renders its open tail only, and settles exactly as sto
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,7 +18,6 @@ from app.core.types import ConversationId
 from app.ui.chat import ChatView, loading, message
 from app.ui.chat.figures import usage_line
 from app.ui.chat.message import SETTLE_CHARS, MarkdownView, MessageWidget
-from app.ui.context import AppContext
 from tests.support import long_conversation
 
 pytestmark = pytest.mark.gui
@@ -29,14 +26,8 @@ REPLY_TIMEOUT = 20_000
 
 
 @pytest.fixture
-def view(qtbot: QtBot, context: AppContext) -> Iterator[ChatView]:
-    widget = ChatView(context)
-    qtbot.addWidget(widget)
-    widget.resize(820, 640)
-    widget.show()
-    qtbot.waitUntil(lambda: bool(widget.composer.picker.choices()), timeout=5_000)
-    yield widget
-    widget.stop()
+def view(chat_view: ChatView) -> ChatView:
+    return chat_view
 
 
 @pytest.fixture
