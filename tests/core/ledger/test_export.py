@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import tracemalloc
 from datetime import date, datetime
 from decimal import Decimal
@@ -73,6 +74,40 @@ def test_formula_text_is_neutralised(db: Database, tmp_path: Path, title: str) -
     row = _read(out)[0]
     assert row["conversation_title"] == "'" + title
     assert row["token_value"] == "-1.5"  # numbers keep their sign, unquoted
+
+
+QUOTED_TEXT = ("Hello, world", 'say "hi"', "two\nlines", "carriage\rreturn", '"quoted", twice')
+
+
+@pytest.mark.parametrize("plain_between", [4, 1], ids=["few-quoted", "most-quoted"])
+def test_text_needing_quotes_reads_back_in_order(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plain_between: int
+) -> None:
+    """Commas, quotes and line breaks in any free text, among plain rows or in most rows: a
+    CSV reader gets every cell back, every row in its place."""
+    monkeypatch.setattr(export, "PAGE_ROWS", 2 + 2 * plain_between)  # a block of rows a page
+    expected: list[tuple[str, ...]] = []
+    with db.write() as session:
+        quiet = conversations.create_conversation(session, title="Plain title")
+        plain = dataclasses.replace(spend(1, 1), conversation_id=quiet.id)
+        rows = [("Plain title", plain)] * (1 + plain_between)  # a first page without quotes
+        for text in QUOTED_TEXT:
+            chat = conversations.create_conversation(session, title=text)
+            for title, special in (
+                (text, dataclasses.replace(plain, conversation_id=chat.id)),
+                ("Plain title", dataclasses.replace(plain, model=text, context=text)),
+                ("Plain title", dataclasses.replace(plain, requested_model=text, usage_notes=text)),
+            ):
+                rows += [(title, special), *[("Plain title", plain)] * plain_between]
+        for title, record in rows:
+            entries.spend_tokens(session, record)
+            notes = (record.requested_model or "", record.usage_notes or "")
+            expected += [(title, record.model, record.context, *notes)] * 2  # prompt, completion
+    out = tmp_path / "x.csv"
+    with db.read() as session:
+        assert export.export(session, out) == len(expected)
+    fields = ("conversation_title", "model", "context", "requested_model", "usage_notes")
+    assert [tuple(row[name] for name in fields) for row in _read(out)] == expected
 
 
 def test_filters(db: Database, tmp_path: Path) -> None:
