@@ -51,6 +51,9 @@ if TYPE_CHECKING:
     from app.ui.dashboard import DashboardView
     from app.ui.transactions import TransactionsView
 
+UNPAINTED_LOADS_MS = 1_000
+"""How long a window that is not painted holds its loads back (see :meth:`TaskRunner.hold`)."""
+
 DEFAULT_CONFIRM_ABOVE = Decimal(100_000)
 """Ask before sending a message quoted above $0.10 (the user can change it in Settings)."""
 
@@ -74,6 +77,9 @@ class MainWindow(QMainWindow):
         self.context = context
         context.reads.hold()  # every load below starts once the window has painted
         self._painted = False
+        # ...or after a moment in any case: a window started minimized is not painted, and the
+        # local endpoint must start all the same.
+        QTimer.singleShot(UNPAINTED_LOADS_MS, context.reads.release)
         self._balance = LatestLoad(context, self)
         self._settings = settings or QSettings()
         self.setWindowTitle("Tallybook")

@@ -77,7 +77,7 @@ class TaskRunner(QObject):
             self._held = []
 
     def release(self) -> None:
-        """Start what was held, in order."""
+        """Start what was held, in order (nothing, if nothing is held)."""
         held, self._held = self._held or [], None
         for task in held:
             self._pool.start(task)

@@ -132,6 +132,20 @@ def test_the_windows_loads_start_once_it_has_painted(
     context.close()
 
 
+def test_a_window_never_painted_still_loads_and_starts_its_endpoint(
+    qtbot: QtBot, db: Database, tmp_path: Path
+) -> None:
+    """Started minimized, a window is not painted: its loads (the local endpoint's settings
+    among them) start after a moment all the same."""
+    context = AppContext.create(db)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(context, settings)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.balance_button.text().startswith("Balance $"), timeout=WAIT_MS)
+    assert not window.isVisible()
+    context.close()
+
+
 def test_hand_edited_settings_that_make_no_sense_fall_back_to_defaults(
     qtbot: QtBot, db: Database, tmp_path: Path
 ) -> None:
