@@ -1,4 +1,4 @@
-"""The window's writes on the database thread, and answers that arrive too late.
+"""The window's writes on the writer thread, its repeated reads, and answers that come too late.
 
 A write needs no announcement of its own: the ledger announces every commit (``AppEvents.changed``,
 :mod:`app.ui.live`), so each view refreshes whoever wrote. What is left for the caller is where
