@@ -261,7 +261,7 @@ def _fields(text: Callable[[Any], ColumnElement[str]]) -> list[ColumnElement[Any
         Transaction.message_id,
         text(Transaction.provider),
         text(Transaction.model),
-        Transaction.token_type,
+        text(Transaction.token_type),  # an adjustment's carries the provider's tier name
         _decimal_text(Transaction.raw_amount, 6),
         _decimal_text(Transaction.rate, 6),
         _decimal_text(Transaction.token_value, 6),

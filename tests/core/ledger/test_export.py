@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from app.core import conversations
 from app.core.errors import TallybookError
@@ -15,6 +16,7 @@ from app.core.ledger import demo_data, entries, export
 from app.core.ledger.export import ExportCancelled
 from app.core.ledger.selection import Selection
 from app.core.storage.db import Database
+from app.core.storage.models import Transaction
 from tests.factories import spend
 
 
@@ -74,6 +76,21 @@ def test_formula_text_is_neutralised(db: Database, tmp_path: Path, title: str) -
     row = _read(out)[0]
     assert row["conversation_title"] == "'" + title
     assert row["token_value"] == "-1.5"  # numbers keep their sign, unquoted
+
+
+def test_a_unit_named_like_a_formula_is_neutralised(db: Database, tmp_path: Path) -> None:
+    """A rate adjustment's unit is ``<tier>:<unit>``, the tier named by the provider."""
+    with db.write() as session:
+        entries.spend_tokens(session, spend(1, 1))
+        session.execute(
+            update(Transaction)
+            .where(Transaction.token_type == "prompt")
+            .values(token_type="=cmd():prompt")
+        )
+    out = tmp_path / "x.csv"
+    with db.read() as session:
+        export.export(session, out)
+    assert {row["token_type"] for row in _read(out)} == {"'=cmd():prompt", "completion"}
 
 
 QUOTED_TEXT = ("Hello, world", 'say "hi"', "two\nlines", "carriage\rreturn", '"quoted", twice')
