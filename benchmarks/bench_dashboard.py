@@ -30,9 +30,10 @@ from pathlib import Path
 
 from app.core.ledger import analysis, browse
 from app.core.ledger.analysis import Bucket
-from app.core.ledger.reports import GroupBy, build_report
+from app.core.ledger.reports import build_report
 from app.core.ledger.selection import Selection
 from app.core.storage.db import Database
+from app.core.types import GroupBy
 
 RAW_DAILY_BY_MODEL = """
 SELECT substr(created_at, 1, 10) AS day, model, SUM(token_value), SUM(raw_amount)

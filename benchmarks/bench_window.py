@@ -152,13 +152,16 @@ def measure_ready(bench: Window) -> None:
     assert paint.at is not None
     first_paint = paint.at - start
     tabs = {}
-    for name, view in (("dashboard", window.dashboard), ("transactions", window.transactions)):
+    for name, view in (
+        ("dashboard", window.workspace.dashboard),
+        ("transactions", window.workspace.transactions),
+    ):
         paint = _FirstPaint()
         view.installEventFilter(paint)
         start = time.perf_counter()
-        window.show_page(view)
+        window.workspace.show_page(view)
         tabs[name] = until(bench, lambda: paint.at is not None and idle(bench))  # noqa: B023
-    window.show_page(window.splitter)
+    window.workspace.show_page(window.workspace.splitter)
     raw = sqlite3.connect(bench.path)
     counted = timed(lambda: raw.execute("SELECT COUNT(*) FROM transactions").fetchone())
     rows = raw.execute("SELECT COUNT(*) FROM transactions").fetchone()[0]
@@ -176,7 +179,7 @@ def measure_ready(bench: Window) -> None:
 
 def measure_open(bench: Window, repeats: int) -> None:
     """Open the long conversation until its newest reply is painted, against two baselines."""
-    chat = bench.window.chat
+    chat = bench.window.workspace.chat
     with bench.db.read() as session:
         newest = conversations.messages(session, bench.conversation)[-1]
     canvas = chat.message_scroll.widget()
@@ -240,7 +243,7 @@ def timed(action: Callable[[], object]) -> float:
 
 def measure_streaming(bench: Window, tokens: int, rate: float) -> None:
     """The GUI thread's busy share while a long reply streams into the long conversation."""
-    chat = bench.window.chat
+    chat = bench.window.workspace.chat
     model = "gpt-4o-mini"
     words = words_for(model, tokens)
     text = lorem(model, words)

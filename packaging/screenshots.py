@@ -33,6 +33,7 @@ from app.servers.gateway import Upstreams  # noqa: E402
 from app.servers.gateway.config import EndpointConfig  # noqa: E402
 from app.ui.context import AppContext  # noqa: E402
 from app.ui.dialogs import BalanceDialog, KeysDialog, LocalEndpointDialog  # noqa: E402
+from app.ui.local_endpoint import LocalEndpoint  # noqa: E402
 from app.ui.main_window import MainWindow, app_icon  # noqa: E402
 from tests.support.memory_keyring import MemoryKeyring  # noqa: E402
 
@@ -65,11 +66,11 @@ def free_port() -> int:
         return port
 
 
-def spend_as_tools(window: MainWindow) -> None:
+def spend_as_tools(endpoint: LocalEndpoint) -> None:
     """Turn the local endpoint on and send it a few requests as two tools would."""
-    window.local_endpoint.apply(EndpointConfig(True, free_port(), Upstreams.demo()))
-    wait_for(lambda: window.local_endpoint.state.running)
-    url = window.local_endpoint.state.url
+    endpoint.apply(EndpointConfig(True, free_port(), Upstreams.demo()))
+    wait_for(lambda: endpoint.state.running)
+    url = endpoint.state.url
     token = keys.get_key("local-endpoint")
     assert url is not None and token is not None
     for tool, model, count in (("zed", "gpt-4o", 6), ("nightly-report.py", "gpt-4o-mini", 3)):
@@ -115,38 +116,41 @@ def main() -> None:
         )
         window.resize(1320, 820)
         window.show()
-        window.chat.set_selection("demo", "gpt-4o-mini")
+        workspace = window.workspace
+        workspace.chat.set_selection("demo", "gpt-4o-mini")
         for text in (
             "What is a ledger, in two sentences?",
             "Show me a Python function that adds two Decimals exactly.",
         ):
-            window.chat.composer.set_text(text)
-            window.chat.composer.send_button.click()
-            wait_for(lambda: not window.chat.is_busy())
+            workspace.chat.composer.set_text(text)
+            workspace.chat.composer.send_button.click()
+            wait_for(lambda: not workspace.chat.is_busy())
             settle(800)
-        window.chat.composer.set_text("And how would I test it with pytest?")
+        workspace.chat.composer.set_text("And how would I test it with pytest?")
         settle(1200)
         shoot(window, "main-window")
-        spend_as_tools(window)
-        window.show_page(window.dashboard)
+        spend_as_tools(workspace.local_endpoint)
+        workspace.show_page(workspace.dashboard)
         settle(1500)
-        shoot(window.dashboard, "dashboard")
+        shoot(workspace.dashboard, "dashboard")
         sources = frozenset({"zed", "nightly-report.py"})
-        window.dashboard.set_selection(replace(window.dashboard.selection(), sources=sources))
+        workspace.dashboard.set_selection(replace(workspace.dashboard.selection(), sources=sources))
         settle(1500)
-        shoot(window.dashboard, "dashboard-tools")
-        window.dashboard.set_selection(replace(window.dashboard.selection(), sources=frozenset()))
-        window.show_page(window.transactions)
+        shoot(workspace.dashboard, "dashboard-tools")
+        workspace.dashboard.set_selection(
+            replace(workspace.dashboard.selection(), sources=frozenset())
+        )
+        workspace.show_page(workspace.transactions)
         settle(1500)
-        shoot(window.transactions, "transactions")
-        window.show_page(window.splitter)
+        shoot(workspace.transactions, "transactions")
+        workspace.show_page(workspace.splitter)
         for dialog_type, name in ((KeysDialog, "keys-dialog"), (BalanceDialog, "balance-panel")):
             dialog = dialog_type(context, window)
             dialog.show()
             settle(1200)
             shoot(dialog, name)
             dialog.close()
-        endpoint_dialog = LocalEndpointDialog(context, window.local_endpoint, window)
+        endpoint_dialog = LocalEndpointDialog(context, workspace.local_endpoint, window)
         endpoint_dialog.show()
         settle(1200)
         shoot(endpoint_dialog, "local-endpoint")

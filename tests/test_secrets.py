@@ -63,7 +63,7 @@ def crash(args, db):
     thread.join()
     raise RuntimeError(f"an unexpected failure quoting {key.secret}")
 
-ledger_commands.list_balances = crash  # the parser looks the handler up when it is built
+ledger_commands.list_balances = crash  # the command is looked up when it runs
 sys.exit(cli.main(["list-balances"]))
 """
 

@@ -12,6 +12,7 @@ from app.core import money
 from app.core.ledger import balance, demo_data, entries, export, reports
 from app.core.ledger.selection import Selection
 from app.core.storage.db import Database
+from app.core.types import GroupBy
 
 
 def add_balance(args: argparse.Namespace, db: Database) -> int:
@@ -66,7 +67,7 @@ def show_report(args: argparse.Namespace, db: Database) -> int:
         selection = Selection(
             since=args.since, until=args.until, sources=frozenset(args.source or ())
         )
-        result = reports.build_report(session, reports.GroupBy(args.by), selection)
+        result = reports.build_report(session, GroupBy(args.by), selection)
     if args.json:
         print(json.dumps(output.report_json(result), indent=2))
     else:

@@ -11,7 +11,7 @@ from typing import Any
 from app.core import money
 from app.core.ledger import balance, reports
 from app.core.metering.client import Metered
-from app.core.types import RequestStatus
+from app.core.types import GroupBy, RequestStatus
 from app.servers.gateway import Settlement
 
 # --- balances -------------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def report_table(result: reports.Report) -> str:
     )
 
     def cells(r: reports.ReportRow) -> tuple[str, ...]:
-        models = ", ".join(r.models) if result.group_by is not reports.GroupBy.MODEL else ""
+        models = ", ".join(r.models) if result.group_by is not GroupBy.MODEL else ""
         return (
             r.label[:40],
             models[:48],

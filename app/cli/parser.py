@@ -1,8 +1,9 @@
 """The ``tallybook`` command line: every sub-command, its arguments and how they are checked.
 
-Each sub-parser names its handler (``handler``: takes the arguments and the ledger;
-``standalone``: needs no ledger; ``None``: open the window). A malformed value is argparse's
-one-line usage error and exit 2, before any ledger is opened.
+Each sub-parser names its command as ``module.function`` of :mod:`app.cli`, imported only when
+it runs (``handler``: takes the arguments and the ledger; ``standalone``: needs no ledger;
+``None``: open the window). A malformed value is argparse's one-line usage error and exit 2,
+before any ledger is opened.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from app import __version__
-from app.cli import chat_commands, ledger_commands, prices_commands, serve_commands
 from app.core import money
 from app.core.errors import TallybookError
-from app.core.ledger import balance, reports
+from app.core.types import GroupBy, IntervalUnit
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,7 +63,7 @@ def _ledger_parsers(commands: Any) -> None:
         "add-balance", help="add credits to the balance (1,000,000 credits = $1)"
     )
     _amount_arguments(add, required=True)
-    add.set_defaults(handler=ledger_commands.add_balance)
+    add.set_defaults(handler="ledger_commands.add_balance")
 
     set_ = commands.add_parser("set-balance", help="set the balance and the balance rules")
     _amount_arguments(set_, required=False)
@@ -104,25 +104,25 @@ def _ledger_parsers(commands: Any) -> None:
     )
     set_.add_argument(
         "--unit",
-        choices=[u.value for u in balance.IntervalUnit],
+        choices=[u.value for u in IntervalUnit],
         help="unit of --every (default days)",
     )
-    set_.set_defaults(handler=ledger_commands.set_balance)
+    set_.set_defaults(handler="ledger_commands.set_balance")
 
     listing = commands.add_parser(
         "list-balances", help="show the balance, in credits and USD, and its rules"
     )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.set_defaults(handler=ledger_commands.list_balances)
+    listing.set_defaults(handler="ledger_commands.list_balances")
 
     report = commands.add_parser(
         "report", help="spend by day, month, model or conversation (UTC days)"
     )
-    report.add_argument("--by", choices=[g.value for g in reports.GroupBy], default="day")
+    report.add_argument("--by", choices=[g.value for g in GroupBy], default="day")
     _range_arguments(report)
     _source_argument(report)
     report.add_argument("--json", action="store_true", help="machine-readable output")
-    report.set_defaults(handler=ledger_commands.show_report)
+    report.set_defaults(handler="ledger_commands.show_report")
 
     exporter = commands.add_parser("export", help="write transactions to a CSV (or .json) file")
     exporter.add_argument(
@@ -143,7 +143,7 @@ def _ledger_parsers(commands: Any) -> None:
         "--conversation", type=_positive_int, metavar="ID", help="only this conversation"
     )
     _source_argument(exporter)
-    exporter.set_defaults(handler=ledger_commands.export_transactions)
+    exporter.set_defaults(handler="ledger_commands.export_transactions")
 
     demo = commands.add_parser("demo-data", help="fill the ledger with synthetic history")
     demo.add_argument(
@@ -156,7 +156,7 @@ def _ledger_parsers(commands: Any) -> None:
         help="spread over this many past days (default 90)",
     )
     demo.add_argument("--seed", type=int, default=7, help="random seed, for repeatable data")
-    demo.set_defaults(handler=ledger_commands.fill_demo_data)
+    demo.set_defaults(handler="ledger_commands.fill_demo_data")
 
 
 def _chat_parsers(commands: Any) -> None:
@@ -179,13 +179,13 @@ def _chat_parsers(commands: Any) -> None:
         help="also ask Anthropic/Gemini to count it (needs a key; sends the text)",
     )
     counting.add_argument("--json", action="store_true", help="machine-readable output")
-    counting.set_defaults(handler=chat_commands.count_tokens)
+    counting.set_defaults(handler="chat_commands.count_tokens")
 
     estimates = commands.add_parser(
         "estimates", help="how far pre-send counts were from what providers reported"
     )
     estimates.add_argument("--json", action="store_true", help="machine-readable output")
-    estimates.set_defaults(handler=chat_commands.show_estimates)
+    estimates.set_defaults(handler="chat_commands.show_estimates")
 
     chat = commands.add_parser(
         "chat", help="send one message through the metering client and stream the reply"
@@ -202,7 +202,7 @@ def _chat_parsers(commands: Any) -> None:
         "--conversation", type=_positive_int, metavar="ID", help="continue this conversation"
     )
     chat.add_argument("--max-tokens", type=_positive_int, metavar="N", help="longest reply")
-    chat.set_defaults(handler=chat_commands.chat)
+    chat.set_defaults(handler="chat_commands.chat")
 
 
 def _serve_parsers(commands: Any) -> None:
@@ -217,7 +217,7 @@ def _serve_parsers(commands: Any) -> None:
         metavar="SECONDS",
         help="pause between streamed chunks, to feel like a real provider",
     )
-    emulator.set_defaults(standalone=serve_commands.run_emulator)
+    emulator.set_defaults(standalone="serve_commands.run_emulator")
 
     serve = commands.add_parser(
         "serve",
@@ -244,7 +244,7 @@ def _serve_parsers(commands: Any) -> None:
     serve.add_argument("--openai-endpoint", metavar="ID", help="where OpenAI-style requests go")
     serve.add_argument("--anthropic-endpoint", metavar="ID", help="where Anthropic requests go")
     serve.add_argument("--renew-token", action="store_true", help="replace the access token first")
-    serve.set_defaults(handler=serve_commands.serve)
+    serve.set_defaults(handler="serve_commands.serve")
 
 
 def _prices_parser(commands: Any) -> None:
@@ -255,28 +255,28 @@ def _prices_parser(commands: Any) -> None:
     show = actions.add_parser("show", help="the rates a model is charged at, and their source")
     show.add_argument("model")
     show.add_argument("--provider", help="provider id, when it matters (openrouter, groq...)")
-    show.set_defaults(handler=prices_commands.show_rates)
+    show.set_defaults(handler="prices_commands.show_rates")
     set_ = actions.add_parser(
         "set", help="override a model's rates (credits per token = USD per 1M tokens)"
     )
     set_.add_argument("model")
     for name in ("prompt", "completion", "cache-write", "cache-read"):
         set_.add_argument(f"--{name}", type=_rate, metavar="RATE")
-    set_.set_defaults(handler=prices_commands.set_rates)
+    set_.set_defaults(handler="prices_commands.set_rates")
     unset = actions.add_parser("unset", help="drop your override for a model")
     unset.add_argument("model")
-    unset.set_defaults(handler=prices_commands.unset_rates)
+    unset.set_defaults(handler="prices_commands.unset_rates")
     default = actions.add_parser(
         "default", help="rates charged for models the price table does not know"
     )
     default.add_argument("--prompt", type=_rate, required=True, metavar="RATE")
     default.add_argument("--completion", type=_rate, required=True, metavar="RATE")
-    default.set_defaults(handler=prices_commands.set_default_rates)
+    default.set_defaults(handler="prices_commands.set_default_rates")
     online = actions.add_parser(
         "online", help="opt in or out of fetching newer prices while the app runs"
     )
     online.add_argument("state", choices=["on", "off"])
-    online.set_defaults(handler=prices_commands.set_online_updates)
+    online.set_defaults(handler="prices_commands.set_online_updates")
 
 
 # --- arguments shared by several commands ---------------------------------------------------

@@ -48,3 +48,25 @@ class EndpointApi(StrEnum):
     GEMINI = "gemini"
     DEMO = "demo"
     """The offline demo, which speaks every protocol."""
+
+
+class IntervalUnit(StrEnum):
+    """Units of the balance's auto-refill interval (LibreChat's)."""
+
+    SECONDS = "seconds"
+    MINUTES = "minutes"
+    HOURS = "hours"
+    DAYS = "days"
+    WEEKS = "weeks"
+    MONTHS = "months"
+
+
+class GroupBy(StrEnum):
+    """How a spend report (``tallybook report --by``) groups its rows."""
+
+    DAY = "day"
+    MONTH = "month"
+    MODEL = "model"
+    CONVERSATION = "conversation"
+    UNIT = "unit"
+    """Per billed unit (``token_type``): tokens, searches, steps, tier adjustments."""

@@ -1,61 +1,32 @@
-"""The window a user lives in: conversations on the left, the chat, the balance, the alerts.
+"""The main window's frame: painted a moment after launch, before the ledger is even open.
 
-All ledger reads and writes run on the context's task runner; replies stream on their own
-threads. After each reply the alerts are checked once (budgets, low balance, anomalies) and any
-new one is shown as a banner and a desktop notification, never a dialog. The status-bar balance
-follows every change to the ledger, whoever made it, and a banner whose cause is gone (a top-up
-from the CLI lifted the low balance) is taken down.
+Opening the ledger means importing the core (SQLAlchemy alone is half a second) and checking
+the file, so the frame (title, icon, the size the user left it at, the menu bar and a status
+line saying what is happening) comes first and imports nothing but Qt; the launcher then
+:meth:`~MainWindow.attach`\\ es the :class:`~app.ui.workspace.Workspace` that fills it.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QPaintEvent
-from PySide6.QtWidgets import (
-    QInputDialog,
-    QMainWindow,
-    QMessageBox,
-    QPushButton,
-    QSplitter,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtGui import QCloseEvent, QIcon, QPaintEvent
+from PySide6.QtWidgets import QMainWindow, QMenu, QWidget
 
-from app import __version__
-from app.core import money
-from app.core.errors import InvalidAmount
-from app.core.ledger import alerts, balance
-from app.core.ledger.alerts import Alert
-from app.core.metering.client import Metered
 from app.core.paths import resource_path
-from app.core.providers import counts
-from app.core.storage.changes import LEDGER, SETTINGS, Changes
-from app.core.types import ConversationId
-from app.servers.gateway import Settlement
-from app.ui.alerts import AlertBanner, TrayNotifier
-from app.ui.chat import ChatView
-from app.ui.context import AppContext
-from app.ui.conversation_list import ConversationListPanel
-from app.ui.errors import describe
-from app.ui.lazy_page import LazyPage
-from app.ui.live import ChangeThrottle
-from app.ui.local_endpoint import EndpointState, LocalEndpoint
-from app.ui.operations import LatestLoad, alive, run_write
 
 if TYPE_CHECKING:
-    from app.ui.dashboard import DashboardView
-    from app.ui.transactions import TransactionsView
+    from app.ui.context import AppContext
+    from app.ui.workspace import Workspace
 
-UNPAINTED_LOADS_MS = 1_000
-"""How long a window that is not painted holds its loads back (see :meth:`TaskRunner.hold`)."""
+OPENING = "Opening the ledger…"
 
-DEFAULT_CONFIRM_ABOVE = Decimal(100_000)
-"""Ask before sending a message quoted above $0.10 (the user can change it in Settings)."""
+UNPAINTED_MS = 1_000
+"""How long what waits for the window's paint waits for a window that is not painted (one
+started minimized): the ledger must open, and the local endpoint start, all the same."""
 
 
 def app_icon() -> QIcon:
@@ -63,366 +34,93 @@ def app_icon() -> QIcon:
     return QIcon(str(resource_path("icons/tallybook.svg")))
 
 
+@dataclass(frozen=True)
+class Menus:
+    """The menu bar's menus, there from the first paint; the workspace fills them."""
+
+    file: QMenu
+    view: QMenu
+    edit: QMenu
+    chat: QMenu
+    tools: QMenu
+    help: QMenu
+
+
 class MainWindow(QMainWindow):
-    """Conversations, chat, balance and alerts.
+    """The Tallybook window: the frame, and the workspace once the ledger is open.
+
+    ``MainWindow(context)`` attaches the workspace at once (tests, screenshots); the launcher
+    shows ``MainWindow()`` first and attaches when the ledger has opened.
 
     Signals:
-        alerts_checked(object): the alerts raised after a reply (a list, often empty).
+        painted(): after each paint (:meth:`when_painted` waits for the next one).
     """
 
-    alerts_checked = Signal(object)
+    painted = Signal()
 
-    def __init__(self, context: AppContext, settings: QSettings | None = None) -> None:
+    def __init__(
+        self, context: AppContext | None = None, settings: QSettings | None = None
+    ) -> None:
         super().__init__()
-        self.context = context
-        context.reads.hold()  # every load below starts once the window has painted
-        self._painted = False
-        # ...or after a moment in any case: a window started minimized is not painted, and the
-        # local endpoint must start all the same.
-        QTimer.singleShot(UNPAINTED_LOADS_MS, context.reads.release)
-        self._balance = LatestLoad(context, self)
         self._settings = settings or QSettings()
+        self._workspace: Workspace | None = None
         self.setWindowTitle("Tallybook")
         self.setWindowIcon(app_icon())
         self.resize(1180, 760)
-
-        self.banner = AlertBanner()
-        self.conversations = ConversationListPanel(context)
-        self.chat = ChatView(context)
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(self.conversations)
-        self.splitter.addWidget(self.chat)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([280, 900])
-        self._dashboard_page = LazyPage(self._build_dashboard)
-        self._transactions_page = LazyPage(self._build_transactions)
-        self.pages = QTabWidget()
-        self.pages.setDocumentMode(True)
-        self.pages.addTab(self.splitter, "Chat")
-        self.pages.addTab(self._dashboard_page, "Dashboard")
-        self.pages.addTab(self._transactions_page, "Transactions")
-        central = QWidget()
-        layout = QVBoxLayout(central)
-        layout.setContentsMargins(6, 6, 6, 0)
-        layout.addWidget(self.banner)
-        layout.addWidget(self.pages, 1)
-        self.setCentralWidget(central)
-
-        self.balance_button = QPushButton("Balance …")
-        self.balance_button.setFlat(True)
-        self.balance_button.setToolTip("Balance, top-ups, auto-refill and budgets")
-        self.statusBar().addPermanentWidget(self.balance_button)
-        self.tray = TrayNotifier(app_icon(), self)
-        self.local_endpoint = LocalEndpoint(context, self)
-        self.endpoint_button = QPushButton()
-        self.endpoint_button.setFlat(True)
-        self.endpoint_button.setToolTip("Tools spend through it; click for its address and token")
-        self.endpoint_button.hide()
-        self.statusBar().addPermanentWidget(self.endpoint_button)
-
-        self._build_menus()
-        self._connect()
-        self._restore_settings()
-        self._load_preferences()
-        self.refresh_balance()
-        self.local_endpoint.start_if_enabled()
-
-    # --- public -------------------------------------------------------------------------------
-
-    @property
-    def dashboard(self) -> DashboardView:
-        """The dashboard page's view (built when first shown or asked for)."""
-        return self._dashboard_page.view()
-
-    @property
-    def transactions(self) -> TransactionsView:
-        """The transactions page's view (built when first shown or asked for)."""
-        return self._transactions_page.view()
-
-    def show_page(self, view: QWidget) -> None:
-        """Bring the tab holding ``view`` (the chat's splitter, the dashboard, ...) to the front."""
-        page = view.parentWidget() if self.pages.indexOf(view) < 0 else view
-        if page is not None:
-            self.pages.setCurrentWidget(page)
-
-    def refresh_balance(self) -> None:
-        """Re-read the balance for the status bar (in the background)."""
-
-        def load() -> balance.BalanceView:
-            with self.context.db.read() as session:
-                return balance.get_balance(session)
-
-        self._balance.start(load, self._on_balance_loaded, self._show_error)
-
-    def new_conversation(self) -> None:
-        """Open a fresh conversation (saved on its first message)."""
-        self.conversations.select(None)
-        self.chat.open_conversation(None)
-        self.chat.focus_composer()
-
-    # --- events -------------------------------------------------------------------------------
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
-        super().paintEvent(event)
-        if not self._painted:
-            self._painted = True
-            QTimer.singleShot(0, self.context.reads.release)  # once this frame is on screen
-
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
-        self.chat.stop()
-        self.local_endpoint.stop()
-        self._save_settings()
-        self.tray.close()
-        super().closeEvent(event)
-
-    def _connect(self) -> None:
-        events = self.context.events
-        self.conversations.conversation_selected.connect(
-            self._on_conversations_conversation_selected
-        )
-        self.conversations.new_requested.connect(self.new_conversation)
-        self.chat.conversation_created.connect(self._on_chat_conversation_created)
-        self.chat.reply_finished.connect(self._on_chat_reply_finished)
-        self.chat.keys_requested.connect(self.open_keys)
-        self.balance_button.clicked.connect(self.open_balance)
-        ChangeThrottle(events.changed, LEDGER | SETTINGS, self._on_changes, self)
-        events.alert.connect(self._on_events_alert)
-        self.endpoint_button.clicked.connect(self.open_local_endpoint)
-        self.local_endpoint.state_changed.connect(self._on_local_endpoint_state_changed)
-        self.local_endpoint.settled.connect(self._on_local_endpoint_settled)
-
-    def _on_conversations_conversation_selected(self, conversation_id: int) -> None:
-        self.chat.open_conversation(ConversationId(conversation_id))  # a Qt signal's int
-
-    # The pages and dialogs the window opens on demand are imported on demand too: pyqtgraph and
-    # numpy alone are half a second of a cold start.
-
-    def _build_dashboard(self) -> DashboardView:
-        from app.ui.dashboard import DashboardView
-
-        dashboard = DashboardView(self.context)
-        dashboard.conversation_activated.connect(self._on_dashboard_conversation_activated)
-        return dashboard
-
-    def _build_transactions(self) -> TransactionsView:
-        from app.ui.transactions import TransactionsView
-
-        return TransactionsView(self.context)
-
-    def _on_dashboard_conversation_activated(self, conversation_id: int) -> None:
-        self.pages.setCurrentWidget(self.splitter)
-        self.conversations.select(conversation_id)
-        self.chat.open_conversation(ConversationId(conversation_id))
-
-    def _on_chat_conversation_created(self, conversation_id: int) -> None:
-        self.conversations.select(conversation_id)  # listed once its commit is announced
-
-    def _on_chat_reply_finished(self, metered: Metered) -> None:
-        """Show what the charge made true (the metering client raised each alert once)."""
-        for alert in metered.alerts:
-            self.context.events.alert.emit(alert)
-        self.alerts_checked.emit(list(metered.alerts))
-
-    def _on_events_alert(self, alert: Alert) -> None:
-        self.banner.show_alert(alert)
-        self.tray.notify(alert)
-
-    def _on_changes(self, changes: Changes) -> None:
-        if changes.ledger:
-            self.refresh_balance()
-        shown = self.banner.keys()
-        if not shown:
-            return
-
-        def load() -> set[str]:
-            with self.context.db.read() as session:
-                return alerts.standing(session, shown)
-
-        self.context.reads.run(
-            load,
-            alive(self, lambda standing: self.banner.withdraw(shown - standing)),
-            alive(self, self._show_error),
-        )
-
-    def _on_local_endpoint_state_changed(self, state: EndpointState) -> None:
-        self.endpoint_button.setVisible(state.running or bool(state.error))
-        if state.url is not None:
-            self.endpoint_button.setText(f"Local endpoint {state.url.removeprefix('http://')}")
-        elif state.error:
-            self.endpoint_button.setText("Local endpoint failed to start")
-            self.statusBar().showMessage(state.error, 10_000)
-
-    def _on_local_endpoint_settled(self, done: Settlement) -> None:
-        self.statusBar().showMessage(
-            f"{done.source} spent {money.format_usd(done.metered.cost)} through the local endpoint",
-            5_000,
-        )
-
-    def _on_balance_loaded(self, view: balance.BalanceView) -> None:
-        state = "" if view.enabled else " · tracking only"
-        self.balance_button.setText(
-            f"Balance {money.format_usd(view.credits)} · "
-            f"{money.format_credits(view.credits)} credits{state}"
-        )
-
-    def _show_error(self, error: BaseException) -> None:
-        self.statusBar().showMessage(describe(error), 10_000)
-
-    # --- dialogs ------------------------------------------------------------------------------
-
-    def open_keys(self) -> None:
-        """The keys dialog (modal: it edits secrets)."""
-        from app.ui.dialogs import KeysDialog
-
-        KeysDialog(self.context, self).exec()
-
-    def open_balance(self) -> None:
-        """Balance, top-ups, auto-refill, budgets, low-balance threshold."""
-        from app.ui.dialogs import BalanceDialog
-
-        BalanceDialog(self.context, self).exec()
-
-    def open_local_endpoint(self) -> None:
-        """On/off, port, where requests go, the address and access token for tools."""
-        from app.ui.dialogs import LocalEndpointDialog
-
-        LocalEndpointDialog(self.context, self.local_endpoint, self).exec()
-
-    def open_prices(self) -> None:
-        """Shipped rates and the user's overrides."""
-        from app.ui.dialogs import PricesDialog
-
-        PricesDialog(self.context, self).exec()
-
-    def _about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About Tallybook",
-            f"<b>Tallybook {__version__}</b><p>A personal LLM spend tracker: chat with your own "
-            f"keys, every token on an exact ledger.</p><p>Ledger: {self.context.db.path}</p>",
-        )
-
-    # --- menus and settings -------------------------------------------------------------------
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        self._action(
-            file_menu, "&New conversation", self.new_conversation, QKeySequence.StandardKey.New
-        )
-        self._action(file_menu, "&Export transactions…", self._export_all, "Ctrl+E")
-        file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-        view_menu = bar.addMenu("&View")
-        for index, name in enumerate(("&Chat", "&Dashboard", "&Transactions")):
-            self._action(
-                view_menu, name, partial(self.pages.setCurrentIndex, index), f"Ctrl+{index + 1}"
-            )
-        edit_menu = bar.addMenu("&Edit")
-        self._action(
-            edit_menu, "&Find conversation", self._focus_search, QKeySequence.StandardKey.Find
-        )
-        chat_menu = bar.addMenu("&Chat")
-        self._action(chat_menu, "&Stop reply", self.chat.stop, "Esc")
-        self._action(chat_menu, "Rename conversation…", self.conversations.rename_current, "F2")
-        self._action(chat_menu, "Delete conversation…", self.conversations.delete_current)
-        chat_menu.addSeparator()
-        self._action(chat_menu, "Ask before expensive messages…", self._ask_confirm_threshold)
-        self.provider_counts_action = self._action(
-            chat_menu, "Let Anthropic and Gemini count drafts", self._on_provider_counts_toggled
-        )
-        self.provider_counts_action.setCheckable(True)
-        self.provider_counts_action.setToolTip(
-            "Their tokenizers are not public: with this on, the draft is sent to their free "
-            "count endpoint for an exact figure while you type."
-        )
-        tools = bar.addMenu("&Tools")
-        self._action(tools, "&Keys and endpoints…", self.open_keys, "Ctrl+K")
-        self._action(tools, "&Balance and budgets…", self.open_balance, "Ctrl+B")
-        self._action(tools, "&Prices…", self.open_prices)
-        tools.addSeparator()
-        self._action(tools, "&Local endpoint for other tools…", self.open_local_endpoint)
-        help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "&About Tallybook", self._about)
-
-    def _action(self, menu: Any, text: str, slot: Any, keys: Any = None) -> QAction:
-        action = QAction(text, self)
-        if keys is not None:
-            action.setShortcut(QKeySequence(keys))
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
-
-    def _ask_confirm_threshold(self) -> None:
-        dollars = float(money.credits_to_usd(self._confirm_threshold() or Decimal(0)))
-        value, ok = QInputDialog.getDouble(
-            self,
-            "Ask before expensive messages",
-            "Ask before sending a message whose prompt costs more than (USD, 0 = never ask):",
-            dollars,
-            0.0,
-            1000.0,
-            2,
-        )
-        if not ok:
-            return
-        credits = money.parse_usd(f"{value:.2f}")
-        self._settings.setValue("chat/confirm_above", f"{credits}" if credits else "")
-        self.chat.set_confirm_threshold(credits or None)
-
-    def _on_provider_counts_toggled(self, allowed: bool) -> None:
-        run_write(
-            self.context,
-            self,
-            lambda session: counts.set_allowed(session, allowed),
-            on_failed=self._show_error,
-        )
-
-    def _load_preferences(self) -> None:
-        def load() -> bool:
-            with self.context.db.read() as session:
-                return counts.allowed(session)
-
-        self.context.reads.run(load, self.provider_counts_action.setChecked, self._show_error)
-
-    def _export_all(self) -> None:
-        from app.ui.transactions import export_all
-
-        export_all(self.context, self)
-
-    def _focus_search(self) -> None:
-        self.conversations.search.setFocus()
-        self.conversations.search.selectAll()
-
-    def _restore_settings(self) -> None:
         geometry = self._settings.value("window/geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-        splitter = self._settings.value("window/splitter")
-        if isinstance(splitter, QByteArray):
-            self.splitter.restoreState(splitter)
-        page = str(self._settings.value("window/page", 0))
-        self.pages.setCurrentIndex(int(page) if page.isdigit() else 0)
-        endpoint, model = self._settings.value("chat/endpoint"), self._settings.value("chat/model")
-        if isinstance(endpoint, str) and isinstance(model, str) and endpoint and model:
-            self.chat.set_selection(endpoint, model)
-        self.chat.set_confirm_threshold(self._confirm_threshold())
+        bar = self.menuBar()
+        self.menus = Menus(
+            *(bar.addMenu(name) for name in ("&File", "&View", "&Edit", "&Chat", "&Tools", "&Help"))
+        )
+        self.setCentralWidget(QWidget())
+        self.statusBar().showMessage(OPENING)
+        if context is not None:
+            self.attach(context)
 
-    def _confirm_threshold(self) -> Decimal | None:
-        """The stored "ask above" amount; a hand-edited value that is not one means the default."""
-        stored = str(self._settings.value("chat/confirm_above", f"{DEFAULT_CONFIRM_ABOVE}") or "")
-        if not stored:
-            return None
-        try:
-            return money.parse_credits(stored) or None
-        except InvalidAmount:
-            return DEFAULT_CONFIRM_ABOVE
+    @property
+    def workspace(self) -> Workspace:
+        """What the window holds (conversations, chat, tabs, balance); there once attached."""
+        if self._workspace is None:
+            raise RuntimeError("the ledger is not open yet: attach() the workspace first")
+        return self._workspace
 
-    def _save_settings(self) -> None:
+    def attach(self, context: AppContext) -> Workspace:
+        """Fill the frame with the workspace of an open ledger."""
+        from app.ui.workspace import Workspace  # the core's import: after the frame's paint
+
+        self._workspace = Workspace(self, context, self._settings)
+        self.setCentralWidget(self._workspace)
+        self.statusBar().clearMessage()
+        return self._workspace
+
+    def when_painted(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the window's next frame is on screen.
+
+        The workspace's loads wait for it: each answer is handled on the GUI thread, and a
+        dozen of them arriving while the workspace is laid out held its first paint back.
+        """
+        called = False
+
+        def once() -> None:
+            nonlocal called
+            if not called:
+                called = True
+                callback()
+
+        self.painted.connect(
+            lambda: QTimer.singleShot(0, once), Qt.ConnectionType.SingleShotConnection
+        )
+        QTimer.singleShot(UNPAINTED_MS, once)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
+        super().paintEvent(event)
+        self.painted.emit()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        if self._workspace is not None:
+            self._workspace.shut_down()
         self._settings.setValue("window/geometry", self.saveGeometry())
-        self._settings.setValue("window/splitter", self.splitter.saveState())
-        self._settings.setValue("window/page", self.pages.currentIndex())
-        endpoint, model = self.chat.selection()
-        self._settings.setValue("chat/endpoint", endpoint)
-        self._settings.setValue("chat/model", model)
         self._settings.sync()
+        super().closeEvent(event)

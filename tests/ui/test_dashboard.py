@@ -16,11 +16,12 @@ from app.core.day_ranges import RangePreset
 from app.core.errors import TallybookError
 from app.core.ledger import alerts, analysis, demo_data, entries
 from app.core.ledger.analysis import Bucket
-from app.core.ledger.reports import GroupBy, build_report
+from app.core.ledger.reports import build_report
 from app.core.ledger.selection import Selection
 from app.core.money import credits_to_usd, format_usd
 from app.core.pricing.prices import PriceBook
 from app.core.storage.db import Database
+from app.core.types import GroupBy
 from app.ui.context import AppContext
 from app.ui.dashboard import DashboardView
 from app.ui.dashboard import view as view_module

@@ -1,7 +1,8 @@
 """Starting the app: one window per ledger, a damaged ledger kept aside, others refused.
 
 The app runs as the user starts it (``main.py``, offscreen) in a subprocess; where it has to
-open its window, a small wrapper closes the window as soon as it is shown, so the app exits.
+open its window, a small wrapper closes the window as soon as the ledger has filled it, so the
+app exits.
 """
 
 from __future__ import annotations
@@ -26,6 +27,24 @@ pytestmark = pytest.mark.gui
 
 ROOT = Path(__file__).resolve().parents[2]
 OPEN_AND_CLOSE = """
+import sys
+from PySide6.QtCore import QTimer
+from app.ui import main_window
+
+attach = main_window.MainWindow.attach
+
+def attach_then_close(self, context):
+    workspace = attach(self, context)
+    QTimer.singleShot(0, self.close)
+    return workspace
+
+main_window.MainWindow.attach = attach_then_close
+from app.cli import main
+sys.exit(main(["gui"]))
+"""
+
+
+CLOSED_AT_ONCE = """
 import sys
 from PySide6.QtCore import QTimer
 from app.ui import main_window
@@ -128,6 +147,40 @@ def test_the_command_line_works_beside_the_running_app(tmp_path: Path) -> None:
     finally:
         app_db.close()
         lock.unlock()
+
+
+def test_the_frame_needs_nothing_of_the_core() -> None:
+    """What paints the frame (the command line, the launcher, the window) imports no SQLAlchemy,
+    HTTP client or tokenizer: those load on a worker thread while the frame is on screen."""
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys\n"
+            "import app.cli, app.ui.launch, app.ui.main_window, app.ui.single_instance\n"
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    top_level = set(json.loads(imported.stdout))
+    assert "PySide6" in top_level
+    assert not top_level & {"sqlalchemy", "httpx2", "tiktoken", "keyring", "genai_prices"}
+
+
+def test_a_window_closed_before_its_ledger_opened_exits_cleanly(tmp_path: Path) -> None:
+    home = tmp_path / "data"
+
+    started = run(["-c", CLOSED_AT_ONCE], home, tmp_path)
+
+    assert started.returncode == 0, started.stderr
+    assert "Traceback" not in started.stderr
+    assert not single_instance.lock_path(home / DATABASE_NAME).exists()
+    again = run(["-c", OPEN_AND_CLOSE], home, tmp_path)  # and the next start opens it
+    assert again.returncode == 0, again.stderr
 
 
 def test_the_app_keeps_a_damaged_ledger_aside_and_starts_on_a_new_one(tmp_path: Path) -> None:

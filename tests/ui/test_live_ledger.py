@@ -56,7 +56,9 @@ def window(qtbot: QtBot, ledger: Database, tmp_path: Path) -> Iterator[MainWindo
     main = MainWindow(context, QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(main)
     main.show()
-    qtbot.waitUntil(lambda: "Balance $0.0000" in main.balance_button.text(), timeout=LIVE_MS)
+    qtbot.waitUntil(
+        lambda: "Balance $0.0000" in main.workspace.balance_button.text(), timeout=LIVE_MS
+    )
     yield main
     main.close()
     context.close()
@@ -90,23 +92,27 @@ def elsewhere(path: Path, statement: str) -> None:
 def test_a_top_up_from_the_cli_shows_in_the_status_bar_dialog_and_views(
     qtbot: QtBot, window: MainWindow, data_dir: Path
 ) -> None:
-    dialog = BalanceDialog(window.context, window)
+    dialog = BalanceDialog(window.workspace.context, window)
     dialog.show()  # left open beside the window, as a user would
     qtbot.waitUntil(lambda: dialog.balance_label.text() == "$0.0000", timeout=LIVE_MS)
-    window.show_page(window.transactions)
+    window.workspace.show_page(window.workspace.transactions)
 
     tallybook(data_dir, "add-balance", "--usd", "2")
 
-    qtbot.waitUntil(lambda: "Balance $2.0000" in window.balance_button.text(), timeout=LIVE_MS)
+    qtbot.waitUntil(
+        lambda: "Balance $2.0000" in window.workspace.balance_button.text(), timeout=LIVE_MS
+    )
     qtbot.waitUntil(lambda: dialog.balance_label.text() == "$2.0000", timeout=LIVE_MS)
-    table = window.transactions.model
+    table = window.workspace.transactions.model
     qtbot.waitUntil(lambda: table.rowCount() == 1, timeout=LIVE_MS)
     assert table.row_at(0).token_type == TokenType.CREDITS
     assert table.row_at(0).token_value == Decimal(2_000_000)
-    assert "credited $2.0000" in window.transactions.totals_label.text()
+    assert "credited $2.0000" in window.workspace.transactions.totals_label.text()
 
-    window.show_page(window.dashboard)  # it was hidden: it catches up when shown
-    dashboard = window.dashboard
+    window.workspace.show_page(
+        window.workspace.dashboard
+    )  # it was hidden: it catches up when shown
+    dashboard = window.workspace.dashboard
     qtbot.waitUntil(
         lambda: (
             dashboard.figures is not None
@@ -120,12 +126,12 @@ def test_a_top_up_from_the_cli_shows_in_the_status_bar_dialog_and_views(
 def test_a_conversation_from_the_cli_is_listed_and_charged(
     qtbot: QtBot, window: MainWindow, ledger: Database, data_dir: Path
 ) -> None:
-    window.show_page(window.transactions)
+    window.workspace.show_page(window.workspace.transactions)
     tallybook(
         data_dir, "chat", "Hello from a terminal", "--model", "gpt-4o-mini", "--provider", "demo"
     )
 
-    listed = window.conversations.model
+    listed = window.workspace.conversations.model
     qtbot.waitUntil(lambda: listed.rowCount() == 1, timeout=LIVE_MS)
     with ledger.read() as session:
         (summary,) = conversations.list_conversations(session)
@@ -134,33 +140,33 @@ def test_a_conversation_from_the_cli_is_listed_and_charged(
     qtbot.waitUntil(
         lambda: (
             listed.data(listed.index(0), 0) == summary.title
-            and "Balance -$" in window.balance_button.text()
+            and "Balance -$" in window.workspace.balance_button.text()
         ),
         timeout=LIVE_MS,
     )
-    qtbot.waitUntil(lambda: window.transactions.model.rowCount() >= 2, timeout=LIVE_MS)
+    qtbot.waitUntil(lambda: window.workspace.transactions.model.rowCount() >= 2, timeout=LIVE_MS)
     assert {row.model for row in _rows(window)} == {"gpt-4o-mini"}
 
 
 def _rows(window: MainWindow) -> list[Row]:
-    table = window.transactions.model
+    table = window.workspace.transactions.model
     return [table.row_at(i) for i in range(table.rowCount())]
 
 
 def test_a_budget_added_elsewhere_shows_in_the_open_dialog_and_on_the_dashboard(
     qtbot: QtBot, window: MainWindow, ledger: Database
 ) -> None:
-    dialog = BalanceDialog(window.context, window)
+    dialog = BalanceDialog(window.workspace.context, window)
     dialog.show()
     qtbot.waitUntil(lambda: dialog.state is not None, timeout=LIVE_MS)
-    window.show_page(window.dashboard)
-    assert not window.dashboard.daily_chart.budget_line.isVisible()
+    window.workspace.show_page(window.workspace.dashboard)
+    assert not window.workspace.dashboard.daily_chart.budget_line.isVisible()
 
     elsewhere(ledger.path, "alerts.add_budget(session, 'day', Decimal(400_000))")
 
     qtbot.waitUntil(lambda: dialog.budget_table.rowCount() == 1, timeout=LIVE_MS)
     assert dialog.budget_percents() == ["0%"]
-    chart = window.dashboard.daily_chart
+    chart = window.workspace.dashboard.daily_chart
     qtbot.waitUntil(chart.budget_line.isVisible, timeout=LIVE_MS)
     assert chart.budget_line.value() == pytest.approx(0.4)
     dialog.close()
@@ -171,8 +177,10 @@ def _raise_low_balance(window: MainWindow, ledger: Database) -> Alert:
         entries.add_credits(session, Decimal(100))
         alerts.set_low_balance_threshold(session, Decimal(1_000_000))
         (low,) = alerts.check(session)
-    window.context.events.alert.emit(low)
-    assert window.banner.isVisible() and "Low balance" in window.banner.text.text()
+    window.workspace.context.events.alert.emit(low)
+    assert (
+        window.workspace.banner.isVisible() and "Low balance" in window.workspace.banner.text.text()
+    )
     return low
 
 
@@ -182,12 +190,12 @@ def test_a_low_balance_banner_clears_after_a_top_up_from_the_cli(
     _raise_low_balance(window, ledger)
     elsewhere(ledger.path, "alerts.set_low_balance_threshold(session, Decimal(900_000))")
     qtbot.wait(LIVE_MS // 2)  # a change that leaves the balance low: the banner stays
-    assert window.banner.isVisible()
+    assert window.workspace.banner.isVisible()
 
     tallybook(data_dir, "add-balance", "--usd", "5")
 
-    qtbot.waitUntil(lambda: not window.banner.isVisible(), timeout=LIVE_MS)
-    assert window.banner.keys() == set()
+    qtbot.waitUntil(lambda: not window.workspace.banner.isVisible(), timeout=LIVE_MS)
+    assert window.workspace.banner.keys() == set()
 
 
 def test_a_budget_banner_clears_when_the_budget_is_removed_elsewhere(
@@ -198,20 +206,20 @@ def test_a_budget_banner_clears_when_the_budget_is_removed_elsewhere(
         budget_id = alerts.add_budget(session, "day", Decimal(1))
         entries.spend_tokens(session, spend(1000, 100))
         (crossed,) = [a for a in alerts.check(session) if a.key.startswith("budget:")]
-    window.context.events.alert.emit(crossed)
-    assert window.banner.keys() == {low.key, crossed.key}
+    window.workspace.context.events.alert.emit(crossed)
+    assert window.workspace.banner.keys() == {low.key, crossed.key}
 
     elsewhere(ledger.path, f"alerts.remove_budget(session, {budget_id})")
 
-    qtbot.waitUntil(lambda: window.banner.keys() == {low.key}, timeout=LIVE_MS)
-    assert "Low balance" in window.banner.text.text()  # the other alert still stands
+    qtbot.waitUntil(lambda: window.workspace.banner.keys() == {low.key}, timeout=LIVE_MS)
+    assert "Low balance" in window.workspace.banner.text.text()  # the other alert still stands
 
 
 def test_a_reply_saving_its_text_refreshes_nothing_and_a_burst_at_most_once_a_second(
     qtbot: QtBot, window: MainWindow, ledger: Database
 ) -> None:
-    window.show_page(window.dashboard)
-    dashboard = window.dashboard
+    window.workspace.show_page(window.workspace.dashboard)
+    dashboard = window.workspace.dashboard
     qtbot.waitUntil(lambda: dashboard.figures is not None, timeout=LIVE_MS)
     refreshes: list[None] = []
     dashboard.refreshed.connect(lambda: refreshes.append(None))

@@ -50,7 +50,7 @@ def window(qtbot: QtBot, db: Database, tmp_path: Path) -> Iterator[MainWindow]:
 
 @pytest.fixture
 def dialog(qtbot: QtBot, window: MainWindow) -> LocalEndpointDialog:
-    shown = LocalEndpointDialog(window.context, window.local_endpoint, window)
+    shown = LocalEndpointDialog(window.workspace.context, window.workspace.local_endpoint, window)
     qtbot.addWidget(shown)
     qtbot.waitUntil(lambda: shown.openai_combo.count() > 0 and shown.token_edit.text() != "")
     return shown
@@ -69,10 +69,10 @@ def test_turned_on_it_meters_a_tool_into_the_window(
 ) -> None:
     port = _free_port()
     _turn_on(qtbot, dialog, port)
-    endpoint = window.local_endpoint
+    endpoint = window.workspace.local_endpoint
     qtbot.waitUntil(lambda: endpoint.state.running, timeout=10_000)
     assert dialog.status.text() == f"Running on http://127.0.0.1:{port}"
-    assert window.endpoint_button.isVisible()
+    assert window.workspace.endpoint_button.isVisible()
     with db.write() as session:
         entries.add_credits(session, Decimal(1_000))
         alerts.set_low_balance_threshold(session, Decimal(999))
@@ -84,8 +84,10 @@ def test_turned_on_it_meters_a_tool_into_the_window(
 
     status = window.statusBar()
     qtbot.waitUntil(lambda: "openai-python spent $" in status.currentMessage(), timeout=10_000)
-    qtbot.waitUntil(window.banner.isVisible, timeout=10_000)  # its alert, as for a chat reply
-    assert "Low balance" in window.banner.text.text()
+    qtbot.waitUntil(
+        window.workspace.banner.isVisible, timeout=10_000
+    )  # its alert, as for a chat reply
+    assert "Low balance" in window.workspace.banner.text.text()
     with db.read() as session:
         saved = endpoint_config.load(session)
     assert saved == EndpointConfig(True, port, Upstreams.demo())
@@ -93,7 +95,7 @@ def test_turned_on_it_meters_a_tool_into_the_window(
     dialog.enabled_box.setChecked(False)
     dialog.apply()
     qtbot.waitUntil(lambda: not endpoint.state.running, timeout=10_000)
-    assert not window.endpoint_button.isVisible()
+    assert not window.workspace.endpoint_button.isVisible()
     with (
         openai.OpenAI(
             base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0, timeout=2
@@ -109,8 +111,8 @@ def test_it_starts_with_the_app_when_left_on(qtbot: QtBot, db: Database, tmp_pat
         endpoint_config.save(session, EndpointConfig(True, port, Upstreams.demo()))
     main, context = _window(qtbot, db, tmp_path)
     try:
-        qtbot.waitUntil(lambda: main.local_endpoint.state.running, timeout=10_000)
-        assert main.endpoint_button.text() == f"Local endpoint 127.0.0.1:{port}"
+        qtbot.waitUntil(lambda: main.workspace.local_endpoint.state.running, timeout=10_000)
+        assert main.workspace.endpoint_button.text() == f"Local endpoint 127.0.0.1:{port}"
     finally:
         main.close()
         context.close()
@@ -125,7 +127,7 @@ def test_a_taken_port_is_explained(
         port = taken.getsockname()[1]
         _turn_on(qtbot, dialog, port)
         qtbot.waitUntil(lambda: "in use" in dialog.status.text(), timeout=10_000)
-    assert not window.local_endpoint.state.running
+    assert not window.workspace.local_endpoint.state.running
 
 
 def test_the_token_is_masked_until_asked_for(dialog: LocalEndpointDialog) -> None:

@@ -16,7 +16,8 @@ from app.core.metering.client import Metered
 from app.core.storage.db import Database
 from app.ui.context import AppContext
 from app.ui.conversation_list import SummaryRole
-from app.ui.main_window import DEFAULT_CONFIRM_ABOVE, MainWindow
+from app.ui.main_window import MainWindow
+from app.ui.workspace import DEFAULT_CONFIRM_ABOVE
 
 WAIT_MS = 10_000
 
@@ -30,17 +31,19 @@ def window(qtbot: QtBot, db: Database, tmp_path: Path) -> Iterator[MainWindow]:
     main = MainWindow(context, settings)
     qtbot.addWidget(main)
     main.show()
-    main.chat.set_selection("demo", "gpt-4o-mini")
+    main.workspace.chat.set_selection("demo", "gpt-4o-mini")
     yield main
     main.close()
     context.close()
 
 
 def _send(qtbot: QtBot, window: MainWindow, text: str) -> Metered:
-    window.chat.composer.editor.setPlainText(text)
-    with qtbot.waitSignal(window.chat.reply_finished, timeout=20_000) as finished:
-        window.chat.composer.send_button.click()
-    qtbot.waitUntil(lambda: not window.chat.is_busy(), timeout=20_000)  # ready for the next
+    window.workspace.chat.composer.editor.setPlainText(text)
+    with qtbot.waitSignal(window.workspace.chat.reply_finished, timeout=20_000) as finished:
+        window.workspace.chat.composer.send_button.click()
+    qtbot.waitUntil(
+        lambda: not window.workspace.chat.is_busy(), timeout=20_000
+    )  # ready for the next
     metered: Metered = finished.args[0]
     return metered
 
@@ -49,10 +52,10 @@ def test_a_conversation_appears_in_the_list_with_its_cost(
     qtbot: QtBot, window: MainWindow, db: Database
 ) -> None:
     metered = _send(qtbot, window, "Hello from the window")
-    conversation = window.chat.current_conversation()
+    conversation = window.workspace.chat.current_conversation()
     assert conversation is not None
-    qtbot.waitUntil(lambda: window.conversations.model.rowCount() == 1, timeout=10_000)
-    model = window.conversations.model
+    qtbot.waitUntil(lambda: window.workspace.conversations.model.rowCount() == 1, timeout=10_000)
+    model = window.workspace.conversations.model
 
     def listed_at_the_ledgers_cost() -> bool:  # the reply, then its title, are charged
         with db.read() as session:
@@ -60,7 +63,9 @@ def test_a_conversation_appears_in_the_list_with_its_cost(
         return bool(model.data(model.index(0), SummaryRole).cost == cost >= metered.cost > 0)
 
     qtbot.waitUntil(listed_at_the_ledgers_cost, timeout=10_000)
-    qtbot.waitUntil(lambda: "Balance -$0.0000" in window.balance_button.text(), timeout=10_000)
+    qtbot.waitUntil(
+        lambda: "Balance -$0.0000" in window.workspace.balance_button.text(), timeout=10_000
+    )
 
 
 def test_a_budget_crossing_shows_a_banner_without_blocking(
@@ -69,9 +74,9 @@ def test_a_budget_crossing_shows_a_banner_without_blocking(
     with db.write() as session:
         alerts.add_budget(session, "day", Decimal("0.000001"))  # any reply crosses 100%
     _send(qtbot, window, "Spend a little")
-    qtbot.waitUntil(window.banner.isVisible, timeout=10_000)
-    assert "Daily budget: 100% reached" in window.banner.text.text()
-    assert window.chat.composer.editor.isEnabled()  # nothing modal, typing goes on
+    qtbot.waitUntil(window.workspace.banner.isVisible, timeout=10_000)
+    assert "Daily budget: 100% reached" in window.workspace.banner.text.text()
+    assert window.workspace.chat.composer.editor.isEnabled()  # nothing modal, typing goes on
 
 
 def test_low_balance_alert_fires_once(qtbot: QtBot, window: MainWindow, db: Database) -> None:
@@ -79,10 +84,10 @@ def test_low_balance_alert_fires_once(qtbot: QtBot, window: MainWindow, db: Data
         entries.add_credits(session, Decimal(100))
         alerts.set_low_balance_threshold(session, Decimal(1_000_000))
     seen: list[object] = []
-    window.context.events.alert.connect(seen.append)
-    with qtbot.waitSignal(window.alerts_checked, timeout=20_000):
+    window.workspace.context.events.alert.connect(seen.append)
+    with qtbot.waitSignal(window.workspace.alerts_checked, timeout=20_000):
         _send(qtbot, window, "first")
-    with qtbot.waitSignal(window.alerts_checked, timeout=20_000) as second:
+    with qtbot.waitSignal(window.workspace.alerts_checked, timeout=20_000) as second:
         _send(qtbot, window, "second")
     assert second.args[0] == []
     assert [getattr(a, "key", None) for a in seen] == ["low-balance"]
@@ -93,13 +98,13 @@ def test_window_state_and_model_are_remembered(qtbot: QtBot, db: Database, tmp_p
     context = AppContext.create(db)
     first = MainWindow(context, QSettings(path, QSettings.Format.IniFormat))
     qtbot.addWidget(first)
-    first.chat.set_selection("demo", "claude-haiku-4-5")
-    first.splitter.setSizes([333, 700])
+    first.workspace.chat.set_selection("demo", "claude-haiku-4-5")
+    first.workspace.splitter.setSizes([333, 700])
     first.close()
     second = MainWindow(context, QSettings(path, QSettings.Format.IniFormat))
     qtbot.addWidget(second)
-    assert second.chat.selection() == ("demo", "claude-haiku-4-5")
-    assert second.splitter.sizes()[0] == 333
+    assert second.workspace.chat.selection() == ("demo", "claude-haiku-4-5")
+    assert second.workspace.splitter.sizes()[0] == 333
     second.close()
     context.close()
 
@@ -107,12 +112,14 @@ def test_window_state_and_model_are_remembered(qtbot: QtBot, db: Database, tmp_p
 def test_the_window_opens_on_the_chat_without_building_its_hidden_pages(
     qtbot: QtBot, window: MainWindow
 ) -> None:
-    assert window.pages.currentWidget() is window.splitter
-    assert not window._dashboard_page.is_built
-    assert not window._transactions_page.is_built
-    window.pages.setCurrentIndex(window.pages.indexOf(window._dashboard_page))
-    assert window._dashboard_page.is_built  # built as it is shown, and only then
-    assert not window._transactions_page.is_built
+    assert window.workspace.pages.currentWidget() is window.workspace.splitter
+    assert not window.workspace._dashboard_page.is_built
+    assert not window.workspace._transactions_page.is_built
+    window.workspace.pages.setCurrentIndex(
+        window.workspace.pages.indexOf(window.workspace._dashboard_page)
+    )
+    assert window.workspace._dashboard_page.is_built  # built as it is shown, and only then
+    assert not window.workspace._transactions_page.is_built
 
 
 def test_the_windows_loads_start_once_it_has_painted(
@@ -124,10 +131,10 @@ def test_the_windows_loads_start_once_it_has_painted(
     qtbot.addWidget(window)
     QCoreApplication.processEvents()
     assert context.reads.pending > 0  # the list, the balance, the chat's menu: held, not run
-    assert window.balance_button.text() == "Balance …"
+    assert window.workspace.balance_button.text() == "Balance …"
     window.show()
     qtbot.waitUntil(lambda: context.reads.pending == 0, timeout=WAIT_MS)
-    assert window.balance_button.text().startswith("Balance $")
+    assert window.workspace.balance_button.text().startswith("Balance $")
     window.close()
     context.close()
 
@@ -141,7 +148,9 @@ def test_a_window_never_painted_still_loads_and_starts_its_endpoint(
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(context, settings)
     qtbot.addWidget(window)
-    qtbot.waitUntil(lambda: window.balance_button.text().startswith("Balance $"), timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: window.workspace.balance_button.text().startswith("Balance $"), timeout=WAIT_MS
+    )
     assert not window.isVisible()
     context.close()
 
@@ -160,8 +169,8 @@ def test_hand_edited_settings_that_make_no_sense_fall_back_to_defaults(
     context = AppContext.create(db)
     window = MainWindow(context, settings)
     qtbot.addWidget(window)
-    assert window.pages.currentIndex() == 0
-    assert window._confirm_threshold() == DEFAULT_CONFIRM_ABOVE
+    assert window.workspace.pages.currentIndex() == 0
+    assert window.workspace._confirm_threshold() == DEFAULT_CONFIRM_ABOVE
     window.close()
     context.close()
 
@@ -170,10 +179,10 @@ def test_a_conversation_clicked_on_the_dashboard_opens_in_the_chat(
     qtbot: QtBot, window: MainWindow
 ) -> None:
     _send(qtbot, window, "Something to chart")
-    conversation = window.chat.current_conversation()
+    conversation = window.workspace.chat.current_conversation()
     assert conversation is not None
-    window.new_conversation()
-    window.show_page(window.dashboard)
-    window.dashboard.conversation_activated.emit(conversation)
-    assert window.pages.currentWidget() is window.splitter
-    assert window.chat.current_conversation() == conversation
+    window.workspace.new_conversation()
+    window.workspace.show_page(window.workspace.dashboard)
+    window.workspace.dashboard.conversation_activated.emit(conversation)
+    assert window.workspace.pages.currentWidget() is window.workspace.splitter
+    assert window.workspace.chat.current_conversation() == conversation

@@ -69,10 +69,10 @@ def test_without_a_key_store_the_demo_chats_and_no_key_is_written_anywhere(
     assert keys.store_problem() is not None
 
     # The offline demo needs no key: a real reply, streamed and charged.
-    window.chat.set_selection("demo", "gpt-4o-mini")
-    window.chat.composer.editor.setPlainText("Hello without a key store")
-    with qtbot.waitSignal(window.chat.reply_finished, timeout=WAIT_MS) as finished:
-        window.chat.composer.send_button.click()
+    window.workspace.chat.set_selection("demo", "gpt-4o-mini")
+    window.workspace.chat.composer.editor.setPlainText("Hello without a key store")
+    with qtbot.waitSignal(window.workspace.chat.reply_finished, timeout=WAIT_MS) as finished:
+        window.workspace.chat.composer.send_button.click()
     metered = finished.args[0]
     assert isinstance(metered, Metered)
     assert metered.status == "complete" and "Hello without a key store" in metered.text
@@ -80,7 +80,7 @@ def test_without_a_key_store_the_demo_chats_and_no_key_is_written_anywhere(
 
     # Environment variables still provide keys, and the keys dialog says where each comes from.
     monkeypatch.setenv("OPENAI_API_KEY", ENV_SECRET)
-    dialog = KeysDialog(window.context, window)
+    dialog = KeysDialog(window.workspace.context, window)
     try:
         with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
             dialog.show()

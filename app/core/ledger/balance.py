@@ -17,7 +17,6 @@ import calendar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
@@ -27,20 +26,10 @@ from app.core.ledger import entries
 from app.core.money import format_usd, require_amount
 from app.core.pricing.prices import Rates
 from app.core.storage.models import BalanceAccount
+from app.core.types import IntervalUnit
 
 TITLE_TOKEN_BUFFER = 150
 MAX_INTERVAL_YEARS = 100
-
-
-class IntervalUnit(StrEnum):
-    """Units of the auto-refill interval (LibreChat's)."""
-
-    SECONDS = "seconds"
-    MINUTES = "minutes"
-    HOURS = "hours"
-    DAYS = "days"
-    WEEKS = "weeks"
-    MONTHS = "months"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
@@ -25,19 +24,9 @@ from app.core.ledger.spend import By, SpendRow
 from app.core.money import tidy
 from app.core.pricing.units import TOKEN_KINDS, kind_of, label_of
 from app.core.storage.models import Request
+from app.core.types import GroupBy
 
 NO_CONVERSATION = "(no conversation)"
-
-
-class GroupBy(StrEnum):
-    """How ``report`` groups rows."""
-
-    DAY = "day"
-    MONTH = "month"
-    MODEL = "model"
-    CONVERSATION = "conversation"
-    UNIT = "unit"
-    """Per billed unit (``token_type``): tokens, searches, steps, tier adjustments."""
 
 
 @dataclass(frozen=True)

@@ -41,10 +41,11 @@ from app.core import money
 from app.core.errors import InvalidAmount
 from app.core.ledger import alerts, balance, entries
 from app.core.ledger.alerts import BudgetView
-from app.core.ledger.balance import BalanceView, IntervalUnit
+from app.core.ledger.balance import BalanceView
 from app.core.providers import registry
 from app.core.storage.changes import LEDGER, SETTINGS, Changes
 from app.core.storage.db import Database
+from app.core.types import IntervalUnit
 from app.ui.context import AppContext
 from app.ui.dialogs.widgets import AmountEdit, MessageLine, plain_button_box, push_button
 from app.ui.errors import describe

@@ -10,12 +10,13 @@ from app.core import conversations
 from app.core.ledger import analysis, demo_data, entries, spend
 from app.core.ledger.analysis import Bucket
 from app.core.ledger.entries import Spend
-from app.core.ledger.reports import GroupBy, build_report
+from app.core.ledger.reports import build_report
 from app.core.ledger.selection import Selection
 from app.core.money import from_micros
 from app.core.pricing.charges import TokenUsage
 from app.core.pricing.prices import PriceBook
 from app.core.storage.db import Database
+from app.core.types import GroupBy
 from tests.factories import rates
 
 NOW = datetime(2026, 11, 23, 12, 0)

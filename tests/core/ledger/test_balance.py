@@ -8,9 +8,10 @@ from sqlalchemy import select
 
 from app.core.errors import InsufficientBalance, InvalidAmount, InvalidSetting
 from app.core.ledger import balance, entries
-from app.core.ledger.balance import IntervalUnit, add_interval
+from app.core.ledger.balance import add_interval
 from app.core.storage.db import Database
 from app.core.storage.models import Transaction
+from app.core.types import IntervalUnit
 from tests.factories import rates, spend
 
 T0 = datetime(2026, 3, 1, 12, 0)

@@ -5,9 +5,10 @@ from decimal import Decimal
 
 from app.core import conversations
 from app.core.ledger import entries
-from app.core.ledger.reports import GroupBy, build_report
+from app.core.ledger.reports import build_report
 from app.core.ledger.selection import Selection
 from app.core.storage.db import Database
+from app.core.types import GroupBy
 from tests.factories import rates, spend
 
 

@@ -29,6 +29,7 @@ from app.core.pricing.units import DEFAULT_UNIT_RATE, PROVIDER_ADJUSTMENT, UNPRI
 from app.core.providers import registry
 from app.core.storage.db import Database
 from app.core.storage.models import Request, Transaction
+from app.core.types import GroupBy
 from tests.support.replay_server import Answer, ReplayServer, ToReplay, replay_server
 
 KEY = "sk-test-billed-units-0123456789abcdef"
@@ -792,8 +793,8 @@ def test_units_served_models_and_flags_reach_the_csv_reports_and_dashboard(
     out = tmp_path / "ledger.csv"
     with db.read() as session:
         export.export(session, out)
-        by_unit = {r.key: r for r in reports.build_report(session, reports.GroupBy.UNIT).rows}
-        by_day = reports.build_report(session, reports.GroupBy.DAY).total
+        by_unit = {r.key: r for r in reports.build_report(session, GroupBy.UNIT).rows}
+        by_day = reports.build_report(session, GroupBy.DAY).total
         figures = analysis.tokens_over_time(session, Selection(), analysis.Bucket.DAY)
         total = entries.ledger_sum(session)
     with out.open(encoding="utf-8") as handle:
