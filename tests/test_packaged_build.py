@@ -233,7 +233,7 @@ def test_a_new_ledger_is_migrated_and_keeps_a_top_up(
 ) -> None:
     added = run(app_dir, "add-balance", "1000", home=home)
     assert added.returncode == 0, added.stderr
-    assert "Balance: 1,000 credits ($0.0010)" in added.stdout
+    assert "Balance: 1,000 credits ($0.001)" in added.stdout
     listing = run(app_dir, "list-balances", "--json", home=home)
     assert listing.returncode == 0, listing.stderr
     assert json.loads(listing.stdout)["credits"] == "1000"

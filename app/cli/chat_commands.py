@@ -95,7 +95,7 @@ def _print_count(
     else:
         print("Context:       window unknown for this model")
     price = f"{rates.prompt:f} credits/token ({rates.source})"
-    print(f"Prompt cost:   {money.format_usd(cost, places=6)} at {price}")
+    print(f"Prompt cost:   {money.format_usd(cost)} at {price}")
 
 
 def show_estimates(args: argparse.Namespace, db: Database) -> int:

@@ -214,7 +214,7 @@ def spend_line(metered: Metered, conversation_id: int) -> str:
     flagged = f" [{'; '.join(flags)}]" if flags else ""
     return (
         f"tokens in {usage.input_tokens:,} / out {usage.completion_tokens:,}{detail} · "
-        f"{money.format_usd(metered.cost, places=6)}{flagged} · conversation {conversation_id}"
+        f"{money.format_usd(metered.cost)}{flagged} · conversation {conversation_id}"
     )
 
 

@@ -113,15 +113,43 @@ def parse_rate(text: str) -> Decimal:
     return tidy(value)
 
 
-def format_usd(credits: Decimal, *, places: int = 4) -> str:
-    """Dollars for people: ``places`` decimals, more when a tiny amount would show as zero."""
+SIGNIFICANT_DIGITS = 2
+"""Below a dollar, amounts show this many significant digits: $0.043, $0.0013, $0.00002."""
+SMALLEST_SHOWN = Decimal(1)
+"""One credit ($0.000001): a nonzero amount below it shows as ``<$0.000001``, never as zero."""
+
+
+def format_usd(credits: Decimal) -> str:
+    """Dollars for people, the one format every screen and report uses.
+
+    Cents from a dollar up (``$1.23``, ``$1,204.50``); below a dollar two significant digits
+    (``$0.55``, ``$0.043``, ``$0.00002``), so a cheap reply and an expensive one are both
+    readable; ``<$0.000001`` below one credit; ``$0.00`` for nothing. The exact amount is
+    :func:`format_usd_exact` (tooltips) or the export's.
+    """
     usd = credits_to_usd(credits)
     sign = "-" if usd < 0 else ""
     magnitude = abs(usd)
-    shown = f"{magnitude:,.{places}f}"
-    if magnitude and Decimal(shown.replace(",", "")) == 0:
-        shown = f"{magnitude:f}"
-    return f"{sign}${shown}"
+    if not magnitude:
+        return "$0.00"
+    if magnitude < credits_to_usd(SMALLEST_SHOWN):
+        return f"{sign}<${credits_to_usd(SMALLEST_SHOWN):f}"
+    if magnitude < 1:
+        exponent = magnitude.adjusted() - SIGNIFICANT_DIGITS + 1
+        rounded = magnitude.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_EVEN)
+        if rounded < 1:
+            shown = f"{rounded.normalize():f}"
+            decimals = len(shown.partition(".")[2])
+            return f"{sign}${rounded:.{max(decimals, 2)}f}"
+        magnitude = rounded  # $0.996 is $1.00
+    return f"{sign}${magnitude.quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):,.2f}"
+
+
+def format_usd_exact(credits: Decimal) -> str:
+    """Every digit of an amount in dollars (``$0.00002175``): the tooltip behind each figure."""
+    usd = abs(tidy(credits_to_usd(credits)))
+    whole, _, decimals = f"{usd:f}".partition(".")
+    return f"{'-' if credits < 0 else ''}${int(whole):,}.{decimals.ljust(2, '0')}"
 
 
 def format_credits(credits: Decimal) -> str:

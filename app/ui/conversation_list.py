@@ -115,7 +115,7 @@ class ConversationListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return row.title
         if role == Qt.ItemDataRole.ToolTipRole:
-            cost = money.format_usd(row.cost, places=6)
+            cost = money.format_usd_exact(row.cost)
             return f"{row.title}\n{cost} · {row.model or 'no model yet'}"
         if role == SummaryRole:
             return row

@@ -29,8 +29,9 @@ from PySide6.QtWidgets import (
 
 from app import __version__
 from app.core import money
+from app.core.clock import utcnow
 from app.core.errors import InvalidAmount
-from app.core.ledger import alerts, balance
+from app.core.ledger import alerts, balance, spend
 from app.core.ledger.alerts import Alert
 from app.core.metering.client import Metered
 from app.core.providers import counts
@@ -137,9 +138,9 @@ class Workspace(QWidget):
     def refresh_balance(self) -> None:
         """Re-read the balance for the status bar (in the background)."""
 
-        def load() -> balance.BalanceView:
+        def load() -> tuple[balance.BalanceView, spend.RecentSpend]:
             with self.context.db.read() as session:
-                return balance.get_balance(session)
+                return balance.get_balance(session), spend.recent(session, utcnow().date())
 
         self._balance.start(load, self._on_balance_loaded, self._show_error)
 
@@ -241,12 +242,24 @@ class Workspace(QWidget):
             5_000,
         )
 
-    def _on_balance_loaded(self, view: balance.BalanceView) -> None:
-        state = "" if view.enabled else " · tracking only"
-        self.balance_button.setText(
-            f"Balance {money.format_usd(view.credits)} · "
-            f"{money.format_credits(view.credits)} credits{state}"
-        )
+    def _on_balance_loaded(self, loaded: tuple[balance.BalanceView, spend.RecentSpend]) -> None:
+        view, recent = loaded
+        today, month = money.format_usd(recent.today), money.format_usd(recent.month)
+        spent = f"today {today} · this month {month}"
+        if view.enabled:
+            self.balance_button.setText(f"Balance {money.format_usd(view.credits)}")
+            self.balance_button.setToolTip(
+                f"{money.format_usd_exact(view.credits)} "
+                f"({money.format_credits(view.credits)} credits); spent {spent}. "
+                "Click for top-ups, auto-refill and budgets."
+            )
+        else:  # tracking only: a "balance" the user never set would mean nothing
+            self.balance_button.setText(spent[0].upper() + spent[1:])
+            self.balance_button.setToolTip(
+                f"Spend is tracked, never refused (today {money.format_usd_exact(recent.today)},"
+                f" this month {money.format_usd_exact(recent.month)}). Click to keep a balance"
+                " that requests are checked against, and for budgets."
+            )
 
     def _show_error(self, error: BaseException) -> None:
         self._frame.statusBar().showMessage(describe(error), 10_000)

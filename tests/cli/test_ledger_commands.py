@@ -12,7 +12,7 @@ from tests.cli.command import tallybook
 def test_balance_commands(home: Path) -> None:
     assert tallybook("add-balance", "1500", home=home).returncode == 0
     added = tallybook("add-balance", "--usd", "5.00", home=home)
-    assert "5,001,500 credits ($5.0015)" in added.stdout
+    assert "5,001,500 credits ($5.00)" in added.stdout
     settings = tallybook(
         "set-balance",
         "--enable",

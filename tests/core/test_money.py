@@ -46,11 +46,26 @@ def test_rates_keep_six_decimals_and_refuse_seven() -> None:
 
 
 def test_formatting_for_people() -> None:
-    assert money.format_usd(Decimal(5_000_000)) == "$5.0000"
-    assert money.format_usd(Decimal("-205.5")) == "-$0.0002"
-    assert money.format_usd(Decimal("-205.5"), places=7) == "-$0.0002055"
-    assert money.format_usd(Decimal(50)) == "$0.00005"  # never shows a real cost as zero
-    assert money.format_usd(Decimal(0)) == "$0.0000"
+    cases = {
+        "5000000": "$5.00",  # cents from a dollar up
+        "1234567890": "$1,234.57",
+        "995000": "$1.00",  # $0.995 rounds up into dollars
+        "546900": "$0.55",  # two significant digits below a dollar
+        "43200": "$0.043",
+        "-6840": "-$0.0068",
+        "-205.5": "-$0.00021",
+        "20.1": "$0.00002",
+        "18.45": "$0.000018",
+        "50": "$0.00005",
+        "1": "$0.000001",
+        "0.5": "<$0.000001",  # never shows a real cost as zero
+        "0": "$0.00",
+    }
+    for credits, shown in cases.items():
+        assert money.format_usd(Decimal(credits)) == shown, credits
+    assert money.format_usd_exact(Decimal("21.75")) == "$0.00002175"
+    assert money.format_usd_exact(Decimal("-1234567890.5")) == "-$1,234.5678905"
+    assert money.format_usd_exact(Decimal(5_000_000)) == "$5.00"
     assert money.format_credits(Decimal("1234567.5")) == "1,234,567.5"
     assert money.format_credits(Decimal(-1000)) == "-1,000"
     assert f"{money.tidy(Decimal('1000.000'))}" == "1000"

@@ -139,7 +139,7 @@ def test_a_refused_message_is_explained_in_the_chat_and_kept(
 
     words = view.errors.text()
     assert "Not enough balance" in words and "Nothing was sent" in words
-    assert "$0.000000 is available" in words and "Add credits" in words
+    assert "$0.00 is available" in words and "Add credits" in words
     assert view.composer.text() == "Hello? Is anyone there?"
     assert view.messages() == []
     assert view.current_conversation() is None

@@ -87,7 +87,7 @@ def test_the_stacked_bars_add_up_to_the_daily_report(view: DashboardView) -> Non
     for point in view.figures.costs:
         exact[point.start] += point.cost
     assert exact == expected  # to the micro-credit, not just as drawn
-    assert format_usd(report.total.cost, places=2) in view.total_label.text()
+    assert format_usd(report.total.cost) in view.total_label.text()
 
 
 def test_every_bar_part_has_a_tooltip_with_day_model_tokens_and_cost(
@@ -199,8 +199,8 @@ def test_what_if_shows_the_cores_repricing(qtbot: QtBot, view: DashboardView) ->
     assert panel.model() == "claude-haiku-4-5"
     last = panel.table.rowCount() - 1
     assert cell(panel.table, last, 0) == "Total"
-    assert cell(panel.table, last, 1) == format_usd(expected.actual, places=2)
-    assert cell(panel.table, last, 2) == format_usd(expected.repriced, places=2)
+    assert cell(panel.table, last, 1) == format_usd(expected.actual)
+    assert cell(panel.table, last, 2) == format_usd(expected.repriced)
     assert panel.table.rowCount() == len(expected.by_model) + 1
     assert "not re-applied" in panel.note.text()
 
@@ -225,8 +225,8 @@ def test_budgets_threshold_and_forecast_are_drawn(qtbot: QtBot, view: DashboardV
     with view.context.db.read() as session:
         forecast = analysis.forecast(session, TODAY, Decimal(6_000_000))
     panel = view.forecast_panel
-    assert panel.spent_label.text().startswith(format_usd(forecast.spent, places=2))
-    assert panel.projected_label.text() == format_usd(forecast.projected, places=2)
+    assert panel.spent_label.text().startswith(format_usd(forecast.spent))
+    assert panel.projected_label.text() == format_usd(forecast.projected)
     assert panel.crossing_label.text() == crossing_text(forecast, TODAY)
 
     with qtbot.waitSignal(view.refreshed, timeout=WAIT_MS):
@@ -243,10 +243,10 @@ def test_cache_savings_tables_match_the_core(view: DashboardView) -> None:
         (cell(panel.by_model, r, 0), cell(panel.by_model, r, 1))
         for r in range(panel.by_model.rowCount())
     ]
-    assert shown == [(s.label, format_usd(s.saved, places=2)) for s in by_model]
+    assert shown == [(s.label, format_usd(s.saved)) for s in by_model]
     assert panel.by_conversation.rowCount() == len(by_conversation) > 0
     total = sum((s.saved for s in by_model), Decimal(0))
-    assert format_usd(total, places=2) in panel.total_label.text()
+    assert format_usd(total) in panel.total_label.text()
 
 
 def test_presets_and_custom_ranges_drive_the_selection(qtbot: QtBot, view: DashboardView) -> None:

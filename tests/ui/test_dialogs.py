@@ -403,7 +403,7 @@ def test_adding_five_dollars_records_a_credits_transaction(
     qtbot: QtBot, open_dialog: Callable[[type[BalanceDialog]], BalanceDialog], db: Database
 ) -> None:
     dialog = open_dialog(BalanceDialog)
-    assert dialog.balance_label.text() == "$0.0000"
+    assert dialog.balance_label.text() == "$0.00"
     assert dialog.top_up_amount.current_unit() is AmountUnit.USD
     qtbot.keyClicks(dialog.top_up_amount.edit, "5")
     with (
@@ -411,10 +411,10 @@ def test_adding_five_dollars_records_a_credits_transaction(
         qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS),
     ):
         dialog.add_credits_button.click()
-    assert dialog.balance_label.text() == "$5.0000"
+    assert dialog.balance_label.text() == "$5.00"
     assert dialog.credits_label.text().startswith("5,000,000 credits")
     assert dialog.top_up_amount.edit.text() == ""
-    assert dialog.top_up_message.text() == "Added $5.0000 (5,000,000 credits)."
+    assert dialog.top_up_message.text() == "Added $5.00 (5,000,000 credits)."
     assert credit_rows(db) == [(Decimal(5_000_000), "top-up")]
 
 
@@ -459,7 +459,7 @@ def test_an_invalid_amount_is_explained_and_nothing_is_stored(
     assert dialog.top_up_message.text().startswith("Amount to add: ")
     assert said in dialog.top_up_message.text()
     assert credit_rows(db) == []
-    assert dialog.balance_label.text() == "$0.0000"
+    assert dialog.balance_label.text() == "$0.00"
 
 
 def test_a_monthly_budget_is_listed_with_zero_percent_and_can_be_removed(
@@ -473,7 +473,7 @@ def test_a_monthly_budget_is_listed_with_zero_percent_and_can_be_removed(
     table = dialog.budget_table
     assert table.rowCount() == 1
     assert table.item(0, 0).text() == "Monthly: all spend"  # type: ignore[union-attr]
-    assert table.item(0, 2).text() == "$10.0000"  # type: ignore[union-attr]
+    assert table.item(0, 2).text() == "$10.00"  # type: ignore[union-attr]
     assert dialog.budget_percents() == ["0%"]
     with db.read() as session:
         (stored,) = alerts.budgets(session)
@@ -556,7 +556,7 @@ def test_turning_checking_on_grants_the_start_balance(
     with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
         dialog.checking_box.click()
     assert dialog.checking_box.isChecked()
-    assert dialog.balance_label.text() == "$3.0000"
+    assert dialog.balance_label.text() == "$3.00"
     assert "checking on" in dialog.credits_label.text()
     assert credit_rows(db) == [(Decimal(3_000_000), "start-balance")]
 

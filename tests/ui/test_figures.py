@@ -33,8 +33,8 @@ def test_extra_units_steps_and_tiers_are_each_said_once() -> None:
         ),
     )
     line = usage_line(usage)
-    assert "2 web searches $0.0200" in line
-    assert "compaction $0.2063" in line  # the step's rows together
+    assert "2 web searches $0.02" in line
+    assert "compaction $0.21" in line  # the step's rows together
     assert "flex -$0.0012" in line  # a discount
     assert "900 1-hour cache writes $0.0054" in line
 

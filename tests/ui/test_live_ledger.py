@@ -17,7 +17,7 @@ from PySide6.QtCore import QSettings
 from pytestqt.qtbot import QtBot
 
 from app.core import conversations
-from app.core.ledger import alerts, entries
+from app.core.ledger import alerts, balance, entries
 from app.core.ledger.alerts import Alert
 from app.core.ledger.browse import Row
 from app.core.ledger.entries import TokenType
@@ -33,6 +33,8 @@ pytestmark = pytest.mark.gui
 ROOT = Path(__file__).parents[2]
 LIVE_MS = 3000
 """A look for other programs' writes each second, a view re-read: well within this."""
+NOTHING_SPENT = "Today $0.00 · this month $0.00"
+"""The status bar of a ledger that keeps no balance (tracking only) and has no spend yet."""
 
 
 @pytest.fixture
@@ -56,9 +58,7 @@ def window(qtbot: QtBot, ledger: Database, tmp_path: Path) -> Iterator[MainWindo
     main = MainWindow(context, QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(main)
     main.show()
-    qtbot.waitUntil(
-        lambda: "Balance $0.0000" in main.workspace.balance_button.text(), timeout=LIVE_MS
-    )
+    qtbot.waitUntil(lambda: main.workspace.balance_button.text() == NOTHING_SPENT, timeout=LIVE_MS)
     yield main
     main.close()
     context.close()
@@ -90,24 +90,26 @@ def elsewhere(path: Path, statement: str) -> None:
 
 
 def test_a_top_up_from_the_cli_shows_in_the_status_bar_dialog_and_views(
-    qtbot: QtBot, window: MainWindow, data_dir: Path
+    qtbot: QtBot, window: MainWindow, ledger: Database, data_dir: Path
 ) -> None:
+    with ledger.write() as session:  # a balance is kept, so the status bar shows it
+        balance.configure(session, enabled=True)
     dialog = BalanceDialog(window.workspace.context, window)
     dialog.show()  # left open beside the window, as a user would
-    qtbot.waitUntil(lambda: dialog.balance_label.text() == "$0.0000", timeout=LIVE_MS)
+    qtbot.waitUntil(lambda: dialog.balance_label.text() == "$0.00", timeout=LIVE_MS)
     window.workspace.show_page(window.workspace.transactions)
 
     tallybook(data_dir, "add-balance", "--usd", "2")
 
     qtbot.waitUntil(
-        lambda: "Balance $2.0000" in window.workspace.balance_button.text(), timeout=LIVE_MS
+        lambda: window.workspace.balance_button.text() == "Balance $2.00", timeout=LIVE_MS
     )
-    qtbot.waitUntil(lambda: dialog.balance_label.text() == "$2.0000", timeout=LIVE_MS)
+    qtbot.waitUntil(lambda: dialog.balance_label.text() == "$2.00", timeout=LIVE_MS)
     table = window.workspace.transactions.model
     qtbot.waitUntil(lambda: table.rowCount() == 1, timeout=LIVE_MS)
     assert table.row_at(0).token_type == TokenType.CREDITS
     assert table.row_at(0).token_value == Decimal(2_000_000)
-    assert "credited $2.0000" in window.workspace.transactions.totals_label.text()
+    assert "credited $2.00" in window.workspace.transactions.totals_label.text()
 
     window.workspace.show_page(
         window.workspace.dashboard
@@ -140,7 +142,8 @@ def test_a_conversation_from_the_cli_is_listed_and_charged(
     qtbot.waitUntil(
         lambda: (
             listed.data(listed.index(0), 0) == summary.title
-            and "Balance -$" in window.workspace.balance_button.text()
+            and window.workspace.balance_button.text().startswith("Today $")
+            and window.workspace.balance_button.text() != NOTHING_SPENT
         ),
         timeout=LIVE_MS,
     )

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QCoreApplication, QSettings
 from pytestqt.qtbot import QtBot
 
-from app.core import conversations
+from app.core import conversations, money
 from app.core.ledger import alerts, entries
 from app.core.metering.client import Metered
 from app.core.storage.db import Database
@@ -64,7 +64,10 @@ def test_a_conversation_appears_in_the_list_with_its_cost(
 
     qtbot.waitUntil(listed_at_the_ledgers_cost, timeout=10_000)
     qtbot.waitUntil(
-        lambda: "Balance -$0.0000" in window.workspace.balance_button.text(), timeout=10_000
+        lambda: window.workspace.balance_button.text().startswith(
+            f"Today {money.format_usd(model.data(model.index(0), SummaryRole).cost)}"
+        ),  # the reply and its title: all of today's spend
+        timeout=10_000,
     )
 
 
@@ -134,7 +137,7 @@ def test_the_windows_loads_start_once_it_has_painted(
     assert window.workspace.balance_button.text() == "Balance …"
     window.show()
     qtbot.waitUntil(lambda: context.reads.pending == 0, timeout=WAIT_MS)
-    assert window.workspace.balance_button.text().startswith("Balance $")
+    assert window.workspace.balance_button.text().startswith("Today $")
     window.close()
     context.close()
 
@@ -149,7 +152,7 @@ def test_a_window_never_painted_still_loads_and_starts_its_endpoint(
     window = MainWindow(context, settings)
     qtbot.addWidget(window)
     qtbot.waitUntil(
-        lambda: window.workspace.balance_button.text().startswith("Balance $"), timeout=WAIT_MS
+        lambda: window.workspace.balance_button.text().startswith("Today $"), timeout=WAIT_MS
     )
     assert not window.isVisible()
     context.close()

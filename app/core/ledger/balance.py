@@ -151,12 +151,10 @@ def check_prompt(session: Session, cost: Decimal, *, now: datetime | None = None
         session.refresh(account)
     available = account.credits - held
     if cost > available:
-        after_holds = (
-            f" after {format_usd(held, places=6)} held by requests in flight" if held else ""
-        )
+        after_holds = f" after {format_usd(held)} held by requests in flight" if held else ""
         raise InsufficientBalance(
-            f"Not enough balance: this prompt costs {format_usd(cost, places=6)} "
-            f"but {format_usd(available, places=6)} is available{after_holds}. "
+            f"Not enough balance: this prompt costs {format_usd(cost)} "
+            f"but {format_usd(available)} is available{after_holds}. "
             "Nothing was sent. Add credits (tallybook add-balance) or turn balance checking off.",
             needed=cost,
             available=available,

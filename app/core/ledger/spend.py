@@ -207,6 +207,21 @@ def total(session: Session, selection: Selection) -> Decimal:
     return sum((row.cost for row in rows(session, selection)), Decimal(0))
 
 
+class RecentSpend(NamedTuple):
+    """Today's and this month's spend (UTC days), in credits, each positive."""
+
+    today: Decimal
+    month: Decimal
+
+
+def recent(session: Session, today: date) -> RecentSpend:
+    """What the status bar shows when no balance is kept: a figure that means something."""
+    return RecentSpend(
+        total(session, Selection(since=today)),
+        total(session, Selection(since=today.replace(day=1))),
+    )
+
+
 class LedgerCounts(NamedTuple):
     """How many transactions a selection holds, and their money, each positive."""
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 from app.core.conversations import MessageUsage
 from app.core.counting.tokens import TokenCount
 from app.core.metering.client import Quote
-from app.core.money import format_usd
+from app.core.money import format_usd, format_usd_exact
 from app.core.pricing.units import COMPACTION, PROVIDER_ADJUSTMENT, UnitCost, label_of
 from app.core.providers.registry import ModelChoice
 from app.core.types import RequestStatus
@@ -55,13 +55,13 @@ def usage_line(figures: MessageUsage) -> str:
 def usage_details(figures: MessageUsage) -> str:
     """The footer's tooltip: what each mark means for this reply, in full."""
     lines = [
-        "Tokens in and out and what the reply cost. ≈ estimated: the provider did not report "
-        "these counts, so Tallybook counted them itself."
+        f"Tokens in and out and what the reply cost: {format_usd_exact(figures.cost)}. "
+        "≈ estimated: the provider did not report these counts, so Tallybook counted them itself."
     ]
     if figures.provider_cost is not None and figures.computed_cost is not None:
         lines.append(
-            f"Charged the provider's own figure, {format_usd(figures.provider_cost, places=6)}; "
-            f"Tallybook's price table gives {format_usd(figures.computed_cost, places=6)}"
+            f"Charged the provider's own figure, {format_usd_exact(figures.provider_cost)}; "
+            f"Tallybook's price table gives {format_usd_exact(figures.computed_cost)}"
             f"{_gap(figures.provider_cost, figures.computed_cost)}."
         )
     if figures.requested_model and figures.model:
@@ -163,7 +163,7 @@ def expensive_reason(quote: Quote, *, in_conversation: bool) -> str:
     dropped = f" (after dropping its {quote.dropped:,} oldest messages)" if quote.dropped else ""
     return (
         f"{what} {approx}{tokens:,} tokens long{dropped}, so this message costs about "
-        f"{format_usd(quote.prompt_cost, places=2)} at {quote.request.model}'s input rate "
+        f"{format_usd(quote.prompt_cost)} at {quote.request.model}'s input rate "
         f"({per_million(quote.rates.prompt)} per 1M tokens), before the reply is paid for."
     )
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.money import format_usd
+from app.core.money import format_usd, format_usd_exact
 
 
 class ElidedLabel(QLabel):
@@ -149,6 +149,10 @@ class ConversationHeader(QWidget):
     def set_total(self, credits: Decimal) -> None:
         """Show what the conversation has cost so far."""
         self.total_label.setText(f"{format_usd(credits)} so far")
+        self.total_label.setToolTip(
+            f"Everything this conversation has cost: {format_usd_exact(credits)} (every reply"
+            " and attempt, and its title)"
+        )
 
     def set_context(self, used: int | None, window: int | None, *, exact: bool = True) -> None:
         """Show how much of the model's context window the next prompt takes (hidden if unknown)."""

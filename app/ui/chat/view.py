@@ -355,7 +355,7 @@ class ChatView(QWidget):
         answer = QMessageBox.question(
             self,
             "Send an expensive message?",
-            f"{reason}\n\nYou asked to confirm messages above {format_usd(threshold, places=2)}. "
+            f"{reason}\n\nYou asked to confirm messages above {format_usd(threshold)}. "
             "Send it anyway?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No,

@@ -77,7 +77,7 @@ def _place_reference_line(line: Any, value: Decimal | None, text: str) -> None:
         return
     line.show()  # first: the label ignores a new text while the line is hidden
     line.setValue(usd(value))
-    line.label.setFormat(f"{text} {format_usd(value, places=2)}".replace("{", "{{"))
+    line.label.setFormat(f"{text} {format_usd(value)}".replace("{", "{{"))
 
 
 def _style_reference_line(line: Any, colour: QColor, style: Qt.PenStyle) -> None:
@@ -352,7 +352,7 @@ class ShareChart(ChartFrame):
             self._values.append(text)
         for index, text in enumerate(self._values):
             if index < len(shares):
-                text.setText(format_usd(shares[index].cost, places=2))
+                text.setText(format_usd(shares[index].cost))
                 text.setPos(usd(shares[index].cost), index)
                 text.show()
             else:
@@ -467,7 +467,7 @@ class BalanceChart(ChartFrame):
         """The day under the mouse and the balance at its end."""
         for point in self._points:
             if day_seconds(point.day) <= x < day_seconds(point.day) + DAY_SECONDS:
-                balance = format_usd(point.balance, places=2)
+                balance = format_usd(point.balance)
                 return f"{bucket_name(point.day, Bucket.DAY)}\nBalance at the day's end: {balance}"
         return None
 

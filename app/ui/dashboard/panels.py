@@ -123,13 +123,13 @@ class ForecastPanel(QWidget):
     ) -> None:
         """Show ``forecast`` in words and as a small chart."""
         self.spent_label.setText(
-            f"{format_usd(forecast.spent, places=2)} since {forecast.month_start.day} "
+            f"{format_usd(forecast.spent)} since {forecast.month_start.day} "
             f"{forecast.month_start:%b}"
         )
-        self.rate_label.setText(f"{format_usd(forecast.daily_rate, places=2)} a day (last 7 days)")
-        self.projected_label.setText(format_usd(forecast.projected, places=2))
+        self.rate_label.setText(f"{format_usd(forecast.daily_rate)} a day (last 7 days)")
+        self.projected_label.setText(format_usd(forecast.projected))
         self.budget_label.setText(
-            "none" if forecast.budget is None else format_usd(forecast.budget, places=2)
+            "none" if forecast.budget is None else format_usd(forecast.budget)
         )
         self.crossing_label.setText(crossing_text(forecast, today))
         self.chart.set_forecast(forecast, month_to_date, today)
@@ -159,14 +159,14 @@ class CacheSavingsPanel(QWidget):
         """Fill both tables (largest saving first) and the total."""
         total = sum((s.saved for s in by_model), Decimal(0))
         self.total_label.setText(
-            f"Prompt caching saved {format_usd(total, places=2)} in this range"
+            f"Prompt caching saved {format_usd(total)} in this range"
             if by_model
             else "No cached input in this range"
         )
-        _fill(self.by_model, [(s.label, format_usd(s.saved, places=2)) for s in by_model])
+        _fill(self.by_model, [(s.label, format_usd(s.saved)) for s in by_model])
         _fill(
             self.by_conversation,
-            [(s.label, format_usd(s.saved, places=2)) for s in by_conversation],
+            [(s.label, format_usd(s.saved)) for s in by_conversation],
         )
 
 
@@ -233,15 +233,15 @@ class WhatIfPanel(QWidget):
             return
         self.table.setHorizontalHeaderLabels(["Model used", "Cost", f"On {repricing.model}"])
         self.headline.setText(
-            f"Cost {format_usd(repricing.actual, places=2)}; on {repricing.model}: "
-            f"{format_usd(repricing.repriced, places=2)}{_change(repricing)}"
+            f"Cost {format_usd(repricing.actual)}; on {repricing.model}: "
+            f"{format_usd(repricing.repriced)}{_change(repricing)}"
         )
         rows = [
-            (model, format_usd(actual, places=2), format_usd(repriced, places=2))
+            (model, format_usd(actual), format_usd(repriced))
             for model, actual, repriced in repricing.by_model
         ]
-        total = ("Total", format_usd(repricing.actual, places=2))
-        rows.append((*total, format_usd(repricing.repriced, places=2)))
+        total = ("Total", format_usd(repricing.actual))
+        rows.append((*total, format_usd(repricing.repriced)))
         _fill(self.table, rows, bold_last=True)
         self.note.setText(
             f"At {repricing.model}'s base rates: long-context tiers are not re-applied."

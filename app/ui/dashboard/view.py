@@ -214,7 +214,7 @@ class DashboardView(QWidget):
         repricing = figures.repricing
         self.whatif_panel.set_models(figures.whatif_models, repricing.model if repricing else None)
         self.whatif_panel.set_repricing(repricing)
-        self.total_label.setText(f"{format_usd(figures.total, places=2)} {_range_words(span)}")
+        self.total_label.setText(f"{format_usd(figures.total)} {_range_words(span)}")
         self.message.clear()
 
     def _model_colour(self, share: Share) -> QColor:

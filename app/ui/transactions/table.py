@@ -111,7 +111,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "USD",
         "token_value",
-        lambda r: money.format_usd(r.token_value, places=6),
+        lambda r: money.format_usd(r.token_value),
         numeric=True,
         tip="The value in dollars (the tooltip of a cell has it exactly)",
     ),

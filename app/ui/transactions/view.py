@@ -246,10 +246,14 @@ class TransactionsView(QWidget):
                 "" if totals.transactions == 1 else "s"
             )
             self.totals_label.setText(
-                f"{count}   ·   spent {money.format_usd(totals.spent)} "
-                f"({money.format_credits(totals.spent)} credits)   ·   credited "
-                f"{money.format_usd(totals.credited)} "
-                f"({money.format_credits(totals.credited)} credits)"
+                f"{count}   ·   spent {money.format_usd(totals.spent)}   ·   credited "
+                f"{money.format_usd(totals.credited)}"
+            )
+            self.totals_label.setToolTip(
+                f"Spent {money.format_usd_exact(totals.spent)}"
+                f" ({money.format_credits(totals.spent)} credits); credited"
+                f" {money.format_usd_exact(totals.credited)}"
+                f" ({money.format_credits(totals.credited)} credits)"
             )
         self._show_loaded_count()
         self.totals_changed.emit(totals)
