@@ -264,6 +264,8 @@ class Budget(Base):
     """``all``, ``provider`` or ``model``."""
     target: Mapped[str | None] = mapped_column(String(200))
     limit: Mapped[Decimal] = mapped_column(Millionths)
+    block: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """Refuse requests once this budget is reached (not only warn)."""
 
 
 class AlertLog(Base):
