@@ -273,7 +273,8 @@ class ConversationListPanel(QWidget):
         self.model.modelReset.connect(self._on_model_model_reset)
         self.model.rowsInserted.connect(self._on_model_rows_inserted)
         self.model.failed.connect(self._on_load_failed)
-        self._add_shortcut("Rename…", QKeySequence(Qt.Key.Key_F2), self.rename_current)
+        # F2 (rename) is the window's Chat menu action: bound here too, it was ambiguous and
+        # did nothing in the very place people press it.
         self._add_shortcut(
             "Delete…", QKeySequence(QKeySequence.StandardKey.Delete), self.delete_current
         )

@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 DESKTOP_ID = "io.github.tallybook.Tallybook"
 """The ``.desktop`` file's name (``resources/linux``), which is also the AppStream id."""
 
+BROUGHT_TO_FRONT = "Tallybook is already open with this ledger: its window is now in front."
+
 NO_DISPLAY_HELP = """\
 tallybook: no graphical display found (DISPLAY and WAYLAND_DISPLAY are not set).
   - On a desktop, start Tallybook from the desktop session (or its terminal).
@@ -64,7 +66,7 @@ def run_gui(*, data_dir: str | None = None, quit_after: float | None = None) -> 
 
     from app import __version__
     from app.ui import single_instance
-    from app.ui.main_window import MainWindow, app_icon
+    from app.ui.main_window import MainWindow, app_icon, window_settings
 
     qt_app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(qt_app, QApplication)
@@ -77,14 +79,21 @@ def run_gui(*, data_dir: str | None = None, quit_after: float | None = None) -> 
     path = database_path(data_dir)
     try:
         lock = single_instance.acquire(path)  # held until the app exits
+    except single_instance.AlreadyRunning as error:
+        if single_instance.ask_to_raise(path):
+            print(f"tallybook: {BROUGHT_TO_FRONT}", file=sys.stderr)
+            return 0
+        print(f"tallybook: error: {error}", file=sys.stderr)
+        _tell(QMessageBox.Icon.Critical, str(error))
+        return 1
     except TallybookError as error:
         print(f"tallybook: error: {error}", file=sys.stderr)
         _tell(QMessageBox.Icon.Critical, str(error))
         return 1
-    window = MainWindow()
+    window = MainWindow(settings=window_settings(path.parent))
     window.show()
-    launch = Launch(qt_app, window)
-    launch.open(path)
+    launch = Launch(qt_app, window, path)
+    launch.open()
     if quit_after is not None:
         QTimer.singleShot(round(quit_after * 1000), window.close)
     try:
@@ -103,19 +112,21 @@ class Launch:
     updater, if the user turned it on, is imported and started on a read thread.
     """
 
-    def __init__(self, qt_app: QApplication, window: MainWindow) -> None:
+    def __init__(self, qt_app: QApplication, window: MainWindow, path: Path) -> None:
         from app.ui.workers import TaskRunner
 
         self._qt_app = qt_app
         self._window = window
+        self._path = path
         self._db: Database | None = None
         self._context: AppContext | None = None
         self._updates = PriceUpdates()
         self._failure: BaseException | None = None
         self._opener = TaskRunner(window)
 
-    def open(self, path: Path) -> None:
+    def open(self) -> None:
         """Import the core and open the ledger on a worker thread; then fill the window."""
+        path = self._path
         self._opener.run(lambda: _open_ledger(path), self._opened, self._failed)
 
     def status(self, exec_status: int) -> int:
@@ -149,6 +160,9 @@ class Launch:
             return
         self._context = context = AppContext.create(db, self._qt_app)
         self._window.attach(context)
+        from app.ui.single_instance import RaiseRequests
+
+        RaiseRequests(self._path, self._window).requested.connect(self._window.bring_to_front)
         context.tasks.run(context.chats.recover_pending, on_error=_recovery_failed)
         updates = self._updates
         context.reads.run(lambda: updates.start_if_enabled(db))

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QRect, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QIcon, QPaintEvent
 from PySide6.QtWidgets import QMainWindow, QMenu, QWidget
 
@@ -27,6 +28,32 @@ OPENING = "Opening the ledger…"
 UNPAINTED_MS = 1_000
 """How long what waits for the window's paint waits for a window that is not painted (one
 started minimized): the ledger must open, and the local endpoint start, all the same."""
+
+
+SETTINGS_FILE = "window.ini"
+"""The window's settings (size, layout, last model, "ask above"), in the data folder."""
+
+
+def window_settings(folder: Path) -> QSettings:
+    """The window's settings, kept beside the ledger so a data folder (``TALLYBOOK_HOME``,
+    ``--data-dir``, a portable folder) carries them; the first time, those an earlier version
+    kept in the user's config folder are copied over."""
+    path = folder / SETTINGS_FILE
+    settings = QSettings(str(path), QSettings.Format.IniFormat)
+    if not path.exists():
+        earlier = QSettings()  # the organisation and application names the app set
+        for key in earlier.allKeys():
+            settings.setValue(key, earlier.value(key))
+    return settings
+
+
+def fitted(window: QRect, screen: QRect) -> QRect:
+    """A saved window rectangle made to fit a screen's free area (one saved on a bigger screen,
+    or at another scale factor, would hide its title and status bars off screen)."""
+    width, height = min(window.width(), screen.width()), min(window.height(), screen.height())
+    left = min(max(window.left(), screen.left()), screen.right() + 1 - width)
+    top = min(max(window.top(), screen.top()), screen.bottom() + 1 - height)
+    return QRect(left, top, width, height)
 
 
 def app_icon() -> QIcon:
@@ -70,6 +97,7 @@ class MainWindow(QMainWindow):
         geometry = self._settings.value("window/geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
+            self._fit_to_screen()
         bar = self.menuBar()
         self.menus = Menus(
             *(bar.addMenu(name) for name in ("&File", "&View", "&Edit", "&Chat", "&Tools", "&Help"))
@@ -94,6 +122,22 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self._workspace)
         self.statusBar().clearMessage()
         return self._workspace
+
+    def _fit_to_screen(self) -> None:
+        screen = self.screen().availableGeometry()
+        # The frame's decorations are not known before it is shown; leave room for a title bar.
+        title_bar = self.frameGeometry().height() - self.height() or 32
+        room = screen.adjusted(0, title_bar, 0, 0)
+        if not room.contains(self.geometry()):
+            self.setGeometry(fitted(self.geometry(), room))
+
+    def bring_to_front(self) -> None:
+        """Show the window over the others (a second launch on this ledger asked for it)."""
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
 
     def when_painted(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once the window's next frame is on screen.

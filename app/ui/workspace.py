@@ -319,7 +319,9 @@ class Workspace(QWidget):
             edit_menu, "&Find conversation", self._focus_search, QKeySequence.StandardKey.Find
         )
         chat_menu = menus.chat
-        self._action(chat_menu, "&Stop reply", self.chat.stop, "Esc")
+        stop = self._action(chat_menu, "&Stop reply", self.chat.stop, "Esc")
+        stop.setEnabled(False)  # only while a reply streams
+        self.chat.busy_changed.connect(stop.setEnabled)
         self._action(chat_menu, "Rename conversation…", self.conversations.rename_current, "F2")
         self._action(chat_menu, "Delete conversation…", self.conversations.delete_current)
         chat_menu.addSeparator()

@@ -16,11 +16,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pytestqt.qtbot import QtBot
 
 from app.core.ledger import entries
 from app.core.paths import DATABASE_NAME
 from app.core.storage.db import Database
 from app.ui import single_instance
+from app.ui.launch import BROUGHT_TO_FRONT
 from app.ui.single_instance import ALREADY_RUNNING, AlreadyRunning
 
 pytestmark = pytest.mark.gui
@@ -94,6 +96,22 @@ def test_a_second_app_on_the_same_ledger_says_so_and_exits(tmp_path: Path) -> No
         in (second.stderr)
     )
     assert not (home / DATABASE_NAME).exists()  # it did not even open the ledger
+
+
+def test_a_second_launch_brings_the_running_window_to_the_front(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    home = tmp_path / "data"
+    held = single_instance.acquire(home / DATABASE_NAME)  # the running app...
+    running = single_instance.RaiseRequests(home / DATABASE_NAME)  # ...listening, once it is up
+    try:
+        with qtbot.waitSignal(running.requested, timeout=10_000):
+            second = run([str(ROOT / "main.py")], home, tmp_path)
+    finally:
+        held.unlock()
+    assert second.returncode == 0, second.stderr
+    assert f"tallybook: {BROUGHT_TO_FRONT}" in second.stderr
+    assert not (home / DATABASE_NAME).exists()  # it did not open the ledger
 
 
 def test_the_lock_is_per_ledger_and_given_up_on_exit(tmp_path: Path) -> None:

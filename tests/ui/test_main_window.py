@@ -7,7 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtCore import QCoreApplication, QRect, QSettings, Qt
+from PySide6.QtGui import QKeySequence
 from pytestqt.qtbot import QtBot
 
 from app.core import conversations, money
@@ -16,7 +17,7 @@ from app.core.metering.client import Metered
 from app.core.storage.db import Database
 from app.ui.context import AppContext
 from app.ui.conversation_list import SummaryRole
-from app.ui.main_window import MainWindow
+from app.ui.main_window import SETTINGS_FILE, MainWindow, fitted, window_settings
 from app.ui.workspace import DEFAULT_CONFIRM_ABOVE
 
 WAIT_MS = 10_000
@@ -189,3 +190,71 @@ def test_a_conversation_clicked_on_the_dashboard_opens_in_the_chat(
     window.workspace.dashboard.conversation_activated.emit(conversation)
     assert window.workspace.pages.currentWidget() is window.workspace.splitter
     assert window.workspace.chat.current_conversation() == conversation
+
+
+def test_f2_renames_from_the_list_without_an_ambiguous_shortcut(window: MainWindow) -> None:
+    """One action owns F2 (Chat > Rename): a second one on the list made the key do nothing."""
+    f2 = QKeySequence(Qt.Key.Key_F2)
+    reachable = [
+        *window.workspace.conversations.view.actions(),
+        *(action for menu in vars(window.menus).values() for action in menu.actions()),
+    ]
+    assert [action.text() for action in reachable if action.shortcut() == f2] == [
+        "Rename conversation…"
+    ]
+
+
+def test_stop_reply_is_offered_only_while_a_reply_streams(qtbot: QtBot, window: MainWindow) -> None:
+    (stop,) = [a for a in window.menus.chat.actions() if a.text() == "&Stop reply"]
+    assert not stop.isEnabled()
+    chat = window.workspace.chat
+    chat.set_selection("demo", "gpt-4o-mini@slow")
+    chat.composer.editor.setPlainText("/words 400")
+    chat.composer.send_button.click()
+    qtbot.waitUntil(stop.isEnabled, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: chat._reply is not None and chat._reply.handle is not None)
+    stop.trigger()
+    qtbot.waitUntil(lambda: not stop.isEnabled(), timeout=20_000)
+
+
+def test_a_saved_size_bigger_than_the_screen_is_fitted_to_it(qtbot: QtBot, tmp_path: Path) -> None:
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    first = MainWindow(settings=settings)
+    qtbot.addWidget(first)
+    screen = first.screen().availableGeometry()
+    first.setGeometry(
+        screen.left() - 50, screen.top() - 80, screen.width() * 2, screen.height() * 2
+    )
+    settings.setValue("window/geometry", first.saveGeometry())  # as a 2x scale factor left it
+
+    second = MainWindow(settings=settings)
+    qtbot.addWidget(second)
+
+    assert screen.contains(second.geometry())
+
+
+@pytest.mark.parametrize(
+    ("window", "expected"),
+    [
+        (QRect(100, 100, 800, 600), QRect(100, 100, 800, 600)),  # fits: unchanged
+        (QRect(-50, -80, 3000, 2000), QRect(0, 0, 1280, 800)),  # larger: the whole screen
+        (QRect(1000, 700, 800, 600), QRect(480, 200, 800, 600)),  # off the edge: moved in
+    ],
+)
+def test_fitting_a_window_to_a_screen(window: QRect, expected: QRect) -> None:
+    assert fitted(window, QRect(0, 0, 1280, 800)) == expected
+
+
+def test_window_settings_live_in_the_data_folder_and_start_from_the_earlier_ones(
+    tmp_path: Path,
+) -> None:
+    QSettings().setValue("chat/confirm_above", "250000")  # where an earlier version kept them
+    try:
+        settings = window_settings(tmp_path)
+        assert settings.value("chat/confirm_above") == "250000"
+        settings.setValue("window/page", 2)
+        settings.sync()
+        assert (tmp_path / SETTINGS_FILE).exists()
+        assert window_settings(tmp_path).value("window/page") == 2  # read back, not re-copied
+    finally:
+        QSettings().remove("chat/confirm_above")
