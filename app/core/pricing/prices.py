@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
-from app.core.errors import InvalidSetting, UnknownModel
+from app.core.errors import InvalidAmount, InvalidSetting, UnknownModel
 from app.core.money import require_amount
 from app.core.paths import resource_path
 from app.core.pricing import units
@@ -38,6 +38,12 @@ ONLINE_UPDATES_KEY = "price_updates_online"
 SHIPPED_DEFAULT_RATES = {"prompt": "10", "completion": "30"}
 """Until the user sets their own: gpt-4-turbo's prices, dear enough that an unknown model is
 never cheaper on the ledger than it could be at the provider, and flagged either way."""
+MAX_RATE = Decimal(1_000_000)
+"""The dearest rate an override or default may set: $1,000,000 per 1M tokens ($1 a token).
+
+:data:`money.MAX_AMOUNT` bounds an *amount* ($1,000,000 in credits), and a rate is credits per
+token, so that bound alone let a rate through up to $1,000,000 a token, which reads as
+$1,000,000,000,000 per 1M tokens; a rate is bounded in its own unit."""
 
 # Tallybook's provider names -> genai-prices provider ids, where they differ.
 _CATALOG_PROVIDER = {"gemini": "google", "xai": "x-ai", "grok": "x-ai"}
@@ -347,7 +353,7 @@ def set_override(session: Session, override: RateOverride) -> None:
 
     Raises:
         InvalidSetting: no model name.
-        InvalidAmount: a rate the ledger cannot hold (see :func:`money.require_amount`).
+        InvalidAmount: a rate the ledger cannot hold (see :func:`require_rate`).
     """
     model = normalize_model(override.model)
     if not model:
@@ -355,7 +361,7 @@ def set_override(session: Session, override: RateOverride) -> None:
     for token_type in ("prompt", "completion", "cache_write", "cache_read"):
         rate = getattr(override, token_type)
         if rate is not None:
-            require_amount(f"{token_type.replace('_', ' ')} rate", rate)
+            require_rate(f"{token_type.replace('_', ' ')} rate", rate)
     row = session.get(PriceOverride, model)
     if row is None:
         row = PriceOverride(model=model, updated_at=utcnow())
@@ -386,14 +392,30 @@ def default_rates(session: Session) -> RateOverride:
     )
 
 
+def require_rate(what: str, rate: Decimal) -> Decimal:
+    """Refuse a rate the ledger cannot hold or no price comes near; returns it tidied.
+
+    Raises:
+        InvalidAmount: what :func:`money.require_amount` refuses, or above :data:`MAX_RATE`;
+            the message names ``what``.
+    """
+    tidied = require_amount(what, rate)
+    if tidied > MAX_RATE:
+        raise InvalidAmount(
+            f"the {what} {tidied:,f} is above the dearest rate Tallybook keeps "
+            f"({MAX_RATE:,f} credits per token, $1,000,000 per 1M tokens)"
+        )
+    return tidied
+
+
 def set_default_rates(session: Session, prompt: Decimal, completion: Decimal) -> None:
     """Set the rates for unknown models.
 
     Raises:
-        InvalidAmount: a rate the ledger cannot hold (see :func:`money.require_amount`).
+        InvalidAmount: a rate the ledger cannot hold (see :func:`require_rate`).
     """
-    require_amount("default prompt rate", prompt)
-    require_amount("default completion rate", completion)
+    require_rate("default prompt rate", prompt)
+    require_rate("default completion rate", completion)
     settings.put(
         session, DEFAULT_RATES_KEY, {"prompt": f"{prompt:f}", "completion": f"{completion:f}"}
     )
