@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
+os.environ.setdefault("TALLYBOOK_DEMO_PACE", "0")  # the offline demo streams at full speed
 
 from collections.abc import Iterator
 from pathlib import Path

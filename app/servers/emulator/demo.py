@@ -2,11 +2,14 @@
 
 The app, the command line and the tests each own one (``with OfflineDemo():``); while it is
 open, the provider registry sends the demo endpoint's requests to it
-(:func:`app.core.providers.registry.use_demo`).
+(:func:`app.core.providers.registry.use_demo`). It streams at a human pace, so a reply can be
+read as it arrives and Stop can be tried; ``TALLYBOOK_DEMO_PACE`` (seconds between streamed
+events, ``0`` for as fast as it can) changes that, and the test suite sets it to 0.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -16,6 +19,19 @@ from app.core.providers import registry
 
 if TYPE_CHECKING:
     from app.servers.emulator.server import Emulator
+
+HUMAN_PACE = 0.02
+"""Seconds between streamed events: about 50 a second, a fast model's speed as a person sees it."""
+PACE_VARIABLE = "TALLYBOOK_DEMO_PACE"
+
+
+def demo_pace() -> float:
+    """The pace the user set in :data:`PACE_VARIABLE`, else :data:`HUMAN_PACE`."""
+    try:
+        pace = float(os.environ.get(PACE_VARIABLE, HUMAN_PACE))
+    except ValueError:
+        return HUMAN_PACE
+    return pace if 0 <= pace <= 10 else HUMAN_PACE
 
 
 class OfflineDemo:
@@ -33,7 +49,7 @@ class OfflineDemo:
                 # Imported on first use: the emulator is a fifth of the window's imports.
                 from app.servers.emulator.server import Emulator
 
-                self._server = Emulator().start()
+                self._server = Emulator(chunk_delay=demo_pace()).start()
             return self._server.url
 
     def open(self) -> OfflineDemo:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -78,6 +78,14 @@ class ErrorStrip(QWidget):
         self.hide()
 
 
+DEMO_HINT = (
+    "In the demo, send <code>/words 800</code> for a long reply (and try Stop, Esc), or end a "
+    "model's name with <code>@slow</code>, <code>@cut</code>, <code>@rate-limit</code> or "
+    "<code>@server-error</code> to see how a bad day is charged."
+)
+"""What the demo can do, said once: on the card a new user starts from."""
+
+
 class WelcomeCard(QFrame):
     """The first thing a new user sees: what Tallybook does, and two ways to begin.
 
@@ -110,6 +118,10 @@ class WelcomeCard(QFrame):
             "No key yet? The offline demo answers on this computer, costs nothing real and "
             "still shows how the ledger counts."
         )
+        demo_hint = QLabel(DEMO_HINT)
+        demo_hint.setWordWrap(True)
+        demo_hint.setTextFormat(Qt.TextFormat.RichText)
+        demo_hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         body.setWordWrap(True)
         self.demo_button = QPushButton("Try the offline demo")
         self.demo_button.setDefault(True)
@@ -125,6 +137,7 @@ class WelcomeCard(QFrame):
         layout.setSpacing(10)
         layout.addWidget(heading)
         layout.addWidget(body)
+        layout.addWidget(demo_hint)
         layout.addLayout(buttons)
 
     def _on_demo_button_clicked(self) -> None:
