@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from app import __version__
 from app.core import money
 from app.core.errors import TallybookError
-from app.core.types import GroupBy, IntervalUnit
+from app.core.types import EndpointApi, GroupBy, IntervalUnit
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     _chat_parsers(commands)
     _serve_parsers(commands)
     _prices_parser(commands)
+    _endpoint_parsers(commands)
+    _key_parsers(commands)
     return parser
 
 
@@ -277,6 +279,98 @@ def _prices_parser(commands: Any) -> None:
     )
     online.add_argument("state", choices=["on", "off"])
     online.set_defaults(handler="prices_commands.set_online_updates")
+
+
+def _endpoint_parsers(commands: Any) -> None:
+    endpoints = commands.add_parser(
+        "endpoints", help="where requests go: list them, add your own by base URL, remove it"
+    )
+    actions = endpoints.add_subparsers(
+        title="actions", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    listing = actions.add_parser("list", help="built-in endpoints, then yours")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler="endpoint_commands.list_endpoints")
+    add = actions.add_parser(
+        "add",
+        help="add an endpoint: a local server, a gateway or another vendor's API",
+        description="Add an endpoint by its base URL (the part before /chat/completions for "
+        "OpenAI-compatible servers). A URL without a scheme gets https:// (http:// for "
+        "localhost). Its id (custom-NAME) names it in --provider and `tallybook keys`.",
+    )
+    add.add_argument("name", metavar="NAME", help='what to call it, e.g. "Work gateway"')
+    add.add_argument("--base-url", required=True, metavar="URL", help="e.g. api.example.com/v1")
+    add.add_argument(
+        "--api",
+        choices=[a.value for a in EndpointApi if a != EndpointApi.DEMO],
+        default=EndpointApi.COMPATIBLE.value,
+        help="the protocol it speaks: openai or compatible (Chat Completions, the default),"
+        " anthropic (Messages) or gemini",
+    )
+    add.add_argument("--no-key", action="store_true", help="it needs no API key (a local server)")
+    add.set_defaults(handler="endpoint_commands.add_endpoint")
+    remove = actions.add_parser(
+        "remove", help="forget one of your endpoints (its transactions stay) and its saved key"
+    )
+    remove.add_argument("name", metavar="NAME", help="its name or id")
+    remove.set_defaults(handler="endpoint_commands.remove_endpoint")
+
+
+def _key_parsers(commands: Any) -> None:
+    keys = commands.add_parser(
+        "keys",
+        help="API keys: where each comes from, save, remove or test one",
+        description="Keys are kept in the OS key store, never in the ledger; environment "
+        "variables such as OPENAI_API_KEY are read too. A key is read from a hidden prompt, or "
+        "from stdin when it is not a terminal, never from the command line.",
+    )
+    actions = keys.add_subparsers(
+        title="actions", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    listing = actions.add_parser("list", help="where each endpoint's key comes from")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler="key_commands.list_keys")
+    for name, handler, text in (
+        ("set", "save_key", "save a key in the key store (asked for, or read from stdin)"),
+        ("remove", "remove_key", "remove a key from the key store"),
+        ("test", "try_key", "list the provider's models with its key (costs nothing)"),
+    ):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("provider", metavar="PROVIDER", help="an id from `keys list`")
+        action.set_defaults(handler=f"key_commands.{handler}")
+        if name == "set":  # taken only to refuse it without echoing it
+            action.add_argument("key_on_command_line", nargs="?", help=argparse.SUPPRESS)
+
+
+def _budget_parsers(commands: Any) -> None:
+    budgets = commands.add_parser(
+        "budgets", help="daily or monthly spending limits: list them, add one, remove one"
+    )
+    actions = budgets.add_subparsers(
+        title="actions", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    listing = actions.add_parser("list", help="each budget and what is spent of it this period")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler="budget_commands.list_budgets")
+    add = actions.add_parser(
+        "add",
+        help="a limit per UTC day or calendar month; alerts at 50%%, 80%% and 100%%",
+        description="Add a budget over all spend, or one provider's or one model's. It alerts "
+        "at 50%, 80% and 100%; with --block, requests it covers are refused once it is "
+        "reached.",
+    )
+    add.add_argument("period", choices=["day", "month"], help="per UTC day or calendar month")
+    _amount_arguments(add, required=True)
+    scope = add.add_mutually_exclusive_group()
+    scope.add_argument("--provider", metavar="ID", help="only this endpoint's spend (openai...)")
+    scope.add_argument("--model", metavar="NAME", help="only this model's spend (exact name)")
+    add.add_argument(
+        "--block", action="store_true", help="refuse requests it covers once it is reached"
+    )
+    add.set_defaults(handler="budget_commands.add_budget")
+    remove = actions.add_parser("remove", help="delete a budget (its spend stays on the ledger)")
+    remove.add_argument("id", type=_positive_int, metavar="ID", help="as `budgets list` shows")
+    remove.set_defaults(handler="budget_commands.remove_budget")
 
 
 # --- arguments shared by several commands ---------------------------------------------------

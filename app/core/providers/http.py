@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import httpx2
@@ -57,10 +58,49 @@ def count_field(answer: Any, field: str, provider: str) -> int:
 
 
 def transport_error(error: httpx2.HTTPError, provider: str) -> ProviderError:
-    """The app's error for a request that got no answer (never includes headers or keys)."""
+    """The app's error for a request that got no answer, in a sentence the user can act on
+    (never an exception's class name, never headers or keys)."""
     if isinstance(error, httpx2.TimeoutException):
         return ProviderUnreachable(f"{provider} did not answer in time.")
-    return ProviderUnreachable(f"Cannot reach {provider} ({type(error).__name__}).")
+    where = _address(error)
+    if isinstance(error, httpx2.ConnectError):
+        if _caused_by(error, socket.gaierror):
+            return ProviderUnreachable(
+                f"Cannot reach {provider}: the name {where} was not found (check the address"
+                " and the network)."
+            )
+        if _caused_by(error, ConnectionRefusedError):
+            return ProviderUnreachable(
+                f"Cannot reach {provider}: nothing is listening at {where} (is it running?)."
+            )
+        return ProviderUnreachable(
+            f"Cannot reach {provider} at {where}: the connection failed (check the address and"
+            " the network)."
+        )
+    if isinstance(error, httpx2.TransportError):
+        return ProviderUnreachable(f"{provider} closed the connection before answering.")
+    return ProviderUnreachable(f"Cannot reach {provider}: the request could not be sent.")
+
+
+def _address(error: httpx2.HTTPError) -> str:
+    """Where the request went: ``host:port``, the part of a URL that holds no secret."""
+    try:
+        url = error.request.url
+    except RuntimeError:  # an error raised outside a request
+        return "its address"
+    return f"{url.host}:{url.port}" if url.port else url.host
+
+
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``kind`` is somewhere in the chain of causes httpx and httpcore leave."""
+    seen: BaseException | None = error
+    for _ in range(16):  # a chain is a few links long; a cycle must not hang the caller
+        if seen is None:
+            return False
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def raise_for_status(response: httpx2.Response, provider: str, secret: str) -> None:

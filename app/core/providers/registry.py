@@ -163,7 +163,8 @@ def add_endpoint(
     needs_key: bool = True,
 ) -> Endpoint:
     """Add an endpoint: usually OpenAI-compatible (a local server, a gateway, another vendor);
-    ``api`` may also be ``anthropic`` or ``gemini`` for a proxy speaking those protocols.
+    ``api`` may also be ``anthropic`` or ``gemini`` for a proxy speaking those protocols. A
+    base URL without a scheme gets one (:func:`complete_base_url`).
 
     Raises:
         InvalidSetting: an empty or overlong name, a URL that is not a plain http(s) base URL
@@ -178,7 +179,7 @@ def add_endpoint(
         raise InvalidSetting("An endpoint needs a name.")
     if len(name) > MAX_NAME or not name.isprintable():
         raise InvalidSetting(f"An endpoint's name is one line of at most {MAX_NAME} characters.")
-    base_url = _check_base_url(base_url)
+    base_url = _check_base_url(complete_base_url(base_url)[0])
     endpoint = Endpoint(
         f"custom-{slug}",
         name,
@@ -193,6 +194,20 @@ def add_endpoint(
     stored = [asdict(e) for e in _custom(session)] + [asdict(endpoint)]
     settings.put(session, CUSTOM_KEY, stored)
     return endpoint
+
+
+def complete_base_url(text: str) -> tuple[str, bool]:
+    """The URL with a scheme, and whether one was added: ``api.example.com/v1`` is taken as
+    ``https://api.example.com/v1`` (what hosted APIs speak), ``localhost:8080/v1`` as
+    ``http://`` (a server on this computer rarely has a certificate). A URL that names any
+    scheme is left for :func:`add_endpoint`'s checks; the caller tells the user what was added.
+    """
+    url = text.strip()
+    if not url or "://" in url:
+        return url, False
+    host = urlsplit(f"//{url}").hostname or ""
+    local = host == "localhost" or host == "::1" or host.startswith("127.")
+    return f"{'http' if local else 'https'}://{url}", True
 
 
 def _check_base_url(text: str) -> str:
