@@ -264,6 +264,12 @@ def _prices_parser(commands: Any) -> None:
     set_.add_argument("model")
     for name in ("prompt", "completion", "cache-write", "cache-read"):
         set_.add_argument(f"--{name}", type=_rate, metavar="RATE")
+    set_.add_argument(
+        "--yes",
+        action="store_true",
+        help="save even a rate that looks like a slip (over 100x the table's, or a cache read "
+        "above the prompt rate)",
+    )
     set_.set_defaults(handler="prices_commands.set_rates")
     unset = actions.add_parser("unset", help="drop your override for a model")
     unset.add_argument("model")

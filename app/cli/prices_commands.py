@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from app.core.errors import TallybookError
-from app.core.pricing import prices
+from app.core.pricing import plausibility, prices
 from app.core.pricing.units import token_type_of
 from app.core.storage.db import Database
 
@@ -32,14 +32,24 @@ def show_rates(args: argparse.Namespace, db: Database) -> int:
 
 
 def set_rates(args: argparse.Namespace, db: Database) -> int:
-    """``prices set``: override some of a model's rates, then show them all."""
+    """``prices set``: override some of a model's rates, then show them all.
+
+    A rate that looks like a slip (:func:`plausibility.doubts`) is refused with the reason
+    unless ``--yes`` says it is meant; nothing is stored then.
+    """
     rates = (args.prompt, args.completion, args.cache_write, args.cache_read)
     if all(rate is None for rate in rates):
         raise TallybookError(
             "give at least one of --prompt, --completion, --cache-write, --cache-read"
         )
+    override = prices.RateOverride(args.model, *rates)
     with db.write() as session:
-        prices.set_override(session, prices.RateOverride(args.model, *rates))
+        prices.set_override(session, override)  # refuses a rate the ledger cannot hold
+        reasons = plausibility.doubts(override, prices.default_rates(session))
+        if reasons and not args.yes:
+            raise TallybookError(
+                f"{' '.join(reasons)} Nothing was saved; add --yes if that rate is meant."
+            )
     return show_rates(argparse.Namespace(model=args.model, provider=None), db)
 
 

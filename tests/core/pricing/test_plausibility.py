@@ -16,9 +16,9 @@ DEFAULT = RateOverride("*", Decimal(10), Decimal(30))
 
 
 def test_a_cache_read_of_five_million_on_gpt_4o_gives_both_reasons() -> None:
-    reasons = doubts(RateOverride("gpt-4o", cache_read=Decimal(5_000_000)), DEFAULT)
+    reasons = doubts(RateOverride("gpt-4o", cache_read=Decimal(500_000)), DEFAULT)
     assert len(reasons) == 2
-    table = "cache read rate $5,000,000.00 per 1M tokens is 4,000,000x the price table's"
+    table = "cache read rate $500,000.00 per 1M tokens is 400,000x the price table's"
     assert table in reasons[0]
     assert "more than the prompt it stands in for ($2.50 per 1M tokens)" in reasons[1]
 
