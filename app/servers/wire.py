@@ -23,8 +23,8 @@ dumps = compact_json
 class Failure:
     """An error answer, before each provider dresses it in its own error format.
 
-    ``kind`` is one of ``rate_limit``, ``server``, ``overloaded``, ``auth``, ``not_found``,
-    ``invalid`` (a bad request) and ``permission``.
+    ``kind`` is one of ``rate_limit``, ``server``, ``overloaded``, ``auth``, ``not_found`` (no
+    such model), ``unknown_url`` (no such path), ``invalid`` (a bad request) and ``permission``.
     """
 
     status: int
@@ -91,6 +91,7 @@ _OPENAI_ERRORS = {
     "overloaded": ("server_error", "overloaded"),
     "auth": ("invalid_request_error", "invalid_api_key"),
     "not_found": ("invalid_request_error", "model_not_found"),
+    "unknown_url": ("invalid_request_error", "unknown_url"),  # OpenAI's own, for a bad path
     "invalid": ("invalid_request_error", None),
     "permission": ("invalid_request_error", None),
 }
@@ -113,6 +114,7 @@ _ANTHROPIC_ERRORS = {
     "overloaded": "overloaded_error",
     "auth": "authentication_error",
     "not_found": "not_found_error",
+    "unknown_url": "not_found_error",
     "invalid": "invalid_request_error",
     "permission": "permission_error",
 }

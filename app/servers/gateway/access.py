@@ -3,7 +3,9 @@
 Anyone holding it spends the user's provider keys, so it is a secret like them: generated here
 (256 bits), kept in the OS key store beside the provider keys (entry ``local-endpoint``), or set
 through ``TALLYBOOK_LOCAL_TOKEN``, and masked in every log line like a key. Without a key store
-a token is made for this run only and shown again at the next start.
+(and without that variable) a token is made for this run only: the next start makes another, and
+:func:`token_keeping` says so, for the dialog and ``tallybook serve`` to warn. Tools may also
+hold a token of their own (:mod:`app.servers.gateway.tokens`).
 """
 
 from __future__ import annotations
@@ -12,11 +14,25 @@ import hmac
 import secrets
 import threading
 from collections.abc import Mapping
+from enum import StrEnum
 
 from app.core import keys, redaction
+from app.core.errors import TallybookError
+from app.core.redaction import ENVIRONMENT_FALLBACK
 
 ENTRY = "local-endpoint"
 PREFIX = "tb-local-"
+VARIABLE = ENVIRONMENT_FALLBACK[ENTRY][0]
+"""``TALLYBOOK_LOCAL_TOKEN``: a token of the user's choosing, for machines without a key store."""
+
+
+class TokenKeeping(StrEnum):
+    """Where the access token is kept, so whether it outlives this run."""
+
+    KEY_STORE = "key store"
+    ENVIRONMENT = "environment"
+    THIS_RUN = "this run"
+
 
 _lock = threading.Lock()
 _for_this_run: str | None = None
@@ -31,9 +47,24 @@ def access_token() -> str:
         return _for_this_run or _store(_new_token())
 
 
+def token_keeping() -> TokenKeeping:
+    """Where :func:`access_token` comes from (call it after that has made one)."""
+    stored = keys.get_key(ENTRY)
+    if stored is None:
+        return TokenKeeping.THIS_RUN
+    return TokenKeeping.KEY_STORE if stored.source == "keyring" else TokenKeeping.ENVIRONMENT
+
+
 def renew_access_token() -> str:
-    """Replace the token (the old one stops working at once); returns the new one."""
+    """Replace the token (the old one stops working at once); returns the new one.
+
+    Raises:
+        TallybookError: the token is ``TALLYBOOK_LOCAL_TOKEN``'s and there is no key store to
+            keep a new one in (which the variable would win over at the next start anyway).
+    """
     with _lock:
+        if keys.store_problem() is not None and keys.get_key(ENTRY) is not None:
+            raise TallybookError(f"The access token is set by {VARIABLE}; change it there.")
         return _store(_new_token())
 
 

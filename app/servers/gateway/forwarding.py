@@ -59,9 +59,16 @@ class Forward:
     body: dict[str, Any]
 
 
-def prepare(api: Api, raw: bytes, headers: Mapping[str, str], upstreams: Upstreams) -> Forward:
+def prepare(
+    api: Api,
+    raw: bytes,
+    headers: Mapping[str, str],
+    upstreams: Upstreams,
+    token_name: str | None = None,
+) -> Forward:
     """Read and route one request (header names in lower case); the chat service's
-    :class:`~app.core.chats.ToolTurn` files it under the tool's conversation once accepted.
+    :class:`~app.core.chats.ToolTurn` files it under the tool's conversation once accepted:
+    the name of the tool token it presented, if any (see :func:`source_of`).
 
     Raises:
         InvalidPayload: the body is not a request in ``api``'s format.
@@ -71,7 +78,7 @@ def prepare(api: Api, raw: bytes, headers: Mapping[str, str], upstreams: Upstrea
     if not isinstance(model, str) or not model.strip():
         raise InvalidPayload("model: a model name is required.")
     payload = api.read(body)
-    source = conversations.clean_source(source_of(headers))
+    source = conversations.clean_source(source_of(headers, token_name))
     kept = {name: value for name in KEPT_HEADERS if (value := headers.get(name))}
     request = ChatRequest(
         endpoint=upstreams.endpoint_for(api, headers),

@@ -33,6 +33,7 @@ from app.servers.gateway.protocols import (
     is_final,
     is_unrequested_usage,
 )
+from app.servers.gateway.tokens import TokenCheck, TokenRefused, is_tool_token
 from app.servers.local_http import BodyTooLarge, LocalHandler, LocalServer
 from app.servers.wire import Event, Failure, JsonAnswer, dumps, format_event
 
@@ -58,8 +59,9 @@ Settled = Callable[[Settlement], None]
 """Called with each settlement, from the request's thread (a window to refresh, alerts)."""
 
 NEEDS_ACCESS = (
-    "Tallybook's local endpoint needs its access token as the API key (Tallybook shows it under "
-    "Tools > Local endpoint, and `tallybook serve` prints it)."
+    "Tallybook's local endpoint needs its access token, or a tool token made for this tool, as "
+    "the API key (Tallybook shows them under Tools > Local endpoint; `tallybook serve` prints the "
+    "access token)."
 )
 
 
@@ -81,18 +83,23 @@ class _Handler(LocalHandler):
             self.close_connection = True
             self._fail(speaks, Failure(413, "invalid", str(error)))
             return
-        if not access.is_authorized(headers, self.gateway.token):
-            self._fail(speaks, Failure(401, "auth", NEEDS_ACCESS))
-        elif self.command == "GET" and path == "/v1/models":
+        try:
+            token_name = self.gateway.admit(headers)
+        except TokenRefused as refused:
+            self._fail(speaks, Failure(401, "auth", str(refused)))
+            return
+        if self.command == "GET" and path == "/v1/models":
             self._models(speaks)
         elif api is None or self.command != "POST":
-            self._fail(speaks, Failure(404, "not_found", _unknown_path(self.command, path)))
+            self._fail(speaks, Failure(404, "unknown_url", _unknown_path(self.command, path)))
         else:
-            self._forward(api, raw, headers)
+            self._forward(api, raw, headers, token_name)
 
-    def _forward(self, api: Api, raw: bytes, headers: Mapping[str, str]) -> None:
+    def _forward(
+        self, api: Api, raw: bytes, headers: Mapping[str, str], token_name: str | None
+    ) -> None:
         try:
-            forward = prepare(api, raw, headers, self.gateway.upstreams)
+            forward = prepare(api, raw, headers, self.gateway.upstreams, token_name)
         except Exception as error:
             self._fail(api, failure_for(error))
             return
@@ -224,6 +231,7 @@ class Gateway(LocalServer):
         self.token = token
         self.upstreams = upstreams or Upstreams()
         self._on_settled = on_settled
+        self._tool_tokens = TokenCheck()
 
     def start(self) -> Gateway:
         """Serve from a daemon thread; returns ``self``.
@@ -236,6 +244,23 @@ class Gateway(LocalServer):
 
     def __enter__(self) -> Gateway:
         return self.start()
+
+    def admit(self, headers: Mapping[str, str]) -> str | None:
+        """Whether a request may spend, and the tool it is filed under if its token says.
+
+        Returns:
+            The name of the tool token it presented, or ``None`` for the shared access token.
+
+        Raises:
+            TokenRefused: no token, a wrong one, or a revoked one; the message says which.
+        """
+        presented = access.presented_token(headers)
+        if is_tool_token(presented):
+            with self.db.read() as session:
+                return self._tool_tokens.tool_of(session, presented).name
+        if not access.is_authorized(headers, self.token):
+            raise TokenRefused(NEEDS_ACCESS)
+        return None
 
     def settled(self, metered: Metered, source: str) -> None:
         """A reply was charged: log it, tell whoever runs the endpoint."""
