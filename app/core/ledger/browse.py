@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.core.ledger import spend
@@ -38,6 +38,7 @@ _COLUMNS = (
     Transaction.rate_source,
     Request.requested_model,
     Request.usage_notes,
+    Transaction.request_id,
 )
 SORTABLE = ("created_at", "provider", "model", "token_type", "raw_amount", "rate", "token_value")
 
@@ -63,6 +64,8 @@ class Row:
     """The model the request asked for, where another one (``model``) served and priced it."""
     usage_notes: str | None = None
     """What the provider reported that Tallybook did not understand (the row is flagged)."""
+    request_id: int | None = None
+    """The request the row charges (``None`` for a top-up)."""
 
     def sort_key(self, column: str) -> tuple[Any, int]:
         """The keyset position of this row for a sort column."""
@@ -101,12 +104,7 @@ def page(
     # (NULL compares as unknown). The position is bound with the column's own type, so an
     # amount compares as the stored integer of millionths, not as a float of credits.
     column = func.coalesce(attribute, "") if sort in ("provider", "model") else attribute
-    statement = (
-        select(*_COLUMNS)
-        .outerjoin(Conversation, Conversation.id == Transaction.conversation_id)
-        .outerjoin(Request, Request.id == Transaction.request_id)
-        .where(*selection.transaction_clauses())
-    )
+    statement = _rows_statement().where(*selection.transaction_clauses())
     if after is not None:
         position = tuple_(column, Transaction.id)
         value = "" if after[0] is None and sort in ("provider", "model") else after[0]
@@ -119,6 +117,20 @@ def page(
     )
     rows = session.execute(statement.order_by(*order).limit(limit))
     return [Row(**values._asdict()) for values in rows]
+
+
+def rows_where(session: Session, *clauses: ColumnElement[bool]) -> list[Row]:
+    """The transactions ``clauses`` pick (a request's few), in the order they were written."""
+    found = session.execute(_rows_statement().where(*clauses).order_by(Transaction.id))
+    return [Row(**values._asdict()) for values in found]
+
+
+def _rows_statement() -> Select[*tuple[Any, ...]]:
+    return (
+        select(*_COLUMNS)
+        .outerjoin(Conversation, Conversation.id == Transaction.conversation_id)
+        .outerjoin(Request, Request.id == Transaction.request_id)
+    )
 
 
 def totals(session: Session, selection: Selection) -> Totals:
