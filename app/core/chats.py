@@ -74,8 +74,10 @@ class Turn:
             request is accepted.
         prompt: the user's new message, stored when the request is accepted; ``None`` for a
             retry, which asks again for the same prompt.
-        replaces: the reply a retry asks for again: hidden once the request is accepted, shown
-            again if no new reply comes (its cost stays on the ledger either way).
+        replaces: the message a retry (a reply) or an edit (the user's message) takes the place
+            of: once the request is accepted, it and what followed it leave the branch shown
+            and the new one becomes their sibling (they stay in the tree, and their cost on the
+            ledger); they are shown again if no reply comes.
     """
 
     conversation_id: ConversationId | None
@@ -85,6 +87,7 @@ class Turn:
     filed: Filed | None = field(default=None, init=False)
     _created: bool = field(default=False, init=False, repr=False)
     _prompt_id: MessageId | None = field(default=None, init=False, repr=False)
+    _forked: list[MessageId] = field(default_factory=list, init=False, repr=False)
 
     def opened(self, session: Session, request: ChatRequest, now: datetime) -> Filed:
         """File the request: the conversation (if new), the user's message, the empty reply."""
@@ -103,12 +106,12 @@ class Turn:
             conversations.configure_conversation(
                 session, conversation_id, provider=request.endpoint, model=request.model
             )
+        if self.replaces is not None:
+            self._forked = conversations.fork(session, self.replaces)
         if self.prompt is not None:
             self._prompt_id = conversations.add_message(
                 session, conversation_id, "user", self.prompt, now=now
             )
-        if self.replaces is not None:
-            conversations.delete_message(session, self.replaces)
         reply_id = conversations.add_message(
             session,
             conversation_id,
@@ -130,8 +133,7 @@ class Turn:
             conversations.delete_message(session, self.filed.message_id)
         if self._prompt_id is not None:
             conversations.delete_message(session, self._prompt_id)
-        if self.replaces is not None:
-            conversations.restore_message(session, self.replaces)
+        conversations.put_back(session, self._forked)
 
     def settled(self, session: Session, text: str) -> None:
         """Keep the reply as it was charged."""
@@ -230,11 +232,39 @@ class Chats:
         *,
         cancel: threading.Event | None = None,
     ) -> Generator[StreamItem | Opened, None, None]:
-        """Ask again for a reply, streamed as :meth:`send` streams; the old one is hidden once
-        the new request is accepted (a refused or failed retry leaves it in place), and its
-        cost stays on the ledger."""
+        """Ask again for a reply, streamed as :meth:`send` streams. Once the new request is
+        accepted, the new reply is a sibling of the old one and is shown in its place (a
+        refused or failed retry leaves the old one in place); the old one stays reachable
+        (:meth:`show_branch`), and its cost on the ledger."""
         turn = Turn(conversation_id, replaces=reply_id)
         return self._stream(turn, self._request(turn, endpoint, model, None), cancel)
+
+    def edit(
+        self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        text: str,
+        endpoint: str,
+        model: str,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> Generator[StreamItem | Opened, None, None]:
+        """Send an edited version of one of the user's messages: a new branch (the message as
+        edited and its reply, siblings of the old ones), streamed as :meth:`send` streams. The
+        old branch stays in the tree, and its cost on the ledger."""
+        turn = Turn(conversation_id, text, replaces=message_id)
+        return self._stream(turn, self._request(turn, endpoint, model, None), cancel)
+
+    def show_branch(self, conversation_id: ConversationId, message_id: MessageId) -> None:
+        """Show (and send as context from now on) the branch through one of the siblings of a
+        message: the branch chosen is remembered by the ledger.
+
+        Raises:
+            ConversationNotFound: the conversation or the message is gone.
+        """
+        with self._db.write() as session:
+            conversations.get_conversation(session, conversation_id)
+            conversations.show_branch(session, conversation_id, message_id)
 
     def configure(
         self,
@@ -320,9 +350,7 @@ class Chats:
             drop_oldest = turn.new.drop_oldest
         else:
             with self._db.read() as session:
-                history = conversations.history(
-                    session, turn.conversation_id, without=turn.replaces
-                )
+                history = conversations.history(session, turn.conversation_id, before=turn.replaces)
                 drop_oldest = conversations.get_conversation(
                     session, turn.conversation_id
                 ).drop_oldest

@@ -13,7 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Select, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
@@ -142,11 +153,13 @@ def add_message(
     model: str | None = None,
     now: datetime | None = None,
 ) -> MessageId:
-    """Append a message and return its id."""
+    """Add a message at the end of the branch shown (it follows the branch's last message) and
+    return its id; after :func:`fork`, it is a sibling of the message forked at."""
     message_id = session.execute(
         insert(Message).returning(Message.id),
         {
             "conversation_id": conversation_id,
+            "parent_id": leaf(session, conversation_id),
             "role": role,
             "content": content,
             "provider": provider,
@@ -157,28 +170,127 @@ def add_message(
     return MessageId(message_id)
 
 
-def history(
-    session: Session, conversation_id: int, *, without: int | None = None
-) -> tuple[ChatMessage, ...]:
-    """The conversation as a chat payload: its system prompt, then every message kept.
+def chain(session: Session, first: int, last: int) -> None:
+    """Make the messages of conversations ``first`` to ``last`` (ids), stored in bulk without
+    their parents, one chain each in the order of their ids: a plain conversation as a tree (the
+    offline demo's synthetic ones)."""
+    previous = func.lag(Message.id).over(partition_by=Message.conversation_id, order_by=Message.id)
+    chained = (
+        select(Message.id, previous.label("previous"))
+        .where(Message.conversation_id.between(first, last))
+        .subquery()
+    )
+    session.execute(
+        update(Message)
+        .where(Message.id == chained.c.id, chained.c.previous.is_not(None))
+        .values(parent_id=chained.c.previous)
+    )
 
-    Assistant replies that never received text (a failed request) are left out, and so is
-    the message ``without`` (a reply about to be asked for again).
+
+def leaf(session: Session, conversation_id: int) -> MessageId | None:
+    """The last message of the branch shown (``None`` before the first)."""
+    found = session.scalar(
+        select(func.max(Message.id)).where(
+            Message.conversation_id == conversation_id, _shown(), Message.on_branch
+        )
+    )
+    return None if found is None else MessageId(found)
+
+
+def fork(session: Session, message_id: int) -> list[MessageId]:
+    """Take a message of the branch shown, and all that follows it, off the branch: the next
+    message added is its sibling (a retried reply, an edited message), and the old ones stay in
+    the tree, reachable with :func:`show_branch`.
+
+    Returns:
+        The messages taken off, for :func:`put_back` should the new one never come.
+    """
+    conversation_id = session.scalar(
+        select(Message.conversation_id).where(Message.id == message_id)
+    )
+    taken = [
+        MessageId(found)
+        for found in session.scalars(
+            select(Message.id).where(
+                Message.conversation_id == conversation_id,
+                Message.on_branch,
+                Message.id >= message_id,
+            )
+        )
+    ]
+    _set_on_branch(session, taken, on=False)
+    return taken
+
+
+def put_back(session: Session, message_ids: list[MessageId]) -> None:
+    """Undo a :func:`fork` whose new message was never kept."""
+    _set_on_branch(session, message_ids, on=True)
+
+
+def show_branch(session: Session, conversation_id: int, message_id: int) -> None:
+    """Show the branch through ``message_id``: the messages it follows, itself, and below it
+    the newest continuation (at each turn, the latest sibling).
+
+    Raises:
+        ConversationNotFound: there is no such message (or it was deleted).
+    """
+    row = session.get(Message, message_id)
+    if row is None or row.deleted_at is not None or row.conversation_id != conversation_id:
+        raise ConversationNotFound(f"There is no message {message_id} in this conversation.")
+    up = select(Message.id, Message.parent_id).where(Message.id == message_id)
+    ancestors = up.cte("ancestors", recursive=True)
+    ancestors = ancestors.union_all(
+        select(Message.id, Message.parent_id).join(ancestors, Message.id == ancestors.c.parent_id)
+    )
+    path = set(session.scalars(select(ancestors.c.id)))
+    below: int | None = message_id
+    while below is not None:  # a continuation is as long as the turns after it
+        below = session.scalar(
+            select(func.max(Message.id)).where(Message.parent_id == below, _shown())
+        )
+        if below is not None:
+            path.add(below)
+    shown = set(
+        session.scalars(
+            select(Message.id).where(Message.conversation_id == conversation_id, Message.on_branch)
+        )
+    )
+    _set_on_branch(session, sorted(shown - path), on=False)
+    _set_on_branch(session, sorted(path - shown), on=True)
+
+
+def _set_on_branch(session: Session, message_ids: list[MessageId] | list[int], *, on: bool) -> None:
+    if message_ids:
+        session.execute(update(Message).where(Message.id.in_(message_ids)).values(on_branch=on))
+
+
+def _shown() -> ColumnElement[bool]:
+    """Messages that were kept (a request that got no reply leaves its rows deleted)."""
+    return Message.deleted_at.is_(None)
+
+
+def history(
+    session: Session, conversation_id: int, *, before: int | None = None
+) -> tuple[ChatMessage, ...]:
+    """The branch shown as a chat payload: the system prompt, then its messages from the first
+    (up to message ``before``, when a retry or an edit takes its place).
+
+    Assistant replies that never received text (a failed request) are left out.
     """
     conversation = session.get(Conversation, conversation_id)
     if conversation is None or conversation.deleted_at is not None:
         raise ConversationNotFound(f"There is no conversation {conversation_id}.")
-    rows = session.execute(
+    statement = (
         select(Message.role, Message.content)
-        .where(
-            Message.conversation_id == conversation_id,
-            Message.deleted_at.is_(None),
-            Message.id != (without or 0),
-        )
+        .where(Message.conversation_id == conversation_id, _shown(), Message.on_branch)
         .order_by(Message.id)
     )
+    if before is not None:
+        statement = statement.where(Message.id < before)
     messages = [
-        ChatMessage(role, content) for role, content in rows if content or role != "assistant"
+        ChatMessage(role, content)
+        for role, content in session.execute(statement)
+        if content or role != "assistant"
     ]
     if conversation.system_prompt:
         messages.insert(0, ChatMessage("system", conversation.system_prompt))
@@ -191,13 +303,10 @@ def set_message_text(session: Session, message_id: int, content: str) -> None:
 
 
 def delete_message(session: Session, message_id: int) -> None:
-    """Hide a message; its spend, if any, stays on the ledger."""
-    session.execute(update(Message).where(Message.id == message_id).values(deleted_at=utcnow()))
-
-
-def restore_message(session: Session, message_id: int) -> None:
-    """Show a hidden message again (a reply whose replacement never came)."""
-    session.execute(update(Message).where(Message.id == message_id).values(deleted_at=None))
+    """Hide a message (of a request that got no reply); its spend, if any, stays on the ledger."""
+    session.execute(
+        update(Message).where(Message.id == message_id).values(deleted_at=utcnow(), on_branch=False)
+    )
 
 
 def set_title(session: Session, conversation_id: int, title: str) -> None:
@@ -296,6 +405,34 @@ class MessageView:
     provider: str | None
     model: str | None
     usage: MessageUsage | None
+    siblings: tuple[int, ...] = ()
+    """The message and its alternatives (the attempts at a reply, the edits of a message),
+    oldest first; empty when it has none."""
+
+    @property
+    def attempt(self) -> int:
+        """Which of its siblings it is, from 1 (1 when it has none)."""
+        return self.siblings.index(self.id) + 1 if self.siblings else 1
+
+
+@dataclass(frozen=True)
+class CostBreakdown:
+    """What a conversation has cost, split the way the chat shows it.
+
+    Attributes:
+        total: every charge filed under the conversation.
+        branch: the replies on the branch shown.
+        title: the model's naming of the conversation.
+    """
+
+    total: Decimal
+    branch: Decimal
+    title: Decimal
+
+    @property
+    def elsewhere(self) -> Decimal:
+        """The other attempts and branches (and any reply no longer shown)."""
+        return self.total - self.branch - self.title
 
 
 PAGE_SIZE = 200
@@ -416,7 +553,8 @@ def messages(
     before: int | None = None,
     limit: int | None = None,
 ) -> list[MessageView]:
-    """The visible messages of a conversation, oldest first, each reply with what it cost.
+    """The branch shown of a conversation, oldest first, each reply with what it cost and each
+    message with its siblings.
 
     A page is the newest ``limit`` messages older than message ``before`` (keyset on the id), so
     a long conversation opens on what it shows first and each older page costs its own rows.
@@ -424,7 +562,7 @@ def messages(
     """
     statement = (
         select(Message)
-        .where(Message.conversation_id == conversation_id, Message.deleted_at.is_(None))
+        .where(Message.conversation_id == conversation_id, _shown(), Message.on_branch)
         .order_by(Message.id.desc())
     )
     if before is not None:
@@ -434,20 +572,66 @@ def messages(
     found = list(reversed(session.scalars(statement).all()))
     replies = [m.id for m in found if m.role == "assistant"]
     usage = _usage_by_message(session, conversation_id, replies)
+    siblings = _siblings(session, conversation_id, {m.parent_id for m in found})
     return [
-        MessageView(m.id, m.role, m.content, m.created_at, m.provider, m.model, usage.get(m.id))
+        MessageView(
+            m.id,
+            m.role,
+            m.content,
+            m.created_at,
+            m.provider,
+            m.model,
+            usage.get(m.id),
+            siblings.get(m.parent_id, ()),
+        )
         for m in found
     ]
 
 
+def _siblings(
+    session: Session, conversation_id: int, parents: set[int | None]
+) -> dict[int | None, tuple[int, ...]]:
+    """The children of each of ``parents`` (``None``: the first messages), where there are more
+    than one."""
+    known = [parent for parent in parents if parent is not None]
+    which: ColumnElement[bool] = Message.parent_id.in_(known)  # their children, by the index
+    if None in parents:
+        first = Message.parent_id.is_(None) & (Message.conversation_id == conversation_id)
+        which = or_(which, first)
+    children: dict[int | None, list[int]] = {}
+    for message_id, parent_id in session.execute(
+        select(Message.id, Message.parent_id).where(which, _shown()).order_by(Message.id)
+    ):
+        children.setdefault(parent_id, []).append(message_id)
+    return {parent: tuple(ids) for parent, ids in children.items() if len(ids) > 1}
+
+
 def conversation_cost(session: Session, conversation_id: int) -> Decimal:
-    """Everything the conversation has cost (titles and hidden replies included: it was spent)."""
+    """Everything the conversation has cost (titles and other attempts included: it was spent)."""
     total = session.scalar(
         select(func.coalesce(func.sum(Transaction.token_value), 0)).where(
             Transaction.conversation_id == conversation_id
         )
     )
     return -Decimal(total or 0)
+
+
+def cost_breakdown(session: Session, conversation_id: int) -> CostBreakdown:
+    """The conversation's cost: all of it, its branch shown, its title (one pass over its
+    charges, through the conversation's index)."""
+    value = Transaction.token_value
+    on_branch = Message.on_branch & Message.deleted_at.is_(None)
+    total, branch, title = session.execute(
+        select(
+            func.coalesce(func.sum(value), 0),
+            func.coalesce(func.sum(case((on_branch, value))), 0),
+            func.coalesce(func.sum(case((Transaction.context == "title", value))), 0),
+        )
+        .select_from(Transaction)
+        .outerjoin(Message, Message.id == Transaction.message_id)
+        .where(Transaction.conversation_id == conversation_id)
+    ).one()
+    return CostBreakdown(-Decimal(total), -Decimal(branch), -Decimal(title))
 
 
 def delete_conversation(session: Session, conversation_id: int) -> None:

@@ -121,7 +121,9 @@ def test_a_message_that_got_no_reply_is_not_kept(db: Database, chats: Chats) -> 
         assert len(conversations.messages(session, conversation)) == 2  # the composer keeps it
 
 
-def test_retry_hides_the_old_reply_and_keeps_its_cost(db: Database, chats: Chats) -> None:
+def test_retry_shows_the_new_reply_beside_the_old_and_keeps_both_costs(
+    db: Database, chats: Chats
+) -> None:
     first = _send(chats, None, "Tell me a fact")
     conversation = first.conversation_id
     assert conversation is not None and first.message_id is not None
@@ -130,6 +132,8 @@ def test_retry_hides_the_old_reply_and_keeps_its_cost(db: Database, chats: Chats
     with db.read() as session:
         shown = conversations.messages(session, conversation)
         assert [m.role for m in shown] == ["user", "assistant"] and shown[1].id == again.message_id
+        assert shown[1].siblings == (first.message_id, again.message_id)
+        assert shown[1].attempt == 2 and shown[0].siblings == ()
         assert conversations.conversation_cost(session, conversation) == first.cost + again.cost
         assert entries.current_balance(session) == -(first.cost + again.cost)
 

@@ -19,6 +19,7 @@ from decimal import Decimal
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from app.core import conversations
 from app.core.clock import utcnow
 from app.core.ledger import entries
 from app.core.ledger.entries import Spend
@@ -108,6 +109,9 @@ def fill(
                 for (s, at), message_id in zip(batch, message_ids, strict=True)
             ],
         )
+    if conversation_ids:
+        ids = conversation_ids.values()
+        conversations.chain(session, min(ids), max(ids))
     return DemoResult(len(conversation_ids), len(spends), rows)
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Dialect, ForeignKey, Index, String, Text, false
+from sqlalchemy import BigInteger, Dialect, ForeignKey, Index, String, Text, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -66,12 +66,23 @@ class Conversation(Base):
 
 
 class Message(Base):
-    """One turn of a conversation; edits and regenerations add rows, never rewrite spent ones."""
+    """One turn of a conversation; edits and regenerations add rows, never rewrite spent ones.
+
+    A conversation's messages form a tree: each follows (answers) its ``parent``, and a retried
+    reply or an edited message is a sibling of the one it replaces. The branch the conversation
+    shows is the chain of rows ``on_branch``, root to leaf in the order of their ids (a child is
+    always newer than its parent), so the shown branch pages by id like a plain list.
+    """
 
     __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_parent", "parent_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    """The message this one follows; ``None`` for a conversation's first (or an edit of it)."""
+    on_branch: Mapped[bool] = mapped_column(default=True, server_default=true())
+    """Whether it is on the branch the conversation shows (and sends as context)."""
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text)
     provider: Mapped[str | None] = mapped_column(String(64))
