@@ -1,10 +1,12 @@
 """The prices dialog: what each model costs per token, where that rate came from, and overrides.
 
 Rates are credits per token, the same number as USD per million tokens. Every typed rate goes
-through :func:`money.parse_rate` before anything is written, so a rate the ledger could not hold
-exactly (negative, more than six decimals, not a number) is refused with the reason and never
-stored. The table is read on the task thread; pricing a hundred models takes a moment. It is
-read again whenever the settings change, here or in another program (``tallybook prices set``).
+through :func:`money.parse_rate` and :func:`prices.require_rate` before anything is written, so
+a rate the ledger could not hold exactly (negative, more than six decimals, not a number, above
+$1,000,000 per 1M tokens) is refused with the reason and never stored; one that looks like a slip
+(:func:`plausibility.doubts`) is saved only once the user says it is meant. The table is read
+on the task thread; pricing a hundred models takes a moment. It is read again whenever the
+settings change, here or in another program (``tallybook prices set``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QStyle,
     QTableView,
     QVBoxLayout,
@@ -43,7 +46,7 @@ from sqlalchemy.orm import Session
 
 from app.core import money
 from app.core.errors import InvalidAmount
-from app.core.pricing import prices
+from app.core.pricing import plausibility, prices
 from app.core.pricing.prices import PriceBook, RateOverride, Rates
 from app.core.providers import registry
 from app.core.storage.changes import SETTINGS, Changes
@@ -407,6 +410,10 @@ class PricesDialog(QDialog):
             )
             return
         override = RateOverride(model, **values)
+        reasons = () if self.state is None else plausibility.doubts(override, self.state.default)
+        if reasons and not ask_to_save(self, model, reasons):
+            self.message.show_error(f"Nothing was saved; your rates for {model} are as before.")
+            return
         self._write(
             lambda session: prices.set_override(session, override),
             f"Saved your rates for {model}.",
@@ -451,6 +458,25 @@ class PricesDialog(QDialog):
             self.remove_override_button.setEnabled(False)
 
 
+def ask_to_save(parent: QWidget, model: str, reasons: tuple[str, ...]) -> bool:
+    """Whether the user means rates that look like a slip (No unless they say so)."""
+    return doubt_box(parent, model, reasons).exec() == QMessageBox.StandardButton.Yes
+
+
+def doubt_box(parent: QWidget, model: str, reasons: tuple[str, ...]) -> QMessageBox:
+    """The question :func:`ask_to_save` asks: each reason, Yes and No, No the default."""
+    box = QMessageBox(
+        QMessageBox.Icon.Warning,
+        "Save these rates?",
+        f"Your rates for {model} look like a slip. Save them anyway?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        parent,
+    )
+    box.setInformativeText("\n\n".join(reasons))
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    return box
+
+
 def _rate(rates: Rates, field: str) -> Decimal:
     value: Decimal = getattr(rates, field)
     return value
@@ -482,7 +508,7 @@ def _read_rate(edit: QLineEdit, *, required: bool = False) -> Decimal | None:
             raise InvalidAmount(f"{edit.accessibleName()}: enter a rate.")
         return None
     try:
-        return money.parse_rate(text)
+        return prices.require_rate("rate", money.parse_rate(text))
     except InvalidAmount as error:
         edit.setFocus()
         edit.selectAll()
