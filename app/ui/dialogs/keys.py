@@ -39,7 +39,9 @@ from PySide6.QtWidgets import (
 from app.core import keys
 from app.core.providers import registry
 from app.core.providers.key_check import check_key
-from app.core.providers.registry import DEMO, Endpoint
+from app.core.providers.key_sources import KeyStatus, key_statuses, secret_to_test
+from app.core.providers.registry import DEMO
+from app.core.redaction import ENVIRONMENT_FALLBACK
 from app.core.storage.changes import SETTINGS, Changes
 from app.core.storage.db import Database
 from app.ui.context import AppContext
@@ -55,35 +57,7 @@ PROTOCOLS = (
     ("Google Gemini", "gemini"),
 )
 NO_STORE_TIP = "There is no OS key store on this computer, so keys cannot be saved here."
-
-
-@dataclass(frozen=True)
-class KeyStatus:
-    """Where an endpoint's key comes from, without the key itself."""
-
-    endpoint: Endpoint
-    source: str | None
-    """``keyring``, the environment variable (``$OPENAI_API_KEY``), or ``None``: no key."""
-    tail: str = ""
-    """What may be shown of the key (``…1a2b``)."""
-
-    @property
-    def saved(self) -> bool:
-        """The key is in the OS key store (so it can be replaced or removed here)."""
-        return self.source == "keyring"
-
-    @property
-    def text(self) -> str:
-        """The status in the user's words."""
-        if self.endpoint.api == DEMO:
-            return "Needs no key"
-        if not self.endpoint.needs_key:
-            return "Needs no key"
-        if self.saved:
-            return f"Saved in the key store {self.tail}"
-        if self.source is not None:
-            return f"From {self.source} {self.tail}"
-        return "No key"
+TEST_TIP = "List the provider's models with this key: costs nothing."
 
 
 @dataclass(frozen=True)
@@ -117,14 +91,7 @@ def load_state(db: Database) -> KeysState:
     """Read the endpoints and where each key comes from (runs on the task thread)."""
     with db.read() as session:
         found = registry.all_endpoints(session)
-    statuses = []
-    for endpoint in found:
-        key = keys.get_key(endpoint.id) if endpoint.needs_key else None
-        if key is None:
-            statuses.append(KeyStatus(endpoint, None))
-        else:
-            statuses.append(KeyStatus(endpoint, key.source, keys.mask(key.secret)))
-    return KeysState(tuple(statuses), keys.store_problem())
+    return KeysState(tuple(key_statuses(found)), keys.store_problem())
 
 
 @dataclass
@@ -164,6 +131,7 @@ class KeysDialog(QDialog):
         self._results: dict[str, tuple[str, Tone]] = {}
         self._refused: str | None = None  # a save refused by the store, though the probe passed
         self._stale = False  # a change arrived while a key was being typed
+        self._testing: set[str] = set()  # endpoint ids whose test has not answered yet
         self.setWindowTitle("API keys and endpoints")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.resize(880, 620)
@@ -211,9 +179,10 @@ class KeysDialog(QDialog):
         self.endpoint_name = QLineEdit()
         self.endpoint_name.setPlaceholderText("e.g. Work gateway")
         self.endpoint_url = QLineEdit()
-        self.endpoint_url.setPlaceholderText("e.g. http://127.0.0.1:8080/v1")
+        self.endpoint_url.setPlaceholderText("e.g. api.example.com/v1 or http://127.0.0.1:8080/v1")
         self.endpoint_url.setToolTip(
-            "For OpenAI-compatible servers, the part before /chat/completions."
+            "For OpenAI-compatible servers, the part before /chat/completions. Without a scheme,"
+            " https:// is used (http:// for localhost)."
         )
         self.endpoint_protocol = QComboBox()
         for label, api in PROTOCOLS:
@@ -291,10 +260,8 @@ class KeysDialog(QDialog):
 
         enter = push_button("Replace…" if status.saved else "Enter key…")
         test = push_button("Test")
-        test.setToolTip("List the provider's models with this key: costs nothing.")
         remove = push_button("Remove key")
-        needs_key = endpoint.needs_key and endpoint.api != DEMO
-        enter.setVisible(needs_key)
+        enter.setVisible(status.needs_key)
         remove.setVisible(status.saved)
         problem = self._refused or state.store_problem
         if problem is not None:
@@ -319,7 +286,7 @@ class KeysDialog(QDialog):
         editor_layout.addWidget(save)
         editor_layout.addWidget(cancel)
         editor.hide()
-        result = MessageLine()
+        result = MessageLine(one_line=True)  # a result never pushes the rows below it down
         if endpoint.id in self._results:
             result.show_message(*self._results[endpoint.id])
 
@@ -328,9 +295,32 @@ class KeysDialog(QDialog):
         remove.clicked.connect(functools.partial(self._on_remove_button_clicked, endpoint.id))
         save.clicked.connect(functools.partial(self._on_save_button_clicked, endpoint.id))
         cancel.clicked.connect(functools.partial(self._on_cancel_button_clicked, endpoint.id))
-        return KeyRow(
+        key_edit.textChanged.connect(functools.partial(self._on_key_edit_changed, endpoint.id))
+        row = KeyRow(
             status, name, shown, enter, test, remove, forget, editor, key_edit, save, result
         )
+        self._offer_test(row)
+        return row
+
+    def _offer_test(self, row: KeyRow) -> None:
+        """Test is offered only with something to test: a key it has, or one being typed
+        (an endpoint that needs no key is tested as it is: does it answer?), and not twice."""
+        status = row.status
+        typed = bool(row.key_edit.text().strip())
+        testable = not status.needs_key or status.source is not None or typed
+        row.test_button.setEnabled(testable and status.endpoint.id not in self._testing)
+        if testable:
+            row.test_button.setToolTip(TEST_TIP)
+            return
+        no_store = (self._refused or (self.state and self.state.store_problem)) is not None
+        variables = " or ".join(ENVIRONMENT_FALLBACK.get(status.endpoint.id, ()))
+        if no_store and variables:
+            tip = f"No key to test: set {variables} and restart Tallybook."
+        elif no_store:
+            tip = "No key to test, and without a key store none can be entered here."
+        else:
+            tip = "No key to test yet: enter one first (a typed key can be tested before saving)."
+        row.test_button.setToolTip(tip)
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -372,6 +362,11 @@ class KeysDialog(QDialog):
         row.editor.hide()
         if self._stale:
             self.refresh()
+
+    def _on_key_edit_changed(self, endpoint_id: str, _text: str) -> None:
+        row = self.rows.get(endpoint_id)
+        if row is not None:
+            self._offer_test(row)
 
     def _on_save_button_clicked(self, endpoint_id: str) -> None:
         row = self.rows[endpoint_id]
@@ -432,18 +427,17 @@ class KeysDialog(QDialog):
         row = self.rows[endpoint_id]
         endpoint = row.status.endpoint
         typed = row.key_edit.text().strip() if row.editor.isVisible() else ""
+        self._testing.add(endpoint_id)
         row.test_button.setEnabled(False)
         row.result.show_message(
             "Testing the key you typed (not saved yet)…" if typed else "Testing…"
         )
 
         def test() -> KeyTestResult:
-            secret: str | None = typed or None
-            if secret is None and endpoint.needs_key:
-                key = keys.get_key(endpoint.id)
-                secret = key.secret if key is not None else None
             try:
-                return KeyTestResult(endpoint.id, check_key(endpoint, secret))
+                return KeyTestResult(
+                    endpoint.id, check_key(endpoint, secret_to_test(endpoint, typed))
+                )
             except Exception as error:  # the outcome of a test; shown in its row, not dropped
                 return KeyTestResult(endpoint.id, error=error)
 
@@ -456,9 +450,10 @@ class KeysDialog(QDialog):
             shown = (describe(outcome.error), Tone.ERROR)
         self._results[outcome.endpoint_id] = shown
         row = self.rows.get(outcome.endpoint_id)
+        self._testing.discard(outcome.endpoint_id)
         if row is not None:
             row.result.show_message(*shown)
-            row.test_button.setEnabled(True)
+            self._offer_test(row)
         self.key_tested.emit(outcome.endpoint_id)
 
     # --- endpoints -------------------------------------------------------------------------
@@ -480,10 +475,12 @@ class KeysDialog(QDialog):
         db = self.context.db
 
         def add() -> KeyChange:
+            completed = registry.complete_base_url(url)[1]
             with db.write() as session:
                 endpoint = registry.add_endpoint(session, name, url, api=api, needs_key=needs_key)
+            scheme = f" No scheme was given: it uses {endpoint.base_url}." if completed else ""
             hint = " Enter its key in its row." if needs_key else ""
-            return KeyChange(endpoint.id, f"Added {endpoint.name}.{hint}")
+            return KeyChange(endpoint.id, f"Added {endpoint.name}.{scheme}{hint}")
 
         self.context.tasks.run(
             add, alive(self, self._on_add_finished), alive(self, self._on_add_failed)

@@ -10,7 +10,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialogButtonBox,
@@ -49,35 +49,61 @@ _ICONS = {
 class MessageLine(QWidget):
     """One line of feedback beside the thing it is about (never a pop-up that blocks typing).
 
-    Hidden while empty, so it takes no room until there is something to say.
+    Hidden while empty, so it takes no room until there is something to say. A ``one_line``
+    message keeps its one line of room while empty and cuts a longer text short with "…" (the
+    whole of it in its tooltip), so what is below it never moves when it speaks: a column of
+    rows, each with its own message, stays under the pointer.
     """
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, one_line: bool = False) -> None:
         super().__init__(parent)
         self.tone: Tone | None = None
+        self._one_line = one_line
+        self._full = ""
         self._icon = QLabel()
         self._icon.setFixedSize(ICON_SIZE, ICON_SIZE)
         self._text = QLabel()
-        self._text.setWordWrap(True)
+        self._text.setWordWrap(not one_line)
         self._text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self._text.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        width = QSizePolicy.Policy.Ignored if one_line else QSizePolicy.Policy.Expanding
+        self._text.setSizePolicy(width, QSizePolicy.Policy.Preferred)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._icon, 0, Qt.AlignmentFlag.AlignTop)
         layout.addWidget(self._text, 1)
+        self._beside_text = ICON_SIZE + layout.spacing()
+        if one_line:
+            policy = self.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            self.setSizePolicy(policy)
         self.hide()
 
     def text(self) -> str:
-        """The message shown ("" when none)."""
-        return self._text.text() if self.tone is not None else ""
+        """The message shown ("" when none), whole even where it is cut short."""
+        return self._full if self.tone is not None else ""
 
     def show_message(self, text: str, tone: Tone = Tone.INFO) -> None:
         """Show ``text`` with the icon for its tone."""
         self.tone = tone
         icon = self.style().standardIcon(_ICONS[tone])
         self._icon.setPixmap(icon.pixmap(ICON_SIZE, ICON_SIZE))
-        self._text.setText(text)
+        self._full = text
+        self._fit()
         self.show()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        if not self._one_line:
+            self._text.setText(self._full)
+            return
+        room = self.contentsRect().width() - self._beside_text
+        metrics = self._text.fontMetrics()
+        shown = metrics.elidedText(self._full, Qt.TextElideMode.ElideRight, max(room, 0))
+        self._text.setText(shown)
+        self._text.setToolTip(self._full if shown != self._full else "")
 
     def show_error(self, text: str) -> None:
         """Something was refused or failed; nothing was stored."""
@@ -88,9 +114,11 @@ class MessageLine(QWidget):
         self.show_message(text, Tone.SUCCESS)
 
     def clear(self) -> None:
-        """Say nothing, and take no room."""
+        """Say nothing (and take no room, unless ``one_line``)."""
         self.tone = None
+        self._full = ""
         self._text.clear()
+        self._text.setToolTip("")
         self.hide()
 
 
