@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     _prices_parser(commands)
     _endpoint_parsers(commands)
     _key_parsers(commands)
+    _token_parsers(commands)
     return parser
 
 
@@ -377,6 +378,30 @@ def _budget_parsers(commands: Any) -> None:
     remove = actions.add_parser("remove", help="delete a budget (its spend stays on the ledger)")
     remove.add_argument("id", type=_positive_int, metavar="ID", help="as `budgets list` shows")
     remove.set_defaults(handler="budget_commands.remove_budget")
+
+
+def _token_parsers(commands: Any) -> None:
+    tokens = commands.add_parser(
+        "endpoint-tokens",
+        help="the local endpoint's tool tokens: one per tool, its spend under its name",
+        description="A tool token opens the local endpoint (`tallybook serve`, or the app's) "
+        "like the access token, and files every request made with it under the tool's name, "
+        "whatever the request's X-Tallybook-Source or User-Agent says. Its secret is kept in "
+        "the OS key store and shown once, when it is made.",
+    )
+    actions = tokens.add_subparsers(
+        title="actions", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    listing = actions.add_parser("list", help="the working tool tokens (never their secrets)")
+    listing.add_argument("--all", action="store_true", help="revoked ones too")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler="token_commands.list_tokens")
+    add = actions.add_parser("add", help="make a token for a tool and print it, this once")
+    add.add_argument("name", metavar="NAME", help="the tool's name, e.g. zed or nightly-report.py")
+    add.set_defaults(handler="token_commands.add_token")
+    revoke = actions.add_parser("revoke", help="refuse a tool's token from now on")
+    revoke.add_argument("name", metavar="NAME", help="as `endpoint-tokens list` shows it")
+    revoke.set_defaults(handler="token_commands.revoke_token")
 
 
 # --- arguments shared by several commands ---------------------------------------------------

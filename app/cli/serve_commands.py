@@ -2,7 +2,8 @@
 reply) and ``emulator`` (the local provider emulator).
 
 ``serve`` starts from the same settings as the app's Tools > Local endpoint (port, where
-requests go), which the options override for this run only.
+requests go), which the options override for this run only. Tool tokens made meanwhile (the
+dialog, ``tallybook endpoint-tokens``) work at once, and revoked ones stop at once.
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ from app.core.errors import TallybookError
 from app.core.metering.client import MeteringClient
 from app.core.providers import registry
 from app.core.storage.db import Database
-from app.servers.gateway import Gateway, Upstreams, access_token, renew_access_token
+from app.servers.gateway import (
+    Gateway,
+    TokenKeeping,
+    Upstreams,
+    access,
+    access_token,
+    renew_access_token,
+    token_keeping,
+    tokens,
+)
 from app.servers.gateway import config as endpoint_config
 from app.servers.local_http import is_loopback
 
@@ -36,6 +46,7 @@ def serve(args: argparse.Namespace, db: Database) -> int:
     with db.read() as session:
         saved = endpoint_config.load(session)
         known = {endpoint.id: endpoint.name for endpoint in registry.all_endpoints(session)}
+        tools = [token.name for token in tokens.list_tokens(session) if token.active]
     upstreams = _upstreams(args, saved.upstreams, known)
     token = renew_access_token() if args.renew_token else access_token()
     client = MeteringClient(db)
@@ -56,7 +67,7 @@ def serve(args: argparse.Namespace, db: Database) -> int:
         raise TallybookError(f"Cannot listen on {args.host}: {error.strerror or error}.") from None
     if not is_loopback(args.host):
         print(REMOTE_WARNING.format(host=args.host), file=sys.stderr)
-    _print_banner(server, upstreams, known)
+    _print_banner(server, upstreams, known, tools)
     signal.signal(signal.SIGTERM, lambda *_: server.stopping.set())  # stop as Ctrl+C does
     try:
         with contextlib.suppress(KeyboardInterrupt):
@@ -92,7 +103,9 @@ def _upstreams(args: argparse.Namespace, saved: Upstreams, known: dict[str, str]
     return chosen
 
 
-def _print_banner(server: Gateway, upstreams: Upstreams, known: dict[str, str]) -> None:
+def _print_banner(
+    server: Gateway, upstreams: Upstreams, known: dict[str, str], tools: list[str]
+) -> None:
     url = server.url
     print(f"Tallybook local endpoint on {url}")
     print(
@@ -100,6 +113,13 @@ def _print_banner(server: Gateway, upstreams: Upstreams, known: dict[str, str]) 
         f"Anthropic Messages -> {known[upstreams.anthropic]}"
     )
     print(f"  Access token (the API key tools pass): {server.token}")
+    if token_keeping() is TokenKeeping.THIS_RUN:
+        print(
+            "  It lasts this run only (no OS key store): the next start makes another. Set "
+            f"{access.VARIABLE} to keep one token across restarts."
+        )
+    if tools:
+        print(f"  Tool tokens (`tallybook endpoint-tokens list`): {', '.join(tools)}")
     print("Point a tool at it, e.g.:")
     print(f"  export OPENAI_BASE_URL={url}/v1 OPENAI_API_KEY={server.token}")
     print(f"  export ANTHROPIC_BASE_URL={url} ANTHROPIC_API_KEY={server.token}")

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from app.core import clock, conversations, keys
 from app.core.errors import InvalidSetting, TallybookError
 from app.core.storage import settings
+from app.servers.gateway.access import VARIABLE
 
 SETTING = "local_endpoint_tokens"
 PREFIX = "tb-tool-"
@@ -88,7 +89,14 @@ def issue(session: Session, name: str, *, now: datetime | None = None) -> Issued
     name = _checked_name(name, list_tokens(session))
     token_id = secrets.token_hex(_ID_LENGTH // 2)
     secret = f"{PREFIX}{token_id}-{secrets.token_urlsafe(32)}"
-    keys.set_key(entry(token_id), secret)  # first: without a key store nothing is recorded
+    try:
+        keys.set_key(entry(token_id), secret)  # first: without a key store nothing is recorded
+    except keys.KeyStoreUnavailable:
+        raise keys.KeyStoreUnavailable(
+            "A tool token is kept only in the OS key store, which is not usable here (on Linux: "
+            "install and unlock GNOME Keyring or KWallet); tools can share the access token "
+            f"meanwhile ({VARIABLE} keeps it the same across restarts)."
+        ) from None
     made = ToolToken(token_id, name, now or clock.utcnow())
     _save(session, [*list_tokens(session), made])
     return IssuedToken(made, secret)
@@ -169,7 +177,7 @@ class TokenCheck:
 
 
 def _save(session: Session, tokens: list[ToolToken]) -> None:
-    settings.put(session, SETTING, [_to_json(token) for token in tokens])
+    settings.put(session, SETTING, [to_json(token) for token in tokens])
 
 
 def _checked_name(name: str, existing: list[ToolToken]) -> str:
@@ -188,7 +196,8 @@ def _checked_name(name: str, existing: list[ToolToken]) -> str:
     return wanted
 
 
-def _to_json(token: ToolToken) -> dict[str, str | None]:
+def to_json(token: ToolToken) -> dict[str, str | None]:
+    """A token as the setting (and ``--json``) holds it: id, name, ISO 8601 dates in UTC."""
     return {
         "id": token.id,
         "name": token.name,
