@@ -15,7 +15,7 @@ from app.cli import output
 from app.core import conversations, money
 from app.core.chats import Chats
 from app.core.counting.tokens import TokenCount
-from app.core.errors import TallybookError
+from app.core.errors import InvalidSetting, MissingKey, TallybookError
 from app.core.ledger import reports
 from app.core.messages import ChatMessage, ChatPayload
 from app.core.metering.client import ChatRequest, Metered, MeteringClient, Quote
@@ -112,7 +112,14 @@ def show_estimates(args: argparse.Namespace, db: Database) -> int:
 
 
 def chat(args: argparse.Namespace, db: Database) -> int:
-    """``chat``: one message, in a new conversation or an existing one."""
+    """``chat``: one message, in a new conversation or an existing one.
+
+    A message that cannot be sent (empty, an unknown endpoint, no key) is refused before
+    anything is stored: no conversation is created for it and nothing is charged, as in the
+    window.
+    """
+    if not args.message.strip():
+        raise InvalidSetting("There is nothing to send: the message is empty.")
     provider = args.provider or registry.default_endpoint(args.model)
     chats = Chats(db, MeteringClient(db))
     try:
@@ -122,6 +129,8 @@ def chat(args: argparse.Namespace, db: Database) -> int:
                 conversations.get_conversation(session, args.conversation)  # or a clear error
         conversation = None if args.conversation is None else ConversationId(args.conversation)
         return _converse(chats, conversation, provider, args)
+    except MissingKey as error:
+        raise MissingKey(f"{error} From here: tallybook keys set {provider}.") from None
     finally:
         chats.metering.close()
 
@@ -135,11 +144,13 @@ def _converse(
     stream = chats.send(
         conversation_id, args.message, provider, args.model, max_tokens=args.max_tokens
     )
+    started = False
     try:
         for item in stream:
             if isinstance(item, Metered):
                 metered = item
             elif isinstance(item, TextDelta):
+                started = True
                 sys.stdout.write(item.text)
                 sys.stdout.flush()
     except KeyboardInterrupt:
@@ -149,7 +160,8 @@ def _converse(
         )
         return 130
     finally:
-        print(flush=True)
+        if started or metered is not None:  # a refused request printed nothing to end
+            print(flush=True)
     assert metered is not None and metered.conversation_id is not None
     print(output.spend_line(metered, metered.conversation_id), file=sys.stderr)
     output.print_alerts(metered)

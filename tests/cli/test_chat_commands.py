@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from decimal import Decimal
@@ -182,3 +183,32 @@ def test_chat_raises_the_alerts_its_reply_makes_true(tmp_path: Path) -> None:
     second = tallybook("chat", "--provider", "demo", "--model", "gpt-4o-mini", "hi", home=tmp_path)
     assert second.returncode == 0, second.stderr
     assert "alert:" not in second.stderr  # raised once
+
+
+def test_a_message_that_cannot_be_sent_leaves_nothing_behind(tmp_path: Path) -> None:
+    env = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring", "OPENAI_API_KEY": ""}
+    attempts = [
+        (("--provider", "demo", ""), "There is nothing to send: the message is empty."),
+        (("--provider", "demo", "  \n "), "There is nothing to send: the message is empty."),
+        (("--provider", "nope", "hi"), "No provider or endpoint called 'nope'"),
+        (("--provider", "openai", "hi"), "No API key for OpenAI."),
+    ]
+    for arguments, reason in attempts:
+        refused = tallybook("chat", "--model", "gpt-4o-mini", *arguments, home=tmp_path, env=env)
+        assert refused.returncode == 1, refused
+        assert refused.stdout == ""
+        (line,) = refused.stderr.strip().splitlines()
+        assert line.startswith("tallybook: error: ") and reason in line
+    assert "tallybook keys set openai" in line  # the missing key says how to add one here
+
+    ledger = sqlite3.connect(database_path(str(tmp_path)))
+    try:
+        counts = [
+            ledger.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("conversations", "messages", "transactions")
+        ]
+    finally:
+        ledger.close()
+    assert counts == [0, 0, 0]  # no "New conversation", no message, nothing charged
+    report = json.loads(tallybook("report", "--by", "conversation", "--json", home=tmp_path).stdout)
+    assert report["rows"] == []
