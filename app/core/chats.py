@@ -63,6 +63,9 @@ class Opened:
 
     conversation_id: ConversationId
     message_id: MessageId
+    """The reply's."""
+    prompt_id: MessageId | None = None
+    """The user's message's (``None`` for a retry, which has none of its own)."""
 
 
 @dataclass
@@ -123,6 +126,11 @@ class Turn:
         )
         self.filed = Filed(conversation_id, reply_id)
         return self.filed
+
+    @property
+    def prompt_id(self) -> MessageId | None:
+        """The user's message, once filed."""
+        return self._prompt_id
 
     def abandoned(self, session: Session) -> None:
         """No reply came: the conversation is as it was before (or gone, if it was new)."""
@@ -374,7 +382,7 @@ def _announced(turn: Turn, stream: Iterator[StreamItem]) -> Iterator[StreamItem 
         if not announced and filed is not None:
             announced = True
             assert filed.conversation_id is not None and filed.message_id is not None
-            yield Opened(filed.conversation_id, filed.message_id)
+            yield Opened(filed.conversation_id, filed.message_id, turn.prompt_id)
         yield item
 
 

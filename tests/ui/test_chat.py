@@ -196,7 +196,7 @@ def test_the_window_stays_responsive_while_a_reply_streams(qtbot: QtBot, view: C
         view.stop()
 
 
-def test_retry_streams_a_new_reply_in_place_of_the_old_one(
+def test_retry_streams_a_new_reply_in_place_of_the_old_one_and_keeps_it_as_a_sibling(
     qtbot: QtBot, view: ChatView, db: Database
 ) -> None:
     view.set_selection("demo", "claude-haiku-4-5")
@@ -209,7 +209,9 @@ def test_retry_streams_a_new_reply_in_place_of_the_old_one(
     again = finished.args[0]
     qtbot.waitUntil(lambda: not view.is_busy())
     assert again.message_id != first.message_id
-    assert len(view.messages()) == 2 and view.messages()[-1] is reply
+    qtbot.waitUntil(lambda: view.messages()[-1].branch_nav.text() == "2/2")  # read anew
+    assert len(view.messages()) == 2
+    reply = view.messages()[-1]
     assert reply.message_id == again.message_id and reply.text() == again.text
     conversation_id = view.current_conversation()
     assert conversation_id is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QResizeEvent
+from PySide6.QtGui import QFont, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -19,7 +19,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.conversations import CostBreakdown
 from app.core.money import format_usd, format_usd_exact
+
+NO_COSTS = CostBreakdown(Decimal(0), Decimal(0), Decimal(0))
+"""A conversation that has cost nothing (yet)."""
 
 
 class ElidedLabel(QLabel):
@@ -82,6 +86,17 @@ class ConversationHeader(QWidget):
             "Everything this conversation has cost, titles and retried replies included"
         )
         self.total_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.total_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.breakdown_label = QLabel()
+        self.breakdown_label.setObjectName("conversationBreakdown")
+        self.breakdown_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.breakdown_label.setAlignment(
+            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        )
+        breakdown_font = QFont(self.breakdown_label.font())
+        breakdown_font.setPointSizeF(breakdown_font.pointSizeF() * 0.9)
+        self.breakdown_label.setFont(breakdown_font)
+        self.breakdown_label.hide()
 
         self.context_gauge = QProgressBar()
         self.context_gauge.setObjectName("contextGauge")
@@ -122,9 +137,13 @@ class ConversationHeader(QWidget):
         panel_layout.addLayout(prompt_buttons)
         self.prompt_panel.hide()
 
+        figures = QVBoxLayout()
+        figures.setSpacing(0)
+        figures.addWidget(self.total_label)
+        figures.addWidget(self.breakdown_label)
         top = QHBoxLayout()
         top.addWidget(self.title_label, 1)
-        top.addWidget(self.total_label)
+        top.addLayout(figures)
         bottom = QHBoxLayout()
         bottom.addWidget(self.context_gauge, 1)
         bottom.addStretch(0)
@@ -136,7 +155,7 @@ class ConversationHeader(QWidget):
         layout.addLayout(top)
         layout.addLayout(bottom)
         layout.addWidget(self.prompt_panel)
-        self.set_total(Decimal(0))
+        self.set_costs(NO_COSTS)
 
     def title(self) -> str:
         """The conversation's title, whole."""
@@ -146,13 +165,39 @@ class ConversationHeader(QWidget):
         """Show the conversation's title (elided by the layout when long)."""
         self.title_label.set_full_text(title)
 
-    def set_total(self, credits: Decimal) -> None:
-        """Show what the conversation has cost so far."""
-        self.total_label.setText(f"{format_usd(credits)} so far")
-        self.total_label.setToolTip(
-            f"Everything this conversation has cost: {format_usd_exact(credits)} (every reply"
-            " and attempt, and its title)"
-        )
+    def set_costs(self, costs: CostBreakdown) -> None:
+        """Show what the conversation has cost so far, and under it what that is made of: the
+        replies on the branch shown, the other attempts and branches, the title (each shown
+        when there is any), so the figures add up to what can be seen."""
+        self.total_label.setText(f"{format_usd(costs.total)} so far")
+        parts = [
+            (label, amount)
+            for label, amount in (
+                ("this branch", costs.branch),
+                ("other attempts", costs.elsewhere),
+                ("title", costs.title),
+            )
+            if amount
+        ]
+        self.breakdown_label.setText(" · ".join(f"{n} {format_usd(a)}" for n, a in parts))
+        self.breakdown_label.setVisible(len(parts) > 1)
+        lines = [f"Everything this conversation has cost: {format_usd_exact(costs.total)}"]
+        lines += [
+            f"{label}: {format_usd_exact(amount)}"
+            for label, amount in (
+                ("The replies on the branch shown", costs.branch),
+                ("Other attempts and branches (< 1/2 > switches to them)", costs.elsewhere),
+                ("Naming the conversation (its title)", costs.title),
+            )
+            if amount
+        ]
+        tip = "\n".join(lines)
+        self.total_label.setToolTip(tip)
+        self.breakdown_label.setToolTip(tip)
+
+    def breakdown(self) -> str:
+        """The line under the total, as shown ("" when it is hidden)."""
+        return self.breakdown_label.text() if not self.breakdown_label.isHidden() else ""
 
     def set_context(self, used: int | None, window: int | None, *, exact: bool = True) -> None:
         """Show how much of the model's context window the next prompt takes (hidden if unknown)."""

@@ -9,7 +9,6 @@ service's (:class:`~app.core.chats.Chats`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
@@ -41,12 +40,13 @@ class ConversationSnapshot:
 
     conversation: conversations.ConversationView
     page: MessagePage
-    cost: Decimal
+    costs: conversations.CostBreakdown
     system_prompt: str
 
 
 def load_conversation(db: Database, conversation_id: int) -> ConversationSnapshot:
-    """Read a conversation, its newest messages with their usage, and its running total.
+    """Read a conversation, the newest messages of its branch shown with their usage and
+    siblings, and its running total.
 
     Raises:
         ConversationNotFound: it does not exist (or was deleted).
@@ -55,7 +55,7 @@ def load_conversation(db: Database, conversation_id: int) -> ConversationSnapsho
         return ConversationSnapshot(
             conversation=conversations.get_conversation(session, conversation_id),
             page=_page(session, conversation_id, None),
-            cost=conversations.conversation_cost(session, conversation_id),
+            costs=conversations.cost_breakdown(session, conversation_id),
             system_prompt=conversations.system_prompt(session, conversation_id),
         )
 
@@ -88,7 +88,7 @@ class HeaderFigures:
     """The title and running total, re-read after a reply or a title."""
 
     title: str
-    cost: Decimal
+    costs: conversations.CostBreakdown
 
 
 def header_figures(db: Database, conversation_id: int) -> HeaderFigures:
@@ -96,7 +96,7 @@ def header_figures(db: Database, conversation_id: int) -> HeaderFigures:
     with db.read() as session:
         return HeaderFigures(
             conversations.get_conversation(session, conversation_id).title,
-            conversations.conversation_cost(session, conversation_id),
+            conversations.cost_breakdown(session, conversation_id),
         )
 
 

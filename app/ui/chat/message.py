@@ -11,8 +11,10 @@ from PySide6.QtGui import (
     QFont,
     QFontDatabase,
     QGuiApplication,
+    QKeySequence,
     QPalette,
     QResizeEvent,
+    QShortcut,
     QTextBlock,
     QTextBlockFormat,
     QTextCharFormat,
@@ -25,6 +27,8 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QPlainTextEdit,
+    QPushButton,
     QSizePolicy,
     QTextBrowser,
     QToolButton,
@@ -268,6 +272,103 @@ def _mono_families() -> list[str]:
     return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).families()
 
 
+class BranchNav(QWidget):
+    """``< 1/2 >``: which of its siblings a message is, and a step to the one before or after.
+
+    Signals:
+        step_requested(int): -1 for the sibling before, 1 for the one after.
+    """
+
+    step_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.previous_button = QToolButton()
+        self.previous_button.setText("<")
+        self.previous_button.setToolTip("The version before (another attempt or edit)")
+        self.previous_button.setAutoRaise(True)
+        self.previous_button.clicked.connect(self._on_previous_button_clicked)
+        self.next_button = QToolButton()
+        self.next_button.setText(">")
+        self.next_button.setToolTip("The version after")
+        self.next_button.setAutoRaise(True)
+        self.next_button.clicked.connect(self._on_next_button_clicked)
+        self.position_label = QLabel()
+        self.position_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 6, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.previous_button)
+        layout.addWidget(self.position_label)
+        layout.addWidget(self.next_button)
+
+    def text(self) -> str:
+        """As shown: ``1/2``."""
+        return self.position_label.text()
+
+    def set_position(self, index: int, count: int) -> None:
+        """Show sibling ``index`` (from 0) of ``count``."""
+        self.position_label.setText(f"{index + 1}/{count}")
+        self.previous_button.setEnabled(index > 0)
+        self.next_button.setEnabled(index < count - 1)
+
+    def _on_previous_button_clicked(self) -> None:
+        self.step_requested.emit(-1)
+
+    def _on_next_button_clicked(self) -> None:
+        self.step_requested.emit(1)
+
+
+class EditPanel(QWidget):
+    """The user's message opened for editing in place: its text, Send and Cancel.
+
+    Signals:
+        submitted(str): send the text as edited (a new branch).
+        cancelled(): leave the message as it was.
+    """
+
+    submitted = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.text_edit = QPlainTextEdit()
+        self.text_edit.setTabChangesFocus(True)
+        self.send_button = QPushButton("Send as a new branch")
+        self.send_button.setDefault(True)
+        self.send_button.setToolTip("Ctrl+Enter: the old message and its replies stay reachable")
+        self.send_button.clicked.connect(self._on_send_button_clicked)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
+        send = QShortcut(QKeySequence("Ctrl+Return"), self.text_edit)
+        send.activated.connect(self._on_send_button_clicked)
+        cancel = QShortcut(QKeySequence(Qt.Key.Key_Escape), self.text_edit)
+        cancel.activated.connect(self._on_cancel_button_clicked)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.send_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.text_edit)
+        layout.addLayout(buttons)
+
+    def open(self, text: str) -> None:
+        """Show ``text`` for editing, with the cursor at its end."""
+        self.text_edit.setPlainText(text)
+        lines = max(2, min(text.count("\n") + 2, 10))
+        self.text_edit.setFixedHeight(self.text_edit.fontMetrics().lineSpacing() * lines + 12)
+        self.show()
+        self.text_edit.moveCursor(QTextCursor.MoveOperation.End)
+        self.text_edit.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _on_send_button_clicked(self) -> None:
+        self.submitted.emit(self.text_edit.toPlainText())
+
+    def _on_cancel_button_clicked(self) -> None:
+        self.cancelled.emit()
+
+
 class MessageWidget(QFrame):
     """A message in the chat: who said it, the text, and for replies what they cost.
 
@@ -277,11 +378,20 @@ class MessageWidget(QFrame):
     the final text whole, exactly as a stored reply is shown, and puts the usage footer in
     place. The user's own messages are shown as typed (not as Markdown).
 
+    A message with siblings (the attempts at a reply, the edits of a message) shows ``< 1/2 >``
+    to switch between them. The user's own messages offer Copy and Edit (edited in place, then
+    sent as a new branch).
+
     Signals:
         retry_requested(int): the user asked for this reply again; the reply's message id.
+        branch_requested(int): the user asked to see another sibling; that sibling's id.
+        edit_submitted(int, str): the user sent an edited version of this message: its id and
+            the new text.
     """
 
     retry_requested = Signal(int)
+    branch_requested = Signal(int)
+    edit_submitted = Signal(int, str)
 
     def __init__(
         self,
@@ -344,11 +454,31 @@ class MessageWidget(QFrame):
         self.footer.setFont(footer_font)
         self.footer.hide()
 
+        self._siblings: tuple[int, ...] = ()
+        self.branch_nav = BranchNav()
+        self.branch_nav.step_requested.connect(self._on_branch_nav_step_requested)
+        self.branch_nav.hide()
+
+        user = role == "user"
         self.copy_button = QToolButton()
         self.copy_button.setText("Copy")
-        self.copy_button.setToolTip("Copy the reply's text (Markdown)")
+        self.copy_button.setToolTip(
+            "Copy your message's text" if user else "Copy the reply's text (Markdown)"
+        )
         self.copy_button.setAutoRaise(True)
         self.copy_button.clicked.connect(self._on_copy_button_clicked)
+        self.edit_button = QToolButton()
+        self.edit_button.setText("Edit")
+        self.edit_button.setToolTip(
+            "Edit this message and send it again: a new branch (this one stays, with its cost)"
+        )
+        self.edit_button.setAutoRaise(True)
+        self.edit_button.clicked.connect(self._on_edit_button_clicked)
+        self.edit_button.setVisible(user)
+        self.editor = EditPanel()
+        self.editor.submitted.connect(self._on_editor_submitted)
+        self.editor.cancelled.connect(self._on_editor_cancelled)
+        self.editor.hide()
         self.retry_button = QToolButton()
         self.retry_button.setText("Retry")
         self.retry_button.setToolTip(
@@ -360,13 +490,14 @@ class MessageWidget(QFrame):
         actions = QHBoxLayout()
         actions.setContentsMargins(0, 0, 0, 0)
         actions.setSpacing(2)
+        actions.addWidget(self.branch_nav)
         actions.addWidget(self.footer, 1)
         actions.addStretch(0)  # keeps the buttons right when there is no footer
         actions.addWidget(self.copy_button)
+        actions.addWidget(self.edit_button)
         actions.addWidget(self.retry_button)
         self._actions = QWidget()
         self._actions.setLayout(actions)
-        self._actions.setVisible(role == "assistant")
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
@@ -374,6 +505,7 @@ class MessageWidget(QFrame):
         layout.addWidget(self.who)
         layout.addWidget(self.thinking)
         layout.addWidget(self.body)
+        layout.addWidget(self.editor)
         layout.addWidget(self._actions)
         self._layout = layout
         self._update_actions()
@@ -446,10 +578,65 @@ class MessageWidget(QFrame):
             self.footer.show()
         self._update_actions()
 
+    def set_message_id(self, message_id: int) -> None:
+        """The message was stored under this id (it can be edited, or retried, from now on)."""
+        self.message_id = message_id
+        self._update_actions()
+
+    def set_siblings(self, siblings: tuple[int, ...]) -> None:
+        """The message and its alternatives, oldest first (``< 1/2 >`` when more than one)."""
+        self._siblings = siblings if self.message_id in siblings else ()
+        if self._siblings and self.message_id is not None:
+            self.branch_nav.set_position(self._siblings.index(self.message_id), len(siblings))
+        self._update_actions()
+
+    def siblings(self) -> tuple[int, ...]:
+        """The ids of the message and its alternatives shown by ``< 1/2 >`` (empty: none)."""
+        return self._siblings
+
+    def start_editing(self) -> None:
+        """Open the message's text for editing, in place."""
+        if self.role == "user" and self.message_id is not None:
+            self.editor.open(self._text)
+            self.body.hide()
+            self._update_actions()
+
+    def is_editing(self) -> bool:
+        """Whether the inline editor is open."""
+        return not self.editor.isHidden()
+
     def _update_actions(self) -> None:
         settled = not self._streaming
-        self.copy_button.setVisible(settled and bool(self._text))
-        self.retry_button.setVisible(settled and self.message_id is not None)
+        editing = not self.editor.isHidden()
+        stored = self.message_id is not None
+        self.branch_nav.setVisible(settled and len(self._siblings) > 1)
+        self.copy_button.setVisible(settled and bool(self._text) and not editing)
+        self.edit_button.setVisible(self.role == "user" and stored and not editing)
+        self.retry_button.setVisible(self.role == "assistant" and settled and stored)
+        self._actions.setVisible(not editing and (self.role == "assistant" or bool(self._text)))
+
+    def _on_branch_nav_step_requested(self, step: int) -> None:
+        if self.message_id is None or not self._siblings or self._streaming:
+            return
+        index = self._siblings.index(self.message_id) + step
+        if 0 <= index < len(self._siblings):
+            self.branch_requested.emit(self._siblings[index])
+
+    def _on_edit_button_clicked(self) -> None:
+        self.start_editing()
+
+    def _on_editor_submitted(self, text: str) -> None:
+        self._close_editor()
+        if self.message_id is not None and text.strip() and text.strip() != self._text.strip():
+            self.edit_submitted.emit(self.message_id, text.strip())
+
+    def _on_editor_cancelled(self) -> None:
+        self._close_editor()
+
+    def _close_editor(self) -> None:
+        self.editor.hide()
+        self.body.show()
+        self._update_actions()
 
     def _on_render_timer_timeout(self) -> None:
         text = self._text

@@ -111,6 +111,12 @@ class MessageList(QScrollArea):
                 row.hide()
                 row.deleteLater()
 
+    def remove_after(self, widget: MessageWidget) -> None:
+        """Take away the messages below ``widget`` (the old branch of a retry or an edit)."""
+        if widget in self._widgets:
+            for below in self._widgets[self._widgets.index(widget) + 1 :]:
+                self.remove(below)
+
     def clear(self) -> None:
         """No messages (a new conversation, or another one about to be shown)."""
         for widget in list(self._widgets):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -44,7 +44,7 @@ from app.ui.chat.figures import (
     per_million,
     provider_count_line,
 )
-from app.ui.chat.header import ConversationHeader
+from app.ui.chat.header import NO_COSTS, ConversationHeader
 from app.ui.chat.message import MessageWidget
 from app.ui.chat.message_list import MessageList
 from app.ui.chat.model_picker import Menu
@@ -77,6 +77,8 @@ class _Reply:
     bubble: MessageWidget | None
     prompt_bubble: MessageWidget | None = None
     retry_of: MessageId | None = None
+    edit_of: MessageId | None = None
+    """The user's message this one is an edited version of (a new branch)."""
     new: NewConversation | None = None
     """The conversation this first message creates (``None``: it has one)."""
     handle: StreamHandle | None = None
@@ -113,7 +115,9 @@ class ChatView(QWidget):
         self._threshold: Decimal | None = None
         self._reply: _Reply | None = None
         self._busy = False
-        self._total = Decimal(0)
+        self._costs = NO_COSTS
+        self._pending_edit: tuple[MessageId, str] | None = None
+        """An edit that was not sent, opened again once the conversation is shown anew."""
 
         self.header = ConversationHeader()
         self.header.system_prompt_saved.connect(self._on_header_system_prompt_saved)
@@ -183,25 +187,22 @@ class ChatView(QWidget):
         self._clear_messages()
         self.errors.hide()
         self._conversation_id = conversation_id
-        self._total = Decimal(0)
-        self.header.set_total(self._total)
+        self._costs = NO_COSTS
+        self._pending_edit = None
+        self.header.set_costs(self._costs)
         self.header.set_context(None, None)
-        db = self._context.db
         if conversation_id is None:
             self.header.set_title("New conversation")
             self.header.set_system_prompt("")
             self.header.set_drop_oldest(False)
+            db = self._context.db
             self._run_read(
                 lambda: loading.has_chatted(db),
                 lambda chatted: self._on_has_chatted_done(generation, chatted),
             )
         else:
             self.header.set_title("…")
-            self._run_read(
-                lambda: loading.load_conversation(db, conversation_id),
-                lambda snapshot: self._on_load_done(generation, snapshot),
-                lambda error: self._on_load_failed(generation, error),
-            )
+            self._load(conversation_id)
         self._schedule_quote()
 
     def current_conversation(self) -> ConversationId | None:
@@ -245,6 +246,17 @@ class ChatView(QWidget):
 
     # Loading a conversation
 
+    def _load(self, conversation_id: ConversationId) -> None:
+        """Read the conversation's branch shown (again: after a branch was switched or made)."""
+        self._load_generation += 1
+        generation = self._load_generation
+        db = self._context.db
+        self._run_read(
+            lambda: loading.load_conversation(db, conversation_id),
+            lambda snapshot: self._on_load_done(generation, snapshot),
+            lambda error: self._on_load_failed(generation, error),
+        )
+
     def _on_has_chatted_done(self, generation: int, chatted: bool) -> None:
         if generation == self._load_generation and self._conversation_id is None:
             self._welcome_row.setVisible(not chatted and not self.messages())
@@ -270,8 +282,8 @@ class ChatView(QWidget):
         self.header.set_title(conversation.title)
         self.header.set_system_prompt(snapshot.system_prompt)
         self.header.set_drop_oldest(conversation.drop_oldest)
-        self._total = snapshot.cost
-        self.header.set_total(self._total)
+        self._costs = snapshot.costs
+        self.header.set_costs(self._costs)
         reply = self._reply
         streaming_here = (
             reply is not None and not reply.settled and reply.conversation_id == conversation.id
@@ -288,6 +300,12 @@ class ChatView(QWidget):
             if reply.partial:
                 reply.bubble.append(reply.partial)
         self.message_scroll.stick_to_bottom()
+        pending, self._pending_edit = self._pending_edit, None
+        if pending is not None:
+            widget = self._widget_of(pending[0])
+            if widget is not None:
+                widget.start_editing()
+                widget.editor.text_edit.setPlainText(pending[1])
 
     def _on_message_scroll_earlier_wanted(self, before: int) -> None:
         """The user scrolled up to the oldest message read: read the page stored before it."""
@@ -392,27 +410,72 @@ class ChatView(QWidget):
 
     def _on_message_retry_requested(self, message_id: MessageId) -> None:
         conversation_id = self._conversation_id
-        bubble = next((m for m in self.messages() if m.message_id == message_id), None)
+        bubble = self._widget_of(message_id)
         if self._busy or conversation_id is None or bubble is None:
             return
         endpoint, model = self.selection()
         self.errors.hide()
         self._set_busy(True)
+        self.message_scroll.remove_after(bubble)  # what followed stays on the old branch
+        bubble.set_siblings(())
         bubble.start_streaming(model)
         reply = _Reply(conversation_id, endpoint, model, "", bubble, retry_of=message_id)
         self._reply = reply
         self._start_stream(reply)
+
+    def _on_message_edit_submitted(self, message_id: MessageId, text: str) -> None:
+        """Send the edited message as a new branch in place of the old one and what followed."""
+        conversation_id = self._conversation_id
+        edited = self._widget_of(message_id)
+        if conversation_id is None or edited is None:
+            return
+        if self._busy:
+            self.errors.show_message("Wait for the reply to finish (or stop it) to edit.")
+            return
+        endpoint, model = self.selection()
+        self.errors.hide()
+        self._set_busy(True)
+        self.message_scroll.remove_after(edited)
+        self.message_scroll.remove(edited)
+        prompt = self._add_message("user", text)
+        bubble = self._add_message("assistant", model=model)
+        bubble.start_streaming(model)
+        self.message_scroll.stick_to_bottom()
+        reply = _Reply(conversation_id, endpoint, model, text, bubble, prompt, edit_of=message_id)
+        self._reply = reply
+        self._start_stream(reply)
+
+    def _on_message_branch_requested(self, message_id: MessageId) -> None:
+        """Show the branch through another attempt (or edit), remembered by the ledger."""
+        conversation_id = self._conversation_id
+        if conversation_id is None:
+            return
+        if self._busy:
+            self.errors.show_message("Wait for the reply to finish (or stop it) to switch.")
+            return
+        chats = self._context.chats
+        self._run_write(
+            lambda: chats.show_branch(conversation_id, message_id),
+            lambda _none: self._on_branch_shown(conversation_id),
+        )
+
+    def _on_branch_shown(self, conversation_id: ConversationId) -> None:
+        if conversation_id == self._conversation_id:
+            self._load(conversation_id)
+            self._schedule_quote()  # the context sent is the new branch's
 
     def _start_stream(self, reply: _Reply) -> None:
         """Stream the reply on ``context.streams``; its signals come back to this view."""
         conversation_id = reply.conversation_id
         chats = self._context.chats
         endpoint, model, text, retry_of = reply.endpoint, reply.model, reply.text, reply.retry_of
-        new = reply.new
+        new, edit_of = reply.new, reply.edit_of
 
         def make(cancel: threading.Event) -> Generator[StreamItem | Opened, None, None]:
             if retry_of is not None and conversation_id is not None:
                 return chats.retry(conversation_id, retry_of, endpoint, model, cancel=cancel)
+            if edit_of is not None and conversation_id is not None:
+                return chats.edit(conversation_id, edit_of, text, endpoint, model, cancel=cancel)
             return chats.send(conversation_id, text, endpoint, model, new=new, cancel=cancel)
 
         handle = self._context.streams.stream(
@@ -445,6 +508,8 @@ class ChatView(QWidget):
         reply.conversation_id = opened.conversation_id
         if reply.new is not None and reply.bubble is not None and self._conversation_id is None:
             self._conversation_id = opened.conversation_id
+        if reply.prompt_bubble is not None and opened.prompt_id is not None:
+            reply.prompt_bubble.set_message_id(opened.prompt_id)  # it can be edited from now on
         self._announce(reply)
 
     def _on_reply_metered(self, reply: _Reply, metered: Metered) -> None:
@@ -456,13 +521,17 @@ class ChatView(QWidget):
             if metered.error is not None:
                 self.errors.show_message(describe(metered.error))
         if reply.conversation_id == self._conversation_id:
-            self._total += metered.cost
-            self.header.set_total(self._total)
+            costs = self._costs
+            self._costs = replace(
+                costs, total=costs.total + metered.cost, branch=costs.branch + metered.cost
+            )
+            self.header.set_costs(self._costs)
         self.reply_finished.emit(metered)
         if (
             metered.status == RequestStatus.COMPLETE
             and metered.error is None
             and reply.retry_of is None
+            and reply.edit_of is None
         ):
             self._name_conversation(reply)
 
@@ -470,7 +539,14 @@ class ChatView(QWidget):
         if self._reply is reply:
             self._reply = None
         self._set_busy(False)
+        if self._forked_here(reply) and reply.conversation_id is not None:
+            self._load(reply.conversation_id)  # the new attempt's < 2/2 >, read from the tree
         self._schedule_quote()
+
+    def _forked_here(self, reply: _Reply) -> bool:
+        """Whether the reply was a retry or an edit of the conversation on screen."""
+        forked = reply.retry_of is not None or reply.edit_of is not None
+        return forked and reply.conversation_id == self._conversation_id
 
     def _on_reply_failed(self, reply: _Reply, error: BaseException) -> None:
         """No reply came: say why in the chat and give the message back. The chat service
@@ -483,7 +559,11 @@ class ChatView(QWidget):
             self.errors.show_message(describe(error), offer_keys=isinstance(error, MissingKey))
         showing = reply.bubble is not None and self._conversation_id == reply.conversation_id
         self._drop_reply_widgets(reply)
-        if showing:
+        if showing and self._forked_here(reply) and reply.conversation_id is not None:
+            if reply.edit_of is not None:
+                self._pending_edit = (reply.edit_of, reply.text)  # the edit opens again
+            self._load(reply.conversation_id)  # the branch as it was
+        elif showing:
             self._give_back(reply.text)
         self._set_busy(False)
         self._schedule_quote()
@@ -675,8 +755,8 @@ class ChatView(QWidget):
             return
         self.header.set_title(figures.title)
         if not (self._reply is not None and self._reply.conversation_id == conversation_id):
-            self._total = figures.cost  # not mid-reply: the ledger's figure is the truth
-            self.header.set_total(self._total)
+            self._costs = figures.costs  # not mid-reply: the ledger's figures are the truth
+            self.header.set_costs(self._costs)
 
     # Message list
 
@@ -687,13 +767,19 @@ class ChatView(QWidget):
         widget = self._message_widget(message.role, text, message.model, message.id)
         if not user:
             widget.finish(message.content, message.usage)
+        widget.set_siblings(message.siblings)
         return widget
+
+    def _widget_of(self, message_id: int) -> MessageWidget | None:
+        return next((m for m in self.messages() if m.message_id == message_id), None)
 
     def _message_widget(
         self, role: str, text: str, model: str | None, message_id: int | None = None
     ) -> MessageWidget:
         widget = MessageWidget(role, text, model=model, message_id=message_id)
         widget.retry_requested.connect(self._on_message_retry_requested)
+        widget.branch_requested.connect(self._on_message_branch_requested)
+        widget.edit_submitted.connect(self._on_message_edit_submitted)
         return widget
 
     def _add_message(self, role: str, text: str = "", *, model: str | None = None) -> MessageWidget:
