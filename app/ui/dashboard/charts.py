@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QPalette
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
 # isort: split
 import pyqtgraph as pg  # after PySide6, so pyqtgraph binds to it and not another Qt
@@ -30,6 +30,7 @@ from app.ui.dashboard.plotting import (
     ModelColours,
     bucket_end,
     day_seconds,
+    elide_words,
     legend_html,
     series_colour,
     usd,
@@ -38,8 +39,13 @@ from app.ui.dashboard.plotting import (
 BAR_GAP = 0.12
 """Share of a bucket's width left empty on each side of its bar."""
 SHARE_BAR_HEIGHT = 0.7
-SHARE_LABEL_WIDTH = 170
-"""Pixels for a share chart's row labels (longer titles are elided, the tooltip has them)."""
+SHARE_LABEL_SHARE = 0.5
+"""At most this share of a breakdown's width goes to its row labels."""
+SHARE_LABEL_MIN = 80
+SHARE_LABEL_MARGIN = 12
+"""Pixels between a row label and its bar."""
+SHARE_VALUE_MARGIN = 8
+"""Pixels kept free right of the widest value label."""
 NOTHING = "No spend in this range"
 
 
@@ -249,6 +255,11 @@ class DailyCostChart(ChartFrame):
 class ShareChart(ChartFrame):
     """A breakdown as horizontal bars, largest at the top, each labelled with its cost.
 
+    What the top rows leave out ("Other", hundreds of conversations) is one line of text under
+    the bars, not a bar: on the same scale it would dwarf the rows it follows. Row labels get
+    the room they need up to a share of the width; longer ones are cut at a word, the tooltip
+    has them whole. The cost range leaves the value labels room to stay whole inside the plot.
+
     Signals:
         share_clicked(object): the :class:`Share` whose row was clicked (clickable charts only).
     """
@@ -261,52 +272,59 @@ class ShareChart(ChartFrame):
         colour_of: Callable[[Share], QColor],
         *,
         clickable: bool = False,
-        elide: Qt.TextElideMode = Qt.TextElideMode.ElideRight,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(title, dates=False, parent=parent)
         self._colour_of = colour_of
-        self._elide = elide
         self._clickable = clickable
         self._shares: tuple[Share, ...] = ()
+        self._rest: Share | None = None
+        self._labels: list[str] = []
         self._values: list[Any] = []
         self.bars = pg.BarGraphItem(x0=[], y=[], width=[], height=SHARE_BAR_HEIGHT)
         self.plot_item.addItem(self.bars)
         self.view_box.invertY(True)
-        self.plot_item.getAxis("left").setWidth(SHARE_LABEL_WIDTH)
         self.plot_item.getAxis("left").setStyle(tickLength=0)
         self.plot_item.getAxis("bottom").hide()
+        self.rest_label = QLabel()
+        """What the rows leave out and its cost ("Other (344 conversations): $6.34")."""
+        self.rest_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.rest_label.hide()
+        self.add_to_footer(self.rest_label)
         self.plot.scene().sigMouseClicked.connect(self._on_scene_mouse_clicked)
+        self.view_box.sigResized.connect(self._fit)
         self.apply_palette()
 
-    def set_shares(self, shares: Sequence[Share]) -> None:
-        """Draw one bar per share, in the given order (top first)."""
-        self._shares = tuple(shares)
-        widths = [usd(share.cost) for share in shares]
+    def set_shares(self, shares: Sequence[Share], rest: Share | None = None) -> None:
+        """Draw one bar per share, in the given order (top first), and ``rest`` as a line."""
+        self._shares, self._rest = tuple(shares), rest
         self.bars.setOpts(
             x0=[0.0] * len(shares),
             y=list(range(len(shares))),
-            width=widths,
+            width=[usd(share.cost) for share in shares],
             height=SHARE_BAR_HEIGHT,
             brushes=[self._colour_of(share) for share in shares],
             pen=None,
         )
-        metrics = QFontMetrics(self.plot.font())
-        ticks = [
-            (i, metrics.elidedText(s.label, self._elide, SHARE_LABEL_WIDTH - 12))
-            for i, s in enumerate(shares)
-        ]
-        self.plot_item.getAxis("left").setTicks([ticks, []])
         self._set_value_labels(shares)
-        widest = max(widths, default=0.0)
-        # Room at the right for the value labels.
-        self.plot_item.setXRange(0, widest * 1.3 or 1.0, padding=0)
+        self.rest_label.setVisible(rest is not None)
+        if rest is not None:
+            self.rest_label.setText(f"{rest.label}: {format_usd(rest.cost)}{self._percent(rest)}")
         self.plot_item.setYRange(-0.5, max(len(shares), 3) - 0.5, padding=0.02)
-        self.show_empty(None if shares else NOTHING)
+        self._fit()
+        self.show_empty(None if shares or rest else NOTHING)
 
     def shares(self) -> tuple[Share, ...]:
-        """The shares drawn, top first."""
+        """The shares drawn as bars, top first."""
         return self._shares
+
+    def rest(self) -> Share | None:
+        """What the bars leave out, shown as a line under them."""
+        return self._rest
+
+    def labels(self) -> list[str]:
+        """The row labels as shown (cut at a word when they have no room)."""
+        return list(self._labels)
 
     def share_at(self, x: float, y: float) -> Share | None:
         """The share whose row holds the point (data coordinates); ``None`` between rows."""
@@ -324,15 +342,19 @@ class ShareChart(ChartFrame):
         share = self.share_at(x, y)
         if share is None:
             return None
-        total = sum((s.cost for s in self._shares), Decimal(0))
-        percent = f" ({share.cost / total:.0%})" if total else ""
         hint = f"\n{self._click_hint(share)}" if self._opens(share) else ""
-        return f"{share.label}\n{format_usd(share.cost)}{percent}{hint}"
+        return f"{share.label}\n{format_usd(share.cost)}{self._percent(share)}{hint}"
 
     def clickable_at(self, x: float, y: float) -> bool:
         """Over a conversation's row of a clickable chart."""
         share = self.share_at(x, y)
         return share is not None and self._opens(share)
+
+    def _percent(self, share: Share) -> str:
+        """`` (12%)`` of everything in the breakdown, the rest included."""
+        rest = [self._rest] if self._rest is not None else []
+        total = sum((s.cost for s in (*self._shares, *rest)), Decimal(0))
+        return f" ({share.cost / total:.0%})" if total else ""
 
     def _opens(self, share: Share) -> bool:
         return self._clickable and share.conversation_id is not None
@@ -358,12 +380,32 @@ class ShareChart(ChartFrame):
             else:
                 text.hide()
 
+    def _fit(self, *_: object) -> None:
+        """Size the label column and the cost range to the chart's width (again on resize)."""
+        metrics = QFontMetrics(self.plot.font())
+        labels = [share.label for share in self._shares]
+        widest = max(map(metrics.horizontalAdvance, labels), default=0) + SHARE_LABEL_MARGIN
+        room = min(widest, max(SHARE_LABEL_MIN, int(self.plot.width() * SHARE_LABEL_SHARE)))
+        axis = self.plot_item.getAxis("left")
+        if axis.width() != room:
+            axis.setWidth(room)
+        self._labels = [elide_words(label, metrics, room - SHARE_LABEL_MARGIN) for label in labels]
+        axis.setTicks([list(enumerate(self._labels)), []])
+        largest = max((usd(share.cost) for share in self._shares), default=0.0)
+        values = max(
+            (metrics.horizontalAdvance(format_usd(share.cost)) for share in self._shares),
+            default=0,
+        )
+        width = self.view_box.width() or float(self.plot.width())
+        bars = max(width - values - SHARE_VALUE_MARGIN, width * 0.3, 1.0)
+        self.plot_item.setXRange(0, largest * width / bars or 1.0, padding=0)
+
     def _on_scene_mouse_clicked(self, event: Any) -> None:
         if event.button() != Qt.MouseButton.LeftButton:
             return
         point = self.to_data(event.scenePos())
         share = self.share_at(point.x(), point.y()) if point is not None else None
-        if share is not None and self._clickable:
+        if share is not None and self._opens(share):
             event.accept()
             self.share_clicked.emit(share)
 
@@ -487,6 +529,7 @@ class ForecastChart(ChartFrame):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("This month, all spend (USD)", dates=True, parent=parent)
+        self._day_ends: dict[date, tuple[str, Decimal]] = {}
         self.spent_line = self.plot_item.plot([], [])
         self.projection_line = self.plot_item.plot([], [])
         self.budget_line = _reference_line(at_left=True)
@@ -500,13 +543,18 @@ class ForecastChart(ChartFrame):
         """Draw the month so far (cumulative, at each day's end) and the projection."""
         per_day = dict(month_to_date)
         xs, ys, running = [day_seconds(forecast.month_start)], [0.0], Decimal(0)
-        day = forecast.month_start
+        day, self._day_ends = forecast.month_start, {}
         while day <= today:
             running += per_day.get(day, Decimal(0))
+            self._day_ends[day] = ("Spent by the day's end", running)
             day += timedelta(days=1)
             xs.append(day_seconds(day))
             ys.append(usd(running))
         month_end = bucket_end(forecast.month_start, Bucket.MONTH)
+        while day < month_end:
+            ahead = forecast.spent + forecast.daily_rate * (day - today).days
+            self._day_ends[day] = ("Projected by the day's end", ahead)
+            day += timedelta(days=1)
         self.spent_line.setData(xs, ys)
         self.projection_line.setData(
             [xs[-1], day_seconds(month_end)], [usd(forecast.spent), usd(forecast.projected)]
@@ -517,6 +565,13 @@ class ForecastChart(ChartFrame):
             top = max(top, usd(forecast.budget))
         self.plot_item.setYRange(0, top * 1.15 or 1.0, padding=0)
         self.show_dates(forecast.month_start, month_end - timedelta(days=1), Bucket.DAY)
+
+    def tooltip_at(self, x: float, y: float) -> str | None:
+        """The day under the mouse and the month's spend at its end, spent or projected."""
+        for day, (words, amount) in self._day_ends.items():
+            if day_seconds(day) <= x < day_seconds(day) + DAY_SECONDS:
+                return f"{bucket_name(day, Bucket.DAY)}\n{words}: {format_usd(amount)}"
+        return None
 
     def _apply_item_palette(self) -> None:
         palette = self.palette()

@@ -27,10 +27,12 @@ from app.core.money import format_usd
 from app.ui.dashboard.charts import ForecastChart
 
 NUMBER = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+FORECAST_CHART_MINIMUM = 90
+"""Pixels: the forecast's chart shares its card with the figures in words."""
 
 
 def crossing_text(forecast: Forecast, today: date) -> str:
-    """When the monthly budget is reached at the recent rate, in words."""
+    """When the monthly budget is reached at the recent rate, in a few words (a narrow card)."""
     if forecast.budget is None:
         return "No monthly budget"
     if forecast.spent >= forecast.budget:
@@ -42,7 +44,7 @@ def crossing_text(forecast: Forecast, today: date) -> str:
         if (forecast.crossing - today).days == 1
         else f"{forecast.crossing:%a} {forecast.crossing.day} {forecast.crossing:%b}"
     )
-    return f"Reached {when} at this rate"
+    return f"Reached {when}"
 
 
 def _bold(label: QLabel) -> QLabel:
@@ -105,13 +107,15 @@ class ForecastPanel(QWidget):
         )
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
+        form.setVerticalSpacing(1)
         form.addRow("Spent this month", self.spent_label)
-        form.addRow("Recent rate", self.rate_label)
+        form.addRow("Last 7 days", self.rate_label)
         form.addRow("Month end at that rate", self.projected_label)
         form.addRow("Monthly budget", self.budget_label)
         form.addRow("Budget reached", self.crossing_label)
         self.chart = ForecastChart()
         self.chart.title_label.hide()
+        self.chart.plot.setMinimumHeight(FORECAST_CHART_MINIMUM)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(form)
@@ -126,7 +130,7 @@ class ForecastPanel(QWidget):
             f"{format_usd(forecast.spent)} since {forecast.month_start.day} "
             f"{forecast.month_start:%b}"
         )
-        self.rate_label.setText(f"{format_usd(forecast.daily_rate)} a day (last 7 days)")
+        self.rate_label.setText(f"{format_usd(forecast.daily_rate)} a day")
         self.projected_label.setText(format_usd(forecast.projected))
         self.budget_label.setText(
             "none" if forecast.budget is None else format_usd(forecast.budget)

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
 
-from PySide6.QtCore import QEvent, QPointF, QSize, Qt
-from PySide6.QtGui import QColor, QCursor, QFont, QPalette, QResizeEvent
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRect, QSize, Qt
+from PySide6.QtGui import QColor, QCursor, QFont, QFontMetrics, QHelpEvent, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -45,6 +45,9 @@ SERIES_HUES = (
 DAY_SECONDS = 86_400
 TICK_LABEL_PIXELS = 64
 """Room each date label needs on an axis, so labels never run into each other."""
+ELLIPSIS = "\u2026"
+TIP_MILLISECONDS = 60_000
+"""How long a tip stays while the mouse rests (Qt's default is about ten seconds)."""
 TICK_STEPS = {
     Bucket.DAY: (1, 2, 3, 7, 14, 28, 56, 91, 182, 364),
     Bucket.WEEK: (1, 2, 4, 8, 13, 26, 52),
@@ -118,6 +121,23 @@ def usd(credits: Decimal) -> float:
     return float(money.credits_to_usd(credits))
 
 
+def elide_words(text: str, metrics: QFontMetrics, width: int) -> str:
+    """``text`` cut after its last whole word that fits in ``width`` pixels, with "…".
+
+    A label cut mid-word ("Explain Ru…") reads as another word; a single word too long for
+    the room is cut at its end all the same.
+    """
+    if metrics.horizontalAdvance(text) <= width:
+        return text
+    words = text.split(" ")
+    while len(words) > 1:
+        words.pop()
+        shorter = " ".join(words).rstrip(" ,;:-") + ELLIPSIS
+        if metrics.horizontalAdvance(shorter) <= width:
+            return shorter
+    return metrics.elidedText(text, Qt.TextElideMode.ElideRight, width)
+
+
 def legend_html(entries: Iterable[tuple[str, QColor]], *, vertical: bool) -> str:
     """A legend as rich text: a square in each series' hue, then its name in the text colour."""
     separator = "<br>" if vertical else "&nbsp;&nbsp;&nbsp; "
@@ -134,6 +154,10 @@ class ChartFrame(QWidget):
     Subclasses override :meth:`tooltip_at` (what to say at a point, in data coordinates) and
     :meth:`_apply_item_palette` (re-colour their own items when the theme changes), and call
     :meth:`apply_palette` once those items exist.
+
+    The tooltip follows the mouse while it moves and stays while it rests: Qt's own ToolTip
+    event, which comes when the mouse stops, would make the graphics view hide it (no item has
+    a tooltip of its own), so the frame answers that event itself.
     """
 
     def __init__(
@@ -167,12 +191,13 @@ class ChartFrame(QWidget):
         # scrolls the page, as the user expects).
         self.view_box.setMouseEnabled(x=False, y=False)
         self.plot.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
+        self.plot.viewport().installEventFilter(self)
         self.empty_text = pg.TextItem("", anchor=(0.5, 0.5))
         """Says so when the selection has nothing to draw."""
         self.empty_text.setParentItem(self.view_box)
         self.view_box.sigResized.connect(self._on_view_box_resized)
 
-        header = QHBoxLayout()
+        header = self._header = QHBoxLayout()
         header.addWidget(self.title_label)
         header.addStretch(1)
         body = QHBoxLayout()
@@ -182,41 +207,61 @@ class ChartFrame(QWidget):
             body.addWidget(self.legend)
         else:
             header.addWidget(self.legend)
-        layout = QVBoxLayout(self)
+        layout = self._column = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addLayout(header)
         layout.addLayout(body, 1)
         self._last_tip = ""
         self._dates: tuple[date, date, Bucket] | None = None
+        self._ticks: list[tuple[float, str]] = []
 
     def show_dates(self, first: date | None, last: date | None, bucket: Bucket) -> None:
         """Span the x axis over the buckets holding ``first`` to ``last``, labelled.
 
         ``None`` (nothing to show): let the axis fit whatever is drawn, without labels.
         """
-        if first is None or last is None:
-            self._dates = None
+        self._dates = None if first is None or last is None else (first, last, bucket)
+        if self._dates is None:
             self.plot_item.enableAutoRange(axis="x")
-        else:
-            self._dates = (first, last, bucket)
-            left = day_seconds(bucket_start(first, bucket))
-            right = day_seconds(bucket_end(bucket_start(last, bucket), bucket))
-            self.plot_item.setXRange(left, right, padding=0.01)
-        self._label_dates()
+        self._fit_dates()
 
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
-        """Fit as many date labels as the new width has room for."""
-        super().resizeEvent(event)
-        self._label_dates()
+    def date_labels(self) -> list[tuple[float, str]]:
+        """The date axis's labels and the x each is centred on (none without dates)."""
+        return list(self._ticks)
 
-    def _label_dates(self) -> None:
+    def add_to_header(self, widget: QWidget) -> None:
+        """Show ``widget`` at the right of the title line."""
+        self._header.addWidget(widget)
+
+    def add_to_footer(self, widget: QWidget) -> None:
+        """Show ``widget`` under the plot."""
+        self._column.addWidget(widget)
+
+    def _fit_dates(self) -> None:
+        """As many date labels as the width has room for, the first and last ones whole.
+
+        The axis hides a label that would stick out past either end, so the range gets a
+        margin of the pixels that half the outermost labels need beyond their buckets.
+        """
         axis = self.plot_item.getAxis("bottom")
         if self._dates is None:
+            self._ticks = []
             axis.setTicks(None)
             return
-        room = self.view_box.width() or self.plot.width()
-        ticks = date_ticks(*self._dates, room=int(room) // TICK_LABEL_PIXELS)
+        first, last, bucket = self._dates
+        left = day_seconds(bucket_start(first, bucket))
+        right = day_seconds(bucket_end(bucket_start(last, bucket), bucket))
+        width = self.view_box.width() or self.plot.width() or TICK_LABEL_PIXELS * 4
+        ticks = date_ticks(first, last, bucket, room=int(width) // TICK_LABEL_PIXELS)
+        metrics = QFontMetrics(self.plot.font())
+        half = max((metrics.horizontalAdvance(label) for _, label in ticks), default=0) / 2 + 2
+        scale = width / (right - left)
+        before = max(0.0, half - (ticks[0][0] - left) * scale) if ticks else 0.0
+        after = max(0.0, half - (right - ticks[-1][0]) * scale) if ticks else 0.0
+        scale = max(width - before - after, 1.0) / (right - left)
+        self.plot_item.setXRange(left - before / scale, right + after / scale, padding=0)
+        self._ticks = ticks
         axis.setTicks([ticks, []])
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
@@ -266,21 +311,38 @@ class ChartFrame(QWidget):
     def _on_view_box_resized(self, *_: object) -> None:
         rect = self.view_box.boundingRect()
         self.empty_text.setPos(rect.center())
+        self._fit_dates()
 
     def clickable_at(self, x: float, y: float) -> bool:
         """Whether a click at the point (data coordinates) does something (hand cursor)."""
         return False
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        """Answer the viewport's ToolTip event with the chart's own tip (see the class)."""
+        if (
+            isinstance(event, QHelpEvent)
+            and event.type() == QEvent.Type.ToolTip
+            and watched is self.plot.viewport()
+        ):
+            self._show_tip(self.plot.mapToScene(event.pos()), event.globalPos())
+            return True
+        return super().eventFilter(watched, event)
+
     def _on_scene_mouse_moved(self, scene_pos: QPointF) -> None:
         point = self.to_data(scene_pos)
-        tip = self.tooltip_at(point.x(), point.y()) if point is not None else None
         if point is not None and self.clickable_at(point.x(), point.y()):
             self.plot.viewport().setCursor(Qt.CursorShape.PointingHandCursor)
         else:
             self.plot.viewport().unsetCursor()
+        self._show_tip(scene_pos, QCursor.pos())
+
+    def _show_tip(self, scene_pos: QPointF, screen_pos: QPoint) -> None:
+        """Show the tip for a scene point (hide the last one when there is none)."""
+        point = self.to_data(scene_pos)
+        tip = self.tooltip_at(point.x(), point.y()) if point is not None else None
         if tip:
             if tip != self._last_tip or not QToolTip.isVisible():
-                QToolTip.showText(QCursor.pos(), tip, self.plot)
+                QToolTip.showText(screen_pos, tip, self.plot, QRect(), TIP_MILLISECONDS)
         elif self._last_tip:
             QToolTip.hideText()
         self._last_tip = tip or ""

@@ -16,15 +16,15 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor, QFont, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QScrollArea,
     QSizePolicy,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -46,10 +46,9 @@ from app.ui.errors import describe
 from app.ui.live import ChangeThrottle
 from app.ui.operations import LatestLoad
 
-ROW_STRETCH = (36, 31, 33)
-"""Time and forecast; breakdowns and tokens; balance, cache and what-if."""
-MINIMUM_CONTENT = (1000, 820)
-"""Below this the dashboard scrolls instead of squeezing its charts unreadable."""
+MINIMUM_CONTENT = (860, 560)
+"""Below this the dashboard scrolls instead of squeezing its charts unreadable (a 1280x800
+window shows it all; the range controls need about 820 pixels)."""
 
 
 class _Page(QWidget):
@@ -96,16 +95,15 @@ class DashboardView(QWidget):
         self.daily_chart = DailyCostChart(self.colours)
         self.model_chart = ShareChart("Spend per model", self._model_colour)
         self.conversation_chart = ShareChart(
-            "Spend per conversation",
-            self._conversation_colour,
-            clickable=True,
-            elide=Qt.TextElideMode.ElideMiddle,  # keeps the "#id" that tells titles apart
+            "Spend per conversation", self._conversation_colour, clickable=True
         )
         self.tokens_chart = TokensChart()
         self.balance_chart = BalanceChart()
         self.forecast_panel = ForecastPanel()
         self.savings_panel = CacheSavingsPanel()
         self.whatif_panel = WhatIfPanel()
+        self.more_tabs = QTabWidget()
+        """Tokens, balance, cache savings and what-if: one card, a tab each."""
         self._build()
 
         self.controls.changed.connect(self._on_controls_changed)
@@ -158,9 +156,19 @@ class DashboardView(QWidget):
     # --- building --------------------------------------------------------------------------
 
     def _build(self) -> None:
-        top = QHBoxLayout()
-        top.addWidget(self.controls, 1)
-        top.addWidget(self.total_label)
+        """Two rows of three: the spend over time and the month's forecast, then the two
+        breakdowns and the other figures in tabs, so a 1280x800 window shows every card."""
+        self.daily_chart.add_to_header(self.total_label)
+        self.more_tabs.setDocumentMode(True)
+        for widget, name in (
+            (self.tokens_chart, "Tokens"),
+            (self.balance_chart, "Balance"),
+            (self.savings_panel, "Savings"),
+            (self.whatif_panel, "What if"),
+        ):
+            self.more_tabs.addTab(_padded(widget), name)
+        self.more_tabs.setTabToolTip(2, "What prompt caching saved")
+        self.more_tabs.setTabToolTip(3, "What the range would have cost on another model")
 
         grid = QGridLayout()
         grid.setSpacing(10)
@@ -169,22 +177,19 @@ class DashboardView(QWidget):
             (_card(self.forecast_panel, "Month-end forecast"), 0, 2, 1),
             (_card(self.model_chart), 1, 0, 1),
             (_card(self.conversation_chart), 1, 1, 1),
-            (_card(self.tokens_chart), 1, 2, 1),
-            (_card(self.balance_chart), 2, 0, 1),
-            (_card(self.savings_panel, "Cache savings"), 2, 1, 1),
-            (_card(self.whatif_panel, "What if it ran on another model"), 2, 2, 1),
+            (_card(self.more_tabs, margin=0), 1, 2, 1),
         )
         for card, row, column, columns in cards:
             grid.addWidget(card, row, column, 1, columns)
         for column in range(3):
             grid.setColumnStretch(column, 1)
-        for row, stretch in enumerate(ROW_STRETCH):
-            grid.setRowStretch(row, stretch)
+        for row in range(2):
+            grid.setRowStretch(row, 1)
 
         content = _Page()
         content.setMinimumSize(*MINIMUM_CONTENT)
         inner = QVBoxLayout(content)
-        inner.addLayout(top)
+        inner.addWidget(self.controls)
         inner.addWidget(self.message)
         inner.addLayout(grid, 1)
         scroll = QScrollArea()
@@ -206,7 +211,9 @@ class DashboardView(QWidget):
         self.colours.learn(figures.models)
         self.daily_chart.set_points(figures.costs, bucket, span, _budget(figures, bucket))
         self.model_chart.set_shares(figures.by_model)
-        self.conversation_chart.set_shares(figures.by_conversation)
+        conversations = [s for s in figures.by_conversation if s.conversation_id is not None]
+        rest = [s for s in figures.by_conversation if s.conversation_id is None]
+        self.conversation_chart.set_shares(conversations, rest[0] if rest else None)
         self.tokens_chart.set_points(figures.tokens, bucket, span)
         self.balance_chart.set_points(figures.balance, figures.low_balance, span)
         self.forecast_panel.set_forecast(figures.forecast, figures.month_to_date, today)
@@ -220,13 +227,8 @@ class DashboardView(QWidget):
     def _model_colour(self, share: Share) -> QColor:
         return self.colours.colour(share.key)
 
-    def _conversation_colour(self, share: Share) -> QColor:
-        role = (
-            QPalette.ColorRole.Highlight
-            if share.conversation_id is not None
-            else QPalette.ColorRole.PlaceholderText  # "Other": the rest, quieter
-        )
-        return self.palette().color(role)
+    def _conversation_colour(self, _share: Share) -> QColor:
+        return self.palette().color(QPalette.ColorRole.Highlight)
 
     # --- slots -----------------------------------------------------------------------------
 
@@ -244,8 +246,7 @@ class DashboardView(QWidget):
         self.refresh()
 
     def _on_conversation_chart_share_clicked(self, share: Share) -> None:
-        if share.conversation_id is None:
-            return  # "Other": many conversations
+        assert share.conversation_id is not None  # the chart has a bar for conversations only
         if share.source in (None, CHAT_SOURCE):
             self.conversation_activated.emit(share.conversation_id)
         else:
@@ -276,7 +277,7 @@ class _Card(QFrame):
         return False
 
 
-def _card(widget: QWidget, title: str | None = None) -> QFrame:
+def _card(widget: QWidget, title: str | None = None, *, margin: int = 8) -> QFrame:
     """A figure in a light frame, so the grid reads as separate figures.
 
     Charts carry their own title (it changes with the bucket); panels get ``title`` here, in the
@@ -286,7 +287,7 @@ def _card(widget: QWidget, title: str | None = None) -> QFrame:
     frame.setFrameShape(QFrame.Shape.StyledPanel)
     frame.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
     layout = QVBoxLayout(frame)
-    layout.setContentsMargins(8, 6, 8, 6)
+    layout.setContentsMargins(margin, margin * 3 // 4, margin, margin * 3 // 4)
     layout.setSpacing(2)
     if title is not None:
         label = QLabel(title)
@@ -296,6 +297,15 @@ def _card(widget: QWidget, title: str | None = None) -> QFrame:
         layout.addWidget(label)
     layout.addWidget(widget, 1)
     return frame
+
+
+def _padded(widget: QWidget) -> QWidget:
+    """``widget`` with the margins of a card, for a tab of the card whose tabs are flush."""
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    layout.setContentsMargins(8, 6, 8, 6)
+    layout.addWidget(widget)
+    return page
 
 
 def _span(selection: Selection, today: date) -> tuple[date, date] | None:
