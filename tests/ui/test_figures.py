@@ -5,8 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from app.core.conversations import MessageUsage
+from app.core.pricing.prices import DEFAULT_SOURCE, Rates
 from app.core.pricing.units import PROVIDER_ADJUSTMENT, UnitCost
-from app.ui.chat.figures import usage_details, usage_line
+from app.ui.chat.figures import default_rate_flag, default_rate_tip, usage_details, usage_line
 
 PLAIN = MessageUsage(1_200, 80, 1_000, 0, Decimal(1234), estimated=False, status="complete")
 
@@ -64,3 +65,12 @@ def test_the_providers_figure_the_served_model_and_the_flags_are_marked() -> Non
     assert "Tallybook's price table gives $0.003075 (-0.8%)" in details
     assert "Asked for deepseek-reasoner; deepseek-v4-flash answered" in details
     assert "usage.warp_calls=2" in details
+
+
+def test_an_unknown_models_flag_gives_its_rates_and_the_way_to_price_it() -> None:
+    units = {"input_tokens": Decimal(10), "output_tokens": Decimal(30)}
+    rates = Rates("my-llama", units, DEFAULT_SOURCE)
+    assert default_rate_flag(rates) == "⚠ unknown price: default $10/$30 per 1M"
+    tip = default_rate_tip(rates)
+    assert "'my-llama'" in tip and "$10.00 in, $30.00 out per 1M tokens" in tip
+    assert "Tools > Prices…" in tip

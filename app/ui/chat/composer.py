@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.pricing.prices import Rates
+from app.ui.chat.figures import default_rate_tip
 from app.ui.chat.model_picker import ModelPicker
 
 
@@ -87,8 +89,8 @@ class Composer(QWidget):
 
         row = QHBoxLayout()
         row.setSpacing(8)
-        row.addWidget(self.picker, 2)
-        row.addWidget(self.estimate_label, 3)
+        row.addWidget(self.picker, 1)
+        row.addWidget(self.estimate_label, 2)
         row.addWidget(self.stop_button)
         row.addWidget(self.send_button)
         layout = QVBoxLayout(self)
@@ -117,10 +119,20 @@ class Composer(QWidget):
         self._busy = busy
         self._update_buttons()
 
-    def set_estimate(self, text: str, tooltip: str = "") -> None:
-        """Show what sending the draft would cost ("" hides it)."""
+    def set_estimate(self, text: str, tooltip: str = "", rates: Rates | None = None) -> None:
+        """Show what sending the draft would cost ("" hides it).
+
+        Args:
+            rates: the quote's rates; a model at the default rate for unknown models is shown
+                in full ink (not dimmed) and its tooltip says how to give it a price.
+        """
+        unknown = rates if text and rates is not None and rates.is_default else None
+        tips = (tooltip, default_rate_tip(unknown) if unknown is not None else "")
         self.estimate_label.setText(text)
-        self.estimate_label.setToolTip(tooltip)
+        self.estimate_label.setToolTip("\n\n".join(tip for tip in tips if tip))
+        self.estimate_label.setForegroundRole(
+            QPalette.ColorRole.WindowText if unknown else QPalette.ColorRole.PlaceholderText
+        )
 
     def _update_buttons(self) -> None:
         self.stop_button.setVisible(self._busy)

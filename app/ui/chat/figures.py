@@ -14,6 +14,7 @@ from app.core.conversations import MessageUsage
 from app.core.counting.tokens import TokenCount
 from app.core.metering.client import Quote
 from app.core.money import format_usd, format_usd_exact
+from app.core.pricing.prices import Rates
 from app.core.pricing.units import COMPACTION, PROVIDER_ADJUSTMENT, UnitCost, label_of
 from app.core.providers.registry import ModelChoice
 from app.core.types import RequestStatus
@@ -72,7 +73,7 @@ def usage_details(figures: MessageUsage) -> str:
     if figures.default_rated:
         lines.append(
             "Part of this reply was charged at a default rate: the price table has no price "
-            "for it (set your own under Prices)."
+            "for it (set your own in Tools > Prices…)."
         )
     if figures.usage_notes:
         lines.append(
@@ -135,7 +136,8 @@ def price_line(choice: ModelChoice) -> str:
 
 
 def estimate_line(quote: Quote) -> str:
-    """The composer's live estimate: ``≈ 1,234 tokens · $0.0031 to send``.
+    """The composer's live estimate: ``≈ 1,234 tokens · $0.0031 to send``, and
+    :func:`default_rate_flag` when the model's price is unknown.
 
     ``≈`` marks a count that is Tallybook's estimate rather than the model's own tokenizer.
     """
@@ -143,13 +145,37 @@ def estimate_line(quote: Quote) -> str:
     line = f"{approx}{quote.count.tokens:,} tokens · {format_usd(quote.prompt_cost)} to send"
     if quote.dropped:
         line += f" · drops the {quote.dropped:,} oldest messages"
-    return line
+    return line + _flag_of(quote.rates)
 
 
 def provider_count_line(quote: Quote, count: TokenCount) -> str:
     """The composer's estimate once the provider has counted the draft itself."""
     cost = format_usd(count.tokens * quote.rates.prompt)
-    return f"{count.tokens:,} tokens ({count.method}) · {cost} to send"
+    return f"{count.tokens:,} tokens ({count.method}) · {cost} to send{_flag_of(quote.rates)}"
+
+
+def default_rate_flag(rates: Rates) -> str:
+    """What the quote says of a model the price table does not know: ``⚠ unknown price:
+    default $10/$30 per 1M`` (the rates it is charged at; short, the quote's line is narrow)."""
+    prompt, completion = (
+        per_million(r).removesuffix(".00") for r in (rates.prompt, rates.completion)
+    )
+    return f"⚠ unknown price: default {prompt}/{completion} per 1M"
+
+
+def default_rate_tip(rates: Rates) -> str:
+    """Why a model is flagged, and how to give it its real price."""
+    return (
+        f"The price table does not know {rates.model!r}, so it is charged at the default rate "
+        f"for unknown models ({per_million(rates.prompt)} in, {per_million(rates.completion)} "
+        "out per 1M tokens) and every reply is flagged. Check the name's spelling, or set the "
+        "model's price in Tools > Prices… (or `tallybook prices set MODEL --prompt RATE "
+        "--completion RATE`)."
+    )
+
+
+def _flag_of(rates: Rates) -> str:
+    return f" · {default_rate_flag(rates)}" if rates.is_default else ""
 
 
 def expensive_reason(quote: Quote, *, in_conversation: bool) -> str:

@@ -84,12 +84,13 @@ class ModelPicker(QWidget):
 
     Picking a model selects its endpoint too; typing a name keeps the endpoint selected and
     sends that name as it is (any model the provider serves, including emulator faults such as
-    ``gpt-4o-mini@slow``).
+    ``gpt-4o-mini@slow``). A typed name joins the list only once it got a reply
+    (:meth:`reply_succeeded`): a typo the provider refuses is not offered again and again.
 
     Signals:
         selection_changed(str, str): the user picked or is typing a model; endpoint id, model.
-        model_chosen(str, str): a choice settled (picked from the list, or typing finished);
-            worth remembering as a recent model.
+        model_chosen(str, str): a model worth remembering first in its endpoint's list: picked
+            from the list, or one that has just replied and is not first there yet.
     """
 
     selection_changed = Signal(str, str)
@@ -122,11 +123,9 @@ class ModelPicker(QWidget):
         )
         line = self.combo.lineEdit()
         assert line is not None  # an editable combo always has one
-        self._line = line
         line.setPlaceholderText("model name")
         self.combo.activated.connect(self._on_combo_activated)
         line.textEdited.connect(self._on_line_text_edited)
-        line.editingFinished.connect(self._on_line_editing_finished)
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -179,6 +178,13 @@ class ModelPicker(QWidget):
         self.combo.view().setMinimumWidth(metrics.horizontalAdvance(widest) + INDENT + 48)
         self.set_selection(endpoint, model)
 
+    def reply_succeeded(self, endpoint: str, model: str) -> None:
+        """A reply from ``model`` was complete: remember it first (emits ``model_chosen``)
+        unless it already is first under its endpoint."""
+        first = next((m for e, m, _price in self.choices() if e == endpoint), None)
+        if model and model != first:
+            self.model_chosen.emit(endpoint, model)
+
     def choices(self) -> list[tuple[str, str, str]]:
         """(endpoint id, model, price text) of every model offered, in menu order."""
         found = []
@@ -216,9 +222,3 @@ class ModelPicker(QWidget):
 
     def _on_line_text_edited(self, _text: str) -> None:
         self.selection_changed.emit(*self.selection())
-
-    def _on_line_editing_finished(self) -> None:
-        endpoint, model = self.selection()
-        if model and self._line.isModified():
-            self._line.setModified(False)
-            self.model_chosen.emit(endpoint, model)
