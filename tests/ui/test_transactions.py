@@ -1,5 +1,6 @@
-"""The transactions view against a real ledger file: lazy pages, sorting, filters, totals,
-export with progress and cancel, and live refresh."""
+"""The transactions view's raw ledger rows against a real ledger file: lazy pages, sorting,
+filters, totals, export with progress and cancel, and live refresh (the per-request rows, the
+default, are in ``test_transactions_by_request.py``)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ REFRESH_WAIT_MS = 500
 
 @pytest.fixture
 def view(qtbot: QtBot, db: Database, context: AppContext) -> TransactionsView:
-    """The view on a 3,000-row demo ledger with a few estimated rows, shown, first page in."""
+    """The view on a 3,000-row demo ledger with a few estimated rows, showing its ledger rows,
+    first page in."""
     with db.write() as session:
         demo_data.fill(session, ROWS - 4, days=30)
         for _ in range(2):  # two requests, four rows, the provider's counts missing
@@ -60,6 +62,7 @@ def view(qtbot: QtBot, db: Database, context: AppContext) -> TransactionsView:
     shown = TransactionsView(context)
     qtbot.addWidget(shown)
     shown.resize(1300, 700)
+    shown.show_by_request(False)
     with qtbot.waitSignals([shown.loaded, shown.totals_changed], timeout=WAIT_MS):
         shown.show()
     return shown
@@ -239,7 +242,7 @@ def test_filters_restrict_the_rows_and_the_totals_match(
 ) -> None:
     everything = expected_totals(db, Selection())
     assert view.model.totals == everything
-    assert f"{ROWS:,} transactions" in view.totals_label.text()
+    assert f"{ROWS:,} ledger rows" in view.totals_label.text()
     for name, selection in FILTERS.items():
         totals = requery(qtbot, view, partial(view.set_filter, selection))
         assert totals == expected_totals(db, selection), name
@@ -254,7 +257,7 @@ def test_filters_restrict_the_rows_and_the_totals_match(
             assert selection.since is None or row.created_at.date() >= selection.since, name
             assert selection.until is None or row.created_at.date() <= selection.until, name
         footer = view.totals_label.text()
-        assert f"{totals.transactions:,} transaction" in footer, name
+        assert f"{totals.transactions:,} ledger row" in footer, name
         assert f"spent {money.format_usd(totals.spent)}" in footer, name
         assert view.current_filter() == selection
 
@@ -295,7 +298,7 @@ def test_set_filter_shows_the_filter_in_the_bar(view: TransactionsView) -> None:
     )
     assert bar.range_combo.currentText() == RangePreset.LAST_30_DAYS.value
     assert bar.provider_combo.currentText() == "gemini, openai"
-    assert bar.estimated_combo.currentText() == "Reported counts"
+    assert bar.estimated_combo.currentText() == "Counted by: the provider"
     assert bar.current_filter().providers == frozenset({"openai", "gemini"})
 
 

@@ -1,4 +1,5 @@
-"""The transactions view (every ledger row, filtered, sorted, loaded page by page) and export.
+"""The transactions view (one row per request, or every ledger row; filtered, sorted, loaded page
+by page) and export.
 
 The main window shows :class:`TransactionsView` and calls :func:`export_all` from File > Export….
 """

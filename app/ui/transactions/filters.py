@@ -1,5 +1,6 @@
 """The row of filters above the transactions table: a day range, provider, model, conversation,
-token type and the estimated flag, read back as one :class:`~app.core.ledger.selection.Selection`.
+token type and who counted the tokens (the provider, or Tallybook's estimate), read back as one
+:class:`~app.core.ledger.selection.Selection`.
 
 Days are UTC days, as in the reports and the CSV, so a filter here selects exactly what
 ``tallybook export --since/--until`` would.
@@ -99,8 +100,8 @@ def _set_text(values: frozenset[str]) -> str:
 
 
 class FilterBar(QWidget):
-    """Range (presets or custom dates), provider, model, source, conversation, token type,
-    estimated.
+    """Range (presets or custom dates), provider, model, source, conversation, token type, and
+    who counted the tokens.
 
     The conversation is searched for, not picked from a menu (:class:`ConversationFilter`: a
     ledger may hold 50,000). A choice made here is announced at once (typed dates after a short
@@ -140,10 +141,13 @@ class FilterBar(QWidget):
         self.token_type_combo.set_choices(
             (name, frozenset({kind})) for kind, name in _KIND_NAMES.items()
         )
-        self.estimated_combo = ChoiceCombo("All counts", "Estimated")
-        self.estimated_combo.set_choices((("Estimated counts", True), ("Reported counts", False)))
+        self.estimated_combo = ChoiceCombo("Counted by: anyone", "Counted by")
+        self.estimated_combo.set_choices(
+            (("Counted by: the provider", False), ("Counted by: Tallybook's estimate", True))
+        )
         self.estimated_combo.setToolTip(
-            "Estimated: Tallybook counted the tokens itself because the provider reported none"
+            "Who counted the tokens: the provider reported them, or Tallybook estimated them "
+            "itself because the provider reported none"
         )
         for combo in (
             self.provider_combo,
