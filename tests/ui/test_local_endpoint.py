@@ -58,7 +58,7 @@ def dialog(qtbot: QtBot, window: MainWindow) -> LocalEndpointDialog:
 
 def _turn_on(qtbot: QtBot, dialog: LocalEndpointDialog, port: int) -> None:
     dialog.enabled_box.setChecked(True)
-    dialog.port_box.setValue(port)
+    dialog.port_edit.setText(str(port))
     dialog.openai_combo.setCurrentIndex(dialog.openai_combo.findData("demo"))
     dialog.anthropic_combo.setCurrentIndex(dialog.anthropic_combo.findData("demo"))
     dialog.apply()
