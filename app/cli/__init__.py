@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.cli.parser import build_parser
 from app.core import logs
-from app.core.errors import TallybookError
+from app.core.errors import Remedy, SpendRefused, TallybookError
 from app.core.paths import data_dir, database_path
 
 if TYPE_CHECKING:
@@ -28,6 +28,13 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 Handler = Callable[[argparse.Namespace, "Database"], int]
+
+REMEDIES = {
+    Remedy.ADD_CREDITS: "Add credits with `tallybook add-balance AMOUNT`, or stop checking with"
+    " `tallybook set-balance --disable`.",
+    Remedy.BUDGETS: "See `tallybook budgets list`; `tallybook budgets remove ID` lifts a budget.",
+}
+"""What a refused request's user can do, in the command line's words (the window has buttons)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,5 +80,6 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
 
 
 def _fail(error: TallybookError) -> int:
-    print(f"tallybook: error: {error}", file=sys.stderr)
+    remedy = f" {REMEDIES[error.remedy]}" if isinstance(error, SpendRefused) else ""
+    print(f"tallybook: error: {error}{remedy}", file=sys.stderr)
     return 1

@@ -19,8 +19,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from app.core import conversations
-from app.core.ledger import balance
 from app.core.messages import ChatMessage
+from app.core.metering import checks
 from app.core.metering.client import (
     ChatRequest,
     Filed,
@@ -299,8 +299,9 @@ class Chats:
         """Let the model title a conversation that still has the default title (metered, with
         ``context='title'``); ``None`` when it needs none, or the title was skipped or failed.
 
-        LibreChat's rule: the title prompt plus a 150-token buffer must fit the balance; if not,
-        the title is skipped quietly.
+        LibreChat's rule: the title prompt plus a 150-token buffer must fit the balance, and no
+        blocking budget may be reached (the reply may just have reached it); if not, the title
+        is skipped quietly.
         """
         with self._db.read() as session:
             if conversations.get_conversation(session, conversation_id).title != (
@@ -317,7 +318,7 @@ class Chats:
         )
         quote = self.metering.quote(request)
         with self._db.write() as session:  # an auto-refill may top the balance up first
-            if not balance.can_afford_title(session, quote.count.tokens, quote.rates):
+            if not checks.affords_title(session, quote):
                 return None
         metered = self.metering.send(request)
         title = metered.text.strip().strip("\"'").splitlines()[0] if metered.text.strip() else ""

@@ -8,6 +8,7 @@ a key or other secret.
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
 
 from app.core.redaction import redact
 
@@ -24,7 +25,25 @@ class InvalidSetting(TallybookError, ValueError):
     """A setting value that is out of range or of the wrong kind."""
 
 
-class InsufficientBalance(TallybookError):
+class Remedy(StrEnum):
+    """What the user can do about a refused request; each face (the command line, the window)
+    words it in its own terms: a command to run, a button to press."""
+
+    ADD_CREDITS = "add-credits"
+    BUDGETS = "budgets"
+
+
+class SpendRefused(TallybookError):
+    """The user's own spending rules refused a request before anything was sent.
+
+    Its message says what happened and that nothing was sent, not what to do: ``remedy`` says
+    that, for the caller to word.
+    """
+
+    remedy: Remedy
+
+
+class InsufficientBalance(SpendRefused):
     """The prompt alone costs more than the balance: nothing was sent.
 
     Attributes:
@@ -33,12 +52,31 @@ class InsufficientBalance(TallybookError):
         held: credits set aside by requests still in flight.
     """
 
+    remedy = Remedy.ADD_CREDITS
+
     def __init__(
         self, message: str, *, needed: Decimal, available: Decimal, held: Decimal = Decimal(0)
     ) -> None:
         self.needed = needed
         self.available = available
         self.held = held
+        super().__init__(message)
+
+
+class BudgetReached(SpendRefused):
+    """A budget that blocks at 100% is spent: nothing was sent until it is raised, removed or
+    its period ends.
+
+    Attributes:
+        budget_id: the budget that refused.
+        period_key: the period it refused in (``2026-12`` or ``2026-12-02``).
+    """
+
+    remedy = Remedy.BUDGETS
+
+    def __init__(self, message: str, *, budget_id: int, period_key: str) -> None:
+        self.budget_id = budget_id
+        self.period_key = period_key
         super().__init__(message)
 
 

@@ -5,6 +5,13 @@ Alerts are computed after each metered request, and each crossing is raised once
 balance has been topped up above the threshold and fallen below it again. The UI shows them as a
 banner and a desktop notification, never as a dialog that blocks typing.
 
+A budget may also *block*: once it is reached (100%), a request it covers is refused before
+anything is sent (:func:`blocking`, called with the balance check), as LiteLLM's ``max_budget``.
+A refusal is shown as an alert too (:func:`refused`), standing while its cause does.
+
+Alerts are listed most severe first (:func:`most_severe_first`): a budget reached or a refusal
+above an 80% crossing or a low balance, above an unusual request.
+
 Anomalies: a request costing far more than usual (``ANOMALY_FACTOR`` times the median of the
 last ``ANOMALY_HISTORY`` requests, once there are ``ANOMALY_MINIMUM`` of them), and a pre-send
 estimate far from what the provider reported (more than ``ESTIMATE_GAP`` off, and by at least
@@ -24,8 +31,15 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
-from app.core.errors import InvalidSetting
-from app.core.ledger import entries, spend
+from app.core.errors import (
+    BudgetReached,
+    InsufficientBalance,
+    InvalidSetting,
+    NotFound,
+    Remedy,
+    SpendRefused,
+)
+from app.core.ledger import balance, entries, spend
 from app.core.ledger.selection import Selection
 from app.core.money import format_usd, require_amount
 from app.core.storage import settings
@@ -40,6 +54,9 @@ ESTIMATE_GAP = 0.25
 ESTIMATE_GAP_TOKENS = 50
 LOW_BALANCE_ALERT = "low-balance"
 _BUDGET_ALERT = "budget:"
+_BALANCE_REFUSAL = "refused-balance:"
+_BUDGET_REFUSAL = "refused-budget:"
+_STANDS_WHILE_TRUE = (LOW_BALANCE_ALERT, _BUDGET_ALERT, _BALANCE_REFUSAL, _BUDGET_REFUSAL)
 
 
 class Level(StrEnum):
@@ -52,12 +69,21 @@ class Level(StrEnum):
 
 @dataclass(frozen=True)
 class Alert:
-    """Something the user should know, in their words."""
+    """Something the user should know, in their words.
+
+    ``remedy`` is what the user can do about it (the window offers it as a button), if anything.
+    """
 
     key: str
     level: Level
     title: str
     message: str
+    remedy: Remedy | None = None
+
+    @property
+    def is_refusal(self) -> bool:
+        """It reports a request refused a moment ago, not something the ledger became."""
+        return self.key.startswith((_BALANCE_REFUSAL, _BUDGET_REFUSAL))
 
 
 @dataclass(frozen=True)
@@ -70,6 +96,13 @@ class BudgetView:
     target: str | None
     limit: Decimal
     spent: Decimal
+    block: bool = False
+    """Requests it covers are refused once it is reached."""
+
+    @property
+    def reached(self) -> bool:
+        """The whole limit is spent."""
+        return self.spent >= self.limit
 
     @property
     def label(self) -> str:
@@ -84,9 +117,15 @@ class BudgetView:
 
 
 def add_budget(
-    session: Session, period: str, limit: Decimal, scope: str = "all", target: str | None = None
+    session: Session,
+    period: str,
+    limit: Decimal,
+    scope: str = "all",
+    target: str | None = None,
+    *,
+    block: bool = False,
 ) -> int:
-    """Add a budget; returns its id.
+    """Add a budget (``block``: refuse the requests it covers once it is reached); returns its id.
 
     Raises:
         InvalidSetting: unknown period or scope, or a missing target.
@@ -100,14 +139,26 @@ def add_budget(
     if scope != "all" and not (target or "").strip():
         raise InvalidSetting(f"A {scope} budget needs the {scope}'s name.")
     require_amount("budget", limit, positive=True)
-    budget = Budget(period=period, scope=scope, target=(target or "").strip() or None, limit=limit)
+    budget = Budget(
+        period=period,
+        scope=scope,
+        target=(target or "").strip() or None,
+        limit=limit,
+        block=block,
+    )
     session.add(budget)
     session.flush()
     return budget.id
 
 
 def remove_budget(session: Session, budget_id: int) -> None:
-    """Delete a budget (its alerts' history goes with it)."""
+    """Delete a budget (its alerts' history goes with it).
+
+    Raises:
+        NotFound: no such budget (removed already, perhaps elsewhere).
+    """
+    if session.get(Budget, budget_id) is None:
+        raise NotFound(f"There is no budget {budget_id}; it may have been removed already.")
     session.execute(delete(Budget).where(Budget.id == budget_id))
     session.execute(delete(AlertLog).where(AlertLog.key.like(f"{_BUDGET_ALERT}{budget_id}:%")))
 
@@ -119,9 +170,44 @@ def budgets(session: Session, *, now: datetime | None = None) -> list[BudgetView
     for budget in session.scalars(select(Budget).order_by(Budget.period, Budget.id)):
         spent = spend.total(session, _counted(budget, now))
         views.append(
-            BudgetView(budget.id, budget.period, budget.scope, budget.target, budget.limit, spent)
+            BudgetView(
+                budget.id,
+                budget.period,
+                budget.scope,
+                budget.target,
+                budget.limit,
+                spent,
+                budget.block,
+            )
         )
     return views
+
+
+def blocking(
+    session: Session, *, provider: str, model: str, now: datetime | None = None
+) -> BudgetReached | None:
+    """The refusal a reached blocking budget makes of a request to ``model`` at ``provider``
+    (an endpoint id), or ``None``: a read only. The first such budget, monthly before daily."""
+    now = now or utcnow()
+    for budget in budgets(session, now=now):
+        if budget.block and budget.reached and _covers(budget, provider, model):
+            period = "this month" if budget.period == "month" else "today"
+            return BudgetReached(
+                f"{budget.label} reached: {format_usd(budget.spent)} of "
+                f"{format_usd(budget.limit)} spent {period}, and it blocks sending at 100%. "
+                "Nothing was sent.",
+                budget_id=budget.id,
+                period_key=_period_key(budget.period, now),
+            )
+    return None
+
+
+def _covers(budget: BudgetView, provider: str, model: str) -> bool:
+    if budget.scope == "provider":
+        return budget.target == provider
+    if budget.scope == "model":
+        return budget.target == model
+    return True
 
 
 def _counted(budget: Budget, now: datetime) -> Selection:
@@ -187,11 +273,40 @@ def standing(session: Session, keys: Iterable[str], *, now: datetime | None = No
     true_now = {alert.key for alert in _low_balance(session)}
     for budget in budgets(session, now=now):
         true_now.update(_budget_key(budget, now, t) for t in THRESHOLDS if budget.percent >= t)
-    return {
-        key
-        for key in keys
-        if key in true_now or not key.startswith((LOW_BALANCE_ALERT, _BUDGET_ALERT))
-    }
+        if budget.block and budget.reached:
+            true_now.add(f"{_BUDGET_REFUSAL}{budget.id}:{_period_key(budget.period, now)}")
+    for key in keys:
+        if key.startswith(_BALANCE_REFUSAL):
+            needed = Decimal(key.removeprefix(_BALANCE_REFUSAL))
+            if balance.shortfall(session, needed, now=now) is not None:
+                true_now.add(key)
+    return {key for key in keys if key in true_now or not key.startswith(_STANDS_WHILE_TRUE)}
+
+
+def refused(error: SpendRefused) -> Alert:
+    """A refusal as an alert: it stands while its cause does (the balance still cannot pay
+    that prompt; the budget still blocks, this period), so a top-up takes it down."""
+    if isinstance(error, InsufficientBalance):
+        key = f"{_BALANCE_REFUSAL}{error.needed:f}"
+    else:
+        assert isinstance(error, BudgetReached)
+        key = f"{_BUDGET_REFUSAL}{error.budget_id}:{error.period_key}"
+    return Alert(key, Level.CRITICAL, "Not sent", str(error), error.remedy)
+
+
+def most_severe_first(shown: Iterable[Alert]) -> list[Alert]:
+    """The alerts loudest first; at one level, the spending rules' (budgets, balance, refusals)
+    before a remark on one request, a higher budget threshold first, else the newest first
+    (``shown`` is in the order they came)."""
+    ordered = list(shown)[::-1]
+    return sorted(ordered, key=_severity)
+
+
+def _severity(alert: Alert) -> tuple[int, int, int]:
+    about_rules = alert.key.startswith(_STANDS_WHILE_TRUE)
+    threshold = int(alert.key.rsplit(":", 1)[1]) if alert.key.startswith(_BUDGET_ALERT) else 0
+    loudness = (Level.CRITICAL, Level.WARNING, Level.INFO).index(alert.level)
+    return (loudness, 0 if about_rules else 1, -threshold)
 
 
 def period_start(period: str, now: datetime) -> datetime:
@@ -212,8 +327,8 @@ def _low_balance(session: Session) -> list[Alert]:
             LOW_BALANCE_ALERT,
             Level.CRITICAL if credits <= 0 else Level.WARNING,
             "Low balance",
-            f"The balance is {format_usd(credits)}, under your {format_usd(threshold)} "
-            "threshold. Add credits in Balance.",
+            f"The balance is {format_usd(credits)}, under your {format_usd(threshold)} threshold.",
+            Remedy.ADD_CREDITS,
         )
     ]
 
@@ -234,7 +349,8 @@ def _budget_alerts(session: Session, now: datetime) -> list[Alert]:
                 level,
                 f"{budget.label}: {threshold}% reached",
                 f"{format_usd(budget.spent)} of {format_usd(budget.limit)} spent "
-                f"({budget.percent:.0f}%).",
+                f"({budget.percent:.0f}%)." + (" Sending is blocked." if budget.block else ""),
+                Remedy.BUDGETS,
             )
         )
     return alerts
@@ -242,10 +358,12 @@ def _budget_alerts(session: Session, now: datetime) -> list[Alert]:
 
 def _budget_key(budget: BudgetView, now: datetime, threshold: int) -> str:
     """``budget:<id>:<period>:<percent>``: raised once per budget, period and threshold."""
-    stamp = period_start(budget.period, now).strftime(
-        "%Y-%m-%d" if budget.period == "day" else "%Y-%m"
-    )
-    return f"{_BUDGET_ALERT}{budget.id}:{stamp}:{threshold}"
+    return f"{_BUDGET_ALERT}{budget.id}:{_period_key(budget.period, now)}:{threshold}"
+
+
+def _period_key(period: str, now: datetime) -> str:
+    """``2026-12-02`` for a day, ``2026-12`` for a month."""
+    return period_start(period, now).strftime("%Y-%m-%d" if period == "day" else "%Y-%m")
 
 
 def _anomalies(session: Session, request_id: int) -> list[Alert]:

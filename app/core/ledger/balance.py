@@ -143,24 +143,42 @@ def check_prompt(session: Session, cost: Decimal, *, now: datetime | None = None
     if not account.enabled:
         return _view(account)
     now = now or utcnow()
-    held = entries.pending_holds(session)
-    if account.credits - held - cost <= 0 and _refill_due(account, now):
+    if _short(account, entries.pending_holds(session), cost) and _refill_due(account, now):
         entries.add_credits(session, account.refill_amount, context="auto-refill", now=now)
         account.last_refill_at = now
         session.flush()
         session.refresh(account)
-    available = account.credits - held
-    if cost > available:
-        after_holds = f" after {format_usd(held)} held by requests in flight" if held else ""
-        raise InsufficientBalance(
-            f"Not enough balance: this prompt costs {format_usd(cost)} "
-            f"but {format_usd(available)} is available{after_holds}. "
-            "Nothing was sent. Add credits (tallybook add-balance) or turn balance checking off.",
-            needed=cost,
-            available=available,
-            held=held,
-        )
+    refused = shortfall(session, cost, now=now)
+    if refused is not None:
+        raise refused
     return _view(account)
+
+
+def shortfall(
+    session: Session, cost: Decimal, *, now: datetime | None = None
+) -> InsufficientBalance | None:
+    """The refusal :func:`check_prompt` would raise for ``cost`` now, or ``None``: a read only.
+
+    A refill that is due counts as made (the check would make it), so the composer can warn
+    before a send exactly when sending would be refused.
+    """
+    account = _account(session)
+    if not account.enabled:
+        return None
+    held = entries.pending_holds(session)
+    available = account.credits - held
+    if _short(account, held, cost) and _refill_due(account, now or utcnow()):
+        available += account.refill_amount
+    if cost <= available:
+        return None
+    after_holds = f" after {format_usd(held)} held by requests in flight" if held else ""
+    return InsufficientBalance(
+        f"Not enough balance: this prompt costs {format_usd(cost)} "
+        f"but {format_usd(available)} is available{after_holds}. Nothing was sent.",
+        needed=cost,
+        available=available,
+        held=held,
+    )
 
 
 def prompt_cost(prompt_tokens: int, rates: Rates) -> Decimal:
@@ -187,6 +205,11 @@ def add_interval(start: datetime, value: int, unit: IntervalUnit) -> datetime:
         day = min(start.day, calendar.monthrange(year, month)[1])
         return start.replace(year=year, month=month, day=day)
     return start + timedelta(**{unit.value: value})
+
+
+def _short(account: BalanceAccount, held: Decimal, cost: Decimal) -> bool:
+    """The balance runs short of ``cost``: the moment auto-refill is for."""
+    return account.credits - held - cost <= 0
 
 
 def _refill_due(account: BalanceAccount, now: datetime) -> bool:

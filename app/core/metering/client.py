@@ -2,10 +2,10 @@
 
 1. **Quote** (no network, no write): count the prompt, fit the context window (refuse, or drop
    the oldest turns if the conversation allows it), price it.
-2. **Journal** (one write transaction): check the prompt cost against the balance, minus what
-   requests in flight hold; refuse with nothing sent, or write a ``pending`` request holding
-   that cost; the caller's :class:`RequestHooks` file it (a conversation's messages) in the
-   same transaction.
+2. **Journal** (one write transaction): refuse if a blocking budget that covers it is reached;
+   check the prompt cost against the balance, minus what requests in flight hold; refuse with
+   nothing sent, or write a ``pending`` request holding that cost; the caller's
+   :class:`RequestHooks` file it (a conversation's messages) in the same transaction.
 3. **Send** over httpx2, retrying 429/5xx/unreachable with backoff (honouring ``Retry-After``)
    only before the reply's first byte, then relay text deltas as they arrive.
 4. **Settle** exactly once, whatever happened: the provider's reported usage where it reported
@@ -40,9 +40,10 @@ from app.core.conversations import MessageUsage
 from app.core.counting.tokens import TokenCount, TokenCounter
 from app.core.counting.window import fit_context
 from app.core.errors import MissingKey, ProviderError, ProviderUnreachable
-from app.core.ledger import alerts, balance, entries
+from app.core.ledger import alerts, entries
 from app.core.ledger.entries import Spend, SpendRecord
 from app.core.messages import ChatMessage, ToolSpec
+from app.core.metering import checks
 from app.core.metering.journal import JournalOwner
 from app.core.metering.recovery import StoreText, recover
 from app.core.pricing.charges import TokenUsage
@@ -440,13 +441,19 @@ class MeteringClient:
         return key
 
     def _journal(self, quote: Quote) -> tuple[RequestId, Filed]:
-        """Check the balance and write the pending request, in one transaction with the
-        caller's filing of it (:meth:`RequestHooks.opened`), so a refused request changes
-        nothing."""
+        """Check the budgets and the balance and write the pending request, in one transaction
+        with the caller's filing of it (:meth:`RequestHooks.opened`), so a refused request
+        changes nothing."""
         request = quote.request
         now = self._clock()
         with self._db.write() as session:
-            balance.check_prompt(session, quote.prompt_cost, now=now)
+            checks.check(
+                session,
+                quote.prompt_cost,
+                provider=quote.endpoint.id,
+                model=request.model,
+                now=now,
+            )
             filed = Filed(request.conversation_id)
             if request.hooks is not None:
                 filed = request.hooks.opened(session, request, now)

@@ -141,3 +141,38 @@ def test_invalid_settings_are_rejected_and_not_stored(db: Database, bad: dict[st
         1,
         IntervalUnit.DAYS,
     )
+
+
+def test_the_refusal_says_what_happened_not_which_command_to_run(db: Database) -> None:
+    _enable(db, credits=200)
+    with pytest.raises(InsufficientBalance) as refused, db.write() as session:
+        balance.check_prompt(session, Decimal(300))
+    assert str(refused.value) == (
+        "Not enough balance: this prompt costs $0.0003 but $0.0002 is available. Nothing was sent."
+    )
+
+
+def test_shortfall_foresees_check_prompt_without_writing(db: Database) -> None:
+    _enable(db, credits=200)
+    with db.read() as session:
+        assert balance.shortfall(session, Decimal(200), now=T0) is None
+        short = balance.shortfall(session, Decimal(201), now=T0)
+    assert short is not None and short.needed == 201 and short.available == 200
+
+
+def test_shortfall_counts_a_refill_that_is_due_as_made(db: Database) -> None:
+    _enable(db, credits=100, auto_refill_enabled=True, refill_amount=Decimal(500))
+    with db.read() as session:
+        assert balance.shortfall(session, Decimal(600), now=T0) is None  # 100 + the refill
+        assert balance.shortfall(session, Decimal(601), now=T0) is not None
+        rows = session.scalars(select(Transaction.context)).all()
+    assert "auto-refill" not in rows  # foreseen, not made
+    with db.write() as session:
+        balance.check_prompt(session, Decimal(600), now=T0)  # the check makes it, and passes
+    with db.read() as session:
+        assert balance.shortfall(session, Decimal(601), now=T0) is not None  # not due again yet
+
+
+def test_a_disabled_balance_has_no_shortfall(db: Database) -> None:
+    with db.read() as session:
+        assert balance.shortfall(session, Decimal(10**9)) is None
