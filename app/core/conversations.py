@@ -618,20 +618,19 @@ def conversation_cost(session: Session, conversation_id: int) -> Decimal:
 
 def cost_breakdown(session: Session, conversation_id: int) -> CostBreakdown:
     """The conversation's cost: all of it, its branch shown, its title (one pass over its
-    charges, through the conversation's index)."""
+    charges, through the conversation's index; the messages off the branch are few)."""
     value = Transaction.token_value
-    on_branch = Message.on_branch & Message.deleted_at.is_(None)
-    total, branch, title = session.execute(
+    off_branch = select(Message.id).where(  # a deleted message is off the branch too
+        Message.conversation_id == conversation_id, Message.on_branch.is_(False)
+    )
+    total, title, elsewhere = session.execute(
         select(
             func.coalesce(func.sum(value), 0),
-            func.coalesce(func.sum(case((on_branch, value))), 0),
             func.coalesce(func.sum(case((Transaction.context == "title", value))), 0),
-        )
-        .select_from(Transaction)
-        .outerjoin(Message, Message.id == Transaction.message_id)
-        .where(Transaction.conversation_id == conversation_id)
+            func.coalesce(func.sum(case((Transaction.message_id.in_(off_branch), value))), 0),
+        ).where(Transaction.conversation_id == conversation_id)
     ).one()
-    return CostBreakdown(-Decimal(total), -Decimal(branch), -Decimal(title))
+    return CostBreakdown(-Decimal(total), -Decimal(total - title - elsewhere), -Decimal(title))
 
 
 def delete_conversation(session: Session, conversation_id: int) -> None:

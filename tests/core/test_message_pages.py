@@ -62,7 +62,7 @@ def test_a_page_takes_four_indexed_queries_and_no_scan(db: Database) -> None:
     assert len(seen) == 4, [sql for sql, _ in seen]  # the page, siblings, charges, requests
     steps = [step for plan in plans for step in plan]
     assert not any(step.startswith("SCAN") for step in steps), plans
-    assert any("messages USING INDEX ix_messages_conversation_id" in s for s in steps), plans
+    assert any("messages USING INDEX ix_messages_branch" in s for s in steps), plans
     assert any("messages USING INDEX ix_messages_parent" in s for s in steps), plans
     assert any("transactions USING INDEX ix_transactions_conversation" in s for s in steps), plans
     assert any("requests USING INTEGER PRIMARY KEY" in s for s in steps), plans

@@ -75,10 +75,13 @@ class Message(Base):
     """
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_parent", "parent_id"),)
+    __table_args__ = (
+        Index("ix_messages_parent", "parent_id", "conversation_id"),
+        Index("ix_messages_branch", "conversation_id", "on_branch"),  # the branch, by id
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     """The message this one follows; ``None`` for a conversation's first (or an edit of it)."""
     on_branch: Mapped[bool] = mapped_column(default=True, server_default=true())
