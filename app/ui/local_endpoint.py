@@ -95,7 +95,7 @@ class LocalEndpoint(QObject):
 
     def renew_token(self) -> None:
         """A new access token: tools holding the old one get 401 from now on."""
-        self._context.tasks.run(renew_access_token, self._on_token_renewed, self._on_failed)
+        self._context.tasks.run(renew_access_token, self._on_token_renewed, self._on_not_renewed)
 
     def stop(self, *, emit: bool = True) -> None:
         """Stop serving (requests in flight end, charged for what arrived)."""
@@ -124,6 +124,11 @@ class LocalEndpoint(QObject):
 
     def _on_failed(self, error: BaseException) -> None:
         self.state = EndpointState(self.state.config, error=_describe(error, self.state.config))
+        self.state_changed.emit(self.state)
+
+    def _on_not_renewed(self, error: BaseException) -> None:
+        """The old token stays (set by the environment, say): the endpoint runs on with it."""
+        self.state = EndpointState(self.state.config, url=self.state.url, error=str(error))
         self.state_changed.emit(self.state)
 
     def _on_token_renewed(self, token: str) -> None:

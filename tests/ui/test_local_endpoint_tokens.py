@@ -103,6 +103,9 @@ def test_a_token_from_the_environment_is_renewed_there(
     assert dialog.token_edit.text() == "tb-local-my-own-token-for-every-launch-0123"
     assert f"set by {access.VARIABLE}" in dialog.keeping_line.text()
     assert not dialog.renew_button.isEnabled()
+    window.workspace.local_endpoint.renew_token()  # as if asked all the same: refused in words
+    qtbot.waitUntil(lambda: "change it there" in dialog.status.text(), timeout=10_000)
+    assert dialog.token_edit.text() == "tb-local-my-own-token-for-every-launch-0123"
 
 
 def _free_port() -> int:
