@@ -18,7 +18,7 @@ from app.core.ledger import alerts, analysis, demo_data, entries
 from app.core.ledger.analysis import Bucket
 from app.core.ledger.reports import build_report
 from app.core.ledger.selection import Selection
-from app.core.money import credits_to_usd, format_usd
+from app.core.money import credits_to_usd, format_usd, format_usd_exact
 from app.core.pricing.prices import PriceBook
 from app.core.storage.db import Database
 from app.core.types import GroupBy
@@ -100,6 +100,7 @@ def test_every_bar_part_has_a_tooltip_with_day_model_tokens_and_cost(
     tip = view.daily_chart.tooltip_at(centre.x(), centre.y()) or ""
     assert point.model in tip
     assert format_usd(point.cost) in tip
+    assert format_usd_exact(point.cost) in tip  # every digit, on hover
     assert f"{point.input_tokens:,} tokens in, {point.output_tokens:,} out" in tip
     assert f"{point.start.day} {point.start:%b %Y}" in tip
     assert view.daily_chart.tooltip_at(centre.x(), -1.0) is None  # below the axis: nothing

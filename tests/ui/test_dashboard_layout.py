@@ -24,7 +24,7 @@ from app.core.money import format_usd
 from app.core.storage.db import Database
 from app.ui.context import AppContext
 from app.ui.dashboard import DashboardView
-from app.ui.dashboard.charts import ShareChart, bucket_name
+from app.ui.dashboard.charts import ShareChart, bucket_name, tip_usd
 from app.ui.dashboard.plotting import (
     DAY_SECONDS,
     ELLIPSIS,
@@ -138,13 +138,13 @@ def test_the_forecast_tells_each_days_spend_and_its_projection(view: DashboardVi
     first = forecast.month_start
     spent = dict(figures.month_to_date).get(first, Decimal(0))
     assert chart.tooltip_at(day_seconds(first) + 1, 0.0) == (
-        f"{bucket_name(first, Bucket.DAY)}\nSpent by the day's end: {format_usd(spent)}"
+        f"{bucket_name(first, Bucket.DAY)}\nSpent by the day's end: {tip_usd(spent)}"
     )
     last = bucket_end(first, Bucket.MONTH) - timedelta(days=1)
     if last > TODAY:
         assert chart.tooltip_at(day_seconds(last) + 1, 0.0) == (
             f"{bucket_name(last, Bucket.DAY)}\n"
-            f"Projected by the day's end: {format_usd(forecast.projected)}"
+            f"Projected by the day's end: {tip_usd(forecast.projected)}"
         )
 
 

@@ -23,7 +23,7 @@ import pyqtgraph as pg  # after PySide6, so pyqtgraph binds to it and not anothe
 
 from app.core.conversations import CHAT_SOURCE
 from app.core.ledger.analysis import BalancePoint, Bucket, CostPoint, Forecast, Share, TokenPoint
-from app.core.money import format_usd
+from app.core.money import format_usd, format_usd_exact
 from app.ui.dashboard.plotting import (
     DAY_SECONDS,
     ChartFrame,
@@ -56,6 +56,12 @@ def bucket_name(start: date, bucket: Bucket) -> str:
     if bucket is Bucket.MONTH:
         return f"{start:%B %Y}"
     return f"{start:%a} {start.day} {start:%b %Y}"
+
+
+def tip_usd(credits: Decimal) -> str:
+    """An amount for a tooltip: readable, then every digit when rounding hid some."""
+    readable, exact = format_usd(credits), format_usd_exact(credits)
+    return readable if exact == readable else f"{readable} (exactly {exact})"
 
 
 def _reference_line(*, at_left: bool = False) -> Any:
@@ -188,7 +194,7 @@ class DailyCostChart(ChartFrame):
                 point = segment.point
                 return (
                     f"{bucket_name(point.start, self.bucket)}\n"
-                    f"{point.model}: {format_usd(point.cost)}\n"
+                    f"{point.model}: {tip_usd(point.cost)}\n"
                     f"{point.input_tokens:,} tokens in, {point.output_tokens:,} out\n"
                     f"All models: {format_usd(segment.bucket_total)}"
                 )
@@ -309,7 +315,10 @@ class ShareChart(ChartFrame):
         self._set_value_labels(shares)
         self.rest_label.setVisible(rest is not None)
         if rest is not None:
-            self.rest_label.setText(f"{rest.label}: {format_usd(rest.cost)}{self._percent(rest)}")
+            percent = self._percent(rest)
+            self.rest_label.setText(
+                f"{rest.label}: {format_usd(rest.cost)}" + (f" ({percent})" if percent else "")
+            )
         self.plot_item.setYRange(-0.5, max(len(shares), 3) - 0.5, padding=0.02)
         self._fit()
         self.show_empty(None if shares or rest else NOTHING)
@@ -343,7 +352,9 @@ class ShareChart(ChartFrame):
         if share is None:
             return None
         hint = f"\n{self._click_hint(share)}" if self._opens(share) else ""
-        return f"{share.label}\n{format_usd(share.cost)}{self._percent(share)}{hint}"
+        percent = self._percent(share)
+        part = f"\n{percent} of the spend shown" if percent else ""
+        return f"{share.label}\n{tip_usd(share.cost)}{part}{hint}"
 
     def clickable_at(self, x: float, y: float) -> bool:
         """Over a conversation's row of a clickable chart."""
@@ -351,10 +362,10 @@ class ShareChart(ChartFrame):
         return share is not None and self._opens(share)
 
     def _percent(self, share: Share) -> str:
-        """`` (12%)`` of everything in the breakdown, the rest included."""
+        """``12%`` of everything in the breakdown, the rest included (empty for nothing)."""
         rest = [self._rest] if self._rest is not None else []
         total = sum((s.cost for s in (*self._shares, *rest)), Decimal(0))
-        return f" ({share.cost / total:.0%})" if total else ""
+        return f"{share.cost / total:.0%}" if total else ""
 
     def _opens(self, share: Share) -> bool:
         return self._clickable and share.conversation_id is not None
@@ -509,7 +520,7 @@ class BalanceChart(ChartFrame):
         """The day under the mouse and the balance at its end."""
         for point in self._points:
             if day_seconds(point.day) <= x < day_seconds(point.day) + DAY_SECONDS:
-                balance = format_usd(point.balance)
+                balance = tip_usd(point.balance)
                 return f"{bucket_name(point.day, Bucket.DAY)}\nBalance at the day's end: {balance}"
         return None
 
@@ -570,7 +581,7 @@ class ForecastChart(ChartFrame):
         """The day under the mouse and the month's spend at its end, spent or projected."""
         for day, (words, amount) in self._day_ends.items():
             if day_seconds(day) <= x < day_seconds(day) + DAY_SECONDS:
-                return f"{bucket_name(day, Bucket.DAY)}\n{words}: {format_usd(amount)}"
+                return f"{bucket_name(day, Bucket.DAY)}\n{words}: {tip_usd(amount)}"
         return None
 
     def _apply_item_palette(self) -> None:
