@@ -169,6 +169,7 @@ class Workspace(QWidget):
         self.chat.reply_finished.connect(self._on_chat_reply_finished)
         self.chat.keys_requested.connect(self.open_keys)
         self.balance_button.clicked.connect(self.open_balance)
+        self.banner.balance_requested.connect(self.open_balance)
         ChangeThrottle(events.changed, LEDGER | SETTINGS, self._on_changes, self)
         events.alert.connect(self._on_events_alert)
         self.endpoint_button.clicked.connect(self.open_local_endpoint)

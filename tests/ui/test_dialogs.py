@@ -19,7 +19,7 @@ from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
 from app.core import keys, redaction
-from app.core.ledger import alerts, balance
+from app.core.ledger import alerts, balance, entries
 from app.core.pricing import prices
 from app.core.pricing.prices import RateOverride
 from app.core.providers import registry
@@ -562,6 +562,67 @@ def test_turning_checking_on_grants_the_start_balance(
     assert dialog.balance_label.text() == "$3.00"
     assert "checking on" in dialog.credits_label.text()
     assert credit_rows(db) == [(Decimal(3_000_000), "start-balance")]
+
+
+def test_the_balance_can_be_set_to_a_figure_and_the_difference_is_recorded(
+    qtbot: QtBot, open_dialog: Callable[[type[BalanceDialog]], BalanceDialog], db: Database
+) -> None:
+    with db.write() as session:
+        entries.add_credits(session, Decimal(5_000_000))
+    dialog = open_dialog(BalanceDialog)
+    assert dialog.balance_label.text() == "$5.00"
+    qtbot.keyClicks(dialog.set_balance_amount.edit, "12.40")
+    with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
+        dialog.set_balance_button.click()
+    assert dialog.balance_label.text() == "$12.40"
+    assert dialog.top_up_message.text() == "The balance is now $12.40 (+$7.40 recorded)."
+    assert dialog.set_balance_amount.edit.text() == ""
+    dialog.set_balance_amount.edit.setText("2")
+    with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
+        qtbot.keyClick(dialog.set_balance_amount.edit, "\r")
+    assert dialog.top_up_message.text() == "The balance is now $2.00 (-$10.40 recorded)."
+    assert credit_rows(db) == [
+        (Decimal(5_000_000), "top-up"),
+        (Decimal(7_400_000), "set-balance"),
+        (Decimal(-10_400_000), "set-balance"),
+    ]
+
+
+def test_setting_the_balance_to_nonsense_changes_nothing(
+    qtbot: QtBot, open_dialog: Callable[[type[BalanceDialog]], BalanceDialog], db: Database
+) -> None:
+    dialog = open_dialog(BalanceDialog)
+    dialog.set_balance_amount.edit.setText("lots")
+    with _nothing_announced(qtbot, dialog, "ledger"):
+        dialog.set_balance_button.click()
+    assert dialog.top_up_message.tone is Tone.ERROR
+    assert dialog.top_up_message.text().startswith("Set balance to: ")
+    assert credit_rows(db) == []
+
+
+def test_a_budget_can_block_sending_at_100_percent(
+    qtbot: QtBot, open_dialog: Callable[[type[BalanceDialog]], BalanceDialog], db: Database
+) -> None:
+    dialog = open_dialog(BalanceDialog)
+    dialog.budget_limit.edit.setText("10")
+    dialog.budget_block.setChecked(True)
+    with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
+        dialog.add_budget_button.click()
+    assert dialog.budget_message.text() == (
+        "Added a budget of $10.00, which blocks sending once reached."
+    )
+    dialog.budget_limit.edit.setText("1")
+    dialog.budget_block.setChecked(False)
+    with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
+        dialog.add_budget_button.click()
+    shown = [dialog.budget_table.item(row, 4).text() for row in range(2)]  # type: ignore[union-attr]
+    assert shown == ["blocks", "alerts"]
+    assert dialog.budget_table.horizontalHeaderItem(4).text() == "At 100%"  # type: ignore[union-attr]
+    with db.read() as session:
+        assert [(b.limit, b.block) for b in alerts.budgets(session)] == [
+            (Decimal(10_000_000), True),
+            (Decimal(1_000_000), False),
+        ]
 
 
 def test_switching_the_unit_converts_what_was_typed(qtbot: QtBot) -> None:

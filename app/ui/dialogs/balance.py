@@ -1,4 +1,5 @@
-"""The balance panel: the balance, top-ups, the balance rules, the low-balance alert and budgets.
+"""The balance panel: the balance, top-ups or setting it to a figure, the balance rules, the
+low-balance alert and budgets (each one alerting, or blocking sending once reached).
 
 Every amount is parsed by :mod:`app.core.money` (dollars or credits, as the user picks) before
 anything is written, and each change is one write transaction on the task thread, so a value
@@ -54,7 +55,7 @@ from app.ui.operations import LatestLoad, run_write
 
 PERIODS = (("Monthly", "month"), ("Daily", "day"))
 SCOPES = (("All spend", "all"), ("One provider", "provider"), ("One model", "model"))
-BUDGET_COLUMNS = ("Budget", "Spent", "Limit", "Used")
+BUDGET_COLUMNS = ("Budget", "Spent", "Limit", "Used", "At 100%")
 BUDGET_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
 _Rules = tuple[Decimal | None, bool, Decimal | None, int, IntervalUnit, Decimal | None]
@@ -162,19 +163,34 @@ class BalanceDialog(QDialog):
         return box
 
     def _build_top_up_box(self) -> QGroupBox:
-        box = QGroupBox("Add credits")
+        box = QGroupBox("Add credits or set the balance")
         self.top_up_amount = AmountEdit("Amount to add")
         self.top_up_amount.edit.setPlaceholderText("e.g. 20")
         self.top_up_amount.edit.returnPressed.connect(self._on_add_credits_button_clicked)
         self.add_credits_button = push_button("Add")
         self.add_credits_button.clicked.connect(self._on_add_credits_button_clicked)
-        hint = QLabel("Recorded in the ledger as a credits transaction (1,000,000 credits = $1).")
+        self.set_balance_amount = AmountEdit("Set balance to")
+        self.set_balance_amount.setToolTip(
+            "Match what your provider's billing page says is left: the difference is recorded."
+        )
+        self.set_balance_amount.edit.setPlaceholderText("e.g. 12.40")
+        self.set_balance_amount.edit.returnPressed.connect(self._on_set_balance_button_clicked)
+        self.set_balance_button = push_button("Set")
+        self.set_balance_button.clicked.connect(self._on_set_balance_button_clicked)
+        hint = QLabel(
+            "Either is recorded in the ledger as a credits transaction (1,000,000 credits = $1)."
+        )
         hint.setWordWrap(True)
-        row = QHBoxLayout()
-        row.addWidget(self.top_up_amount, 1)
-        row.addWidget(self.add_credits_button)
+        form = QGridLayout()
+        form.addWidget(QLabel("Add:"), 0, 0)
+        form.addWidget(self.top_up_amount, 0, 1)
+        form.addWidget(self.add_credits_button, 0, 2)
+        form.addWidget(QLabel("Set balance to:"), 1, 0)
+        form.addWidget(self.set_balance_amount, 1, 1)
+        form.addWidget(self.set_balance_button, 1, 2)
+        form.setColumnStretch(1, 1)
         layout = QVBoxLayout(box)
-        layout.addLayout(row)
+        layout.addLayout(form)
         layout.addWidget(hint)
         layout.addWidget(self.top_up_message)
         return box
@@ -234,6 +250,7 @@ class BalanceDialog(QDialog):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Fixed)
         header.resizeSection(3, self.fontMetrics().horizontalAdvance("0") * 16)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.ResizeToContents)
         self.budget_table.itemSelectionChanged.connect(self._on_budget_table_selection_changed)
         self.remove_budget_button = push_button("Remove budget")
         self.remove_budget_button.setEnabled(False)
@@ -255,6 +272,11 @@ class BalanceDialog(QDialog):
         self.budget_limit = AmountEdit("Budget limit")
         self.budget_limit.edit.setPlaceholderText("e.g. 10")
         self.budget_limit.edit.returnPressed.connect(self._on_add_budget_button_clicked)
+        self.budget_block = QCheckBox("Block sending at 100%")
+        self.budget_block.setToolTip(
+            "Refuse the requests this budget covers once it is reached, until its period ends "
+            "(otherwise it only alerts)."
+        )
         self.add_budget_button = push_button("Add budget")
         self.add_budget_button.clicked.connect(self._on_add_budget_button_clicked)
         add = QGroupBox("New budget")
@@ -266,13 +288,17 @@ class BalanceDialog(QDialog):
         grid.addWidget(self.budget_target, 1, 2)
         grid.addWidget(QLabel("Limit:"), 2, 0)
         grid.addWidget(self.budget_limit, 2, 1, 1, 2)
+        grid.addWidget(self.budget_block, 3, 1, 1, 2)
         actions = QHBoxLayout()
         actions.addStretch(1)
         actions.addWidget(self.add_budget_button)
-        grid.addWidget(self.budget_message, 3, 0, 1, 3)
-        grid.addLayout(actions, 4, 0, 1, 3)
+        grid.addWidget(self.budget_message, 4, 0, 1, 3)
+        grid.addLayout(actions, 5, 0, 1, 3)
         grid.setColumnStretch(2, 1)
-        hint = QLabel("Periods are UTC days and calendar months; alerts at 50%, 80% and 100%.")
+        hint = QLabel(
+            "Periods are UTC days and calendar months; alerts at 50%, 80% and 100%. A blocking "
+            "budget also refuses sending once reached."
+        )
         hint.setWordWrap(True)
 
         layout = QVBoxLayout(box)
@@ -327,6 +353,13 @@ class BalanceDialog(QDialog):
             bar.setFormat(f"{budget.percent:.0f}%")
             bar.setAccessibleName(f"{budget.percent:.0f}% used")
             table.setCellWidget(row, 3, bar)
+            blocks = QTableWidgetItem("blocks" if budget.block else "alerts")
+            blocks.setToolTip(
+                "Sending is refused once it is reached"
+                if budget.block
+                else "Alerts only; sending goes on"
+            )
+            table.setItem(row, 4, blocks)
         self.remove_budget_button.setEnabled(False)
 
     def _fill_targets(self) -> None:
@@ -423,6 +456,22 @@ class BalanceDialog(QDialog):
             where=self.top_up_message,
         )
 
+    def _on_set_balance_button_clicked(self) -> None:
+        try:
+            target = self.set_balance_amount.credits()
+            assert target is not None
+        except InvalidAmount as error:
+            self._refuse(error, self.top_up_message)
+            return
+        before = self.state.balance.credits if self.state is not None else None
+        change = "" if before is None else f" ({_signed_usd(target - before)} recorded)"
+        self._clear_after = self.set_balance_amount
+        self._write(
+            lambda session: balance.set_balance(session, target),
+            f"The balance is now {money.format_usd(target)}{change}.",
+            where=self.top_up_message,
+        )
+
     def _on_save_rules_button_clicked(self) -> None:
         try:
             start = self.start_balance.credits()
@@ -457,6 +506,7 @@ class BalanceDialog(QDialog):
             target = self.budget_target.currentData()
         elif scope == "model":
             target = self.budget_target.currentText().strip()
+        block = self.budget_block.isChecked()
         try:
             limit = self.budget_limit.credits()
             assert limit is not None
@@ -465,9 +515,10 @@ class BalanceDialog(QDialog):
         except InvalidAmount as error:
             self._refuse(error, self.budget_message)
             return
+        blocks = ", which blocks sending once reached" if block else ""
         self._write(
-            lambda session: alerts.add_budget(session, period, limit, scope, target),
-            f"Added a budget of {money.format_usd(limit)}.",
+            lambda session: alerts.add_budget(session, period, limit, scope, target, block=block),
+            f"Added a budget of {money.format_usd(limit)}{blocks}.",
             where=self.budget_message,
         )
         self._clear_after = self.budget_limit
@@ -512,6 +563,7 @@ class BalanceDialog(QDialog):
         for widget in (
             self.checking_box,
             self.add_credits_button,
+            self.set_balance_button,
             self.save_rules_button,
             self.add_budget_button,
         ):
@@ -528,6 +580,11 @@ def _stored_rules(state: BalanceState) -> _Rules:
         view.refill_interval_unit,
         state.low_balance,
     )
+
+
+def _signed_usd(credits: Decimal) -> str:
+    """``+$2.50``, ``-$0.40``: a change of the balance."""
+    return ("-" if credits < 0 else "+") + money.format_usd(abs(credits))
 
 
 def _budget_text(budget: BudgetView, provider_names: dict[str, str]) -> str:
