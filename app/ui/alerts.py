@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.errors import Remedy
+from app.core.errors import InsufficientBalance, Remedy, SpendRefused
 from app.core.ledger.alerts import Alert, Level, most_severe_first
+from app.core.money import format_usd
 
 REMEDY_BUTTONS = {Remedy.ADD_CREDITS: "Add credits…", Remedy.BUDGETS: "Budgets…"}
 """What the window offers for each remedy (the command line words it as a command)."""
@@ -262,6 +263,22 @@ class AlertList(QFrame):
     def _on_action_clicked(self) -> None:
         self.hide()
         self.balance_requested.emit()
+
+
+def send_warning(estimate: str, refusal: SpendRefused | None) -> str:
+    """The composer's estimate line, warned when sending it would be refused (finding 22):
+    ``≈ 120 tokens · $0.0022 to send · ⚠ only $0.0001 available: it would be refused``.
+
+    ``refusal`` is :func:`app.core.metering.checks.quote_refusal` of the same quote; its full
+    sentence (:func:`app.ui.errors.describe`) belongs in the tooltip.
+    """
+    if refusal is None:
+        return estimate
+    if isinstance(refusal, InsufficientBalance):
+        why = f"only {format_usd(refusal.available)} available"
+    else:
+        why = "a blocking budget is reached"
+    return f"{estimate} · ⚠ {why}: it would be refused"
 
 
 class TrayNotifier:

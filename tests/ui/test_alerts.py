@@ -7,11 +7,11 @@ from decimal import Decimal
 from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
-from app.core.errors import InsufficientBalance, Remedy
-from app.core.ledger import alerts, balance
+from app.core.errors import BudgetReached, InsufficientBalance, Remedy
+from app.core.ledger import alerts, balance, entries
 from app.core.ledger.alerts import Alert, Level
 from app.core.storage.db import Database
-from app.ui.alerts import AlertBanner
+from app.ui.alerts import AlertBanner, send_warning
 from app.ui.errors import describe
 
 ANOMALY = Alert("anomaly-cost:7", Level.WARNING, "An unusually expensive request", "It cost $1.")
@@ -125,4 +125,20 @@ def test_the_window_words_a_refusal_with_its_own_action() -> None:
     assert words == (
         "Not enough balance. Nothing was sent. Add credits in Balance (Ctrl+B), or turn balance "
         "checking off there."
+    )
+
+
+def test_the_composer_is_warned_before_a_send_the_balance_cannot_cover(db: Database) -> None:
+    line = "≈ 12 tokens · $0.0022 to send"
+    with db.write() as session:
+        assert send_warning(line, balance.shortfall(session, Decimal(2200))) == line  # tracking
+        balance.configure(session, enabled=True)
+        entries.add_credits(session, Decimal(100))
+        short = balance.shortfall(session, Decimal(2200))
+    assert send_warning(line, short) == (
+        "≈ 12 tokens · $0.0022 to send · ⚠ only $0.0001 available: it would be refused"
+    )
+    blocked = BudgetReached("Daily budget reached.", budget_id=1, period_key="2026-03-15")
+    assert send_warning(line, blocked).endswith(
+        "⚠ a blocking budget is reached: it would be refused"
     )
