@@ -527,6 +527,8 @@ class ChatView(QWidget):
             )
             self.header.set_costs(self._costs)
         self.reply_finished.emit(metered)
+        if metered.status == RequestStatus.COMPLETE and metered.error is None:
+            self.composer.picker.reply_succeeded(reply.endpoint, reply.model)  # a typo is not kept
         if (
             metered.status == RequestStatus.COMPLETE
             and metered.error is None
@@ -632,6 +634,7 @@ class ChatView(QWidget):
                 f"What the prompt costs, counted with {quote.count.method} "
                 f"({'exact' if quote.count.exact else 'an estimate'}). The reply is paid on top, "
                 f"at {per_million(quote.rates.completion)} per 1M output tokens.",
+                quote.rates,
             )
             if not quote.count.exact:
                 self._ask_provider_count(generation, quote)
@@ -653,12 +656,15 @@ class ChatView(QWidget):
                     provider_count_line(quote, count),
                     f"Counted by the provider; Tallybook's own estimate was "
                     f"{quote.count.tokens:,} tokens.",
+                    quote.rates,
                 )
 
         def failed(error: BaseException) -> None:
             if generation == self._quote_generation:  # the local estimate stands; say why
                 self.composer.set_estimate(
-                    estimate_line(quote), f"The provider could not count it: {describe(error)}"
+                    estimate_line(quote),
+                    f"The provider could not count it: {describe(error)}",
+                    quote.rates,
                 )
 
         self._context.streams.run(
