@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from app.core import conversations
 from app.core.ledger import balance
+from app.core.ledger.alerts import Alert
 from app.core.metering.client import Metered
 from app.core.money import format_usd
 from app.core.providers import registry
@@ -130,6 +131,9 @@ def test_a_refused_message_is_explained_in_the_chat_and_kept(
         balance.configure(session, enabled=True)
     view.set_selection("demo", "gpt-4o-mini")
     view.composer.set_text("Hello? Is anyone there?")
+    qtbot.waitUntil(lambda: "it would be refused" in view.composer.estimate_label.text())
+    raised: list[Alert] = []
+    view._context.events.alert.connect(raised.append)
     with (
         qtbot.assertNotEmitted(view.conversation_created, wait=100),
         qtbot.assertNotEmitted(view.reply_finished),
@@ -137,9 +141,9 @@ def test_a_refused_message_is_explained_in_the_chat_and_kept(
     ):
         view.composer.send_button.click()
 
-    words = view.errors.text()
-    assert "Not enough balance" in words and "Nothing was sent" in words
-    assert "$0.00 is available" in words and "Add credits" in words
+    (alert,) = raised  # on the window's banner, with its Add credits… button
+    assert "Not enough balance" in alert.message and "Nothing was sent" in alert.message
+    assert "$0.00 is available" in alert.message
     assert view.composer.text() == "Hello? Is anyone there?"
     assert view.messages() == []
     assert view.current_conversation() is None

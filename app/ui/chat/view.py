@@ -29,12 +29,21 @@ from PySide6.QtWidgets import (
 from app.core.chats import NewConversation, Opened
 from app.core.conversations import MessageView
 from app.core.counting.tokens import TokenCount
-from app.core.errors import ConversationNotFound, MissingKey, ProviderError, TallybookError
+from app.core.errors import (
+    ConversationNotFound,
+    MissingKey,
+    ProviderError,
+    SpendRefused,
+    TallybookError,
+)
+from app.core.ledger import alerts
+from app.core.metering import checks
 from app.core.metering.client import Metered, Quote, StreamItem
 from app.core.money import format_usd
 from app.core.providers.base import ReasoningDelta, TextDelta
 from app.core.storage.changes import CONVERSATIONS, LEDGER, SETTINGS, Changes
 from app.core.types import ConversationId, MessageId, RequestStatus
+from app.ui.alerts import send_warning
 from app.ui.chat import loading
 from app.ui.chat.composer import Composer
 from app.ui.chat.figures import (
@@ -557,7 +566,9 @@ class ChatView(QWidget):
         if self._reply is reply:
             self._reply = None
         quiet = reply.stop_asked and isinstance(error, ProviderError)
-        if not quiet:
+        if isinstance(error, SpendRefused):  # on the banner, with its remedy's button, until
+            self._context.events.alert.emit(alerts.refused(error))  # its cause is gone
+        elif not quiet:
             self.errors.show_message(describe(error), offer_keys=isinstance(error, MissingKey))
         showing = reply.bubble is not None and self._conversation_id == reply.conversation_id
         self._drop_reply_widgets(reply)
@@ -618,20 +629,29 @@ class ChatView(QWidget):
         text = self.composer.text()
         conversation_id = self._conversation_id
         new = self._new_conversation()
-        chats = self._context.chats
+        chats, db = self._context.chats, self._context.db
+
+        def read() -> tuple[Quote, SpendRefused | None]:
+            quote = chats.quote(conversation_id, text, endpoint, model, new=new)
+            return quote, checks.quote_refusal(db, quote) if text.strip() else None
+
         self._run_read(
-            lambda: chats.quote(conversation_id, text, endpoint, model, new=new),
-            lambda quote: self._on_quote_done(generation, text, quote),
+            read,
+            lambda quoted: self._on_quote_done(generation, text, *quoted),
             lambda error: self._on_quote_failed(generation, error),
         )
 
-    def _on_quote_done(self, generation: int, text: str, quote: Quote) -> None:
+    def _on_quote_done(
+        self, generation: int, text: str, quote: Quote, refusal: SpendRefused | None
+    ) -> None:
         if generation != self._quote_generation:
             return
-        if text.strip():
+        if text.strip():  # warned before sending what the balance or a budget would refuse
             self.composer.set_estimate(
-                estimate_line(quote),
-                f"What the prompt costs, counted with {quote.count.method} "
+                send_warning(estimate_line(quote), refusal),
+                describe(refusal)
+                if refusal is not None
+                else f"What the prompt costs, counted with {quote.count.method} "
                 f"({'exact' if quote.count.exact else 'an estimate'}). The reply is paid on top, "
                 f"at {per_million(quote.rates.completion)} per 1M output tokens.",
                 quote.rates,
