@@ -231,6 +231,19 @@ def test_insufficient_balance_is_refused_with_402_before_sending(
     _assert_exact(db)
 
 
+def test_a_blocking_budget_reached_is_refused_with_402_before_sending(
+    db: Database, oai: openai.OpenAI
+) -> None:
+    with db.write() as session:
+        alerts.add_budget(session, "day", Decimal(1), block=True)  # one credit a day
+    oai.chat.completions.create(model="gpt-4o", messages=HELLO)  # type: ignore[arg-type]
+    spent = _spend(db)
+    with pytest.raises(openai.APIStatusError, match="budget") as refused:
+        oai.chat.completions.create(model="gpt-4o", messages=HELLO)  # type: ignore[arg-type]
+    assert refused.value.status_code == 402
+    assert _spend(db) == spent  # nothing more was charged
+
+
 def test_a_tools_spend_raises_alerts_like_the_chat_windows(
     db: Database, oai: openai.OpenAI, settled: list[Settlement]
 ) -> None:

@@ -17,12 +17,12 @@ from typing import Any
 from app.core.errors import (
     AuthenticationFailed,
     ContextWindowExceeded,
-    InsufficientBalance,
     MissingKey,
     ModelNotFound,
     ProviderError,
     ProviderOverloaded,
     RateLimited,
+    SpendRefused,
     TallybookError,
 )
 from app.core.messages import ChatPayload, InvalidPayload
@@ -75,7 +75,7 @@ ROUTES = {"/v1/chat/completions": CHAT, "/v1/responses": RESPONSES, "/v1/message
 
 def failure_for(error: Exception) -> Failure:
     """The status and words a tool gets for an error before any reply."""
-    if isinstance(error, InsufficientBalance):
+    if isinstance(error, SpendRefused):  # the balance, or a budget set to block at 100%
         return Failure(402, "permission", f"Tallybook: {error}")
     if isinstance(error, MissingKey | AuthenticationFailed):
         return Failure(403, "permission", f"Tallybook: {error}")
