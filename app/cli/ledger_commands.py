@@ -62,7 +62,7 @@ def list_balances(args: argparse.Namespace, db: Database) -> int:
 
 
 def show_report(args: argparse.Namespace, db: Database) -> int:
-    """``report``: spend grouped by day, month, model, conversation or billed unit."""
+    """``report``: spend grouped by day, week, month, model, conversation or billed unit."""
     with db.read() as session:
         selection = Selection(
             since=args.since, until=args.until, sources=frozenset(args.source or ())
@@ -86,8 +86,9 @@ def export_transactions(args: argparse.Namespace, db: Database) -> int:
         token_types=frozenset(args.token_type or ()),
         sources=frozenset(args.source or ()),
     )
+    fmt = export.Format.for_path(args.out, excel=args.excel)
     with db.read() as session:
-        count = export.export(session, args.out, selection)
+        count = export.export(session, args.out, selection, fmt=fmt)
     print(f"Wrote {count:,} transactions to {args.out}", file=sys.stderr)
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -87,18 +88,33 @@ def report_json(result: reports.Report) -> dict[str, Any]:
     }
 
 
+TITLE_WIDTH = 40
+"""A label longer than this (a conversation's title) is wrapped at its spaces onto more lines."""
+_HEADINGS = {
+    GroupBy.DAY: "Date (UTC)",
+    GroupBy.WEEK: "Week (UTC)",
+    GroupBy.MONTH: "Month (UTC)",
+    GroupBy.MODEL: "Model",
+    GroupBy.CONVERSATION: "Conversation",
+    GroupBy.UNIT: "Billed unit",
+}
+
+
 def report_table(result: reports.Report) -> str:
-    """A report as an aligned table with a total line (or one sentence when it is empty)."""
-    heading = {
-        "day": "Date (UTC)",
-        "month": "Month (UTC)",
-        "model": "Model",
-        "conversation": "Conversation",
-        "unit": "Billed unit",
-    }
+    """A report as an aligned table with a total line (or one sentence when it is empty).
+
+    Nothing is cut or left out: a row lists its models one per line (as ccusage's daily table
+    does) and a long title goes on as many lines as it needs, split between words; the figures
+    stand on the row's first line. Grouped by model, the rows are the models: no Models column.
+    """
+    if not result.rows:
+        return "No spend in this range" + (
+            " from these sources." if result.selection.sources else "."
+        )
+    with_models = result.group_by is not GroupBy.MODEL
     headers = (
-        heading[result.group_by.value],
-        "Models",
+        _HEADINGS[result.group_by],
+        *(("Models",) if with_models else ()),
         "Input",
         "Output",
         "Cache write",
@@ -106,12 +122,13 @@ def report_table(result: reports.Report) -> str:
         "Total tokens",
         "Cost (USD)",
     )
+    text_columns = 2 if with_models else 1
 
-    def cells(r: reports.ReportRow) -> tuple[str, ...]:
-        models = ", ".join(r.models) if result.group_by is not GroupBy.MODEL else ""
-        return (
-            r.label[:40],
-            models[:48],
+    def lines(r: reports.ReportRow, models: Sequence[str]) -> list[tuple[str, ...]]:
+        label = textwrap.wrap(
+            r.label, TITLE_WIDTH, break_long_words=False, break_on_hyphens=False
+        ) or [""]
+        figures = (
             f"{r.input_tokens:,}",
             f"{r.output_tokens:,}",
             f"{r.cache_write_tokens:,}",
@@ -119,24 +136,26 @@ def report_table(result: reports.Report) -> str:
             f"{r.total_tokens:,}",
             money.format_usd(r.cost),
         )
+        rows = []
+        for i in range(max(len(label), len(models))):
+            text = [label[i] if i < len(label) else ""]
+            if with_models:
+                text.append(models[i] if i < len(models) else "")
+            rows.append((*text, *(figures if i == 0 else ("",) * len(figures))))
+        return rows
 
-    body = [cells(r) for r in result.rows]
-    if not body:
-        return "No spend in this range" + (
-            " from these sources." if result.selection.sources else "."
-        )
-    total = cells(result.total)
-    total = (total[0], "", *total[2:])
-    widths = [max(len(row[i]) for row in (headers, *body, total)) for i in range(len(headers))]
+    body = [line for r in result.rows for line in lines(r, r.models if with_models else ())]
+    total = lines(result.total, ())
+    widths = [max(len(row[i]) for row in (headers, *body, *total)) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:
         return "  ".join(
-            c.ljust(w) if i < 2 else c.rjust(w)
+            c.ljust(w) if i < text_columns else c.rjust(w)
             for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        )
+        ).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *map(line, body), rule, line(total)])
+    return "\n".join([line(headers), rule, *map(line, body), rule, *map(line, total)])
 
 
 # --- how good the estimates were ------------------------------------------------------------

@@ -55,7 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     _chat_parsers(commands)
     _serve_parsers(commands)
     _prices_parser(commands)
-    _budget_parsers(commands)
     _endpoint_parsers(commands)
     _key_parsers(commands)
     _token_parsers(commands)
@@ -120,17 +119,34 @@ def _ledger_parsers(commands: Any) -> None:
     listing.set_defaults(handler="ledger_commands.list_balances")
 
     report = commands.add_parser(
-        "report", help="spend by day, month, model or conversation (UTC days)"
+        "report",
+        help="spend by day, week, month, model, conversation or billed unit (UTC days)",
     )
-    report.add_argument("--by", choices=[g.value for g in GroupBy], default="day")
+    report.add_argument(
+        "--by",
+        choices=[g.value for g in GroupBy],
+        default="day",
+        help="what each row is (default day; weeks are ISO weeks, Monday to Sunday)",
+    )
     _range_arguments(report)
     _source_argument(report)
     report.add_argument("--json", action="store_true", help="machine-readable output")
     report.set_defaults(handler="ledger_commands.show_report")
 
-    exporter = commands.add_parser("export", help="write transactions to a CSV (or .json) file")
+    exporter = commands.add_parser(
+        "export", help="write transactions, oldest first, to a CSV, Excel (.xlsx) or JSON file"
+    )
     exporter.add_argument(
-        "--out", required=True, type=Path, metavar="FILE.csv", help="a .json name writes JSON"
+        "--out",
+        required=True,
+        type=Path,
+        metavar="FILE.csv",
+        help="the format follows the name: .csv, .xlsx (a workbook) or .json",
+    )
+    exporter.add_argument(
+        "--excel",
+        action="store_true",
+        help="a CSV for Excel: a byte order mark, and times Excel reads as times (UTC)",
     )
     _range_arguments(exporter)
     exporter.add_argument(
@@ -405,37 +421,6 @@ def _token_parsers(commands: Any) -> None:
     revoke.set_defaults(handler="token_commands.revoke_token")
 
 
-def _budget_parsers(commands: Any) -> None:
-    budgets = commands.add_parser(
-        "budgets", help="daily or monthly spending limits: list them, add one, remove one"
-    )
-    actions = budgets.add_subparsers(
-        title="actions", metavar="ACTION", parser_class=_Parser, required=True
-    )
-    listing = actions.add_parser("list", help="each budget and what is spent of it this period")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.set_defaults(handler="budget_commands.list_budgets")
-    add = actions.add_parser(
-        "add",
-        help="a limit per UTC day or calendar month; alerts at 50%%, 80%% and 100%%",
-        description="Add a budget over all spend, or one provider's or one model's. It alerts "
-        "at 50%, 80% and 100%; with --block, requests it covers are refused once it is "
-        "reached.",
-    )
-    add.add_argument("period", choices=["day", "month"], help="per UTC day or calendar month")
-    _amount_arguments(add, required=True)
-    scope = add.add_mutually_exclusive_group()
-    scope.add_argument("--provider", metavar="ID", help="only this endpoint's spend (openai...)")
-    scope.add_argument("--model", metavar="NAME", help="only this model's spend (exact name)")
-    add.add_argument(
-        "--block", action="store_true", help="refuse requests it covers once it is reached"
-    )
-    add.set_defaults(handler="budget_commands.add_budget")
-    remove = actions.add_parser("remove", help="delete a budget (its spend stays on the ledger)")
-    remove.add_argument("id", type=_positive_int, metavar="ID", help="as `budgets list` shows")
-    remove.set_defaults(handler="budget_commands.remove_budget")
-
-
 # --- arguments shared by several commands ---------------------------------------------------
 
 
@@ -451,10 +436,38 @@ def _amount_arguments(parser: argparse.ArgumentParser, *, required: bool) -> Non
 
 
 def _range_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--since`` and ``--until``, inclusive UTC days; a range that ends before it starts is a
+    usage error, whichever is given first."""
     parser.add_argument(
-        "--since", type=_date, metavar="YYYY-MM-DD", help="first day included (UTC)"
+        "--since",
+        type=_date,
+        action=_DayRange,
+        metavar="YYYY-MM-DD",
+        help="first day included (UTC)",
     )
-    parser.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="last day included (UTC)")
+    parser.add_argument(
+        "--until",
+        type=_date,
+        action=_DayRange,
+        metavar="YYYY-MM-DD",
+        help="last day included (UTC)",
+    )
+
+
+class _DayRange(argparse.Action):
+    """Stores ``--since`` or ``--until``, then checks it against the other one if given."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        since, until = getattr(namespace, "since", None), getattr(namespace, "until", None)
+        if since is not None and until is not None and since > until:
+            raise argparse.ArgumentError(None, f"--since {since} is after --until {until}")
 
 
 def _source_argument(parser: argparse.ArgumentParser) -> None:

@@ -65,6 +65,8 @@ class GroupBy(StrEnum):
     """How a spend report (``tallybook report --by``) groups its rows."""
 
     DAY = "day"
+    WEEK = "week"
+    """ISO weeks (Monday to Sunday) of UTC days."""
     MONTH = "month"
     MODEL = "model"
     CONVERSATION = "conversation"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import zipfile
 from pathlib import Path
+
+import openpyxl
 
 from tests.cli.command import tallybook
 
@@ -68,3 +71,42 @@ def test_unwritable_export_path(home: Path, tmp_path: Path) -> None:
     assert result.returncode == 1
     expected = f"tallybook: error: Cannot write {target}: No such file or directory."
     assert result.stderr.strip().splitlines() == [expected]
+
+
+def test_a_range_that_ends_before_it_starts_is_a_usage_error(home: Path) -> None:
+    for command in ("report", "export --out x.csv"):
+        result = tallybook(
+            *command.split(), "--until", "2026-12-01", "--since", "2026-12-05", home=home
+        )
+        assert result.returncode == 2
+        name = command.split()[0]
+        assert result.stderr.splitlines() == [
+            f"tallybook {name}: error: --since 2026-12-05 is after --until 2026-12-01"
+            f" (see tallybook {name} --help)"
+        ]
+    assert not home.exists()  # refused before any ledger was opened
+
+
+def test_export_for_excel_as_a_workbook_and_refusals(home: Path, tmp_path: Path) -> None:
+    assert tallybook("demo-data", "--rows", "300", "--days", "5", home=home).returncode == 0
+    excel = tmp_path / "excel.csv"
+    assert tallybook("export", "--out", str(excel), "--excel", home=home).returncode == 0
+    with excel.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert excel.read_bytes()[:3] == b"\xef\xbb\xbf"
+    times = [row["created_at (UTC)"] for row in rows]
+    assert times == sorted(times) and len(times[0]) == len("2026-12-01 09:44:06")
+    book = tmp_path / "spend.xlsx"
+    assert tallybook("export", "--out", str(book), home=home).returncode == 0
+    assert zipfile.is_zipfile(book)
+    sheet = openpyxl.load_workbook(book).active
+    assert sheet is not None and len(list(sheet.iter_rows())) == 301  # the header, 300 rows
+    for args, message in (
+        (("--out", str(tmp_path / "spend.xls")), "Cannot write .xls files"),
+        (("--out", str(tmp_path / "spend.json"), "--excel"), "cannot be a .json file"),
+    ):
+        refused = tallybook("export", *args, home=home)
+        assert refused.returncode == 1
+        (line,) = refused.stderr.splitlines()
+        assert line.startswith("tallybook: error: ") and message in line
+    assert not (tmp_path / "spend.xls").exists() and not (tmp_path / "spend.json").exists()

@@ -1,19 +1,28 @@
-"""Export of the ledger, one record per transaction, streamed, as CSV or JSON.
+"""Export of the ledger, one record per transaction in time order (``created_at``, then
+``id``), streamed, as CSV, CSV for Excel, an Excel workbook or JSON.
 
 The CSV opens cleanly in a spreadsheet: UTF-8 with a header row, ISO 8601 UTC times, exact
 decimals (``usd`` = ``token_value`` / 1e6, computed on integers), and any text a spreadsheet
-would run as a formula prefixed with an apostrophe (OWASP's advice for CSV injection). JSON has
-the same fields, decimals as strings so no reader rounds them. SQLite formats every cell and
-joins each row into its CSV line or JSON object, so Python mostly hands finished pages to the
-file (close to the ``sqlite3`` shell's own CSV speed). Rows are read a page at a time and
-written as they come, so memory stays flat whatever the ledger's size, and the file appears
-under its name only once it is complete: a cancelled or failed export leaves nothing behind.
+would run as a formula prefixed with an apostrophe (OWASP's advice for CSV injection). The
+Excel flavour adds a UTF-8 byte order mark (without it Excel on Windows reads the file as the
+local code page) and writes times as ``2026-12-01 09:44:06`` in a ``created_at (UTC)`` column,
+which Excel reads as times, not text. The workbook (:mod:`app.core.ledger.workbook`) has typed
+cells. JSON has the same fields with one JSON type per field in every row: amounts
+(``raw_amount``, ``rate``, ``token_value``, ``usd``) are exact decimal strings so no reader
+rounds them, ids are integers (or null), ``estimated`` is a boolean, the rest strings (or null).
+
+SQLite formats every cell and joins each row into its CSV line or JSON object, so Python mostly
+hands finished pages to the file (close to the ``sqlite3`` shell's own CSV speed). Rows are read
+a page at a time and written as they come, so memory stays flat whatever the ledger's size, and
+the file appears under its name only once it is complete: a cancelled or failed export leaves
+nothing behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 from collections.abc import Callable, Generator, Sequence
 from enum import StrEnum
@@ -28,15 +37,18 @@ from sqlalchemy import (
     String,
     bindparam,
     case,
+    cast,
     func,
     literal_column,
     select,
+    tuple_,
     type_coerce,
 )
 from sqlalchemy.orm import Session
 
 from app.core.errors import TallybookError
 from app.core.ledger.selection import Selection
+from app.core.money import credits_to_usd
 from app.core.storage.models import Conversation, Request, Transaction
 
 HEADER = (
@@ -62,20 +74,47 @@ HEADER = (
 asked for, where the reply named another. ``rate_source`` says where each rate came from (the
 price table's version, a user override, a default for an unknown model or unit, the provider's
 own figure); ``usage_notes`` what the provider reported that Tallybook did not understand."""
+EXCEL_HEADER = ("created_at (UTC)", *HEADER[1:])
+"""The Excel CSV's and the workbook's header: their times carry no ``Z`` to say UTC."""
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+_BOM = "\ufeff"
 PAGE_ROWS = 5000
+EXCEL_MAX_ROWS = 1_048_575
+"""Rows an Excel sheet holds below its header."""
 
 
 class Format(StrEnum):
     """File formats of an export."""
 
     CSV = "csv"
+    EXCEL_CSV = "excel-csv"
+    """CSV with a byte order mark and times Excel reads as times."""
+    XLSX = "xlsx"
     JSON = "json"
 
     @classmethod
-    def for_path(cls, path: Path) -> Format:
-        """JSON for a ``.json`` file, CSV otherwise."""
-        return cls.JSON if path.suffix.lower() == ".json" else cls.CSV
+    def for_path(cls, path: Path, *, excel: bool = False) -> Format:
+        """The format a file's name asks for: JSON for ``.json``, a workbook for ``.xlsx``,
+        CSV for ``.csv``, ``.txt`` or no extension (for Excel if ``excel``).
+
+        Raises:
+            TallybookError: another extension (a ``.xls`` or ``.ods`` would be a CSV under a
+                spreadsheet's name), or ``excel`` for a JSON file.
+        """
+        suffix = path.suffix.lower()
+        if suffix in ("", ".csv", ".txt"):
+            return cls.EXCEL_CSV if excel else cls.CSV
+        if suffix == ".xlsx":
+            return cls.XLSX
+        if suffix == ".json" and not excel:
+            return cls.JSON
+        if suffix == ".json":
+            raise TallybookError(
+                "A CSV for Excel cannot be a .json file: name it .csv (or .xlsx for a workbook)."
+            )
+        raise TallybookError(
+            f"Cannot write {suffix} files: name the file .csv, .xlsx (an Excel workbook) or .json."
+        )
 
 
 class ExportCancelled(TallybookError):
@@ -96,27 +135,35 @@ def export(
     """Write the selected transactions to ``target``; returns how many were written.
 
     Args:
-        fmt: CSV or JSON (default: from the file's extension).
+        fmt: the file's format (default: from its extension, :meth:`Format.for_path`).
         progress: called after every page with the rows written so far; returning ``False``
             cancels the export, leaving no file under ``target``.
 
     Raises:
-        TallybookError: the folder is missing or not writable (checked before reading the ledger).
+        TallybookError: an extension Tallybook does not write, or the folder is missing or not
+            writable (both checked before reading the ledger); more rows than an Excel sheet
+            holds, for a workbook.
         ExportCancelled: ``progress`` returned ``False``.
     """
     fmt = fmt or Format.for_path(target)
+    selection = selection or Selection()
     partial = target.with_name(f".{target.name}.partial")
     try:
-        handle = partial.open("w", encoding="utf-8", newline="")
+        handle = partial.open("wb")
     except OSError as error:
         raise TallybookError(f"Cannot write {target}: {error.strerror}.") from None
     try:
         with handle:
-            selection = selection or Selection()
-            if fmt is Format.CSV:
-                written = _write_csv(handle, session, selection, progress)
+            if fmt is Format.XLSX:
+                written = _write_xlsx(handle, session, selection, progress)
             else:
-                written = _write_json(handle, session, selection, progress)
+                with io.TextIOWrapper(handle, encoding="utf-8", newline="") as text:
+                    if fmt is Format.JSON:
+                        written = _write_json(text, session, selection, progress)
+                    else:
+                        written = _write_csv(
+                            text, session, selection, progress, excel=fmt is Format.EXCEL_CSV
+                        )
         partial.replace(target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -125,26 +172,34 @@ def export(
     return written
 
 
-def cells(selection: Selection) -> Select[Any]:
+def cells(selection: Selection, *, excel: bool = False) -> Select[Any]:
     """The CSV's rows as SQL: one column per :data:`HEADER` field, named after it, each cell
-    the text the CSV holds before CSV quoting, in the order the rows were recorded.
+    the text the CSV holds before CSV quoting, in time order (``created_at``, then ``id``).
 
     The benchmark hands this to the ``sqlite3`` shell as its baseline.
     """
-    return _select(_fields(_neutralised), selection)
+    return _select(_fields(_neutralised, excel=excel), selection)
 
 
 def _write_csv(
-    handle: IO[str], session: Session, selection: Selection, progress: Progress | None
+    handle: IO[str],
+    session: Session,
+    selection: Selection,
+    progress: Progress | None,
+    *,
+    excel: bool,
 ) -> int:
     """The header, then the rows: pages of lines SQLite wrote (:func:`_write_lines`) while
     few rows need quotes; from a page where more than a quarter do (a ledger of titles with
     commas), the rest by ``csv.writer`` from their cells, which is then the quicker way.
     """
-    csv.writer(handle).writerow(HEADER)
-    line = func.printf(",".join(["%s"] * len(HEADER)), *_fields(_neutralised))
+    if excel:
+        handle.write(_BOM)
+    csv.writer(handle).writerow(EXCEL_HEADER if excel else HEADER)
+    fields = _fields(_neutralised, excel=excel)
+    line = func.printf(",".join(["%s"] * len(HEADER)), *fields)
     ids: Select[Any] = select(literal_column("value")).select_from(func.json_each(bindparam("ids")))
-    by_id = _select((Transaction.id, *_fields(_neutralised)), Selection())
+    by_id = _select((Transaction.id, *fields), Selection())
     by_id = by_id.where(Transaction.id.in_(ids.scalar_subquery()))  # one parameter, any count
     written, last = 0, None
     with contextlib.closing(_pages(session, _select((Transaction.id, line), selection))) as pages:
@@ -156,11 +211,17 @@ def _write_csv(
                 last = page[-1][0]
                 break
     if last is not None:
-        for page in _pages(session, cells(selection).where(Transaction.id > last)):
+        for page in _pages(session, cells(selection, excel=excel).where(_after(last))):
             csv.writer(handle).writerows(page)
             written += len(page)
             _report(written, progress)
     return written
+
+
+def _after(row_id: int) -> ColumnElement[bool]:
+    """The rows after transaction ``row_id`` in the export's order (time, then id)."""
+    at = select(Transaction.created_at).where(Transaction.id == row_id).scalar_subquery()
+    return tuple_(Transaction.created_at, Transaction.id) > tuple_(at, row_id)
 
 
 def _write_lines(handle: IO[str], session: Session, page: Sequence[Any], by_id: Select[Any]) -> int:
@@ -217,6 +278,27 @@ def _write_json(
     return written
 
 
+def _write_xlsx(
+    handle: IO[bytes], session: Session, selection: Selection, progress: Progress | None
+) -> int:
+    """A workbook of typed cells (openpyxl is imported only for one)."""
+    from app.core.ledger import workbook
+
+    count = select(func.count()).select_from(_select((Transaction.id,), selection).subquery())
+    total = session.scalar(count) or 0
+    if total > EXCEL_MAX_ROWS:
+        raise TallybookError(
+            f"An Excel sheet holds {EXCEL_MAX_ROWS:,} rows and this export has {total:,}: "
+            "export to .csv, or narrow the range."
+        )
+    typed = _select(_typed_fields(), selection).execution_options(yield_per=PAGE_ROWS)
+    pages = (
+        [(*row[:11], credits_to_usd(row[10]), *row[11:]) for row in page]
+        for page in session.execute(typed).partitions()
+    )
+    return workbook.write(handle, EXCEL_HEADER, pages, lambda written: _report(written, progress))
+
+
 def _report(written: int, progress: Progress | None) -> None:
     if progress is not None and not progress(written):
         raise ExportCancelled(f"Export cancelled after {written:,} rows; no file was written.")
@@ -247,14 +329,19 @@ def _select(columns: Sequence[Any], selection: Selection) -> Select[Any]:
         .outerjoin(Conversation, Conversation.id == Transaction.conversation_id)
         .outerjoin(Request, Request.id == Transaction.request_id)
         .where(*selection.transaction_clauses())
-        .order_by(Transaction.id)
+        .order_by(Transaction.created_at, Transaction.id)
     )
 
 
-def _fields(text: Callable[[Any], ColumnElement[str]]) -> list[ColumnElement[Any]]:
-    """The :data:`HEADER` fields, labelled after it, free text passed through ``text``."""
+def _fields(
+    text: Callable[[Any], ColumnElement[str]], *, excel: bool = False
+) -> list[ColumnElement[Any]]:
+    """The :data:`HEADER` fields, labelled after it, free text passed through ``text``; times
+    as ISO 8601 with a ``Z``, or for Excel to the second with a space (``2026-12-01 09:44:06``).
+    """
+    stored = type_coerce(Transaction.created_at, String)  # "2026-12-01 09:44:06.430213"
     columns = (
-        func.replace(type_coerce(Transaction.created_at, String), " ", "T") + "Z",
+        func.substr(stored, 1, 19) if excel else func.replace(stored, " ", "T") + "Z",
         Transaction.conversation_id,
         text(Conversation.title),
         text(Conversation.source),
@@ -275,6 +362,29 @@ def _fields(text: Callable[[Any], ColumnElement[str]]) -> list[ColumnElement[Any
     return [column.label(label) for label, column in zip(HEADER, columns, strict=True)]
 
 
+def _typed_fields() -> tuple[Any, ...]:
+    """The :data:`HEADER` fields but ``usd`` as SQLAlchemy reads them: datetimes, ints,
+    exact Decimals, a bool, text (the workbook's cells)."""
+    return (
+        Transaction.created_at,
+        Transaction.conversation_id,
+        Conversation.title,
+        Conversation.source,
+        Transaction.message_id,
+        Transaction.provider,
+        Transaction.model,
+        Transaction.token_type,
+        Transaction.raw_amount,
+        Transaction.rate,
+        Transaction.token_value,
+        Transaction.context,
+        Transaction.estimated,
+        Transaction.rate_source,
+        Request.requested_model,
+        Request.usage_notes,
+    )
+
+
 def _json_object(fields: Sequence[ColumnElement[Any]]) -> ColumnElement[str]:
     """One JSON object per row, built by SQLite: the same fields, ``estimated`` a boolean."""
     pairs: list[Any] = []
@@ -292,7 +402,8 @@ def _decimal_text(column: Any, decimals: int) -> ColumnElement[str]:
     signed = case((value < 0, "-"), else_="") + func.rtrim(
         func.printf(f"%d.%0{decimals}d", whole, fraction), "0"
     )
-    return case((value % scale == 0, type_coerce(value.op("/")(scale), String)), else_=signed)
+    # CAST, not type_coerce: a whole number is text too, so JSON has one type per field.
+    return case((value % scale == 0, cast(value.op("/")(scale), String)), else_=signed)
 
 
 def _neutralised(column: Any) -> ColumnElement[str]:

@@ -1,7 +1,8 @@
-"""Spend summaries by day, month, model, conversation or unit (``tallybook report``), and how
-far Tallybook's counts and prices were from what the providers reported.
+"""Spend summaries by day, week, month, model, conversation or unit (``tallybook report``), and
+how far Tallybook's counts and prices were from what the providers reported.
 
-Days and months are UTC calendar days, the same clock the ledger and the CSV export use.
+Days and months are UTC calendar days, the same clock the ledger and the CSV export use; weeks
+are ISO 8601 weeks of those days (Monday to Sunday, keyed ``2026-W49``).
 Only spending rows count; top-ups and refills are not spend. Spend is read through
 :mod:`app.core.ledger.spend`, as the dashboard reads it (that module says which table answers
 which selection, and why spend outside any conversation counts under no source).
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -89,11 +90,11 @@ def build_report(session: Session, group_by: GroupBy, selection: Selection | Non
     selection = selection or Selection()
     by, key_of = _GROUPINGS[group_by]
     found = spend.rows(session, selection, by)
-    if group_by is GroupBy.MONTH:
-        months: dict[str, list[SpendRow]] = {}
+    if group_by in (GroupBy.WEEK, GroupBy.MONTH):
+        periods: dict[str, list[SpendRow]] = {}
         for row in found:
-            months.setdefault(key_of(row), []).append(row)
-        rows = [_month(month, days) for month, days in months.items()]
+            periods.setdefault(key_of(row), []).append(row)
+        rows = [_period(group_by, key, days) for key, days in periods.items()]
     else:  # the reader's rows are the groups
         rows = [_row(key_of(row), _label(group_by, key_of(row), row), row) for row in found]
     whole = not selection.sources and selection.conversation_id is None
@@ -111,19 +112,39 @@ def build_report(session: Session, group_by: GroupBy, selection: Selection | Non
 
 _GROUPINGS: dict[GroupBy, tuple[tuple[By, ...], Callable[[SpendRow], str]]] = {
     GroupBy.DAY: ((By.DAY,), lambda row: str(row.day)),
+    GroupBy.WEEK: ((By.DAY,), lambda row: _iso_week(row.day)),
     GroupBy.MONTH: ((By.DAY,), lambda row: str(row.day)[:7]),
     GroupBy.MODEL: ((By.MODEL,), lambda row: row.model),
     GroupBy.CONVERSATION: ((By.CONVERSATION,), lambda row: str(row.conversation_id)),
     GroupBy.UNIT: ((By.UNIT,), lambda row: row.token_type),
 }
 """What each grouping asks the reader for, and the report's key of each row it gets back
-(months are summed here from days)."""
+(weeks and months are summed here from days)."""
+
+
+def _iso_week(day: date | None) -> str:
+    """``2026-W49``: the ISO year and week of a day (a week's days share them)."""
+    assert day is not None  # grouped by day
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _week_label(key: str) -> str:
+    """``2026-W49 (Nov 30 - Dec 6)``: the week and its Monday to Sunday."""
+    monday = date.fromisoformat(f"{key}-1")
+    sunday = monday + timedelta(days=6)
+    end = f"{_MONTHS[sunday.month]} {sunday.day}" if sunday.month != monday.month else sunday.day
+    return f"{key} ({_MONTHS[monday.month]} {monday.day} - {end})"
+
+
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+"""English month names, whatever the locale (the rest of the report is English too)."""
 
 
 def _label(group_by: GroupBy, key: str, row: SpendRow) -> str:
     """A row's words: a conversation's title, a unit's name (with its count if not tokens)."""
     if group_by is GroupBy.CONVERSATION:
-        return row.title or ""
+        return row.title or f"(untitled #{key})"
     if group_by is GroupBy.UNIT:
         label = label_of(key)
         return (
@@ -145,11 +166,11 @@ def _row(key: str, label: str, row: SpendRow) -> ReportRow:
     )
 
 
-def _month(month: str, days: list[SpendRow]) -> ReportRow:
-    """A month's row, summed from its days' (a year is a few hundred of them)."""
+def _period(group_by: GroupBy, key: str, days: list[SpendRow]) -> ReportRow:
+    """A week's or a month's row, summed from its days' (a year is a few hundred of them)."""
     return ReportRow(
-        key=month,
-        label=month,
+        key=key,
+        label=_week_label(key) if group_by is GroupBy.WEEK else key,
         models=tuple(sorted({model for day in days for model in day.models})),
         input_tokens=sum(day.input_tokens for day in days),
         output_tokens=sum(day.output_tokens for day in days),

@@ -1,7 +1,8 @@
 """Exporting transactions from the app: a file dialog, a background job and its progress dialog.
 
-The writing itself is :func:`app.core.ledger.export.export` (the same CSV as
-``tallybook export``, or JSON), run on the context's stream threads so a long export never
+The writing itself is :func:`app.core.ledger.export.export` (the same files as
+``tallybook export``: CSV, CSV for Excel, an Excel workbook or JSON, the user picks the type in
+the file dialog), run on the context's stream threads so a long export never
 holds up the database thread the other views read through. The core writes to a hidden
 partial file and renames it at the end, so Cancel (or a failure) leaves nothing under the
 chosen name.
@@ -10,6 +11,7 @@ chosen name.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -31,7 +33,23 @@ from app.ui.context import AppContext
 from app.ui.errors import describe
 
 CSV_FILTER = "CSV spreadsheet (*.csv)"
+EXCEL_CSV_FILTER = "CSV for Excel (*.csv)"
+"""A byte order mark, and times Excel reads as times (UTC, to the second)."""
+XLSX_FILTER = "Excel workbook (*.xlsx)"
 JSON_FILTER = "JSON (*.json)"
+_FORMATS = {
+    CSV_FILTER: Format.CSV,
+    EXCEL_CSV_FILTER: Format.EXCEL_CSV,
+    XLSX_FILTER: Format.XLSX,
+    JSON_FILTER: Format.JSON,
+}
+"""The file dialog's types, in its order, and the format each writes."""
+_SUFFIXES = {
+    Format.CSV: ".csv",
+    Format.EXCEL_CSV: ".csv",
+    Format.XLSX: ".xlsx",
+    Format.JSON: ".json",
+}
 _STATUS_MS = 10_000
 _running: set[ExportJob] = set()
 """Jobs still writing: kept alive here until their last signal, whoever started them."""
@@ -64,12 +82,15 @@ class ExportJob(QObject):
         target: Path,
         selection: Selection | None = None,
         parent: QObject | None = None,
+        *,
+        fmt: Format | None = None,
     ) -> None:
         super().__init__(parent)
         self.context = context
         self.target = target
         self.selection = selection or Selection()
-        self.format = Format.for_path(target)
+        self.format = fmt
+        """``None``: from the target's extension (an unknown one fails the job, saying why)."""
         self.written: int | None = None
         """Rows in the finished file (``None`` until it is finished)."""
         self._cancel = threading.Event()
@@ -202,47 +223,73 @@ class ExportProgress(QObject):
 
 
 def start_export(
-    context: AppContext, target: Path, selection: Selection | None, parent: QWidget
+    context: AppContext,
+    target: Path,
+    selection: Selection | None,
+    parent: QWidget,
+    fmt: Format | None = None,
 ) -> ExportJob:
-    """Export ``selection`` (everything when ``None``) to ``target`` with a progress dialog.
+    """Export ``selection`` (everything when ``None``) to ``target`` with a progress dialog,
+    as ``fmt`` (default: from the target's extension).
 
     Returns the running job; its signals say how it ended.
     """
-    job = ExportJob(context, target, selection)
+    job = ExportJob(context, target, selection, fmt=fmt)
     ExportProgress(job, parent)
     job.start()
     return job
 
 
-def ask_export_target(parent: QWidget, stem: str = "tallybook-transactions") -> Path | None:
-    """Ask where to write; the format follows the chosen file type (CSV or JSON).
+@dataclass(frozen=True)
+class ExportChoice:
+    """Where the user asked to export to, and as what."""
+
+    path: Path
+    format: Format
+
+
+def ask_export(parent: QWidget, stem: str = "tallybook-transactions") -> ExportChoice | None:
+    """Ask where to write and as which type: CSV, CSV for Excel, Excel workbook or JSON.
 
     Returns ``None`` when the user cancels. A name typed without an extension gets the one of
-    the selected file type.
+    the selected file type; a ``.csv`` name with "CSV for Excel" selected gets that flavour.
     """
+    return _ask(parent, stem, tuple(_FORMATS))
+
+
+def ask_export_target(parent: QWidget, stem: str = "tallybook-transactions") -> Path | None:
+    """:func:`ask_export` for a caller that passes on only a path: the types a name says
+    (CSV, Excel workbook, JSON), not CSV for Excel."""
+    choice = _ask(parent, stem, (CSV_FILTER, XLSX_FILTER, JSON_FILTER))
+    return None if choice is None else choice.path
+
+
+def _ask(parent: QWidget, stem: str, filters: tuple[str, ...]) -> ExportChoice | None:
     folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
     suggested = Path(folder or Path.home()) / f"{stem}-{date.today().isoformat()}.csv"
     chosen, file_type = QFileDialog.getSaveFileName(
-        parent, "Export transactions", str(suggested), f"{CSV_FILTER};;{JSON_FILTER}", CSV_FILTER
+        parent, "Export transactions", str(suggested), ";;".join(filters), CSV_FILTER
     )
     if not chosen:
         return None
+    picked = _FORMATS.get(file_type, Format.CSV)
     target = Path(chosen)
-    if target.suffix.lower() not in (".csv", ".json"):
-        target = target.with_name(target.name + (".json" if file_type == JSON_FILTER else ".csv"))
-    return target
+    if target.suffix.lower() not in (".csv", ".xlsx", ".json"):
+        target = target.with_name(target.name + _SUFFIXES[picked])
+    excel = picked is Format.EXCEL_CSV and target.suffix.lower() == ".csv"
+    return ExportChoice(target, Format.for_path(target, excel=excel))
 
 
 def run_export(
     context: AppContext, parent: QWidget, selection: Selection | None = None
 ) -> ExportJob | None:
-    """Ask for a file, then export ``selection`` (everything when ``None``) to it."""
-    target = ask_export_target(parent)
-    if target is None:
+    """Ask for a file and a type, then export ``selection`` (everything when ``None``) to it."""
+    choice = ask_export(parent)
+    if choice is None:
         return None
-    return start_export(context, target, selection, parent)
+    return start_export(context, choice.path, selection, parent, choice.format)
 
 
 def export_all(context: AppContext, parent: QWidget) -> None:
-    """File > Export…: every transaction, to a CSV or JSON file the user picks."""
+    """File > Export…: every transaction, to a file of the type the user picks."""
     run_export(context, parent, None)

@@ -96,3 +96,27 @@ def test_estimate_accuracy_per_model_and_method(db: Database) -> None:
     assert (row.model, row.method, row.requests) == ("claude-x", "o200k_base x1.2", 3)
     assert round(row.mean_gap_percent, 6) == 10.0
     assert row.worst_gap_percent == 30.0
+
+
+def test_report_by_week_sums_iso_weeks_of_utc_days(db: Database) -> None:
+    """2026-01-01 is a Thursday: its ISO week began on Monday 2025-12-29."""
+    with db.write() as session:
+        for moment in (
+            datetime(2025, 12, 29, 0, 0),  # Monday of 2026-W01
+            datetime(2026, 1, 4, 23, 59),  # its Sunday
+            datetime(2026, 1, 5, 0, 0),  # Monday of 2026-W02
+            datetime(2026, 3, 30, 12),  # 2026-W14, March into April
+        ):
+            entries.spend_tokens(session, spend(1000, 100), now=moment)
+    with db.read() as session:
+        weeks = build_report(session, GroupBy.WEEK)
+        days = build_report(session, GroupBy.DAY)
+    assert [(r.key, r.label) for r in weeks.rows] == [
+        ("2026-W01", "2026-W01 (Dec 29 - Jan 4)"),
+        ("2026-W02", "2026-W02 (Jan 5 - 11)"),
+        ("2026-W14", "2026-W14 (Mar 30 - Apr 5)"),
+    ]
+    assert weeks.rows[0].cost == 2 * days.rows[0].cost
+    assert weeks.rows[0].input_tokens == 2000
+    assert weeks.rows[0].models == ("test-model",)
+    assert weeks.total.cost == days.total.cost
