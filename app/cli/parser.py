@@ -422,37 +422,6 @@ def _token_parsers(commands: Any) -> None:
     revoke.set_defaults(handler="token_commands.revoke_token")
 
 
-def _budget_parsers(commands: Any) -> None:
-    budgets = commands.add_parser(
-        "budgets", help="daily or monthly spending limits: list them, add one, remove one"
-    )
-    actions = budgets.add_subparsers(
-        title="actions", metavar="ACTION", parser_class=_Parser, required=True
-    )
-    listing = actions.add_parser("list", help="each budget and what is spent of it this period")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.set_defaults(handler="budget_commands.list_budgets")
-    add = actions.add_parser(
-        "add",
-        help="a limit per UTC day or calendar month; alerts at 50%%, 80%% and 100%%",
-        description="Add a budget over all spend, or one provider's or one model's. It alerts "
-        "at 50%, 80% and 100%; with --block, requests it covers are refused once it is "
-        "reached.",
-    )
-    add.add_argument("period", choices=["day", "month"], help="per UTC day or calendar month")
-    _amount_arguments(add, required=True)
-    scope = add.add_mutually_exclusive_group()
-    scope.add_argument("--provider", metavar="ID", help="only this endpoint's spend (openai...)")
-    scope.add_argument("--model", metavar="NAME", help="only this model's spend (exact name)")
-    add.add_argument(
-        "--block", action="store_true", help="refuse requests it covers once it is reached"
-    )
-    add.set_defaults(handler="budget_commands.add_budget")
-    remove = actions.add_parser("remove", help="delete a budget (its spend stays on the ledger)")
-    remove.add_argument("id", type=_positive_int, metavar="ID", help="as `budgets list` shows")
-    remove.set_defaults(handler="budget_commands.remove_budget")
-
-
 # --- arguments shared by several commands ---------------------------------------------------
 
 
