@@ -7,7 +7,6 @@ The main window shows :class:`TransactionsView` and calls :func:`export_all` fro
 from app.ui.transactions.export import (
     ExportJob,
     ExportProgress,
-    ask_export_target,
     export_all,
     run_export,
     start_export,
@@ -23,7 +22,6 @@ __all__ = [
     "RowRole",
     "TransactionTableModel",
     "TransactionsView",
-    "ask_export_target",
     "export_all",
     "run_export",
     "start_export",

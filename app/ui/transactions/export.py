@@ -254,21 +254,10 @@ def ask_export(parent: QWidget, stem: str = "tallybook-transactions") -> ExportC
     Returns ``None`` when the user cancels. A name typed without an extension gets the one of
     the selected file type; a ``.csv`` name with "CSV for Excel" selected gets that flavour.
     """
-    return _ask(parent, stem, tuple(_FORMATS))
-
-
-def ask_export_target(parent: QWidget, stem: str = "tallybook-transactions") -> Path | None:
-    """:func:`ask_export` for a caller that passes on only a path: the types a name says
-    (CSV, Excel workbook, JSON), not CSV for Excel."""
-    choice = _ask(parent, stem, (CSV_FILTER, XLSX_FILTER, JSON_FILTER))
-    return None if choice is None else choice.path
-
-
-def _ask(parent: QWidget, stem: str, filters: tuple[str, ...]) -> ExportChoice | None:
     folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
     suggested = Path(folder or Path.home()) / f"{stem}-{date.today().isoformat()}.csv"
     chosen, file_type = QFileDialog.getSaveFileName(
-        parent, "Export transactions", str(suggested), ";;".join(filters), CSV_FILTER
+        parent, "Export transactions", str(suggested), ";;".join(_FORMATS), CSV_FILTER
     )
     if not chosen:
         return None

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from app.core import money
 from app.core.ledger import spend
 from app.core.ledger.browse import Row, Totals
+from app.core.ledger.export import Format
 from app.core.ledger.request_rows import RequestRow
 from app.core.ledger.selection import Selection
 from app.core.ledger.spend import FilterChoices
@@ -47,7 +48,7 @@ from app.ui.live import ChangeThrottle
 from app.ui.operations import LatestLoad
 from app.ui.transactions import requests_table
 from app.ui.transactions.detail import LedgerRowsPane
-from app.ui.transactions.export import ExportJob, ask_export_target, start_export
+from app.ui.transactions.export import ExportJob, ask_export, start_export
 from app.ui.transactions.filters import FilterBar
 from app.ui.transactions.paging import PagedTableModel
 from app.ui.transactions.requests_table import RequestTableModel
@@ -174,15 +175,17 @@ class TransactionsView(QWidget):
         return self.model.filter
 
     def export(self) -> None:
-        """Ask for a file (CSV or JSON), then export the current filter to it."""
-        target = ask_export_target(self)
-        if target is not None:
-            self.start_export(target)
+        """Ask for a file and a type (CSV, CSV for Excel, workbook, JSON), then export the
+        current filter to it."""
+        choice = ask_export(self)
+        if choice is not None:
+            self.start_export(choice.path, choice.format)
 
-    def start_export(self, target: Path) -> ExportJob:
-        """Export the current filter to ``target`` with a progress dialog; the running job."""
+    def start_export(self, target: Path, fmt: Format | None = None) -> ExportJob:
+        """Export the current filter to ``target`` (as ``fmt``, else as its name says) with a
+        progress dialog; the running job."""
         self.message.clear()
-        job = start_export(self._context, target, self.current_filter(), self)
+        job = start_export(self._context, target, self.current_filter(), self, fmt)
         job.finished.connect(lambda written: self._on_job_finished(target, written))
         job.cancelled.connect(self._on_job_cancelled)
         return job
