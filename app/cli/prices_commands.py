@@ -25,9 +25,9 @@ def show_rates(args: argparse.Namespace, db: Database) -> int:
     for adjustment in rates.adjustments:
         name = f"{adjustment.reason}:{token_type_of(adjustment.usage_key)}"
         print(f"  {name:<20}{adjustment.delta:+f}")
-    window = f"{limits.context_window:,}" if limits.context_window else "unknown"
-    output = f"{limits.max_output:,}" if limits.max_output else "unknown"
-    print(f"context window {window} tokens, longest reply {output} tokens")
+    window = f"{limits.context_window:,} tokens" if limits.context_window else "unknown"
+    output = f"{limits.max_output:,} tokens" if limits.max_output else "unknown"
+    print(f"context window {window}, longest reply {output}")
     return 0
 
 

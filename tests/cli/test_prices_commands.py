@@ -13,8 +13,10 @@ def test_prices_show_set_and_unset(home: Path) -> None:
     assert tallybook("prices", "set", "gpt-4o", "--prompt", "2.4", home=home).returncode == 0
     assert "user override" in tallybook("prices", "show", "gpt-4o", home=home).stdout
     assert "Removed" in tallybook("prices", "unset", "gpt-4o", home=home).stdout
+    assert "context window 128,000 tokens" in shown.stdout
     unknown = tallybook("prices", "show", "my-llama", home=home)
     assert "FLAGGED" in unknown.stdout
+    assert "context window unknown, longest reply unknown" in unknown.stdout
 
 
 def test_a_rate_above_a_million_dollars_per_million_tokens_is_refused(home: Path) -> None:
