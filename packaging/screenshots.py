@@ -114,7 +114,7 @@ def main() -> None:
         window = MainWindow(
             context, QSettings(str(Path(folder) / "ui.ini"), QSettings.Format.IniFormat)
         )
-        window.resize(1320, 820)
+        window.resize(1280, 800)  # the size the dashboard is laid out to fit
         window.show()
         workspace = window.workspace
         workspace.chat.set_selection("demo", "gpt-4o-mini")
