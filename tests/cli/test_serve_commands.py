@@ -178,7 +178,8 @@ def test_endpoint_tokens_add_list_and_revoke(
     assert status == 0 and "not shown again" in err
     token = token.strip()
     assert token.startswith("tb-tool-") and "\n" not in token  # alone on stdout, for $(...)
-    assert _chat(server, token).status_code == 200
+    answer = _chat(server, token)
+    assert answer.status_code == 200, answer.text
     assert [done.source for done in settled] == ["nightly-report.py"]  # not openai-python
 
     status, table, _ = run("endpoint-tokens", "list")

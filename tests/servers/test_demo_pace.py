@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.core.providers import registry
 from app.servers.emulator.demo import HUMAN_PACE, PACE_VARIABLE, OfflineDemo, demo_pace
 
 
@@ -23,9 +24,10 @@ def test_the_demo_pace_is_human_unless_set(
 
 def test_the_demo_server_streams_at_that_pace(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(PACE_VARIABLE, raising=False)
-    demo = OfflineDemo()
+    demo = OfflineDemo()  # never offered to the registry: the session's demo stays the one used
     try:
         demo.url()  # starts it
         assert demo._server is not None and demo._server.chunk_delay == HUMAN_PACE
     finally:
         demo.close()
+    assert registry.demo_url().startswith("http://127.0.0.1:")  # the session's demo stays

@@ -41,6 +41,7 @@ class OfflineDemo:
         self._lock = threading.Lock()
         self._server: Emulator | None = None
         self._replaced: Callable[[], str] | None = None
+        self._offered = False
 
     def url(self) -> str:
         """The demo's base URL, starting it if it is not running yet."""
@@ -55,12 +56,15 @@ class OfflineDemo:
     def open(self) -> OfflineDemo:
         """Offer the demo to the registry (it starts when first asked for)."""
         self._replaced = registry.use_demo(self.url)
+        self._offered = True
         return self
 
     def close(self) -> None:
-        """Withdraw the demo (the one it replaced, if any, is offered again) and stop its
-        server, if it ran."""
-        registry.use_demo(self._replaced)
+        """Withdraw the demo, if it was offered (the one it replaced, if any, is offered
+        again), and stop its server, if it ran."""
+        if self._offered:
+            registry.use_demo(self._replaced)
+            self._offered = False
         with self._lock:
             if self._server is not None:
                 self._server.stop()
