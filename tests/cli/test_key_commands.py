@@ -229,12 +229,12 @@ def test_without_a_key_store_it_says_where_keys_can_come_from(
     run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     keyring.set_keyring(fail.Keyring())
-    status, _, err = run("keys", "set", "openai", stdin="sk-never-0123456789abcdef")
+    status, _, err = run("keys", "set", "openai", stdin="sk-test-never-0123456789abcdef")
     assert status == 1
     assert "No OS key store is available" in err
     assert "For OpenAI, set $OPENAI_API_KEY." in err
-    assert "sk-never" not in err
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-fromenv-0123456789abcdef")
+    assert "sk-test-never" not in err
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-fromenv-0123456789abcdef")
     status, out, _ = run("keys", "list")
     assert status == 0
     assert "From $OPENAI_API_KEY …cdef" in out

@@ -70,7 +70,7 @@ def test_without_a_key_store_test_is_offered_only_where_there_is_a_key(
     open_keys: Callable[[], KeysDialog], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     keyring.set_keyring(fail.Keyring())
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-fromenv-0123456789abcdef")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-ant-fromenv-0123456789abcdef")
     dialog = open_keys()
     openai = dialog.rows["openai"]
     assert not openai.enter_button.isEnabled()
