@@ -74,6 +74,7 @@ TABLE_KINDS: dict[str, Changes] = {
     "alert_log": LEDGER,
     "conversations": CONVERSATIONS,
     "messages": CONVERSATIONS,
+    "attachments": CONVERSATIONS,
     "settings": SETTINGS,
     "price_overrides": SETTINGS,
     "budgets": SETTINGS,

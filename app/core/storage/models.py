@@ -11,7 +11,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Dialect, ForeignKey, Index, String, Text, false, true
+from sqlalchemy import (
+    BigInteger,
+    Dialect,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    false,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -63,6 +73,9 @@ class Conversation(Base):
     source: Mapped[str] = mapped_column(Text, default="chat", server_default="chat")
     """``chat`` (:data:`app.core.conversations.CHAT_SOURCE`) for the chat window's own, else the
     name of the tool that called the local endpoint; a tool's conversation holds no messages."""
+    model_settings: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """JSON of the settings chosen for this conversation (temperature, max output, reasoning
+    effort, thinking budget); empty for the provider's defaults."""
 
 
 class Message(Base):
@@ -92,6 +105,21 @@ class Message(Base):
     model: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
+
+
+class Attachment(Base):
+    """A file the user added to a message (an image or a PDF), kept with it as written."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (Index("ix_attachments_message", "message_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    position: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Its place among the message's attachments, in the order they were added."""
+    name: Mapped[str] = mapped_column(Text)
+    media_type: Mapped[str] = mapped_column(String(100))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Request(Base):
