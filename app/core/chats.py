@@ -91,6 +91,7 @@ class Turn:
     _created: bool = field(default=False, init=False, repr=False)
     _prompt_id: MessageId | None = field(default=None, init=False, repr=False)
     _forked: list[MessageId] = field(default_factory=list, init=False, repr=False)
+    _last_use: conversations.LastUse | None = field(default=None, init=False, repr=False)
 
     def opened(self, session: Session, request: ChatRequest, now: datetime) -> Filed:
         """File the request: the conversation (if new), the user's message, the empty reply."""
@@ -106,6 +107,7 @@ class Turn:
             ).id
             self._created = True
         else:
+            self._last_use = conversations.last_use(session, conversation_id)
             conversations.configure_conversation(
                 session, conversation_id, provider=request.endpoint, model=request.model
             )
@@ -133,10 +135,13 @@ class Turn:
         return self._prompt_id
 
     def abandoned(self, session: Session) -> None:
-        """No reply came: the conversation is as it was before (or gone, if it was new)."""
+        """No reply came: the conversation is as it was before, in its place in the list and on
+        its last model (or gone, if it was new)."""
         assert self.filed is not None and self.filed.conversation_id is not None
         if self._created:
             conversations.delete_conversation(session, self.filed.conversation_id)
+        if self._last_use is not None:
+            conversations.put_last_use(session, self.filed.conversation_id, self._last_use)
         if self.filed.message_id is not None:
             conversations.delete_message(session, self.filed.message_id)
         if self._prompt_id is not None:

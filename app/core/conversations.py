@@ -640,6 +640,36 @@ def delete_conversation(session: Session, conversation_id: int) -> None:
     )
 
 
+@dataclass(frozen=True)
+class LastUse:
+    """When a conversation was last used, and with what: what a send changes (it moves the
+    conversation to the top of the list and makes its model the one it reopens on), and what a
+    send that got no reply puts back (:func:`put_last_use`)."""
+
+    updated_at: datetime
+    provider: str | None
+    model: str | None
+
+
+def last_use(session: Session, conversation_id: int) -> LastUse | None:
+    """The conversation's :class:`LastUse` (``None``: there is no such conversation)."""
+    row = session.execute(
+        select(Conversation.updated_at, Conversation.provider, Conversation.model).where(
+            Conversation.id == conversation_id
+        )
+    ).one_or_none()
+    return None if row is None else LastUse(*row)
+
+
+def put_last_use(session: Session, conversation_id: int, used: LastUse) -> None:
+    """Give a conversation back its place in the list and its last model."""
+    session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id)
+        .values(updated_at=used.updated_at, provider=used.provider, model=used.model)
+    )
+
+
 def configure_conversation(
     session: Session,
     conversation_id: int,
