@@ -20,12 +20,14 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     tuple_,
     update,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from app.core.clock import utcnow
 from app.core.errors import ConversationNotFound
@@ -348,6 +350,9 @@ class ConversationSummary:
     updated_at: datetime
     cost: Decimal
     source: str = CHAT_SOURCE
+    snippet: str = ""
+    """Under a search, the text around the first match in its messages, on one line ("": no
+    message matched, the title did)."""
 
     @property
     def position(self) -> ListPosition:
@@ -442,6 +447,10 @@ CHOICES_LIMIT = 50
 
 ListPosition = tuple[datetime, int]
 """A row's place in the list's order: ``(updated_at, id)``, both descending."""
+SNIPPET_LEAD = 24
+"""Characters of a message a search's snippet shows before the match (a few words)."""
+SNIPPET_LENGTH = 160
+"""Characters a snippet is read with: more than a row shows, never a whole long message."""
 
 
 def list_conversations(
@@ -457,18 +466,21 @@ def list_conversations(
     Only the chat window's own by default (a tool's conversation has no messages to open);
     ``source=None`` lists every source's. A page is ``limit`` rows after the position ``after``
     (keyset paging: the next page starts from the last row's :attr:`ConversationSummary.position`,
-    so no page re-reads the ones before it).
+    so no page re-reads the ones before it). Under a search each row has its
+    :attr:`~ConversationSummary.snippet`, read by the same statement.
     """
     statement = listing(search, source=source, after=after)
     if limit is not None:
         statement = statement.limit(limit)
     return [
-        ConversationSummary(row_id, title, model, updated, Decimal(total), row_source)
-        for row_id, title, model, updated, total, row_source in session.execute(statement)
+        ConversationSummary(
+            row_id, title, model, updated, Decimal(total), row_source, _one_line(snippet)
+        )
+        for row_id, title, model, updated, total, row_source, snippet in session.execute(statement)
     ]
 
 
-Listing = Select[int, str, str | None, datetime, Decimal, str]
+Listing = Select[int, str, str | None, datetime, Decimal, str, str | None]
 
 
 def listing(
@@ -477,7 +489,8 @@ def listing(
     """The statement :func:`list_conversations` runs.
 
     For one source the rows come in the order of ``ix_conversations_recent`` (no sort), and
-    each cost is an indexed lookup, so a page costs its own rows only.
+    each cost is an indexed lookup, so a page costs its own rows only. So is a search's snippet:
+    it is read for the rows returned only, each from its own conversation's messages.
     """
     cost = (
         select(func.coalesce(-func.sum(ConversationDay.value), 0))
@@ -492,6 +505,7 @@ def listing(
             Conversation.updated_at,
             cost,
             Conversation.source,
+            _snippet(search) if search.strip() else null(),
         )
         .where(Conversation.deleted_at.is_(None))
         .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
@@ -516,6 +530,39 @@ def listing(
             or_(Conversation.title.ilike(pattern, escape="\\"), Conversation.id.in_(text_matches))
         )
     return statement
+
+
+def _snippet(search: str) -> ScalarSelect[str | None]:
+    """The first matching message's text from a little before the match, "…" in front where it
+    was cut: a correlated subquery, so only the rows a page returns look for it.
+
+    ``instr`` over ``lower`` finds what ``ilike`` matched (both fold ASCII letters only).
+    """
+    found = func.instr(func.lower(Message.content), func.lower(literal(search.strip())))
+    start = func.max(found - SNIPPET_LEAD, 1)
+    text = func.substr(Message.content, start, SNIPPET_LENGTH)
+    return (
+        select(case((start > 1, literal("…") + text), else_=text))
+        .where(
+            Message.conversation_id == Conversation.id,
+            _shown(),
+            Message.content.ilike(_pattern(search), escape="\\"),
+        )
+        .order_by(Message.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _one_line(snippet: str | None) -> str:
+    """A snippet as a row shows it: one line, and from a word's start where it was cut."""
+    if not snippet:
+        return ""
+    if snippet.startswith("…"):  # the match follows SNIPPET_LEAD characters of the text
+        lead = snippet[1 : SNIPPET_LEAD + 1].split(maxsplit=1)
+        if len(lead) == 2:
+            snippet = "…" + lead[1] + snippet[SNIPPET_LEAD + 1 :]
+    return " ".join(snippet.split())
 
 
 def find_by_title(

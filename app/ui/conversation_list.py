@@ -6,6 +6,7 @@ as fast as 50; a search runs in the database and a newer one drops an older one'
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QKeySequence, QPainter, QPalette
+from PySide6.QtGui import QAction, QColor, QFont, QFontMetrics, QKeySequence, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QInputDialog,
@@ -116,7 +117,8 @@ class ConversationListModel(QAbstractListModel):
             return row.title
         if role == Qt.ItemDataRole.ToolTipRole:
             cost = money.format_usd_exact(row.cost)
-            return f"{row.title}\n{cost} · {row.model or 'no model yet'}"
+            matched = f"\n{row.snippet}" if row.snippet else ""
+            return f"{row.title}{matched}\n{cost} · {row.model or 'no model yet'}"
         if role == SummaryRole:
             return row
         return None
@@ -186,7 +188,15 @@ class ConversationListModel(QAbstractListModel):
 
 
 class _ConversationDelegate(QStyledItemDelegate):
-    """Title on the left, cost on the right, the model underneath in the muted text colour."""
+    """Title on the left, cost on the right, the model underneath in the muted text colour.
+
+    Under a search, what matched is in bold: in the title, and in the snippet of the message
+    text that replaces the model line when the text matched (why the conversation is listed).
+    """
+
+    def __init__(self, model: ConversationListModel, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._model = model
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
         summary: ConversationSummary | None = index.data(SummaryRole)
@@ -206,30 +216,71 @@ class _ConversationDelegate(QStyledItemDelegate):
         line = option.fontMetrics.height()
         cost = money.format_usd(summary.cost)
         cost_width = option.fontMetrics.horizontalAdvance(cost) + 8
+        search = self._model.search.strip()
+        ink = option.palette.color(group)
         painter.save()
-        painter.setPen(option.palette.color(group))
         title_rect = QRect(rect.left(), rect.top(), rect.width() - cost_width, line)
-        title = option.fontMetrics.elidedText(
-            summary.title, Qt.TextElideMode.ElideRight, title_rect.width()
-        )
-        painter.drawText(
-            title_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title
-        )
+        _draw_marked(painter, title_rect, summary.title, search, option.font, ink, ink)
+        painter.setPen(ink)
         painter.drawText(
             QRect(rect.right() - cost_width, rect.top(), cost_width, line),
             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
             cost,
         )
-        painter.setPen(option.palette.color(muted))
-        painter.drawText(
-            QRect(rect.left(), rect.top() + line + 2, rect.width(), line),
-            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-            f"{summary.model or ''}  ·  {summary.updated_at:%d %b %H:%M}",
-        )
+        second = QRect(rect.left(), rect.top() + line + 2, rect.width(), line)
+        below = f"{summary.model or ''}  ·  {summary.updated_at:%d %b %H:%M}"
+        text = summary.snippet or below
+        _draw_marked(painter, second, text, search, option.font, option.palette.color(muted), ink)
         painter.restore()
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:  # noqa: N802 (Qt API)
         return QSize(200, option.fontMetrics.height() * 2 + 14)
+
+
+def marked_runs(text: str, search: str) -> list[tuple[str, bool]]:
+    """``text`` cut into runs, each saying whether it is an occurrence of ``search`` (in any
+    case): how a row shows what a search matched."""
+    runs: list[tuple[str, bool]] = []
+    start = 0
+    if search:
+        for found in re.finditer(re.escape(search), text, re.IGNORECASE):
+            if found.start() > start:
+                runs.append((text[start : found.start()], False))
+            runs.append((found.group(), True))
+            start = found.end()
+    if start < len(text):
+        runs.append((text[start:], False))
+    return runs
+
+
+def _draw_marked(
+    painter: QPainter,
+    rect: QRect,
+    text: str,
+    search: str,
+    font: QFont,
+    colour: QColor,
+    mark_colour: QColor,
+) -> None:
+    """One line of ``text`` in ``rect``, the matches of ``search`` in bold (in ``mark_colour``),
+    elided at the right edge."""
+    bold = QFont(font)
+    bold.setBold(True)
+    x = rect.left()
+    for run, marked in marked_runs(text, search):
+        metrics = QFontMetrics(bold if marked else font)
+        room = rect.right() - x
+        shown = metrics.elidedText(run, Qt.TextElideMode.ElideRight, room)
+        painter.setFont(bold if marked else font)
+        painter.setPen(mark_colour if marked else colour)
+        painter.drawText(
+            QRect(x, rect.top(), room, rect.height()),
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            shown,
+        )
+        if shown != run:
+            return
+        x += metrics.horizontalAdvance(run)
 
 
 class ConversationListPanel(QWidget):
@@ -252,7 +303,7 @@ class ConversationListPanel(QWidget):
         self.model = ConversationListModel(context, self)
         self.view = QListView()
         self.view.setModel(self.model)
-        self.view.setItemDelegate(_ConversationDelegate(self.view))
+        self.view.setItemDelegate(_ConversationDelegate(self.model, self.view))
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setUniformItemSizes(True)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)

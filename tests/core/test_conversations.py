@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Select, text
+from sqlalchemy import Select, event, text
 
 from app.core import conversations
 from app.core.ledger import entries
@@ -194,10 +194,12 @@ def test_a_search_pages_through_its_matches_only(db: Database) -> None:
     assert newest_first[-1] == matches[-1]  # found by its text: the oldest, on the last page
 
 
-def _plan(db: Database, statement: Select[Any]) -> list[str]:
+def _plan(db: Database, statement: Select[Any], *, top: bool = False) -> list[str]:
+    """SQLite's plan for ``statement``, its steps in order (``top``: the outer query's only)."""
     with db.read() as session:
         compiled = statement.compile(session.bind, compile_kwargs={"literal_binds": True})
-        return [row[-1] for row in session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))]
+        rows = session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
+        return [detail for _, parent, _, detail in rows if parent == 0 or not top]
 
 
 def test_a_page_is_read_in_the_order_of_an_index_and_each_cost_looked_up(db: Database) -> None:
@@ -214,10 +216,13 @@ def test_a_page_is_read_in_the_order_of_an_index_and_each_cost_looked_up(db: Dat
 def test_a_search_reads_the_messages_once_not_once_per_conversation(db: Database) -> None:
     """Looked for conversation by conversation in the list's order, the messages were visited
     at random: a search that matched little took three times a plain pass over them."""
-    plan = _plan(db, conversations.listing("taxes").limit(conversations.PAGE_SIZE))
+    statement = conversations.listing("taxes").limit(conversations.PAGE_SIZE)
+    plan = _plan(db, statement)
     scan = plan.index("SCAN messages")
     assert plan[scan - 1].startswith("LIST SUBQUERY"), plan  # once, not CORRELATED
-    assert not any("TEMP B-TREE" in step for step in plan), plan
+    # The list needs no sort; a row's snippet sorts only its own conversation's matches.
+    assert not any("TEMP B-TREE" in step for step in _plan(db, statement, top=True)), plan
+    assert "SEARCH messages USING INDEX ix_messages_branch (conversation_id=?)" in plan, plan
 
 
 def test_find_by_title_offers_every_source_most_recent_first_within_the_limit(
@@ -247,3 +252,37 @@ def test_a_filter_names_a_deleted_conversation_too(db: Database) -> None:
             gone, "Old taxes", "chat"
         )
         assert conversations.choice_of(session, gone + 1) is None
+
+
+def test_a_search_shows_the_text_around_the_first_match_in_one_statement(db: Database) -> None:
+    long_text = "Before we start,\nthe keeper of the Lighthouse at the harbour wrote logs."
+    with db.write() as session:
+        texts = conversations.create_conversation(session, title="Harbour notes").id
+        hidden = conversations.add_message(session, texts, "user", "lighthouse, deleted")
+        conversations.delete_message(session, hidden)
+        conversations.add_message(session, texts, "user", long_text)
+        conversations.add_message(session, texts, "assistant", "Another lighthouse")
+        short = conversations.create_conversation(session, title="Short").id
+        conversations.add_message(session, short, "user", "A LIGHTHOUSE")
+        titled = conversations.create_conversation(session, title="Lighthouse trip").id
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        if args[2].startswith("SELECT"):
+            statements.append(args[2])
+
+    with db.read() as session:
+        event.listen(session.get_bind(), "before_cursor_execute", count)
+        try:
+            found = conversations.list_conversations(session, "lighthouse", limit=200)
+        finally:
+            event.remove(session.get_bind(), "before_cursor_execute", count)
+        plain = conversations.list_conversations(session)
+
+    assert len(statements) == 1  # the page and its snippets: never a query per row
+    assert {c.id: c.snippet for c in found} == {
+        titled: "",  # the title matched: nothing to explain
+        short: "A LIGHTHOUSE",
+        texts: "…the keeper of the Lighthouse at the harbour wrote logs.",  # from a word, one line
+    }
+    assert all(c.snippet == "" for c in plain)

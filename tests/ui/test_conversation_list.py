@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QModelIndex, QPoint
+from PySide6.QtCore import QCoreApplication, QModelIndex, QPoint, Qt
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
@@ -14,7 +14,7 @@ from app.core import conversations
 from app.core.conversations import PAGE_SIZE, ConversationSummary
 from app.core.storage.db import Database
 from app.ui.context import AppContext
-from app.ui.conversation_list import ConversationListPanel, SummaryRole
+from app.ui.conversation_list import ConversationListPanel, SummaryRole, marked_runs
 
 pytestmark = pytest.mark.gui
 
@@ -158,3 +158,27 @@ def test_at_the_top_a_new_conversation_comes_into_view_first(
     assert top_in_view(panel) == fresh
     assert selected(panel) == [fresh]
     assert listed(panel)[1] == newest_first[0]
+
+
+def test_a_search_shows_why_each_conversation_matched_with_the_match_in_bold(
+    qtbot: QtBot, panel: ConversationListPanel, db: Database, newest_first: list[int]
+) -> None:
+    with qtbot.waitSignal(panel.model.loaded, timeout=WAIT_MS), db.write() as session:
+        conversations.set_title(session, newest_first[5], "A lighthouse trip")
+    with qtbot.waitSignal(panel.model.loaded, timeout=WAIT_MS):
+        qtbot.keyClicks(panel.search, "LIGHTHOUSE")
+
+    by_title, by_text = (panel.model.index(row) for row in range(panel.model.rowCount()))
+    assert by_title.data(SummaryRole).snippet == ""  # its title says why
+    assert by_text.data(SummaryRole).snippet == "Draw me a lighthouse"
+    assert "Draw me a lighthouse" in by_text.data(Qt.ItemDataRole.ToolTipRole)
+    assert marked_runs("Draw me a lighthouse", panel.model.search) == [
+        ("Draw me a ", False),
+        ("lighthouse", True),
+    ]
+    assert marked_runs("A lighthouse trip", "LIGHTHOUSE") == [
+        ("A ", False),
+        ("lighthouse", True),
+        (" trip", False),
+    ]
+    assert not panel.view.grab().isNull()  # the rows paint their runs
