@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
+    QDesktopServices,
     QFont,
-    QFontDatabase,
+    QFontMetricsF,
     QGuiApplication,
     QKeySequence,
     QPalette,
@@ -37,7 +38,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.conversations import MessageUsage
-from app.ui.chat.blocks import settled_length
+from app.ui.chat import code_blocks
+from app.ui.chat.blocks import fences, settled_length
+from app.ui.chat.code_blocks import code_shade, mono_families
 from app.ui.chat.figures import usage_details, usage_line
 
 RENDER_DELAY_MS = 40
@@ -47,6 +50,10 @@ SETTLE_CHARS = 1200
 each render then parses at most about this much besides the block still open."""
 _PLAIN_PUNCTUATION = frozenset(" .,;?!'\"()-")
 """Besides letters and digits, what Markdown gives no meaning to in the middle of a line."""
+COPIED_MS = 1500
+"""A code block's Copy link says "Copied" this long after a click."""
+_LINK_SCHEMES = frozenset({"http", "https", "mailto"})
+"""Links in a reply that open (in the browser or mail app); others do nothing."""
 
 
 @dataclass
@@ -65,21 +72,18 @@ class RenderTally:
     typed: int = 0
 
 
-def _mix(base: QColor, ink: QColor, amount: float) -> QColor:
-    """``amount`` of ``ink`` over ``base``: a tint that follows the light or dark palette."""
-    return QColor.fromRgbF(
-        base.redF() + (ink.redF() - base.redF()) * amount,
-        base.greenF() + (ink.greenF() - base.greenF()) * amount,
-        base.blueF() + (ink.blueF() - base.blueF()) * amount,
-    )
-
-
 class MarkdownView(QTextBrowser):
     """Text rendered from Markdown (or plain), exactly as tall as its content.
 
     The chat list scrolls, not each message, so vertical scrolling is off and the height follows
     the document; wide code lines scroll sideways. Code (blocks and inline) is set in the
-    system's monospace font on a tint of the palette, so it stays readable in dark themes too.
+    system's monospace font on a tint of the palette, so it stays readable in dark themes too;
+    fenced blocks are coloured by language under a header with the language and a Copy link
+    that copies exactly the block's code (:mod:`~app.ui.chat.code_blocks`).
+
+    Attributes:
+        live: the text is a streaming reply's tail: a code block still open at its end is left
+            uncoloured (it is shown again with each piece) until its closing fence comes.
     """
 
     def __init__(self, tally: RenderTally | None = None, parent: QWidget | None = None) -> None:
@@ -87,8 +91,20 @@ class MarkdownView(QTextBrowser):
         self._source = ""
         self._markdown = True
         self._tally = tally or RenderTally()
+        self._codes: list[str] = []
+        """The code of each fenced block shown, for its Copy link."""
+        self._links: list[QTextCursor] = []
+        """A cursor over each block's Copy link."""
+        self._aligned = 0.0
+        """The document width the Copy links were set against the right edge for."""
+        self._copied_timer = QTimer(self)
+        self._copied_timer.setSingleShot(True)
+        self._copied_timer.setInterval(COPIED_MS)
+        self._copied_timer.timeout.connect(self._on_copied_timer_timeout)
+        self.live = False
         self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setOpenExternalLinks(True)
+        self.setOpenLinks(False)
+        self.anchorClicked.connect(self._on_anchor_clicked)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -99,6 +115,9 @@ class MarkdownView(QTextBrowser):
         self.viewport().setAutoFillBackground(False)  # the message's own background shows
         self.document().setUndoRedoEnabled(False)
         self.document().setDocumentMargin(2)
+        option = self.document().defaultTextOption()
+        option.setTabStopDistance(_code_tab_stop())  # tabs in code: four spaces wide
+        self.document().setDefaultTextOption(option)
         layout = self.document().documentLayout()
         layout.documentSizeChanged.connect(self._on_layout_document_size_changed)
         self.horizontalScrollBar().rangeChanged.connect(self._on_hbar_range_changed)
@@ -108,15 +127,26 @@ class MarkdownView(QTextBrowser):
         """The text as given (the Markdown source, for Copy)."""
         return self._source
 
+    def code_blocks(self) -> list[str]:
+        """The code of each fenced block shown, as its Copy link copies it."""
+        return list(self._codes)
+
+    def copy_code(self, number: int) -> None:
+        """Put block ``number``'s code on the clipboard; its link says "Copied" for a moment."""
+        QGuiApplication.clipboard().setText(self._codes[number])
+        code_blocks.relabel(self._links[number], code_blocks.COPIED)
+        self._copied_timer.start()
+
     def set_content(self, text: str, *, markdown: bool = True) -> None:
         """Show ``text``, rendered from Markdown or shown as typed."""
         self._source = text
         self._markdown = markdown
+        self._codes, self._links = [], []
+        self._copied_timer.stop()
         self._tally.renders += 1
         if markdown:
             self._tally.parsed += len(text)
-            self.setMarkdown(text)
-            self._style_code()
+            self._render_markdown(text)
         else:
             self.setPlainText(text)
         self._fit()
@@ -159,12 +189,52 @@ class MarkdownView(QTextBrowser):
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt API)
         super().resizeEvent(event)
+        self._align_copy_links()
         self._fit()
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange and self._markdown and self._source:
             self.set_content(self._source)  # the code shading is a tint of the palette
+
+    def _render_markdown(self, text: str) -> None:
+        """Qt's Markdown import, with fenced blocks put in by :mod:`code_blocks`."""
+        found = fences(text)
+        self.setMarkdown(code_blocks.with_placeholders(text, found) if found else text)
+        self._style_code()
+        if not found:
+            return
+        palette = QApplication.palette(self)
+        links = code_blocks.insert_code_blocks(
+            self.document(), found, palette, highlight_open=not self.live
+        )
+        if links is None:  # Qt read a placeholder into something else: show its own reading
+            self.setMarkdown(text)
+            self._style_code()
+            return
+        self._codes = [fence.code for fence in found]
+        self._links = links
+        self._aligned = 0.0
+        self._align_copy_links()
+
+    def _align_copy_links(self) -> None:
+        width = self.document().textWidth()
+        if self._links and width != self._aligned:
+            self._aligned = width
+            code_blocks.align_copy_links(self.document(), self._links)
+
+    def _on_anchor_clicked(self, url: QUrl) -> None:
+        if url.scheme() == code_blocks.COPY_SCHEME:
+            number = url.path()
+            if number.isdigit() and int(number) < len(self._codes):
+                self.copy_code(int(number))
+        elif url.scheme() in _LINK_SCHEMES:
+            QDesktopServices.openUrl(url)
+
+    def _on_copied_timer_timeout(self) -> None:
+        for link in self._links:
+            if link.selectedText() == code_blocks.COPIED:
+                code_blocks.relabel(link, code_blocks.COPY)
 
     def _continues_plainly(self, added: str) -> bool:
         """Whether ``added`` after the shown text only lengthens its last paragraph's text.
@@ -216,12 +286,10 @@ class MarkdownView(QTextBrowser):
         self._fit()
 
     def _style_code(self) -> None:
-        """Shade code blocks and inline code; Qt's Markdown import only changes their font."""
-        palette = QApplication.palette(self)
-        shade = _mix(
-            palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Text), 0.07
-        )
-        mono = _mono_families()
+        """Shade inline code and the code blocks Qt's Markdown import made (those in a quote or
+        a deeper list: see :func:`~app.ui.chat.blocks.fences`); it only changes their font."""
+        shade = code_shade(QApplication.palette(self))
+        mono = mono_families()
         document = self.document()
         block = document.begin()
         while block.isValid():
@@ -267,9 +335,11 @@ class MarkdownView(QTextBrowser):
 
 
 @cache
-def _mono_families() -> list[str]:
-    """The system's monospace font families (asked once: the lookup is slow)."""
-    return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).families()
+def _code_tab_stop() -> float:
+    """Four spaces of the monospace font."""
+    font = QFont()
+    font.setFamilies(mono_families())
+    return QFontMetricsF(font).horizontalAdvance(" ") * 4
 
 
 class BranchNav(QWidget):
@@ -537,6 +607,7 @@ class MessageWidget(QFrame):
         self.thinking.hide()
         self.footer.hide()
         self._drop_settled()
+        self.body.live = True
         self.body.set_content("")
         self.body.setPlaceholderText("…")
         self._update_actions()
@@ -563,6 +634,7 @@ class MessageWidget(QFrame):
         if message_id is not None:
             self.message_id = message_id
         self._drop_settled()
+        self.body.live = False
         self.body.setPlaceholderText("" if text else "No text arrived.")
         self.body.set_content(text, markdown=self.role != "user")
         self.set_figures(figures)
