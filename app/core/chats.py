@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from app.core import conversations
+from app.core.attachments import Attachment, AttachmentRefused, refusal
 from app.core.messages import ChatMessage
 from app.core.metering import checks
 from app.core.metering.client import (
@@ -81,12 +82,14 @@ class Turn:
             of: once the request is accepted, it and what followed it leave the branch shown
             and the new one becomes their sibling (they stay in the tree, and their cost on the
             ledger); they are shown again if no reply comes.
+        attachments: the files of the user's new message, stored with it.
     """
 
     conversation_id: ConversationId | None
     prompt: str | None = None
     replaces: MessageId | None = None
     new: NewConversation = field(default_factory=NewConversation)
+    attachments: tuple[Attachment, ...] = ()
     filed: Filed | None = field(default=None, init=False)
     _created: bool = field(default=False, init=False, repr=False)
     _prompt_id: MessageId | None = field(default=None, init=False, repr=False)
@@ -117,6 +120,7 @@ class Turn:
             self._prompt_id = conversations.add_message(
                 session, conversation_id, "user", self.prompt, now=now
             )
+            conversations.add_attachments(session, self._prompt_id, self.attachments)
         reply_id = conversations.add_message(
             session,
             conversation_id,
@@ -202,15 +206,19 @@ class Chats:
         *,
         new: NewConversation | None = None,
         max_tokens: int | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> Quote:
-        """What sending ``text`` now would send and what its prompt costs: the same count and
-        price a send charges by (the composer's live estimate, ``tallybook count``).
+        """What sending ``text`` (and its ``attachments``) now would send and what its prompt
+        costs: the same count and price a send charges by (the composer's live estimate,
+        ``tallybook count``).
 
         Raises:
             ContextWindowExceeded: it would not fit the model's window.
+            AttachmentRefused: the endpoint or the model cannot take its files.
             UnknownEndpoint, ConversationNotFound: nothing to send it to.
         """
         turn = Turn(conversation_id, text, new=new or NewConversation())
+        turn.attachments = tuple(attachments)
         return self.metering.quote(self._request(turn, endpoint, model, max_tokens))
 
     def send(
@@ -223,17 +231,23 @@ class Chats:
         new: NewConversation | None = None,
         max_tokens: int | None = None,
         cancel: threading.Event | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> Generator[StreamItem | Opened, None, None]:
         """Send the user's message and stream the reply: :class:`Opened` once the request is
         accepted, then the reply's deltas, then its :class:`Metered` (see
         :meth:`MeteringClient.stream`). With no conversation yet, the first message creates
-        it (with ``new``'s settings), in the transaction that accepts the request.
+        it (with ``new``'s settings), in the transaction that accepts the request. The
+        message's ``attachments`` are stored with it, in the same transaction.
+
+        Raises:
+            AttachmentRefused: the endpoint or the model cannot take its files; nothing sent.
 
         Raises (when iterated):
             InsufficientBalance, ContextWindowExceeded, MissingKey: refused; nothing stored.
             ProviderError: no reply came; the conversation is as it was.
         """
         turn = Turn(conversation_id, text, new=new or NewConversation())
+        turn.attachments = tuple(attachments)
         return self._stream(turn, self._request(turn, endpoint, model, max_tokens), cancel)
 
     def retry(
@@ -261,11 +275,19 @@ class Chats:
         model: str,
         *,
         cancel: threading.Event | None = None,
+        attachments: Sequence[Attachment] | None = None,
     ) -> Generator[StreamItem | Opened, None, None]:
         """Send an edited version of one of the user's messages: a new branch (the message as
         edited and its reply, siblings of the old ones), streamed as :meth:`send` streams. The
-        old branch stays in the tree, and its cost on the ledger."""
+        old branch stays in the tree, and its cost on the ledger. The edit keeps the message's
+        files unless ``attachments`` replaces them."""
         turn = Turn(conversation_id, text, replaces=message_id)
+        if attachments is None:
+            with self._db.read() as session:
+                attachments = conversations.attachments_of(session, [message_id]).get(
+                    message_id, ()
+                )
+        turn.attachments = tuple(attachments)
         return self._stream(turn, self._request(turn, endpoint, model, None), cancel)
 
     def show_branch(self, conversation_id: ConversationId, message_id: MessageId) -> None:
@@ -368,7 +390,11 @@ class Chats:
                 drop_oldest = conversations.get_conversation(
                     session, turn.conversation_id
                 ).drop_oldest
-        prompt = (ChatMessage("user", turn.prompt),) if turn.prompt is not None else ()
+        prompt: tuple[ChatMessage, ...] = ()
+        if turn.prompt is not None:
+            content = conversations.with_attachments(turn.prompt, turn.attachments)
+            prompt = (ChatMessage("user", content),)
+        self._check_attachments(endpoint, model, (*history, *prompt))
         return ChatRequest(
             endpoint,
             model,
@@ -378,6 +404,19 @@ class Chats:
             drop_oldest=drop_oldest,
             hooks=turn,
         )
+
+    def _check_attachments(
+        self, endpoint: str, model: str, messages: Sequence[ChatMessage]
+    ) -> None:
+        """Refuse, before anything is sent, files the endpoint or the model cannot take."""
+        files = [part for m in messages for part in m.parts if not isinstance(part, str)]
+        if not files:
+            return
+        with self._db.read() as session:
+            api = registry.get_endpoint(session, endpoint).api
+        reason = refusal(api, model, files)
+        if reason is not None:
+            raise AttachmentRefused(reason)
 
 
 def _announced(turn: Turn, stream: Iterator[StreamItem]) -> Iterator[StreamItem | Opened]:

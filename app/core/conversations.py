@@ -9,6 +9,7 @@ no messages, it only groups their cost, so the chat window lists ``chat`` conver
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -29,10 +30,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import ScalarSelect
 
+from app.core.attachments import Attachment
 from app.core.clock import utcnow
 from app.core.errors import ConversationNotFound
-from app.core.messages import ChatMessage
+from app.core.messages import ChatMessage, Part
 from app.core.pricing.units import Kind, UnitCost, extra_units, kind_of
+from app.core.storage.models import Attachment as AttachmentRow
 from app.core.storage.models import Conversation, ConversationDay, Message, Request, Transaction
 from app.core.types import ConversationId, MessageId, RequestStatus
 
@@ -172,6 +175,55 @@ def add_message(
     return MessageId(message_id)
 
 
+def add_attachments(session: Session, message_id: int, attachments: Sequence[Attachment]) -> None:
+    """Keep a message's files with it, in the order they were added."""
+    if attachments:
+        session.execute(
+            insert(AttachmentRow),
+            [
+                {
+                    "message_id": message_id,
+                    "position": position,
+                    "name": a.name,
+                    "media_type": a.media_type,
+                    "data": a.data,
+                }
+                for position, a in enumerate(attachments)
+            ],
+        )
+
+
+def attachments_of(
+    session: Session, message_ids: Iterable[int]
+) -> dict[int, tuple[Attachment, ...]]:
+    """The files of these messages (only those that have some), each in the order added."""
+    ids = list(message_ids)
+    if not ids:
+        return {}
+    found: dict[int, list[Attachment]] = {}
+    rows = session.execute(
+        select(
+            AttachmentRow.message_id,
+            AttachmentRow.name,
+            AttachmentRow.media_type,
+            AttachmentRow.data,
+        )
+        .where(AttachmentRow.message_id.in_(ids))
+        .order_by(AttachmentRow.message_id, AttachmentRow.position)
+    )
+    for message_id, name, media_type, data in rows:
+        found.setdefault(message_id, []).append(Attachment(name, media_type, data))
+    return {message_id: tuple(files) for message_id, files in found.items()}
+
+
+def with_attachments(text: str, attachments: Sequence[Attachment]) -> str | tuple[Part, ...]:
+    """A user message's content: its files first (as the providers advise), then its text."""
+    if not attachments:
+        return text
+    parts: tuple[Part, ...] = tuple(a.part() for a in attachments)
+    return (*parts, text) if text else parts
+
+
 def chain(session: Session, first: int, last: int) -> None:
     """Make the messages of conversations ``first`` to ``last`` (ids), stored in bulk without
     their parents, one chain each in the order of their ids: a plain conversation as a tree (the
@@ -283,16 +335,17 @@ def history(
     if conversation is None or conversation.deleted_at is not None:
         raise ConversationNotFound(f"There is no conversation {conversation_id}.")
     statement = (
-        select(Message.role, Message.content)
+        select(Message.id, Message.role, Message.content)
         .where(Message.conversation_id == conversation_id, _shown(), Message.on_branch)
         .order_by(Message.id)
     )
     if before is not None:
         statement = statement.where(Message.id < before)
+    rows = [row for row in session.execute(statement) if row.content or row.role != "assistant"]
+    files = attachments_of(session, (row.id for row in rows if row.role == "user"))
     messages = [
-        ChatMessage(role, content)
-        for role, content in session.execute(statement)
-        if content or role != "assistant"
+        ChatMessage(role, with_attachments(content, files.get(message_id, ())))
+        for message_id, role, content in rows
     ]
     if conversation.system_prompt:
         messages.insert(0, ChatMessage("system", conversation.system_prompt))
@@ -413,6 +466,8 @@ class MessageView:
     siblings: tuple[int, ...] = ()
     """The message and its alternatives (the attempts at a reply, the edits of a message),
     oldest first; empty when it has none."""
+    attachments: tuple[Attachment, ...] = ()
+    """The files the user added to it, in the order added."""
 
     @property
     def attempt(self) -> int:
@@ -620,6 +675,7 @@ def messages(
     replies = [m.id for m in found if m.role == "assistant"]
     usage = _usage_by_message(session, conversation_id, replies)
     siblings = _siblings(session, conversation_id, {m.parent_id for m in found})
+    files = attachments_of(session, (m.id for m in found if m.role == "user"))
     return [
         MessageView(
             m.id,
@@ -630,6 +686,7 @@ def messages(
             m.model,
             usage.get(m.id),
             siblings.get(m.parent_id, ()),
+            files.get(m.id, ()),
         )
         for m in found
     ]

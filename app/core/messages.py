@@ -38,6 +38,27 @@ class ImagePart:
 
 
 @dataclass(frozen=True)
+class DocumentPart:
+    """A document input (a PDF), inline: its media type, its bytes in base64, and the file name
+    it was added under (OpenAI's file parts carry one)."""
+
+    media_type: str
+    data: str
+    name: str = "document.pdf"
+
+    @property
+    def data_url(self) -> str:
+        """The document as a ``data:`` URL (how OpenAI takes inline files)."""
+        return f"data:{self.media_type};base64,{self.data}"
+
+    @classmethod
+    def from_data_url(cls, url: str, name: str = "document.pdf") -> DocumentPart | None:
+        """From a base64 ``data:`` URL; ``None`` for anything else."""
+        inline = ImagePart(url).inline_data()
+        return None if inline is None else cls(inline[0], inline[1], name)
+
+
+@dataclass(frozen=True)
 class ToolCall:
     """A function call the assistant made (its arguments are the JSON text the model wrote)."""
 
@@ -80,14 +101,21 @@ class ToolSpec:
         return {"type": "function", "function": function}
 
 
-Part = str | ImagePart
+Part = str | ImagePart | DocumentPart
+
+
+def inline_part(media_type: str, data: str, name: str = "document.pdf") -> ImagePart | DocumentPart:
+    """An inline file as the part it is: a PDF is a document, anything else an image."""
+    if media_type == "application/pdf":
+        return DocumentPart(media_type, data, name)
+    return ImagePart(f"data:{media_type};base64,{data}")
 
 
 @dataclass(frozen=True)
 class ChatMessage:
     """One message of a chat payload.
 
-    ``content`` is plain text, or a tuple of text and image parts for multimodal input.
+    ``content`` is plain text, or a tuple of text, image and document parts for multimodal input.
     """
 
     role: str
@@ -111,7 +139,7 @@ class ChatMessage:
     @property
     def size(self) -> int:
         """Characters held by the message (what a cache of messages costs in memory)."""
-        parts = sum(len(p) if isinstance(p, str) else len(p.url) for p in self.parts)
+        parts = sum(_characters(p) for p in self.parts)
         return parts + sum(len(c.arguments) for c in self.tool_calls)
 
     @classmethod
@@ -144,12 +172,7 @@ class ChatMessage:
         if isinstance(self.content, str):
             message["content"] = self.content
         else:
-            message["content"] = [
-                {"type": "text", "text": part}
-                if isinstance(part, str)
-                else {"type": "image_url", "image_url": {"url": part.url, "detail": part.detail}}
-                for part in self.content
-            ]
+            message["content"] = [_openai_part(part) for part in self.content]
         if self.name is not None:
             message["name"] = self.name
         if self.tool_calls:
@@ -195,6 +218,21 @@ class ChatPayload:
         return cls.from_openai(data)
 
 
+def _characters(part: Part) -> int:
+    if isinstance(part, str):
+        return len(part)
+    return len(part.url) if isinstance(part, ImagePart) else len(part.data)
+
+
+def _openai_part(part: Part) -> dict[str, Any]:
+    """A Chat Completions content part (a document is a ``file`` with its data inline)."""
+    if isinstance(part, str):
+        return {"type": "text", "text": part}
+    if isinstance(part, ImagePart):
+        return {"type": "image_url", "image_url": {"url": part.url, "detail": part.detail}}
+    return {"type": "file", "file": {"filename": part.name, "file_data": part.data_url}}
+
+
 def _content(value: Any) -> str | tuple[Part, ...]:
     if value is None:
         return ""
@@ -217,6 +255,12 @@ def _part(part: Any) -> Part:
             if detail not in ("auto", "low", "high"):
                 raise InvalidPayload(f"image detail must be auto, low or high, not {detail!r}")
             return ImagePart(image["url"], detail)
+    if kind == "file" and isinstance(part.get("file"), dict):
+        file = part["file"]
+        name = str(file.get("filename") or "document.pdf")
+        document = DocumentPart.from_data_url(str(file.get("file_data") or ""), name)
+        if document is not None:
+            return document
     raise InvalidPayload(f"unsupported content part: {str(part)[:80]}")
 
 

@@ -3,9 +3,10 @@
 OpenAI models are counted with their own encoding and the chat format's overhead, as OpenAI's
 cookbook ("How to count tokens with tiktoken") documents: 3 tokens per message, 1 per ``name``, 3
 to prime the reply; tool definitions by the cookbook's formula; images by OpenAI's tile or patch
-formula. Anthropic and Google publish no tokenizer, so their counts are ``o200k_base`` counts
-scaled by a per-family factor and always marked as estimates (their own count endpoints can
-replace them; see the provider modules). Every count says whether it is exact and how it was made.
+formula; documents (PDFs) by their pages, always as estimates. Anthropic and Google publish no
+tokenizer, so their counts are ``o200k_base`` counts scaled by a per-family factor and always
+marked as estimates (their own count endpoints can replace them; see the provider modules).
+Every count says whether it is exact and how it was made.
 
 Counting is incremental: each message's count is cached by its content hash and the counting
 rules, in a bounded LRU, so re-counting a long conversation after one new message encodes only
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.counting.documents import document_tokens
 from app.core.counting.encodings import get_encoding
 from app.core.counting.images import (
     AnthropicPixels,
@@ -32,7 +34,7 @@ from app.core.counting.images import (
     Tiles,
     image_tokens,
 )
-from app.core.messages import ChatMessage, ToolSpec
+from app.core.messages import ChatMessage, DocumentPart, ToolSpec
 
 REPLY_PRIMING = 3
 _VENDOR_PREFIX = re.compile(r"^(?:models/|[a-z0-9_.-]+/)")
@@ -270,6 +272,9 @@ def _message_tokens(rules: CountingRules, encoding: Any, message: ChatMessage) -
     for part in message.parts:
         if isinstance(part, str):
             tokens += len(encode(part))
+        elif isinstance(part, DocumentPart):
+            tokens += document_tokens(rules.family, part)
+            exact = False  # pages times a per-page figure
         else:
             image, known = image_tokens(rules.images, part)
             tokens += image

@@ -1,8 +1,9 @@
 """Anthropic Messages API: request bodies and the token-count endpoint.
 
 Anthropic takes the system prompt apart from the messages, tool calls as ``tool_use`` blocks in
-the assistant's turn and their results as ``tool_result`` blocks in the next user turn, and
-images as base64 or URL sources. ``count_tokens`` is free and exact for the model.
+the assistant's turn and their results as ``tool_result`` blocks in the next user turn, images
+as base64 or URL sources, and PDFs as base64 ``document`` blocks. ``count_tokens`` is free and
+exact for the model.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import httpx2
 
 from app.core.keys import ApiKey
-from app.core.messages import ChatMessage, ImagePart, ToolSpec
+from app.core.messages import ChatMessage, DocumentPart, ImagePart, ToolSpec
 from app.core.providers.base import (
     Delta,
     HttpCall,
@@ -110,6 +111,9 @@ def _blocks(message: ChatMessage) -> list[dict[str, Any]]:
         if isinstance(part, str):
             if part:
                 blocks.append({"type": "text", "text": part})
+        elif isinstance(part, DocumentPart):
+            source = {"type": "base64", "media_type": part.media_type, "data": part.data}
+            blocks.append({"type": "document", "source": source})
         else:
             blocks.append({"type": "image", "source": _image_source(part)})
     for call in message.tool_calls:

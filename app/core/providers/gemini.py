@@ -2,7 +2,7 @@
 
 Gemini calls the assistant ``model``, takes the system prompt as ``systemInstruction``, tool calls
 as ``functionCall`` parts and their results as ``functionResponse`` parts (named after the call),
-and inline images as ``inlineData``.
+and inline images and PDFs as ``inlineData``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import httpx2
 
 from app.core.keys import ApiKey
-from app.core.messages import ChatMessage, ImagePart, ToolSpec
+from app.core.messages import ChatMessage, DocumentPart, ImagePart, ToolSpec
 from app.core.providers.base import (
     Delta,
     HttpCall,
@@ -112,6 +112,8 @@ def _parts(message: ChatMessage, call_names: dict[str, str]) -> list[dict[str, A
         if isinstance(part, str):
             if part:
                 parts.append({"text": part})
+        elif isinstance(part, DocumentPart):
+            parts.append({"inlineData": {"mimeType": part.media_type, "data": part.data}})
         else:
             parts.append(_image(part))
     for call in message.tool_calls:

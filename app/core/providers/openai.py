@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.keys import ApiKey
-from app.core.messages import ChatMessage, ImagePart
+from app.core.messages import ChatMessage, DocumentPart, ImagePart
 from app.core.providers import vendors
 from app.core.providers.base import (
     Delta,
@@ -232,7 +232,7 @@ def _items(message: ChatMessage) -> list[dict[str, Any]]:
         ]
     text_type = "output_text" if message.role == "assistant" else "input_text"
     content: list[dict[str, Any]] = [
-        {"type": text_type, "text": part} if isinstance(part, str) else _image(part)
+        {"type": text_type, "text": part} if isinstance(part, str) else _input(part)
         for part in message.parts
     ]
     items: list[dict[str, Any]] = [{"role": message.role, "content": content}] if content else []
@@ -243,8 +243,10 @@ def _items(message: ChatMessage) -> list[dict[str, Any]]:
     return items
 
 
-def _image(part: ImagePart) -> dict[str, Any]:
-    return {"type": "input_image", "image_url": part.url, "detail": part.detail}
+def _input(part: ImagePart | DocumentPart) -> dict[str, Any]:
+    if isinstance(part, ImagePart):
+        return {"type": "input_image", "image_url": part.url, "detail": part.detail}
+    return {"type": "input_file", "filename": part.name, "file_data": part.data_url}
 
 
 def _output_text(response: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from app.core.messages import (
     ROLES,
     ChatMessage,
     ChatPayload,
+    DocumentPart,
     ImagePart,
     InvalidPayload,
     Part,
@@ -129,6 +130,12 @@ def _responses_content(content: Any) -> str | tuple[Part, ...]:
         elif kind == "input_image" and isinstance(part.get("image_url"), str):
             detail = part.get("detail") if part.get("detail") in ("low", "high") else "auto"
             parts.append(ImagePart(part["image_url"], detail))
+        elif kind == "input_file" and (
+            document := DocumentPart.from_data_url(
+                str(part.get("file_data") or ""), str(part.get("filename") or "document.pdf")
+            )
+        ):
+            parts.append(document)
         elif kind == "refusal" and isinstance(part.get("refusal"), str):
             parts.append(part["refusal"])
         else:
@@ -165,6 +172,8 @@ def _anthropic_turn(role: str, content: Any) -> list[ChatMessage]:
                 parts.append(ImagePart(f"data:{media};base64,{source.get('data', '')}"))
             else:
                 parts.append(ImagePart(str(source.get("url", ""))))
+        elif kind == "document" and _base64_pdf(block.get("source")):
+            parts.append(DocumentPart("application/pdf", str(block["source"].get("data", ""))))
         elif kind == "tool_use":
             arguments = compact_json(block.get("input") or {})
             calls.append(ToolCall(str(block.get("id", "")), str(block.get("name", "")), arguments))
@@ -173,7 +182,7 @@ def _anthropic_turn(role: str, content: Any) -> list[ChatMessage]:
             text = result if isinstance(result, str) else text_of(result)
             results.append(ChatMessage("tool", text, tool_call_id=str(block.get("tool_use_id"))))
         elif kind in ("thinking", "redacted_thinking", "document", "search_result"):
-            continue  # earlier thinking is dropped from the prompt; documents are not counted
+            continue  # earlier thinking is dropped; text and URL documents are not counted
         else:
             raise InvalidPayload(f"messages: unsupported content block {compact_json(block)[:80]}")
     if parts or calls or not results:
@@ -181,3 +190,11 @@ def _anthropic_turn(role: str, content: Any) -> list[ChatMessage]:
         value: str | tuple[Part, ...] = first if isinstance(first, str) else tuple(parts)
         results.append(ChatMessage(role, value, tool_calls=tuple(calls)))
     return results
+
+
+def _base64_pdf(source: Any) -> bool:
+    return (
+        isinstance(source, dict)
+        and source.get("type") == "base64"
+        and source.get("media_type") == "application/pdf"
+    )

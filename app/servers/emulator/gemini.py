@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from app.core.messages import ChatMessage, ImagePart, Part, ToolCall, ToolSpec
+from app.core.messages import ChatMessage, ImagePart, Part, ToolCall, ToolSpec, inline_part
 from app.core.providers.payloads import text_of
 from app.servers.emulator.replies import Prompt, Reply, is_gemini_reasoning, make_reply
 from app.servers.emulator.wire import (
@@ -274,7 +274,7 @@ def _content(role: str, given: list[Any]) -> list[ChatMessage]:
                 parts.append(part["text"])
         elif isinstance(inline, dict):
             media = _field(inline, "mimeType", "mime_type") or "image/png"
-            parts.append(ImagePart(f"data:{media};base64,{inline.get('data', '')}"))
+            parts.append(inline_part(str(media), str(inline.get("data", ""))))
         elif isinstance(files, dict):
             parts.append(ImagePart(str(_field(files, "fileUri", "file_uri") or "")))
         elif isinstance(call, dict):

@@ -18,6 +18,7 @@ from typing import Any
 
 import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.attachments import Attachment
 from app.core.chats import NewConversation, Opened
 from app.core.conversations import MessageView
 from app.core.counting.tokens import TokenCount
@@ -45,6 +47,7 @@ from app.core.storage.changes import CONVERSATIONS, LEDGER, SETTINGS, Changes
 from app.core.types import ConversationId, MessageId, RequestStatus
 from app.ui.alerts import send_warning
 from app.ui.chat import loading
+from app.ui.chat.attachments import show_in_message
 from app.ui.chat.composer import Composer
 from app.ui.chat.figures import (
     context_use,
@@ -90,6 +93,8 @@ class _Reply:
     """The user's message this one is an edited version of (a new branch)."""
     new: NewConversation | None = None
     """The conversation this first message creates (``None``: it has one)."""
+    attachments: tuple[Attachment, ...] = ()
+    """The files of the user's message."""
     handle: StreamHandle | None = None
     stop_asked: bool = False
     announced: bool = False
@@ -339,11 +344,11 @@ class ChatView(QWidget):
     # Sending
 
     def _on_composer_submitted(self) -> None:
-        text = self.composer.text().strip()
-        if not text or self._busy:
+        text, files = self.composer.text().strip(), self.composer.attachments()
+        if not (text or files) or self._busy:
             return
         if self._threshold is None:
-            self._begin_send(text)
+            self._begin_send(text, files)
             return
         self._set_busy(True)  # no second send while the price is checked
         conversation_id = self._conversation_id
@@ -351,13 +356,17 @@ class ChatView(QWidget):
         new = self._new_conversation()
         chats = self._context.chats
         self._run_read(
-            lambda: chats.quote(conversation_id, text, endpoint, model, new=new),
-            lambda quote: self._on_send_quote_done(text, conversation_id, quote),
+            lambda: chats.quote(conversation_id, text, endpoint, model, new=new, attachments=files),
+            lambda quote: self._on_send_quote_done(text, files, conversation_id, quote),
             self._on_send_quote_failed,
         )
 
     def _on_send_quote_done(
-        self, text: str, conversation_id: ConversationId | None, quote: Quote
+        self,
+        text: str,
+        files: tuple[Attachment, ...],
+        conversation_id: ConversationId | None,
+        quote: Quote,
     ) -> None:
         self._set_busy(False)
         if conversation_id != self._conversation_id:
@@ -370,7 +379,7 @@ class ChatView(QWidget):
         ):
             self.focus_composer()
             return
-        self._begin_send(text)
+        self._begin_send(text, files)
 
     def _on_send_quote_failed(self, error: BaseException) -> None:
         self._set_busy(False)
@@ -395,13 +404,14 @@ class ChatView(QWidget):
             return None
         return NewConversation(self.header.system_prompt(), self.header.drop_oldest_box.isChecked())
 
-    def _begin_send(self, text: str) -> None:
+    def _begin_send(self, text: str, files: tuple[Attachment, ...] = ()) -> None:
         endpoint, model = self.selection()
         self._set_busy(True)
         self.errors.hide()
         self._welcome_row.hide()
         self.composer.clear()
         prompt = self._add_message("user", text)
+        show_in_message(prompt, prompt.body, files)
         bubble = self._add_message("assistant", model=model)
         bubble.start_streaming(model)
         self.message_scroll.stick_to_bottom()
@@ -413,6 +423,7 @@ class ChatView(QWidget):
             bubble,
             prompt,
             new=self._new_conversation(),
+            attachments=files,
         )
         self._reply = reply
         self._start_stream(reply)
@@ -478,14 +489,16 @@ class ChatView(QWidget):
         conversation_id = reply.conversation_id
         chats = self._context.chats
         endpoint, model, text, retry_of = reply.endpoint, reply.model, reply.text, reply.retry_of
-        new, edit_of = reply.new, reply.edit_of
+        new, edit_of, files = reply.new, reply.edit_of, reply.attachments
 
         def make(cancel: threading.Event) -> Generator[StreamItem | Opened, None, None]:
             if retry_of is not None and conversation_id is not None:
                 return chats.retry(conversation_id, retry_of, endpoint, model, cancel=cancel)
             if edit_of is not None and conversation_id is not None:
                 return chats.edit(conversation_id, edit_of, text, endpoint, model, cancel=cancel)
-            return chats.send(conversation_id, text, endpoint, model, new=new, cancel=cancel)
+            return chats.send(
+                conversation_id, text, endpoint, model, new=new, cancel=cancel, attachments=files
+            )
 
         handle = self._context.streams.stream(
             make,
@@ -578,6 +591,7 @@ class ChatView(QWidget):
             self._load(reply.conversation_id)  # the branch as it was
         elif showing:
             self._give_back(reply.text)
+            self.composer.add_attachments(reply.attachments)
         self._set_busy(False)
         self._schedule_quote()
 
@@ -631,22 +645,25 @@ class ChatView(QWidget):
         new = self._new_conversation()
         chats, db = self._context.chats, self._context.db
 
+        files = self.composer.attachments()
+        draft = bool(text.strip() or files)
+
         def read() -> tuple[Quote, SpendRefused | None]:
-            quote = chats.quote(conversation_id, text, endpoint, model, new=new)
-            return quote, checks.quote_refusal(db, quote) if text.strip() else None
+            quote = chats.quote(conversation_id, text, endpoint, model, new=new, attachments=files)
+            return quote, checks.quote_refusal(db, quote) if draft else None
 
         self._run_read(
             read,
-            lambda quoted: self._on_quote_done(generation, text, *quoted),
+            lambda quoted: self._on_quote_done(generation, draft, *quoted),
             lambda error: self._on_quote_failed(generation, error),
         )
 
     def _on_quote_done(
-        self, generation: int, text: str, quote: Quote, refusal: SpendRefused | None
+        self, generation: int, draft: bool, quote: Quote, refusal: SpendRefused | None
     ) -> None:
         if generation != self._quote_generation:
             return
-        if text.strip():  # warned before sending what the balance or a budget would refuse
+        if draft:  # warned before sending what the balance or a budget would refuse
             self.composer.set_estimate(
                 send_warning(estimate_line(quote), refusal),
                 describe(refusal)
@@ -793,6 +810,7 @@ class ChatView(QWidget):
         widget = self._message_widget(message.role, text, message.model, message.id)
         if not user:
             widget.finish(message.content, message.usage)
+        show_in_message(widget, widget.body, message.attachments)
         widget.set_siblings(message.siblings)
         return widget
 
@@ -826,6 +844,10 @@ class ChatView(QWidget):
         self.message_scroll.clear()
 
     # Plumbing
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        self.composer.set_draft_limit(event.size().height() // 3)  # then the draft scrolls
 
     def _set_busy(self, busy: bool) -> None:
         if busy != self._busy:
