@@ -744,6 +744,14 @@ def delete_conversation(session: Session, conversation_id: int) -> None:
     )
 
 
+def restore_conversation(session: Session, conversation_id: int) -> None:
+    """Undo :func:`delete_conversation`: the conversation is listed again where it was (deleting
+    kept its time), with its messages; its spend never left the ledger."""
+    session.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(deleted_at=None)
+    )
+
+
 @dataclass(frozen=True)
 class LastUse:
     """When a conversation was last used, and with what: what a send changes (it moves the

@@ -1,4 +1,4 @@
-"""The conversations on the left: search, new, rename, delete, each with what it has cost.
+"""The conversations on the left: search, new, rename, delete (and undo), each with its cost.
 
 The list reads a page at a time (:class:`ConversationListModel`), so 50,000 conversations open
 as fast as 50; a search runs in the database and a newer one drops an older one's answer.
@@ -45,7 +45,8 @@ from app.core.types import ConversationId
 from app.ui.context import AppContext
 from app.ui.errors import describe
 from app.ui.live import ChangeThrottle
-from app.ui.operations import Latest, alive
+from app.ui.operations import Latest, alive, run_write
+from app.ui.undo_bar import UndoBar
 
 _Index = QModelIndex | QPersistentModelIndex
 SummaryRole = Qt.ItemDataRole.UserRole + 1
@@ -286,6 +287,10 @@ def _draw_marked(
 class ConversationListPanel(QWidget):
     """Search box, list and "New conversation"; rename and delete from the context menu.
 
+    A deletion is confirmed, then offered for undo for a few seconds (the bar under the list,
+    or Ctrl+Z in the list): the conversation comes back in its place, and reopens if it was
+    the one open.
+
     Signals:
         conversation_selected(int): the user opened a conversation.
         new_requested(): the user wants a fresh conversation.
@@ -308,11 +313,14 @@ class ConversationListPanel(QWidget):
         self.view.setUniformItemSizes(True)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.new_button = QPushButton("New conversation")
+        self.undo_bar = UndoBar(self)
+        self._deleted: tuple[ConversationSummary, bool] | None = None  # and whether it was open
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.new_button)
         layout.addWidget(self.search)
         layout.addWidget(self.view)
+        layout.addWidget(self.undo_bar)
         self._search_timer = QTimer(self, singleShot=True, interval=200)
         self._search_timer.timeout.connect(self._on_search_timer_timeout)
         self.search.textChanged.connect(self._search_timer.start)
@@ -324,11 +332,17 @@ class ConversationListPanel(QWidget):
         self.model.modelReset.connect(self._on_model_model_reset)
         self.model.rowsInserted.connect(self._on_model_rows_inserted)
         self.model.failed.connect(self._on_load_failed)
+        self.undo_bar.undo_requested.connect(self.undo_delete)
+        self.undo_bar.expired.connect(self._on_undo_bar_expired)
         # F2 (rename) is the window's Chat menu action: bound here too, it was ambiguous and
         # did nothing in the very place people press it.
         self._add_shortcut(
             "Delete…", QKeySequence(QKeySequence.StandardKey.Delete), self.delete_current
         )
+        self.undo_action = self._add_shortcut(
+            "Undo delete", QKeySequence(QKeySequence.StandardKey.Undo), self.undo_delete
+        )
+        self.undo_action.setEnabled(False)  # while a deletion's undo is offered
         ChangeThrottle(context.events.changed, CONVERSATIONS | LEDGER, self._on_changes, self)
         self.model.set_search("")
 
@@ -375,15 +389,51 @@ class ConversationListPanel(QWidget):
             "on the ledger and in reports.",
         )
         if answer == QMessageBox.StandardButton.Yes:
-            if summary.id == self._current:
+            was_open = summary.id == self._current
+            if was_open:
                 self._current = None
                 self.new_requested.emit()
             chats = self._context.chats
             self._context.tasks.run(
                 lambda: chats.discard(ConversationId(summary.id)),
-                None,
+                alive(self, lambda _none: self._offer_undo(summary, was_open)),
                 alive(self, self._on_load_failed),
             )
+
+    def undo_delete(self) -> None:
+        """Bring back the conversation just deleted, while its undo is offered."""
+        if self._deleted is None:
+            return
+        summary, was_open = self._deleted
+        self._set_deleted(None)
+        run_write(
+            self._context,
+            self,
+            lambda session: conversations.restore_conversation(session, summary.id),
+            lambda _none: self._on_restored(summary.id, was_open),
+            self._on_load_failed,
+        )
+
+    def _offer_undo(self, summary: ConversationSummary, was_open: bool) -> None:
+        self._set_deleted((summary, was_open))
+        keys = self.undo_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        self.undo_bar.offer("Deleted", summary.title, hint=f"Bring it back ({keys} in the list)")
+
+    def _set_deleted(self, deleted: tuple[ConversationSummary, bool] | None) -> None:
+        self._deleted = deleted
+        self.undo_action.setEnabled(deleted is not None)
+        if deleted is None:
+            self.undo_bar.withdraw()
+
+    def _on_restored(self, conversation_id: int, was_open: bool) -> None:
+        """Listed again once its commit is announced; reopened if it was open and the user has
+        not opened another since."""
+        if was_open and self._current is None:
+            self.select(conversation_id)
+            self.conversation_selected.emit(conversation_id)
+
+    def _on_undo_bar_expired(self) -> None:
+        self._set_deleted(None)
 
     def _selected(self) -> ConversationSummary | None:
         index = self.view.currentIndex()
@@ -401,11 +451,12 @@ class ConversationListPanel(QWidget):
         self.view.setCurrentIndex(self.model.index(row))
         scroll_bar.setValue(shown)
 
-    def _add_shortcut(self, text: str, keys: QKeySequence, slot: Any) -> None:
+    def _add_shortcut(self, text: str, keys: QKeySequence, slot: Any) -> QAction:
         action = QAction(text, self.view, shortcut=keys)
         action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         action.triggered.connect(slot)
         self.view.addAction(action)
+        return action
 
     def _on_changes(self, _changes: Changes) -> None:
         self.refresh()  # titles, new messages, and what each conversation has cost

@@ -78,6 +78,34 @@ def test_messages_carry_their_usage_and_deletion_keeps_the_money(db: Database) -
         assert entries.current_balance(session) == -1540
 
 
+def test_a_restored_conversation_is_back_in_its_place_with_its_messages_and_spend(
+    db: Database,
+) -> None:
+    start = datetime(2026, 1, 1)
+    with db.write() as session:
+        older, middle, newer = (
+            conversations.create_conversation(
+                session, title=title, now=start + timedelta(hours=n)
+            ).id
+            for n, title in enumerate(("Older", "Middle", "Newer"))
+        )
+        conversations.add_message(session, middle, "user", "Hi")
+    _reply(db, middle, "Hello!", 100, 50)
+    with db.write() as session:
+        conversations.delete_conversation(session, middle)
+    with db.read() as session:
+        assert [c.id for c in conversations.list_conversations(session)] == [newer, older]
+
+    with db.write() as session:
+        conversations.restore_conversation(session, middle)
+
+    with db.read() as session:
+        listed = conversations.list_conversations(session)
+        assert [c.id for c in listed] == [newer, middle, older]
+        assert listed[1].cost == Decimal(200) == -entries.current_balance(session)
+        assert [m.content for m in conversations.messages(session, middle)] == ["Hi", "Hello!"]
+
+
 @pytest.mark.parametrize(
     ("given", "stored"),
     [

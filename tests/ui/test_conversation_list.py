@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from PySide6.QtCore import QCoreApplication, QModelIndex, QPoint, Qt
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
@@ -182,3 +183,84 @@ def test_a_search_shows_why_each_conversation_matched_with_the_match_in_bold(
         (" trip", False),
     ]
     assert not panel.view.grab().isNull()  # the rows paint their runs
+
+
+@pytest.fixture
+def confirmed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every deletion is confirmed (the questions asked, in order)."""
+    asked: list[str] = []
+
+    def question(_parent: object, _title: str, text: str, *_args: object) -> object:
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    return asked
+
+
+def delete(qtbot: QtBot, panel: ConversationListPanel, conversation_id: int) -> None:
+    """Select a conversation, press Delete, and wait until it has left the list."""
+    panel.activateWindow()
+    panel.view.setFocus()
+    qtbot.waitUntil(panel.view.hasFocus, timeout=WAIT_MS)
+    panel.select(conversation_id)
+    with qtbot.waitSignal(panel.model.loaded, timeout=WAIT_MS):
+        qtbot.keyClick(panel.view, Qt.Key.Key_Delete)
+    qtbot.waitUntil(panel.undo_bar.isVisible, timeout=WAIT_MS)
+    assert conversation_id not in listed(panel)
+
+
+def test_a_deleted_conversation_comes_back_in_place_with_undo(
+    qtbot: QtBot, panel: ConversationListPanel, confirmed: list[str], newest_first: list[int]
+) -> None:
+    delete(qtbot, panel, newest_first[3])
+
+    assert confirmed and "Topic 996" in confirmed[0]  # still asked first
+    assert panel.undo_bar.label.text() == "Deleted “Topic 996”"
+    with qtbot.waitSignal(panel.model.loaded, timeout=WAIT_MS):
+        panel.undo_bar.undo_button.click()
+
+    assert listed(panel)[:5] == newest_first[:5]  # in its place: deleting kept its time
+    assert not panel.undo_bar.isVisible()
+    assert not panel.undo_action.isEnabled()  # nothing more to undo
+
+
+def test_ctrl_z_in_the_list_undoes_a_deletion_while_it_is_offered(
+    qtbot: QtBot,
+    panel: ConversationListPanel,
+    confirmed: list[str],
+    context: AppContext,
+    db: Database,
+    newest_first: list[int],
+) -> None:
+    delete(qtbot, panel, newest_first[0])
+    with qtbot.waitSignal(panel.model.loaded, timeout=WAIT_MS):
+        qtbot.keyClick(panel.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert listed(panel)[:2] == newest_first[:2]
+
+    panel.undo_bar.offer_ms = 50
+    panel.select(newest_first[1])
+    with qtbot.waitSignal(panel.undo_bar.expired, timeout=WAIT_MS):  # offered, then ran out
+        qtbot.keyClick(panel.view, Qt.Key.Key_Delete)
+    assert not panel.undo_bar.isVisible()
+    qtbot.keyClick(panel.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    context.tasks.wait()
+    with db.read() as session:
+        assert newest_first[1] not in [c.id for c in conversations.list_conversations(session)]
+
+
+def test_undoing_the_deletion_of_the_open_conversation_reopens_it(
+    qtbot: QtBot, panel: ConversationListPanel, confirmed: list[str], newest_first: list[int]
+) -> None:
+    opened: list[int] = []
+    panel.conversation_selected.connect(opened.append)
+    panel.new_requested.connect(lambda: panel.select(None))  # as the window does
+    panel.view.clicked.emit(panel.model.index(2))  # opened by a click
+    assert opened == [newest_first[2]]
+
+    delete(qtbot, panel, newest_first[2])
+    with qtbot.waitSignal(panel.conversation_selected, timeout=WAIT_MS):
+        panel.undo_bar.undo_button.click()
+
+    assert opened == [newest_first[2], newest_first[2]]
+    qtbot.waitUntil(lambda: selected(panel) == [newest_first[2]], timeout=WAIT_MS)
