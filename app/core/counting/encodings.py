@@ -10,7 +10,7 @@ Each encoding is built once, lazily, on first use (cl100k about 0.15 s, o200k ab
 
 from __future__ import annotations
 
-import base64
+import binascii
 import functools
 import gzip
 import hashlib
@@ -98,10 +98,10 @@ def load_ranks(name: str) -> dict[bytes, int]:
             f"The shipped {name} tokenizer file does not match OpenAI's (sha256 {digest[:12]}...);"
             " token counts would be wrong, so none are made. Reinstall Tallybook."
         )
-    return {
-        base64.b64decode(token): int(rank)
-        for token, rank in (line.split() for line in contents.splitlines() if line)
-    }
+    # Lines of "<base64 token> <rank>", split at once: half the time of a parse line by line,
+    # which matters as it holds the GIL (the window waits while it runs).
+    fields = contents.split()
+    return dict(zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2]), strict=True))
 
 
 @functools.cache

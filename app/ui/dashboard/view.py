@@ -87,6 +87,8 @@ class DashboardView(QWidget):
         self._stale = False  # a change arrived while hidden: refresh when shown
         self.colours = ModelColours()
         self.controls = RangeControls()
+        self.whatif_panel = WhatIfPanel()
+        self.refresh()  # the figures are read while the charts are built
         self.total_label = QLabel()
         font = QFont(self.total_label.font())
         font.setBold(True)
@@ -101,7 +103,6 @@ class DashboardView(QWidget):
         self.balance_chart = BalanceChart()
         self.forecast_panel = ForecastPanel()
         self.savings_panel = CacheSavingsPanel()
-        self.whatif_panel = WhatIfPanel()
         self.more_tabs = QTabWidget()
         """Tokens, balance, cache savings and what-if: one card, a tab each."""
         self._build()
@@ -113,7 +114,6 @@ class DashboardView(QWidget):
         ChangeThrottle(
             context.events.changed, LEDGER | SETTINGS | CONVERSATIONS, self._on_changes, self
         )
-        self.refresh()
 
     # --- public ----------------------------------------------------------------------------
 
