@@ -82,14 +82,14 @@ def thumbnail(attachment: Attachment, side: int) -> QPixmap | None:
     )
 
 
-def paperclip_icon(color: QColor, side: int = 18) -> QIcon:
+def paperclip_icon(color: QColor, side: int = 20) -> QIcon:
     """A paperclip, drawn (no icon theme or emoji font is assumed)."""
     pixmap = QPixmap(side, side)
     pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     pen = QPen(color)
-    pen.setWidthF(side / 12)
+    pen.setWidthF(side / 10)
     pen.setCapStyle(Qt.PenCapStyle.RoundCap)
     painter.setPen(pen)
     s = side / 18
@@ -226,7 +226,8 @@ class AttachmentStrip(QWidget):
         for attachment in files:
             pixmap = thumbnail(attachment, MESSAGE_THUMBNAIL)
             if pixmap is None:
-                layout.addWidget(AttachmentChip(attachment, removable=False))
+                chip = AttachmentChip(attachment, removable=False)
+                layout.addWidget(chip, 0, Qt.AlignmentFlag.AlignBottom)  # as tall as its text
                 continue
             image = QLabel()
             image.setObjectName("attachmentImage")

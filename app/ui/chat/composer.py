@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtCore import QMimeData, QSize, Qt, Signal
 from PySide6.QtGui import (
     QDragEnterEvent,
     QDropEvent,
@@ -153,6 +153,7 @@ class Composer(QWidget):
             "Attach images (PNG, JPEG, GIF, WebP) or PDFs; you can also drop or paste them"
         )
         self.attach_button.setAutoRaise(True)
+        self.attach_button.setIconSize(QSize(20, 20))
         self.attach_button.clicked.connect(self._on_attach_button_clicked)
 
         self.picker = ModelPicker()
