@@ -106,12 +106,18 @@ def test_copy_puts_exactly_the_code_on_the_clipboard_and_says_copied(
     click_copy(qtbot, view)
 
     assert QGuiApplication.clipboard().text() == CODE
-    assert f"python\t{COPIED}" in view.toPlainText().splitlines()
+    lines = view.toPlainText().splitlines()
+    assert f"python\t{COPIED}" in lines and lines[lines.index(f"python\t{COPIED}") + 1 :][:4] == (
+        CODE.splitlines()  # the code is still shown, under the header
+    )
     qtbot.waitUntil(lambda: COPIED not in view.toPlainText(), timeout=2_000)
     assert f"python\t{COPY}" in view.toPlainText().splitlines()
 
     click_copy(qtbot, view, 1)  # the block with no language
     assert QGuiApplication.clipboard().text() == "$ total\n42"
+    click_copy(qtbot, view)  # a link that said Copied is a link again
+    assert QGuiApplication.clipboard().text() == CODE
+    assert view.toPlainText().count(CODE.splitlines()[-1]) == 1
 
 
 @gui

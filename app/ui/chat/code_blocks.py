@@ -14,8 +14,7 @@ in one pass (a view is rendered once, or its streaming tail as it grows: see ``h
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 from pygments.token import Token, _TokenType
@@ -177,8 +176,6 @@ def _insert(
     link.setToolTip("Copy this code")
     start = cursor.position()
     cursor.insertText(COPY, link)
-    copy = QTextCursor(cursor)
-    copy.setPosition(start, QTextCursor.MoveMode.KeepAnchor)
 
     code = QTextBlockFormat()
     code.setBackground(code_shade(palette))
@@ -195,30 +192,44 @@ def _insert(
     last = QTextBlockFormat()
     last.setBottomMargin(paragraph.bottomMargin())
     cursor.mergeBlockFormat(last)
+    copy = QTextCursor(cursor.document())  # made now: a cursor at an insertion moves with it
+    copy.setPosition(start)
+    copy.setPosition(start + len(COPY), QTextCursor.MoveMode.KeepAnchor)
     return copy
 
 
-def _runs(fence: Fence, style: str) -> Iterator[tuple[str, QTextCharFormat]]:
+def _runs(fence: Fence, style: str) -> tuple[tuple[str, QTextCharFormat], ...]:
     """The block's code in runs of one format each (all of it plain without a lexer)."""
+    plain = ((fence.code, _code_format()),)
     lexer = _lexer(fence.language.lower()) if style and fence.language else None
-    if lexer is None:
-        yield fence.code, _code_format()
-        return
+    return plain if lexer is None else _coloured(fence.code, lexer, style) or plain
+
+
+@lru_cache(maxsize=64)
+def _coloured(
+    code: str, lexer: Lexer, style: str
+) -> tuple[tuple[str, QTextCharFormat], ...] | None:
+    """``code`` lexed and coloured in runs, or None if the lexer changed the text.
+
+    Kept for the blocks seen last: a streaming tail shows its closed blocks again with each
+    piece of text until they are set apart, and a palette change shows them all again.
+    """
     formats = _token_formats(style)
-    tokens = list(lexer.get_tokens(fence.code))
-    if "".join(text for _kind, text in tokens) != fence.code:  # a lexer that edits the text
-        yield fence.code, _code_format()
-        return
+    tokens = list(lexer.get_tokens(code))
+    if "".join(text for _kind, text in tokens) != code:
+        return None
+    runs: list[tuple[str, QTextCharFormat]] = []
     run, run_format = "", _code_format()
     for kind, text in tokens:
         char_format = formats(kind)
         if char_format is not run_format:
             if run:
-                yield run, run_format
+                runs.append((run, run_format))
             run, run_format = "", char_format
         run += text
     if run:
-        yield run, run_format
+        runs.append((run, run_format))
+    return tuple(runs)
 
 
 @cache
