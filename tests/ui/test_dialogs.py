@@ -470,21 +470,30 @@ def test_a_monthly_budget_is_listed_with_zero_percent_and_can_be_removed(
 ) -> None:
     dialog = open_dialog(BalanceDialog)
     assert dialog.budget_period.currentData() == "month"
+    assert not dialog.apply_button.isEnabled()  # nothing to save yet
     dialog.budget_limit.edit.setText("10")
-    with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
-        dialog.add_budget_button.click()
+    with _nothing_announced(qtbot, dialog, "settings"):
+        dialog.add_budget_button.click()  # into the list; saved by OK or Apply
     table = dialog.budget_table
-    assert table.rowCount() == 1
     assert table.item(0, 0).text() == "Monthly: all spend"  # type: ignore[union-attr]
+    assert dialog.budget_percents() == ["not saved"]
+    assert dialog.apply_button.isEnabled()
+    with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
+        dialog.apply_button.click()
+    assert table.rowCount() == 1
     assert table.item(0, 2).text() == "$10.00"  # type: ignore[union-attr]
     assert dialog.budget_percents() == ["0%"]
+    assert dialog.saved_message.text() == "Saved."
+    assert not dialog.apply_button.isEnabled()
     with db.read() as session:
         (stored,) = alerts.budgets(session)
     assert (stored.period, stored.scope, stored.limit) == ("month", "all", Decimal(10_000_000))
 
     table.selectRow(0)
+    dialog.remove_budget_button.click()
+    assert table.rowCount() == 0
     with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
-        dialog.remove_budget_button.click()
+        dialog.apply_button.click()
     assert table.rowCount() == 0
     with db.read() as session:
         assert alerts.budgets(session) == []
@@ -500,12 +509,15 @@ def test_a_model_budget_needs_its_model(
     dialog.budget_target.setEditText("")
     dialog.budget_limit.edit.setText("1")
     dialog.add_budget_button.click()
-    qtbot.waitUntil(lambda: dialog.budget_message.tone is Tone.ERROR, timeout=WAIT_MS)
+    assert dialog.budget_message.tone is Tone.ERROR
     assert "needs the model's name" in dialog.budget_message.text()
 
+    assert dialog.budget_table.rowCount() == 0
+
     dialog.budget_target.setEditText("gpt-4o")
+    dialog.add_budget_button.click()
     with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
-        dialog.add_budget_button.click()
+        dialog.apply_button.click()
     assert dialog.budget_table.item(0, 0).text() == "Daily: gpt-4o"  # type: ignore[union-attr]
     with db.read() as session:
         (stored,) = alerts.budgets(session)
@@ -522,8 +534,9 @@ def test_balance_rules_are_saved_together_or_not_at_all(
     dialog.refill_unit.setCurrentIndex(dialog.refill_unit.findText("weeks"))
     dialog.low_balance.edit.setText("oops")
     with _nothing_announced(qtbot, dialog, "settings"):
-        dialog.save_rules_button.click()
-    assert dialog.rules_message.text().startswith("Low-balance alert: ")
+        dialog.apply_button.click()
+    assert dialog.saved_message.text().startswith("Low-balance alert: ")
+    assert dialog.saved_message.text().endswith("Nothing was saved.")
     with db.read() as session:
         assert not balance.get_balance(session).auto_refill_enabled
 
@@ -533,7 +546,7 @@ def test_balance_rules_are_saved_together_or_not_at_all(
         _announced(qtbot, dialog, "settings"),
         qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS),  # ready for the next save
     ):
-        dialog.save_rules_button.click()
+        dialog.apply_button.click()
     with db.read() as session:
         view = balance.get_balance(session)
         threshold = alerts.low_balance_threshold(session)
@@ -544,7 +557,7 @@ def test_balance_rules_are_saved_together_or_not_at_all(
 
     dialog.low_balance.edit.clear()  # empty: no low-balance alert
     with _announced(qtbot, dialog, "settings"):
-        dialog.save_rules_button.click()
+        dialog.apply_button.click()
     with db.read() as session:
         assert alerts.low_balance_threshold(session) is None
 
@@ -556,9 +569,12 @@ def test_turning_checking_on_grants_the_start_balance(
         balance.configure(session, start_balance=Decimal(3_000_000))
     dialog = open_dialog(BalanceDialog)
     assert not dialog.checking_box.isChecked()
+    with _nothing_announced(qtbot, dialog, "ledger"):
+        dialog.checking_box.click()  # saved by OK or Apply, as every setting here
     with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
-        dialog.checking_box.click()
+        dialog.apply_button.click()
     assert dialog.checking_box.isChecked()
+    assert dialog.saved_message.text().startswith("Saved. Balance checking is on")
     assert dialog.balance_label.text() == "$3.00"
     assert "checking on" in dialog.credits_label.text()
     assert credit_rows(db) == [(Decimal(3_000_000), "start-balance")]
@@ -606,15 +622,16 @@ def test_a_budget_can_block_sending_at_100_percent(
     dialog = open_dialog(BalanceDialog)
     dialog.budget_limit.edit.setText("10")
     dialog.budget_block.setChecked(True)
-    with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
-        dialog.add_budget_button.click()
+    dialog.add_budget_button.click()
     assert dialog.budget_message.text() == (
-        "Added a budget of $10.00, which blocks sending once reached."
+        "A budget of $10.00, which blocks sending once reached, is in the list: "
+        "OK or Apply saves it."
     )
     dialog.budget_limit.edit.setText("1")
     dialog.budget_block.setChecked(False)
+    dialog.add_budget_button.click()
     with qtbot.waitSignal(dialog.refreshed, timeout=WAIT_MS):
-        dialog.add_budget_button.click()
+        dialog.apply_button.click()
     shown = [dialog.budget_table.item(row, 4).text() for row in range(2)]  # type: ignore[union-attr]
     assert shown == ["blocks", "alerts"]
     assert dialog.budget_table.horizontalHeaderItem(4).text() == "At 100%"  # type: ignore[union-attr]
@@ -623,6 +640,51 @@ def test_a_budget_can_block_sending_at_100_percent(
             (Decimal(10_000_000), True),
             (Decimal(1_000_000), False),
         ]
+
+
+def test_cancel_discards_every_edit_and_ok_saves_them_all_and_closes(
+    qtbot: QtBot, open_dialog: Callable[[type[BalanceDialog]], BalanceDialog], db: Database
+) -> None:
+    with db.write() as session:
+        kept = alerts.add_budget(session, "day", Decimal(1_000_000))
+    dialog = open_dialog(BalanceDialog)
+
+    def edit(opened: BalanceDialog) -> None:
+        opened.checking_box.setChecked(True)
+        opened.start_balance.edit.setText("4")
+        opened.low_balance.edit.setText("1")
+        opened.budget_table.selectRow(0)
+        opened.remove_budget_button.click()
+        opened.budget_limit.edit.setText("10")
+        opened.add_budget_button.click()
+
+    edit(dialog)
+    with (
+        _nothing_announced(qtbot, dialog, "settings"),
+        _nothing_announced(qtbot, dialog, "ledger"),
+        qtbot.waitSignal(dialog.finished, timeout=WAIT_MS),  # closed
+    ):
+        dialog.cancel_button.click()
+    with db.read() as session:
+        view = balance.get_balance(session)
+        assert (view.enabled, view.start_balance) == (False, Decimal(0))
+        assert alerts.low_balance_threshold(session) is None
+        assert [b.id for b in alerts.budgets(session)] == [kept]
+
+    again = open_dialog(BalanceDialog)  # shows what is stored, none of the discarded edits
+    assert not again.checking_box.isChecked() and again.low_balance.edit.text() == ""
+    assert again.budget_table.item(0, 0).text() == "Daily: all spend"  # type: ignore[union-attr]
+    edit(again)
+    with qtbot.waitSignal(again.finished, timeout=WAIT_MS):
+        again.ok_button.click()
+    with db.read() as session:
+        view = balance.get_balance(session)
+        assert (view.enabled, view.start_balance) == (True, Decimal(4_000_000))
+        assert alerts.low_balance_threshold(session) == Decimal(1_000_000)
+        assert [(b.period, b.limit) for b in alerts.budgets(session)] == [
+            ("month", Decimal(10_000_000))
+        ]
+    assert credit_rows(db) == [(Decimal(4_000_000), "start-balance")]
 
 
 def test_switching_the_unit_converts_what_was_typed(qtbot: QtBot) -> None:

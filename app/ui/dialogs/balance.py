@@ -1,12 +1,16 @@
 """The balance panel: the balance, top-ups or setting it to a figure, the balance rules, the
 low-balance alert and budgets (each one alerting, or blocking sending once reached).
 
+It saves the way a desktop dialog does: every setting in it (balance checking, the rules, the
+budgets added to or removed from the list) is saved by OK or Apply, together, in one write
+transaction, and Cancel discards them. Only "Add" and "Set" act at once: they record a credits
+transaction, as a button that names a deed should (the dialog says so beside them).
+
 Every amount is parsed by :mod:`app.core.money` (dollars or credits, as the user picks) before
-anything is written, and each change is one write transaction on the task thread, so a value
-that is refused leaves the ledger and the settings exactly as they were. The panel re-reads
-whenever the ledger or the settings change, whoever changed them (a top-up from the CLI shows
-here within a second); the rules form is refilled only while it shows what is stored, so an
-edit being typed is never overwritten.
+anything is written, so a value that is refused leaves the ledger and the settings exactly as
+they were. The panel re-reads whenever the ledger or the settings change, whoever changed them
+(a top-up from the CLI shows here within a second); the settings are refilled only while they
+show what is stored, so an edit being made is never overwritten.
 """
 
 from __future__ import annotations
@@ -58,8 +62,20 @@ SCOPES = (("All spend", "all"), ("One provider", "provider"), ("One model", "mod
 BUDGET_COLUMNS = ("Budget", "Spent", "Limit", "Used", "At 100%")
 BUDGET_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
-_Rules = tuple[Decimal | None, bool, Decimal | None, int, IntervalUnit, Decimal | None]
-"""Start balance, auto-refill on, refill amount, interval value and unit, low-balance alert."""
+_Settings = tuple[bool, Decimal | None, bool, Decimal | None, int, IntervalUnit, Decimal | None]
+"""Checking on, start balance, auto-refill on, refill amount, interval value and unit,
+low-balance alert: what OK or Apply saves, besides the budgets."""
+
+
+@dataclass(frozen=True)
+class NewBudget:
+    """A budget added to the list, saved by OK or Apply (see :func:`alerts.add_budget`)."""
+
+    period: str
+    limit: Decimal
+    scope: str
+    target: str | None
+    block: bool
 
 
 @dataclass(frozen=True)
@@ -102,13 +118,21 @@ class BalanceDialog(QDialog):
         self._state = LatestLoad(context, self)
         self.state: BalanceState | None = None
         self._clear_after: AmountEdit | None = None  # the field to empty once its change is saved
-        self._saved_rules: _Rules | None = None  # the rules form as last saved
+        self._saved: _Settings | None = None  # the settings as last saved
+        self.added_budgets: list[NewBudget] = []
+        """Budgets in the list that OK or Apply will add."""
+        self.removed_budgets: set[int] = set()
+        """Stored budgets taken off the list, that OK or Apply will remove."""
         self.message = MessageLine()
-        """Feedback on the balance itself: checking on or off, a failed read."""
+        """Feedback on the balance itself: a failed read."""
         self.top_up_message = MessageLine()
         self.rules_message = MessageLine()
         self.budget_message = MessageLine()
+        self.saved_message = MessageLine()
+        """What OK or Apply saved, or why it saved nothing."""
         self._feedback = self.message  # where the outcome of the change being written goes
+        self._busy = False
+        self._close_after = False  # OK: close once the change is saved
         self.setWindowTitle("Balance")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.resize(1000, 640)
@@ -121,12 +145,22 @@ class BalanceDialog(QDialog):
         columns = QHBoxLayout()
         columns.addLayout(left, 1)
         columns.addWidget(self._build_budgets_box(), 1)
-        buttons = plain_button_box(QDialogButtonBox(QDialogButtonBox.StandardButton.Close))
+        standard = QDialogButtonBox.StandardButton
+        buttons = plain_button_box(QDialogButtonBox(standard.Ok | standard.Cancel | standard.Apply))
+        self.ok_button = buttons.button(standard.Ok)
+        self.apply_button = buttons.button(standard.Apply)
+        self.cancel_button = buttons.button(standard.Cancel)
+        self.ok_button.clicked.connect(self._on_ok_button_clicked)
+        self.apply_button.clicked.connect(self._on_apply_button_clicked)
         buttons.rejected.connect(self.reject)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.saved_message, 1)
+        bottom.addWidget(buttons)
 
         layout = QVBoxLayout(self)
         layout.addLayout(columns, 1)
-        layout.addWidget(buttons)
+        layout.addLayout(bottom)
+        self._watch_settings()
         self._set_busy(True)
         ChangeThrottle(context.events.changed, LEDGER | SETTINGS, self._on_changes, self)
         self.refresh()
@@ -154,7 +188,6 @@ class BalanceDialog(QDialog):
             "Off: Tallybook tracks spend and never refuses. The start balance is granted the "
             "first time checking is turned on."
         )
-        self.checking_box.toggled.connect(self._on_checking_box_toggled)
         layout = QVBoxLayout(box)
         layout.addWidget(self.balance_label)
         layout.addWidget(self.credits_label)
@@ -178,7 +211,8 @@ class BalanceDialog(QDialog):
         self.set_balance_button = push_button("Set")
         self.set_balance_button.clicked.connect(self._on_set_balance_button_clicked)
         hint = QLabel(
-            "Either is recorded in the ledger as a credits transaction (1,000,000 credits = $1)."
+            "Add and Set are recorded at once, as a credits transaction in the ledger "
+            "(1,000,000 credits = $1). The rest of this dialog is saved by OK or Apply."
         )
         hint.setWordWrap(True)
         form = QGridLayout()
@@ -215,11 +249,6 @@ class BalanceDialog(QDialog):
         self.next_refill_label.setWordWrap(True)
         self.low_balance = AmountEdit("Low-balance alert", optional=True)
         self.low_balance.setToolTip("Alert when the balance falls under this; empty: no alert.")
-        self.save_rules_button = push_button("Save rules")
-        self.save_rules_button.clicked.connect(self._on_save_rules_button_clicked)
-        actions = QHBoxLayout()
-        actions.addStretch(1)
-        actions.addWidget(self.save_rules_button)
 
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -230,7 +259,6 @@ class BalanceDialog(QDialog):
         form.addRow("", self.next_refill_label)
         form.addRow("Low-balance alert:", self.low_balance)
         form.addRow(self.rules_message)
-        form.addRow(actions)
         return box
 
     def _build_budgets_box(self) -> QGroupBox:
@@ -297,7 +325,7 @@ class BalanceDialog(QDialog):
         grid.setColumnStretch(2, 1)
         hint = QLabel(
             "Periods are UTC days and calendar months; alerts at 50%, 80% and 100%. A blocking "
-            "budget also refuses sending once reached."
+            "budget also refuses sending once reached. The list is saved by OK or Apply."
         )
         hint.setWordWrap(True)
 
@@ -311,56 +339,76 @@ class BalanceDialog(QDialog):
     # --- showing ---------------------------------------------------------------------------
 
     def _apply(self, state: BalanceState, *, rules: bool) -> None:
-        rules = rules and self._rules_untouched()
+        rules = rules and self._settings_untouched()
         self.state = state
         view = state.balance
         overdrawn = "  (overdrawn)" if view.credits < 0 else ""
         self.balance_label.setText(money.format_usd(view.credits) + overdrawn)
         mode = "checking on" if view.enabled else "tracking only, nothing is refused"
         self.credits_label.setText(f"{money.format_credits(view.credits)} credits · {mode}")
-        self.checking_box.blockSignals(True)
-        self.checking_box.setChecked(view.enabled)
-        self.checking_box.blockSignals(False)
         self.next_refill_label.setText(_next_refill(view))
         if rules:
+            self.checking_box.setChecked(view.enabled)
             self.start_balance.set_credits(view.start_balance)
             self.auto_refill_box.setChecked(view.auto_refill_enabled)
             self.refill_amount.set_credits(view.refill_amount)
             self.refill_every.setValue(view.refill_interval_value)
             self.refill_unit.setCurrentIndex(list(IntervalUnit).index(view.refill_interval_unit))
             self.low_balance.set_credits(state.low_balance)
+        stored = {budget.id for budget in state.budgets}
+        self.removed_budgets &= stored  # one removed elsewhere meanwhile is gone anyway
         self._fill_budgets(state)
         self._fill_targets()
         self._set_busy(False)
         self.refreshed.emit()
 
     def _fill_budgets(self, state: BalanceState) -> None:
+        """The stored budgets not taken off the list, then the ones added to it."""
         names = dict(state.providers)
         table = self.budget_table
+        kept = [b for b in state.budgets if b.id not in self.removed_budgets]
         table.setRowCount(0)
-        table.setRowCount(len(state.budgets))
-        for row, budget in enumerate(state.budgets):
-            label = QTableWidgetItem(_budget_text(budget, names))
-            label.setData(BUDGET_ID_ROLE, budget.id)
-            table.setItem(row, 0, label)
+        table.setRowCount(len(kept) + len(self.added_budgets))
+        for row, budget in enumerate(kept):
+            text = _budget_text(budget.period, budget.scope, budget.target, names)
+            self._fill_budget_row(row, budget.id, text, budget.block)
             for column, amount in ((1, budget.spent), (2, budget.limit)):
-                item = QTableWidgetItem(money.format_usd(amount))
-                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                table.setItem(row, column, item)
+                table.setItem(row, column, _amount_item(money.format_usd(amount)))
             bar = QProgressBar()
             bar.setRange(0, 100)
             bar.setValue(min(100, round(budget.percent)))
             bar.setFormat(f"{budget.percent:.0f}%")
             bar.setAccessibleName(f"{budget.percent:.0f}% used")
             table.setCellWidget(row, 3, bar)
-            blocks = QTableWidgetItem("blocks" if budget.block else "alerts")
-            blocks.setToolTip(
-                "Sending is refused once it is reached"
-                if budget.block
-                else "Alerts only; sending goes on"
-            )
-            table.setItem(row, 4, blocks)
+        for row, new in enumerate(self.added_budgets, start=len(kept)):
+            text = _budget_text(new.period, new.scope, new.target, names)
+            self._fill_budget_row(row, new, text, new.block)
+            table.setItem(row, 1, _amount_item("—"))
+            table.setItem(row, 2, _amount_item(money.format_usd(new.limit)))
+            for column in (0, 1, 2, 4):  # in italics, as a change not yet made
+                item = table.item(row, column)
+                assert item is not None
+                font = item.font()
+                font.setItalic(True)
+                item.setFont(font)
+                item.setToolTip("Added to the list: OK or Apply saves it")
+            bar = QProgressBar()
+            bar.setRange(0, 100)
+            bar.setValue(0)
+            bar.setFormat("not saved")
+            bar.setAccessibleName("not saved yet: OK or Apply saves it")
+            table.setCellWidget(row, 3, bar)
         self.remove_budget_button.setEnabled(False)
+
+    def _fill_budget_row(self, row: int, key: int | NewBudget, text: str, block: bool) -> None:
+        label = QTableWidgetItem(text)
+        label.setData(BUDGET_ID_ROLE, key)
+        self.budget_table.setItem(row, 0, label)
+        blocks = QTableWidgetItem("blocks" if block else "alerts")
+        blocks.setToolTip(
+            "Sending is refused once it is reached" if block else "Alerts only; sending goes on"
+        )
+        self.budget_table.setItem(row, 4, blocks)
 
     def _fill_targets(self) -> None:
         scope: str = self.budget_scope.currentData()
@@ -388,26 +436,57 @@ class BalanceDialog(QDialog):
             shown.append(bar.text())
         return shown
 
-    def _rules_untouched(self) -> bool:
-        """The rules form shows the rules last read, or last saved: nobody is editing them."""
+    def has_changes(self) -> bool:
+        """Whether OK or Apply has something to save (a half-typed amount counts: saving it
+        says what is wrong with it)."""
+        if self.state is None:
+            return False
+        if self.added_budgets or self.removed_budgets:
+            return True
+        return self._shown_settings() != _stored_settings(self.state)
+
+    def _settings_untouched(self) -> bool:
+        """The form shows the settings last read, or last saved: nobody is editing them."""
         if self.state is None:
             return True
-        shown = self._shown_rules()
-        return shown is not None and shown in (_stored_rules(self.state), self._saved_rules)
+        shown = self._shown_settings()
+        return shown is not None and shown in (_stored_settings(self.state), self._saved)
 
-    def _shown_rules(self) -> _Rules | None:
-        """What the rules form says (``None``: something is half-typed)."""
+    def _shown_settings(self) -> _Settings | None:
+        """What the form says (``None``: something is half-typed)."""
         try:
-            return (
-                self.start_balance.credits(),
-                self.auto_refill_box.isChecked(),
-                self.refill_amount.credits(),
-                self.refill_every.value(),
-                IntervalUnit(self.refill_unit.currentData()),
-                self.low_balance.credits(),
-            )
+            return self._settings()
         except InvalidAmount:
             return None
+
+    def _settings(self) -> _Settings:
+        """What the form says.
+
+        Raises:
+            InvalidAmount: an amount is not one, naming its field.
+        """
+        return (
+            self.checking_box.isChecked(),
+            self.start_balance.credits(),
+            self.auto_refill_box.isChecked(),
+            self.refill_amount.credits(),
+            self.refill_every.value(),
+            IntervalUnit(self.refill_unit.currentData()),  # Qt hands it back as a plain str
+            self.low_balance.credits(),
+        )
+
+    def _watch_settings(self) -> None:
+        """Apply is enabled while there is something to save."""
+        for box in (self.checking_box, self.auto_refill_box):
+            box.toggled.connect(self._update_buttons)
+        for amount in (self.start_balance, self.refill_amount, self.low_balance):
+            amount.edit.textChanged.connect(self._update_buttons)
+            amount.unit.currentIndexChanged.connect(self._update_buttons)
+        self.refill_every.valueChanged.connect(self._update_buttons)
+        self.refill_unit.currentIndexChanged.connect(self._update_buttons)
+
+    def _update_buttons(self) -> None:
+        self.apply_button.setEnabled(not self._busy and self.has_changes())
 
     def _on_changes(self, _changes: Changes) -> None:
         self.refresh()
@@ -417,10 +496,9 @@ class BalanceDialog(QDialog):
 
     def _on_failed(self, error: BaseException) -> None:
         self._clear_after = None
-        self._saved_rules = None
+        self._saved = None
+        self._close_after = False
         self._set_busy(False)
-        if self.state is not None:
-            self._apply(self.state, rules=False)  # the checkbox goes back to what is stored
         self._feedback.show_error(describe(error))
 
     def _on_budget_scope_current_index_changed(self, _index: int) -> None:
@@ -430,15 +508,6 @@ class BalanceDialog(QDialog):
         self.remove_budget_button.setEnabled(bool(self.budget_table.selectedItems()))
 
     # --- changing --------------------------------------------------------------------------
-
-    def _on_checking_box_toggled(self, checked: bool) -> None:
-        self._write(
-            lambda session: balance.configure(session, enabled=checked),
-            "Balance checking is on: a prompt the balance cannot cover is refused."
-            if checked
-            else "Balance checking is off: spend is tracked and nothing is refused.",
-            where=self.message,
-        )
 
     def _on_add_credits_button_clicked(self) -> None:
         try:
@@ -472,32 +541,6 @@ class BalanceDialog(QDialog):
             where=self.top_up_message,
         )
 
-    def _on_save_rules_button_clicked(self) -> None:
-        try:
-            start = self.start_balance.credits()
-            refill = self.refill_amount.credits()
-            threshold = self.low_balance.credits()
-        except InvalidAmount as error:
-            self._refuse(error, self.rules_message)
-            return
-        auto_refill = self.auto_refill_box.isChecked()
-        every = self.refill_every.value()
-        unit = IntervalUnit(self.refill_unit.currentData())  # Qt hands it back as a plain str
-
-        def save(session: Session) -> None:
-            balance.configure(
-                session,
-                start_balance=start,
-                auto_refill_enabled=auto_refill,
-                refill_amount=refill,
-                refill_interval_value=every,
-                refill_interval_unit=unit.value,
-            )
-            alerts.set_low_balance_threshold(session, threshold)
-
-        self._saved_rules = self._shown_rules()  # refilled from the ledger unless edited again
-        self._write(save, "Saved the balance rules.", where=self.rules_message)
-
     def _on_add_budget_button_clicked(self) -> None:
         period: str = self.budget_period.currentData()
         scope: str = self.budget_scope.currentData()
@@ -512,16 +555,20 @@ class BalanceDialog(QDialog):
             assert limit is not None
             if limit == 0:
                 raise InvalidAmount("Budget limit: enter an amount above zero.")
+            if scope != "all" and not target:
+                raise InvalidAmount(f"A {scope} budget needs the {scope}'s name.")
         except InvalidAmount as error:
-            self._refuse(error, self.budget_message)
+            self._refuse(error, self.budget_message, saving="Nothing was added")
             return
-        blocks = ", which blocks sending once reached" if block else ""
-        self._write(
-            lambda session: alerts.add_budget(session, period, limit, scope, target, block=block),
-            f"Added a budget of {money.format_usd(limit)}{blocks}.",
-            where=self.budget_message,
+        self.added_budgets.append(NewBudget(period, limit, scope, target, block))
+        if self.state is not None:
+            self._fill_budgets(self.state)
+        self.budget_limit.edit.clear()
+        blocks = ", which blocks sending once reached," if block else ""
+        self.budget_message.show_message(
+            f"A budget of {money.format_usd(limit)}{blocks} is in the list: OK or Apply saves it."
         )
-        self._clear_after = self.budget_limit
+        self._update_buttons()
 
     def _on_remove_budget_button_clicked(self) -> None:
         selected = self.budget_table.selectedItems()
@@ -529,15 +576,70 @@ class BalanceDialog(QDialog):
             return
         item = self.budget_table.item(selected[0].row(), 0)
         assert item is not None
-        budget_id = int(item.data(BUDGET_ID_ROLE))
-        self._write(
-            lambda session: alerts.remove_budget(session, budget_id),
-            f"Removed the budget “{item.text()}”.",
-            where=self.budget_message,
-        )
+        key: int | NewBudget = item.data(BUDGET_ID_ROLE)
+        text = item.text()  # the row goes with the refill below
+        if isinstance(key, NewBudget):
+            self.added_budgets.remove(key)
+        else:
+            self.removed_budgets.add(key)
+        if self.state is not None:
+            self._fill_budgets(self.state)
+        self.budget_message.show_message(f"“{text}” is off the list: OK or Apply removes it.")
+        self._update_buttons()
 
-    def _refuse(self, error: InvalidAmount, where: MessageLine) -> None:
-        where.show_error(f"{error} Nothing was saved.")
+    def _on_ok_button_clicked(self) -> None:
+        if not self.has_changes():
+            self.accept()
+            return
+        self._save(close=True)
+
+    def _on_apply_button_clicked(self) -> None:
+        self._save(close=False)
+
+    def _save(self, *, close: bool) -> None:
+        """Save every setting and the budget list together, or nothing."""
+        try:
+            settings = self._settings()
+        except InvalidAmount as error:
+            self._refuse(error, self.saved_message)
+            return
+        enabled, start, auto_refill, refill, every, unit, threshold = settings
+        added, removed = tuple(self.added_budgets), sorted(self.removed_budgets)
+
+        def save(session: Session) -> None:
+            balance.configure(
+                session,
+                enabled=enabled,
+                start_balance=start,
+                auto_refill_enabled=auto_refill,
+                refill_amount=refill,
+                refill_interval_value=every,
+                refill_interval_unit=unit.value,
+            )
+            alerts.set_low_balance_threshold(session, threshold)
+            for budget_id in removed:
+                alerts.remove_budget(session, budget_id)
+            for new in added:
+                alerts.add_budget(
+                    session, new.period, new.limit, new.scope, new.target, block=new.block
+                )
+
+        was_enabled = self.state is not None and self.state.balance.enabled
+        said = "Saved."
+        if enabled != was_enabled:
+            said = (
+                "Saved. Balance checking is on: a prompt the balance cannot cover is refused."
+                if enabled
+                else "Saved. Balance checking is off: spend is tracked and nothing is refused."
+            )
+        self._saved = settings  # refilled from the ledger unless edited again
+        self._close_after = close
+        self._write(save, said, where=self.saved_message)
+
+    def _refuse(
+        self, error: InvalidAmount, where: MessageLine, *, saving: str = "Nothing was saved"
+    ) -> None:
+        where.show_error(f"{error} {saving}.")
 
     def _write(
         self, change: Callable[[Session], object], message: str, *, where: MessageLine
@@ -553,26 +655,40 @@ class BalanceDialog(QDialog):
         if self._clear_after is not None:
             self._clear_after.edit.clear()
             self._clear_after = None
-        for line in (self.message, self.top_up_message, self.rules_message, self.budget_message):
+        if self._feedback is self.saved_message:
+            self.added_budgets.clear()
+            self.removed_budgets.clear()
+            self.refresh()  # the budgets as stored now, without waiting for the announcement
+        for line in (
+            self.message,
+            self.top_up_message,
+            self.rules_message,
+            self.budget_message,
+            self.saved_message,
+        ):
             line.clear()
         self._feedback.show_success(message)
         self._set_busy(False)
+        if self._close_after:
+            self.accept()
 
     def _set_busy(self, busy: bool) -> None:
         """Keep the buttons still while a change is being written (one at a time)."""
+        self._busy = busy
         for widget in (
-            self.checking_box,
             self.add_credits_button,
             self.set_balance_button,
-            self.save_rules_button,
             self.add_budget_button,
+            self.ok_button,
         ):
             widget.setEnabled(not busy)
+        self._update_buttons()
 
 
-def _stored_rules(state: BalanceState) -> _Rules:
+def _stored_settings(state: BalanceState) -> _Settings:
     view = state.balance
     return (
+        view.enabled,
         view.start_balance,
         view.auto_refill_enabled,
         view.refill_amount,
@@ -582,18 +698,26 @@ def _stored_rules(state: BalanceState) -> _Rules:
     )
 
 
+def _amount_item(text: str) -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return item
+
+
 def _signed_usd(credits: Decimal) -> str:
     """``+$2.50``, ``-$0.40``: a change of the balance."""
     return ("-" if credits < 0 else "+") + money.format_usd(abs(credits))
 
 
-def _budget_text(budget: BudgetView, provider_names: dict[str, str]) -> str:
-    period = "Daily" if budget.period == "day" else "Monthly"
-    if budget.scope == "provider" and budget.target:
-        return f"{period}: {provider_names.get(budget.target, budget.target)}"
-    if budget.scope == "model" and budget.target:
-        return f"{period}: {budget.target}"
-    return f"{period}: all spend"
+def _budget_text(
+    period: str, scope: str, target: str | None, provider_names: dict[str, str]
+) -> str:
+    every = "Daily" if period == "day" else "Monthly"
+    if scope == "provider" and target:
+        return f"{every}: {provider_names.get(target, target)}"
+    if scope == "model" and target:
+        return f"{every}: {target}"
+    return f"{every}: all spend"
 
 
 def _next_refill(view: BalanceView) -> str:
