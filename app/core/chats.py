@@ -10,10 +10,9 @@ and no caller ever has to undo a write that went wrong.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -29,9 +28,18 @@ from app.core.metering.client import (
     Quote,
     StreamItem,
 )
+from app.core.model_settings import (
+    DEFAULT_SETTINGS,
+    ModelSettings,
+    Offered,
+    applicable,
+    offered,
+    reasons_by_default,
+)
+from app.core.pricing.prices import PriceBook
 from app.core.providers import registry
 from app.core.storage.db import Database
-from app.core.types import ConversationId, MessageId, RequestId
+from app.core.types import ConversationId, EndpointApi, MessageId, RequestId
 
 __all__ = ["Chats", "NewConversation", "Opened", "ToolTurn", "Turn", "title_max_tokens"]
 
@@ -39,9 +47,6 @@ TITLE_MAX_TOKENS = 24
 TITLE_MAX_TOKENS_REASONING = 1024
 """Reasoning models think before they answer, and the thinking counts against the limit: with 24
 tokens they would be billed for a title and produce none."""
-_REASONS_BY_DEFAULT = re.compile(
-    r"(^|/)(o[1-9]|gpt-[5-9](?!.*chat)|gemini-(2\.5|[3-9])|deepseek-reasoner)"
-)
 TITLE_PROMPT = (
     "Write a short title (3 to 6 words) for a conversation that starts with the message below. "
     "Answer with the title only, no quotes.\n\n"
@@ -55,6 +60,7 @@ class NewConversation:
 
     system_prompt: str = ""
     drop_oldest: bool = False
+    model_settings: ModelSettings = DEFAULT_SETTINGS
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,7 @@ class Turn:
                 model=request.model,
                 system_prompt=self.new.system_prompt,
                 drop_oldest=self.new.drop_oldest,
+                model_settings=self.new.model_settings,
                 now=now,
             ).id
             self._created = True
@@ -307,13 +314,36 @@ class Chats:
         *,
         system_prompt: str | None = None,
         drop_oldest: bool | None = None,
+        model_settings: ModelSettings | None = None,
     ) -> None:
-        """Save a conversation's system prompt or trimming rule (``None``: unchanged)."""
+        """Save a conversation's system prompt, trimming rule or model settings (``None``:
+        unchanged; settings are checked against the model by :meth:`offered_settings` first)."""
         with self._db.write() as session:
             conversations.get_conversation(session, conversation_id)  # gone: ConversationNotFound
             conversations.configure_conversation(
-                session, conversation_id, system_prompt=system_prompt, drop_oldest=drop_oldest
+                session,
+                conversation_id,
+                system_prompt=system_prompt,
+                drop_oldest=drop_oldest,
+                model_settings=model_settings,
             )
+
+    def offered_settings(self, endpoint: str, model: str) -> Offered:
+        """The settings ``model`` takes at ``endpoint``, with its longest reply and its output
+        rate (a read).
+
+        Raises:
+            UnknownEndpoint: no such endpoint.
+        """
+        with self._db.read() as session:
+            place = registry.get_endpoint(session, endpoint)
+            book = PriceBook.load(session)
+        limits = book.limits(model, provider=place.price_provider)
+        rate = book.rates(model, provider=place.price_provider).completion
+        adapter, _ = place.adapter_for(model)
+        vendor = place.api != EndpointApi.COMPATIBLE
+        offer = offered(adapter.name, model, limits.max_output, vendor=vendor)
+        return replace(offer, output_rate=rate)
 
     def choose_model(self, endpoint: str, model: str) -> None:
         """Put the model first in its endpoint's menu next time."""
@@ -383,13 +413,15 @@ class Chats:
         if turn.conversation_id is None:
             system = turn.new.system_prompt
             history = (ChatMessage("system", system),) if system else ()
-            drop_oldest = turn.new.drop_oldest
+            drop_oldest, stored = turn.new.drop_oldest, turn.new.model_settings
         else:
             with self._db.read() as session:
                 history = conversations.history(session, turn.conversation_id, before=turn.replaces)
-                drop_oldest = conversations.get_conversation(
-                    session, turn.conversation_id
-                ).drop_oldest
+                found = conversations.get_conversation(session, turn.conversation_id)
+                drop_oldest, stored = found.drop_oldest, found.model_settings
+        settings = DEFAULT_SETTINGS
+        if not stored.is_default:  # only what the model it now talks to takes
+            settings = applicable(stored, self.offered_settings(endpoint, model))
         prompt: tuple[ChatMessage, ...] = ()
         if turn.prompt is not None:
             content = conversations.with_attachments(turn.prompt, turn.attachments)
@@ -399,10 +431,11 @@ class Chats:
             endpoint,
             model,
             (*history, *prompt),
-            max_tokens=max_tokens,
+            max_tokens=max_tokens or settings.max_output_tokens,
             conversation_id=turn.conversation_id,
             drop_oldest=drop_oldest,
             hooks=turn,
+            settings=settings,
         )
 
     def _check_attachments(
@@ -433,6 +466,6 @@ def _announced(turn: Turn, stream: Iterator[StreamItem]) -> Iterator[StreamItem 
 
 def title_max_tokens(model: str) -> int:
     """A title's reply limit: room for the thinking of models that reason by default."""
-    if _REASONS_BY_DEFAULT.search(model.lower()):
+    if reasons_by_default(model):
         return TITLE_MAX_TOKENS_REASONING
     return TITLE_MAX_TOKENS

@@ -34,6 +34,7 @@ from app.core.attachments import Attachment
 from app.core.clock import utcnow
 from app.core.errors import ConversationNotFound
 from app.core.messages import ChatMessage, Part
+from app.core.model_settings import DEFAULT_SETTINGS, ModelSettings
 from app.core.pricing.units import Kind, UnitCost, extra_units, kind_of
 from app.core.storage.models import Attachment as AttachmentRow
 from app.core.storage.models import Conversation, ConversationDay, Message, Request, Transaction
@@ -60,6 +61,8 @@ class ConversationView:
     created_at: datetime
     drop_oldest: bool = False
     source: str = CHAT_SOURCE
+    model_settings: ModelSettings = DEFAULT_SETTINGS
+    """Temperature, max output, reasoning effort, thinking budget (defaults: the provider's)."""
 
 
 def create_conversation(
@@ -71,6 +74,7 @@ def create_conversation(
     system_prompt: str = "",
     drop_oldest: bool = False,
     source: str = CHAT_SOURCE,
+    model_settings: ModelSettings = DEFAULT_SETTINGS,
     now: datetime | None = None,
 ) -> ConversationView:
     """Start a conversation (its title may be replaced once the model has named it)."""
@@ -82,13 +86,21 @@ def create_conversation(
         system_prompt=system_prompt,
         drop_oldest=drop_oldest,
         source=source,
+        model_settings=model_settings.to_json(),
         created_at=now,
         updated_at=now,
     )
     session.add(conversation)
     session.flush()
     return ConversationView(
-        ConversationId(conversation.id), title, provider, model, now, drop_oldest, source
+        ConversationId(conversation.id),
+        title,
+        provider,
+        model,
+        now,
+        drop_oldest,
+        source,
+        model_settings,
     )
 
 
@@ -390,6 +402,7 @@ def get_conversation(session: Session, conversation_id: int) -> ConversationView
         row.created_at,
         row.drop_oldest,
         row.source,
+        ModelSettings.from_json(row.model_settings),
     )
 
 
@@ -790,9 +803,13 @@ def configure_conversation(
     drop_oldest: bool | None = None,
     provider: str | None = None,
     model: str | None = None,
+    model_settings: ModelSettings | None = None,
 ) -> None:
-    """Change a conversation's system prompt, trimming rule or last model (``None``: unchanged)."""
+    """Change a conversation's system prompt, trimming rule, last model or model settings
+    (``None``: unchanged)."""
     values: dict[str, object] = {"updated_at": utcnow()}
+    if model_settings is not None:
+        values["model_settings"] = model_settings.to_json()
     if system_prompt is not None:
         values["system_prompt"] = system_prompt
     if drop_oldest is not None:

@@ -46,6 +46,7 @@ from app.core.messages import ChatMessage, ToolSpec
 from app.core.metering import checks
 from app.core.metering.journal import JournalOwner
 from app.core.metering.recovery import StoreText, recover
+from app.core.model_settings import DEFAULT_SETTINGS, ModelSettings
 from app.core.pricing.charges import TokenUsage
 from app.core.pricing.prices import ModelLimits, PriceBook, Rates
 from app.core.pricing.units import extra_units, is_default_rated
@@ -143,6 +144,8 @@ class ChatRequest:
             :class:`RequestHooks`); they decide the conversation and message it is filed under.
         passthrough: the request as another tool wrote it; ``messages`` and ``tools`` are then
             only what it is counted and priced by.
+        settings: the conversation's temperature, reasoning effort and thinking budget, as
+            the model takes them (the reply limit is ``max_tokens``).
     """
 
     endpoint: str
@@ -155,6 +158,7 @@ class ChatRequest:
     drop_oldest: bool = False
     hooks: RequestHooks | None = None
     passthrough: Passthrough | None = None
+    settings: ModelSettings = DEFAULT_SETTINGS
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,29 @@ class Quote:
     def prompt_cost(self) -> Decimal:
         """The prompt at the model's input rate, in credits."""
         return self.count.tokens * self.rates.prompt
+
+    @property
+    def reply_limit(self) -> int | None:
+        """The longest reply the request allows: its own limit (a conversation's max
+        output), else the model's, where known. Thinking and reasoning count within it."""
+        return self.request.max_tokens or self.limits.max_output
+
+    @property
+    def worst_case(self) -> Decimal | None:
+        """The most the request can cost, in credits: the prompt and a reply as long as
+        :attr:`reply_limit` at the output rate (``None`` when no limit is known)."""
+        limit = self.reply_limit
+        return None if limit is None else self.prompt_cost + limit * self.rates.completion
+
+    @property
+    def hold(self) -> Decimal:
+        """What the request holds of the balance while in flight: its worst case when it
+        carries its own reply limit (the most it can cost is then the user's choice), else
+        the prompt, which is all the balance check asks to be covered."""
+        worst = self.worst_case
+        if self.request.max_tokens is None or worst is None:
+            return self.prompt_cost
+        return worst
 
 
 @dataclass(frozen=True)
@@ -417,7 +444,9 @@ class MeteringClient:
             max_tokens = request.max_tokens
             if max_tokens is None and adapter.requires_max_tokens:
                 max_tokens = quote.limits.max_output
-            turn = Turn(request.model, quote.messages, request.tools, max_tokens)
+            turn = Turn(
+                request.model, quote.messages, request.tools, max_tokens, settings=request.settings
+            )
             call = adapter.call(base_url, key, turn, stream=stream)
             if passthrough is not None:
                 call = passthrough.call(call, stream=stream)
@@ -461,7 +490,7 @@ class MeteringClient:
                 quote, TokenUsage(quote.count.tokens, 0), filed, request.context, True, True
             )
             request_id = entries.open_request(
-                session, draft, hold=quote.prompt_cost, owner=self._owner.id, now=now
+                session, draft, hold=quote.hold, owner=self._owner.id, now=now
             )
         return request_id, filed
 

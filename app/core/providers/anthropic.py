@@ -16,6 +16,7 @@ import httpx2
 
 from app.core.keys import ApiKey
 from app.core.messages import ChatMessage, DocumentPart, ImagePart, ToolSpec
+from app.core.model_settings import ANTHROPIC_DEFAULT_MAX_TOKENS
 from app.core.providers.base import (
     Delta,
     HttpCall,
@@ -131,7 +132,7 @@ def _image_source(part: ImagePart) -> dict[str, str]:
     return {"type": "base64", "media_type": media_type, "data": data}
 
 
-DEFAULT_MAX_TOKENS = 4096
+DEFAULT_MAX_TOKENS = ANTHROPIC_DEFAULT_MAX_TOKENS
 """Anthropic requires ``max_tokens``; used when neither the user nor the model table gives one."""
 
 
@@ -145,6 +146,10 @@ class MessagesAdapter:
     def call(self, base_url: str, key: ApiKey | None, turn: Turn, *, stream: bool) -> HttpCall:
         body = messages_body(turn.model, turn.messages, turn.tools)
         body["max_tokens"] = turn.max_tokens or DEFAULT_MAX_TOKENS
+        if turn.settings.temperature is not None:
+            body["temperature"] = turn.settings.temperature
+        if turn.settings.thinking_budget is not None:  # within max_tokens, billed as output
+            body["thinking"] = {"type": "enabled", "budget_tokens": turn.settings.thinking_budget}
         if stream:
             body["stream"] = True
         return HttpCall(

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from app.core.errors import ProviderError
 from app.core.keys import ApiKey
 from app.core.messages import ChatMessage, ToolSpec
+from app.core.model_settings import DEFAULT_SETTINGS, ModelSettings
 from app.core.providers.sse import ServerSentEvent
 from app.core.providers.usage import ReportedUsage
 from app.core.types import WireApi
@@ -37,12 +38,15 @@ class HttpCall:
 
 @dataclass(frozen=True)
 class Turn:
-    """What one request asks the model: its name, the prompt, the tools, a reply limit."""
+    """What one request asks the model: its name, the prompt, the tools, a reply limit, and
+    the conversation's other settings (only those the model takes: see
+    :func:`app.core.model_settings.applicable`)."""
 
     model: str
     messages: Sequence[ChatMessage]
     tools: Sequence[ToolSpec] = ()
     max_tokens: int | None = None
+    settings: ModelSettings = DEFAULT_SETTINGS
 
 
 @dataclass(frozen=True)

@@ -138,8 +138,15 @@ class GeminiAdapter:
 
     def call(self, base_url: str, key: ApiKey | None, turn: Turn, *, stream: bool) -> HttpCall:
         body = generate_body(turn.messages, turn.tools)
+        config: dict[str, Any] = {}
         if turn.max_tokens is not None:
-            body["generationConfig"] = {"maxOutputTokens": turn.max_tokens}
+            config["maxOutputTokens"] = turn.max_tokens
+        if turn.settings.temperature is not None:
+            config["temperature"] = turn.settings.temperature
+        if turn.settings.thinking_budget is not None:  # within maxOutputTokens, billed as output
+            config["thinkingConfig"] = {"thinkingBudget": turn.settings.thinking_budget}
+        if config:
+            body["generationConfig"] = config
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
         url = f"{base_url.rstrip('/')}/v1beta/{model_path(turn.model)}:{method}"
         return HttpCall(url, headers(key) if key else {}, body)

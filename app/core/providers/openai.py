@@ -76,6 +76,10 @@ class ChatCompletionsAdapter:
             body["tools"] = [t.to_openai() for t in turn.tools]
         if turn.max_tokens is not None:
             body[self.max_tokens_field] = turn.max_tokens
+        if turn.settings.temperature is not None:
+            body["temperature"] = turn.settings.temperature
+        if turn.settings.reasoning_effort is not None:
+            body["reasoning_effort"] = turn.settings.reasoning_effort
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
@@ -177,6 +181,10 @@ class ResponsesAdapter:
             ]
         if turn.max_tokens is not None:
             body["max_output_tokens"] = turn.max_tokens
+        if turn.settings.temperature is not None:
+            body["temperature"] = turn.settings.temperature
+        if turn.settings.reasoning_effort is not None:
+            body["reasoning"] = {"effort": turn.settings.reasoning_effort}
         if stream:
             body["stream"] = True
         return HttpCall(f"{base_url.rstrip('/')}/responses", auth_headers(key), body)
