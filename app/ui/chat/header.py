@@ -20,7 +20,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.conversations import CostBreakdown
+from app.core.model_settings import DEFAULT_SETTINGS, ModelSettings
 from app.core.money import format_usd, format_usd_exact
+from app.ui.dialogs.model_settings import summary
 
 NO_COSTS = CostBreakdown(Decimal(0), Decimal(0), Decimal(0))
 """A conversation that has cost nothing (yet)."""
@@ -57,7 +59,8 @@ class ElidedLabel(QLabel):
 
 
 class ConversationHeader(QWidget):
-    """Title and running total, the context gauge, the system prompt and the trimming rule.
+    """Title and running total, the context gauge, the system prompt, the trimming rule and
+    the model settings (their summary on their button when not the defaults).
 
     The system prompt is edited inline (a panel that opens under the header), never in a modal
     dialog, so the chat stays usable while it is open.
@@ -65,14 +68,17 @@ class ConversationHeader(QWidget):
     Signals:
         system_prompt_saved(str): the user saved a new system prompt.
         drop_oldest_toggled(bool): the user changed "drop oldest messages when full".
+        model_settings_requested(): the user asked to change the model settings.
     """
 
     system_prompt_saved = Signal(str)
     drop_oldest_toggled = Signal(bool)
+    model_settings_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._system_prompt = ""
+        self._model_settings = DEFAULT_SETTINGS
 
         self.title_label = ElidedLabel("New conversation")
         self.title_label.setObjectName("conversationTitle")
@@ -118,6 +124,10 @@ class ConversationHeader(QWidget):
             "message always stay)"
         )
         self.drop_oldest_box.clicked.connect(self._on_drop_oldest_box_clicked)
+        self.settings_button = QToolButton()
+        self.settings_button.setObjectName("modelSettings")
+        self.settings_button.setAutoRaise(True)
+        self.settings_button.clicked.connect(self._on_settings_button_clicked)
 
         self.prompt_editor = QPlainTextEdit()
         self.prompt_editor.setPlaceholderText("For example: Answer briefly. Use British spelling.")
@@ -148,6 +158,7 @@ class ConversationHeader(QWidget):
         bottom.addWidget(self.context_gauge, 1)
         bottom.addStretch(0)
         bottom.addWidget(self.prompt_button)
+        bottom.addWidget(self.settings_button)
         bottom.addWidget(self.drop_oldest_box)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 6)
@@ -156,6 +167,7 @@ class ConversationHeader(QWidget):
         layout.addLayout(bottom)
         layout.addWidget(self.prompt_panel)
         self.set_costs(NO_COSTS)
+        self.set_model_settings(DEFAULT_SETTINGS)
 
     def title(self) -> str:
         """The conversation's title, whole."""
@@ -227,6 +239,22 @@ class ConversationHeader(QWidget):
         """Show the conversation's trimming rule (emits nothing)."""
         self.drop_oldest_box.setChecked(enabled)
 
+    def model_settings(self) -> ModelSettings:
+        """The model settings as last set."""
+        return self._model_settings
+
+    def set_model_settings(self, settings: ModelSettings) -> None:
+        """Show the conversation's model settings (emits nothing): their summary on the
+        button ("Model: temp 0.2 · max 2,048"), or "Model settings…" for the provider's
+        defaults."""
+        self._model_settings = settings
+        shown = summary(settings)
+        self.settings_button.setText(f"Model: {shown}" if shown else "Model settings…")
+        self.settings_button.setToolTip(
+            "Temperature, max output, reasoning or thinking for this conversation"
+            + (f": {shown} (the rest at the provider's defaults)" if shown else "")
+        )
+
     def open_system_prompt(self) -> None:
         """Open the inline editor with the cursor in it."""
         self.prompt_button.setChecked(True)
@@ -249,3 +277,6 @@ class ConversationHeader(QWidget):
 
     def _on_drop_oldest_box_clicked(self, checked: bool) -> None:
         self.drop_oldest_toggled.emit(checked)
+
+    def _on_settings_button_clicked(self) -> None:
+        self.model_settings_requested.emit()

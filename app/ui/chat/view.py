@@ -41,6 +41,7 @@ from app.core.errors import (
 from app.core.ledger import alerts
 from app.core.metering import checks
 from app.core.metering.client import Metered, Quote, StreamItem
+from app.core.model_settings import DEFAULT_SETTINGS, ModelSettings
 from app.core.money import format_usd
 from app.core.providers.base import ReasoningDelta, TextDelta
 from app.core.storage.changes import CONVERSATIONS, LEDGER, SETTINGS, Changes
@@ -62,6 +63,7 @@ from app.ui.chat.message_list import MessageList
 from app.ui.chat.model_picker import Menu
 from app.ui.chat.notices import ErrorStrip, WelcomeCard
 from app.ui.context import AppContext
+from app.ui.dialogs.model_settings import edit_model_settings, reply_cost_tip
 from app.ui.errors import describe
 from app.ui.live import ChangeThrottle
 from app.ui.operations import LatestLoad
@@ -136,6 +138,7 @@ class ChatView(QWidget):
         self.header = ConversationHeader()
         self.header.system_prompt_saved.connect(self._on_header_system_prompt_saved)
         self.header.drop_oldest_toggled.connect(self._on_header_drop_oldest_toggled)
+        self.header.model_settings_requested.connect(self._on_header_model_settings_requested)
 
         self.welcome = WelcomeCard()
         self.welcome.demo_requested.connect(self._on_welcome_demo_requested)
@@ -209,6 +212,7 @@ class ChatView(QWidget):
             self.header.set_title("New conversation")
             self.header.set_system_prompt("")
             self.header.set_drop_oldest(False)
+            self.header.set_model_settings(DEFAULT_SETTINGS)
             db = self._context.db
             self._run_read(
                 lambda: loading.has_chatted(db),
@@ -296,6 +300,7 @@ class ChatView(QWidget):
         self.header.set_title(conversation.title)
         self.header.set_system_prompt(snapshot.system_prompt)
         self.header.set_drop_oldest(conversation.drop_oldest)
+        self.header.set_model_settings(conversation.model_settings)
         self._costs = snapshot.costs
         self.header.set_costs(self._costs)
         reply = self._reply
@@ -402,7 +407,11 @@ class ChatView(QWidget):
         """The settings a first message creates its conversation with (``None``: it has one)."""
         if self._conversation_id is not None:
             return None
-        return NewConversation(self.header.system_prompt(), self.header.drop_oldest_box.isChecked())
+        return NewConversation(
+            self.header.system_prompt(),
+            self.header.drop_oldest_box.isChecked(),
+            self.header.model_settings(),
+        )
 
     def _begin_send(self, text: str, files: tuple[Attachment, ...] = ()) -> None:
         endpoint, model = self.selection()
@@ -670,7 +679,8 @@ class ChatView(QWidget):
                 if refusal is not None
                 else f"What the prompt costs, counted with {quote.count.method} "
                 f"({'exact' if quote.count.exact else 'an estimate'}). The reply is paid on top, "
-                f"at {per_million(quote.rates.completion)} per 1M output tokens.",
+                f"at {per_million(quote.rates.completion)} per 1M output tokens."
+                + reply_cost_tip(quote),
                 quote.rates,
             )
             if not quote.count.exact:
@@ -735,6 +745,27 @@ class ChatView(QWidget):
                 lambda: chats.configure(conversation_id, drop_oldest=enabled),
                 lambda _none: self._schedule_quote(),
             )
+
+    def _on_header_model_settings_requested(self) -> None:
+        """The settings the selected model takes, in a dialog; saved with the conversation (a
+        new one is created with them), and the estimate quoted again with them."""
+        endpoint, model = self.selection()
+        chats, header = self._context.chats, self.header
+
+        def saved(settings: ModelSettings) -> None:
+            header.set_model_settings(settings)
+            conversation_id = self._conversation_id
+            if conversation_id is not None:
+                self._run_write(
+                    lambda: chats.configure(conversation_id, model_settings=settings),
+                    lambda _none: self._schedule_quote(),
+                )
+            self._schedule_quote()
+
+        self._run_read(
+            lambda: chats.offered_settings(endpoint, model),
+            lambda offer: edit_model_settings(self, model, offer, header.model_settings(), saved),
+        )
 
     # The model picker and the composer
 
