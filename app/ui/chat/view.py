@@ -257,6 +257,10 @@ class ChatView(QWidget):
         """Whether a reply is on its way."""
         return self._busy
 
+    def quote_pending(self) -> bool:
+        """Whether the draft's quote waits for its timer (once started it is a read on the pool)."""
+        return self._quote_timer.isActive()
+
     def messages(self) -> list[MessageWidget]:
         """The message widgets built, oldest first: a long conversation's newest, as far up as
         the user has scrolled (older ones are built on the way up)."""
