@@ -7,6 +7,7 @@ would look at it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,8 +18,9 @@ from PySide6.QtGui import QFont, QFontMetrics, QHelpEvent
 from PySide6.QtWidgets import QApplication, QScrollArea, QToolTip, QWidget
 from pytestqt.qtbot import QtBot
 
+from app.core import conversations
 from app.core.clock import utcnow
-from app.core.ledger import demo_data
+from app.core.ledger import demo_data, entries
 from app.core.ledger.analysis import Bucket
 from app.core.money import format_usd
 from app.core.storage.db import Database
@@ -34,11 +36,14 @@ from app.ui.dashboard.plotting import (
     elide_words,
 )
 from app.ui.main_window import MainWindow
+from tests import factories
 
 pytestmark = pytest.mark.gui
 
 WAIT_MS = 10_000
-NOW = utcnow()
+NOW = utcnow().replace(hour=0, minute=0, second=1, microsecond=0)
+"""The demo's last moment: today's first second, so its days (and which conversations make the
+top ten) are the same at whatever time of day the tests run."""
 TODAY = NOW.date()
 RESTING_MS = 1_200
 """Longer than Qt waits (700 ms) before it sends the ToolTip event of a resting mouse."""
@@ -85,6 +90,9 @@ def on_day(chart: ChartFrame, day: date) -> QPointF:
 def hover(qtbot: QtBot, chart: ChartFrame, point: QPointF) -> QPoint:
     """Move the mouse onto a point of the chart (data coordinates); where it is, in pixels."""
     pixel: QPoint = chart.plot.mapFromScene(chart.view_box.mapViewToScene(point))
+    # From a pixel beside it: a move to where the pointer already is (the same spot of the
+    # previous chart in the same tab card) is no move, and Qt sends no event for it.
+    qtbot.mouseMove(chart.plot.viewport(), pixel + QPoint(1, 0))
     qtbot.mouseMove(chart.plot.viewport(), pixel)
     return pixel
 
@@ -197,7 +205,15 @@ def test_date_labels_are_whole_at_both_ends(view: DashboardView) -> None:
             assert axis.left() <= centre - half and centre + half <= axis.right(), label
 
 
-def test_other_conversations_are_a_line_under_the_bars_not_a_bar(view: DashboardView) -> None:
+def test_other_conversations_are_a_line_under_the_bars_not_a_bar(
+    qtbot: QtBot, db: Database, view: DashboardView
+) -> None:
+    # A long tail of small conversations, so "Other" adds up to more than the largest bar.
+    with qtbot.waitSignal(view.refreshed, timeout=WAIT_MS), db.write() as session:
+        for index in range(150):
+            conversation = conversations.create_conversation(session, title=f"Small {index}")
+            small = replace(factories.spend(26_000), conversation_id=conversation.id)
+            entries.spend_tokens(session, small, now=NOW - timedelta(hours=1))
     chart = view.conversation_chart
     rest = chart.rest()
     assert rest is not None and rest.conversation_id is None
@@ -208,7 +224,7 @@ def test_other_conversations_are_a_line_under_the_bars_not_a_bar(view: Dashboard
     assert format_usd(rest.cost) in chart.rest_label.text()
     # The top conversation's bar spans most of the plot, whatever "Other" adds up to.
     largest = max(share.cost for share in chart.shares())
-    assert rest.cost > largest  # the demo's "Other" would have dwarfed it
+    assert rest.cost > largest  # a bar for "Other" would have dwarfed it
     right = chart.view_box.viewRange()[0][1]
     assert chart.bar_centre(0).x() * 2 >= right / 2
 
