@@ -214,18 +214,22 @@ class Chats:
         new: NewConversation | None = None,
         max_tokens: int | None = None,
         attachments: Sequence[Attachment] = (),
+        replaces: MessageId | None = None,
     ) -> Quote:
         """What sending ``text`` (and its ``attachments``) now would send and what its prompt
         costs: the same count and price a send charges by (the composer's live estimate,
-        ``tallybook count``).
+        ``tallybook count``). With ``replaces``, what :meth:`edit` of that message would send
+        (the branch up to it, its files kept unless ``attachments`` are given).
 
         Raises:
             ContextWindowExceeded: it would not fit the model's window.
             AttachmentRefused: the endpoint or the model cannot take its files.
             UnknownEndpoint, ConversationNotFound: nothing to send it to.
         """
-        turn = Turn(conversation_id, text, new=new or NewConversation())
+        turn = Turn(conversation_id, text, new=new or NewConversation(), replaces=replaces)
         turn.attachments = tuple(attachments)
+        if replaces is not None and not attachments:
+            turn.attachments = self._files_of(replaces)
         return self.metering.quote(self._request(turn, endpoint, model, max_tokens))
 
     def send(
@@ -289,13 +293,13 @@ class Chats:
         old branch stays in the tree, and its cost on the ledger. The edit keeps the message's
         files unless ``attachments`` replaces them."""
         turn = Turn(conversation_id, text, replaces=message_id)
-        if attachments is None:
-            with self._db.read() as session:
-                attachments = conversations.attachments_of(session, [message_id]).get(
-                    message_id, ()
-                )
-        turn.attachments = tuple(attachments)
+        turn.attachments = self._files_of(message_id) if attachments is None else tuple(attachments)
         return self._stream(turn, self._request(turn, endpoint, model, None), cancel)
+
+    def _files_of(self, message_id: MessageId) -> tuple[Attachment, ...]:
+        """The files a stored message carries (what an edit of it keeps)."""
+        with self._db.read() as session:
+            return tuple(conversations.attachments_of(session, [message_id]).get(message_id, ()))
 
     def show_branch(self, conversation_id: ConversationId, message_id: MessageId) -> None:
         """Show (and send as context from now on) the branch through one of the siblings of a

@@ -4,8 +4,11 @@ messages; a conversation reopened on its last model."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from app.core import conversations
@@ -152,3 +155,66 @@ def test_the_title_s_cost_is_shown_under_the_total(
     assert costs.title > 0 and costs.total == costs.branch + costs.title
     qtbot.waitUntil(lambda: f"title {format_usd(costs.title)}" in view.header.breakdown())
     assert view.header.total_label.text() == f"{format_usd(costs.total)} so far"
+
+
+def test_an_expensive_edit_is_confirmed_first_and_kept_open_when_declined(
+    qtbot: QtBot, chat_view: ChatView, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view = chat_view
+    asked: list[str] = []
+    answer = [QMessageBox.StandardButton.No]
+
+    def question(_parent: object, _title: str, text: str, *_args: object) -> object:
+        asked.append(text)
+        return answer[0]
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    view.set_selection("demo", "gpt-4o-mini")
+    send(qtbot, view, "A question")
+    view.set_confirm_threshold(Decimal(1))  # a millionth of a dollar: everything is expensive
+    message = view.messages()[0]
+    message.edit_button.click()
+    message.editor.text_edit.setPlainText("A question, edited")
+    with qtbot.assertNotEmitted(view.reply_finished, wait=200):
+        message.editor.send_button.click()
+        qtbot.waitUntil(lambda: bool(asked), timeout=3_000)
+        qtbot.waitUntil(lambda: not view.is_busy())
+    assert "tokens long" in asked[0]
+    assert message.is_editing()  # the edit is not lost
+    assert message.editor.text_edit.toPlainText() == "A question, edited"
+    assert [m.text() for m in view.messages()] == ["A question", view.messages()[1].text()]
+
+    answer[0] = QMessageBox.StandardButton.Yes
+    with qtbot.waitSignal(view.reply_finished, timeout=REPLY_TIMEOUT):
+        message.editor.send_button.click()
+    qtbot.waitUntil(lambda: view.messages()[0].branch_nav.text() == "2/2", timeout=3_000)
+    assert len(asked) == 2 and view.messages()[0].text() == "A question, edited"
+
+
+def test_switching_branches_keeps_the_switched_message_in_view(
+    qtbot: QtBot, chat_view: ChatView
+) -> None:
+    view = chat_view
+    view.resize(700, 420)  # a short chat: the conversation scrolls
+    view.set_selection("demo", "gpt-4o-mini")
+    first = send(qtbot, view, "The first question")
+    for index in range(4):
+        send(qtbot, view, f"/words 60 question {index}")
+
+    def widget(message_id: int | None) -> MessageWidget | None:
+        return next((m for m in view.messages() if m.message_id == message_id), None)
+
+    reply = widget(first.message_id)
+    assert reply is not None
+    _retry(qtbot, view, reply)  # a new branch from the first reply: the later turns are not on it
+    qtbot.waitUntil(lambda: view.messages()[-1].branch_nav.text() == "2/2", timeout=3_000)
+    second = view.messages()[-1]
+    second.branch_nav.previous_button.click()  # back to the branch with every later turn
+    qtbot.waitUntil(lambda: widget(first.message_id) is not None, timeout=3_000)
+    shown = widget(first.message_id)
+    assert shown is not None and shown.branch_nav.text() == "1/2"
+    bar = view.message_scroll.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=3_000)
+    qtbot.wait(200)  # laid out
+    assert not shown.visibleRegion().isEmpty()  # in view, not thrown to the bottom
+    assert bar.value() < bar.maximum()

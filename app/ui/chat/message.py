@@ -666,10 +666,10 @@ class MessageWidget(QFrame):
         """The ids of the message and its alternatives shown by ``< 1/2 >`` (empty: none)."""
         return self._siblings
 
-    def start_editing(self) -> None:
-        """Open the message's text for editing, in place."""
+    def start_editing(self, text: str | None = None) -> None:
+        """Open the message's text (or ``text``, an edit not sent) for editing, in place."""
         if self.role == "user" and self.message_id is not None:
-            self.editor.open(self._text)
+            self.editor.open(self._text if text is None else text)
             self.body.hide()
             self._update_actions()
 

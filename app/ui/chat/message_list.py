@@ -131,6 +131,19 @@ class MessageList(QScrollArea):
         bar = self.verticalScrollBar()
         bar.setValue(bar.maximum())
 
+    def keep_in_view(self, message_id: int) -> None:
+        """Scroll to a message read (built now if it was above what is built), its top first,
+        and stop following the bottom; a message not read leaves the list as it is."""
+        while self._unbuilt and all(w.message_id != message_id for w in self._widgets):
+            self._build_above(self._unbuilt.pop())
+        widget = next((w for w in self._widgets if w.message_id == message_id), None)
+        if widget is None:
+            return
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)  # real heights
+        self._stick = False
+        row = widget.parentWidget() or widget
+        self.verticalScrollBar().setValue(row.y())
+
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
         super().showEvent(event)
         self._fill_timer.start()

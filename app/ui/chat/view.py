@@ -134,6 +134,8 @@ class ChatView(QWidget):
         self._costs = NO_COSTS
         self._pending_edit: tuple[MessageId, str] | None = None
         """An edit that was not sent, opened again once the conversation is shown anew."""
+        self._keep_in_view: MessageId | None = None
+        """The message a branch switch was made on: in view once the new branch is shown."""
 
         self.header = ConversationHeader()
         self.header.system_prompt_saved.connect(self._on_header_system_prompt_saved)
@@ -205,7 +207,7 @@ class ChatView(QWidget):
         self.errors.hide()
         self._conversation_id = conversation_id
         self._costs = NO_COSTS
-        self._pending_edit = None
+        self._pending_edit = self._keep_in_view = None
         self.header.set_costs(self._costs)
         self.header.set_context(None, None)
         if conversation_id is None:
@@ -323,6 +325,9 @@ class ChatView(QWidget):
             if reply.partial:
                 reply.bubble.append(reply.partial)
         self.message_scroll.stick_to_bottom()
+        keep, self._keep_in_view = self._keep_in_view, None
+        if keep is not None:
+            self.message_scroll.keep_in_view(keep)
         pending, self._pending_edit = self._pending_edit, None
         if pending is not None:
             widget = self._widget_of(pending[0])
@@ -380,12 +385,7 @@ class ChatView(QWidget):
         self._set_busy(False)
         if conversation_id != self._conversation_id:
             return  # the user moved on while the price was checked
-        threshold = self._threshold
-        if (
-            threshold is not None
-            and quote.prompt_cost > threshold
-            and not self._confirm_expensive(quote, threshold, conversation_id is not None)
-        ):
+        if self._declined(quote, in_conversation=conversation_id is not None):
             self.focus_composer()
             return
         self._begin_send(text, files)
@@ -393,6 +393,15 @@ class ChatView(QWidget):
     def _on_send_quote_failed(self, error: BaseException) -> None:
         self._set_busy(False)
         self.errors.show_message(describe(error), offer_keys=isinstance(error, MissingKey))
+
+    def _declined(self, quote: Quote, *, in_conversation: bool) -> bool:
+        """Whether the user said no to a message quoted above the confirmation threshold."""
+        threshold = self._threshold
+        return (
+            threshold is not None
+            and quote.prompt_cost > threshold
+            and not self._confirm_expensive(quote, threshold, in_conversation)
+        )
 
     def _confirm_expensive(self, quote: Quote, threshold: Decimal, in_conversation: bool) -> bool:
         """The one modal question of the chat: is this expensive message worth it?"""
@@ -465,6 +474,36 @@ class ChatView(QWidget):
         if self._busy:
             self.errors.show_message("Wait for the reply to finish (or stop it) to edit.")
             return
+        if self._threshold is None:
+            self._begin_edit(conversation_id, message_id, text)
+            return
+        self._set_busy(True)  # no second send while the price is checked, as for a new message
+        endpoint, model = self.selection()
+        chats = self._context.chats
+        self._run_read(
+            lambda: chats.quote(conversation_id, text, endpoint, model, replaces=message_id),
+            lambda quote: self._on_edit_quote_done(conversation_id, message_id, text, quote),
+            self._on_send_quote_failed,
+        )
+
+    def _on_edit_quote_done(
+        self, conversation_id: ConversationId, message_id: MessageId, text: str, quote: Quote
+    ) -> None:
+        self._set_busy(False)
+        edited = self._widget_of(message_id)
+        if conversation_id != self._conversation_id or edited is None:
+            return  # the user moved on while the price was checked
+        if self._declined(quote, in_conversation=True):
+            edited.start_editing(text)  # the edit is kept open, as the composer keeps a draft
+            return
+        self._begin_edit(conversation_id, message_id, text)
+
+    def _begin_edit(
+        self, conversation_id: ConversationId, message_id: MessageId, text: str
+    ) -> None:
+        edited = self._widget_of(message_id)
+        if edited is None:
+            return
         endpoint, model = self.selection()
         self.errors.hide()
         self._set_busy(True)
@@ -489,11 +528,12 @@ class ChatView(QWidget):
         chats = self._context.chats
         self._run_write(
             lambda: chats.show_branch(conversation_id, message_id),
-            lambda _none: self._on_branch_shown(conversation_id),
+            lambda _none: self._on_branch_shown(conversation_id, message_id),
         )
 
-    def _on_branch_shown(self, conversation_id: ConversationId) -> None:
+    def _on_branch_shown(self, conversation_id: ConversationId, message_id: MessageId) -> None:
         if conversation_id == self._conversation_id:
+            self._keep_in_view = message_id  # where the user switched, not the bottom
             self._load(conversation_id)
             self._schedule_quote()  # the context sent is the new branch's
 
