@@ -46,7 +46,7 @@ def test_pages_walk_back_through_the_whole_conversation_with_every_reply_priced(
     assert len(replies) == 65 and all(m.usage is not None and m.usage.cost > 0 for m in replies)
 
 
-def test_a_page_takes_four_indexed_queries_and_no_scan(db: Database) -> None:
+def test_a_page_takes_five_indexed_queries_and_no_scan(db: Database) -> None:
     """Looking each reply's figures up by message id scanned the ledger (no index on it): on a
     million transactions every opening paid for a full scan."""
     conversation = long_conversation.create(db, 200)
@@ -59,13 +59,15 @@ def test_a_page_takes_four_indexed_queries_and_no_scan(db: Database) -> None:
             [row[-1] for row in session.execute(text(f"EXPLAIN QUERY PLAN {sql}"), params)]
             for sql, params in (_named(sql, params) for sql, params in seen)
         ]
-    assert len(seen) == 4, [sql for sql, _ in seen]  # the page, siblings, charges, requests
+    # The page, siblings, charges, requests, and the page's attachments (one query for all).
+    assert len(seen) == 5, [sql for sql, _ in seen]
     steps = [step for plan in plans for step in plan]
     assert not any(step.startswith("SCAN") for step in steps), plans
     assert any("messages USING INDEX ix_messages_branch" in s for s in steps), plans
     assert any("messages USING INDEX ix_messages_parent" in s for s in steps), plans
     assert any("transactions USING INDEX ix_transactions_conversation" in s for s in steps), plans
     assert any("requests USING INTEGER PRIMARY KEY" in s for s in steps), plans
+    assert any("attachments USING INDEX ix_attachments_message" in s for s in steps), plans
 
 
 def _named(sql: str, params: Any) -> tuple[str, dict[str, Any]]:

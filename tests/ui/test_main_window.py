@@ -102,11 +102,14 @@ def test_window_state_and_model_are_remembered(qtbot: QtBot, db: Database, tmp_p
     context = AppContext.create(db)
     first = MainWindow(context, QSettings(path, QSettings.Format.IniFormat))
     qtbot.addWidget(first)
+    first.resize(1180, 760)  # shown at a real size: a hidden splitter is 640 px, too narrow
+    first.show()
     first.workspace.chat.set_selection("demo", "claude-haiku-4-5")
     first.workspace.splitter.setSizes([333, 700])
     first.close()
     second = MainWindow(context, QSettings(path, QSettings.Format.IniFormat))
     qtbot.addWidget(second)
+    second.show()
     assert second.workspace.chat.selection() == ("demo", "claude-haiku-4-5")
     assert second.workspace.splitter.sizes()[0] == 333
     second.close()
