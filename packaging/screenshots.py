@@ -59,6 +59,20 @@ def shoot(widget: QWidget, name: str) -> None:
     print(f"saved {path.relative_to(ROOT)}")
 
 
+def sample_image(folder: Path) -> Path:
+    """A small chart-like PNG to attach (drawn here, so nothing is downloaded)."""
+    from PIL import Image, ImageDraw
+
+    path = folder / "spend-chart.png"
+    image = Image.new("RGB", (640, 400), "white")
+    draw = ImageDraw.Draw(image)
+    for index, height in enumerate((120, 200, 160, 280, 240, 330)):
+        left = 40 + index * 100
+        draw.rectangle((left, 380 - height, left + 60, 380), fill=(66, 133, 244))
+    image.save(path)
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -109,7 +123,9 @@ def main() -> None:
             entries.add_credits(session, Decimal(20_000_000))
             alerts.add_budget(session, "month", Decimal(30_000_000))
             alerts.add_budget(session, "day", Decimal(2_000_000), "model", "claude-sonnet-4-5")
-            alerts.set_low_balance_threshold(session, Decimal(5_000_000))
+            # Crossed by the first chat below, whatever the time of day: the alerts list's shot.
+            alerts.add_budget(session, "day", Decimal(100), "model", "gpt-4o-mini")
+            alerts.set_low_balance_threshold(session, Decimal(50_000_000))
         context = AppContext.create(db, app)
         window = MainWindow(
             context, QSettings(str(Path(folder) / "ui.ini"), QSettings.Format.IniFormat)
@@ -126,9 +142,19 @@ def main() -> None:
             workspace.chat.composer.send_button.click()
             wait_for(lambda: not workspace.chat.is_busy())
             settle(800)
-        workspace.chat.composer.set_text("And how would I test it with pytest?")
+        chat = workspace.chat
+        chat.messages()[-1].retry_button.click()  # a second attempt: the reply shows < 2/2 >
+        wait_for(lambda: not chat.is_busy())
+        settle(800)
+        chat.composer.add_paths([sample_image(Path(folder))])
+        chat.composer.set_text("And how would I test it with pytest? The chart is attached.")
         settle(1200)
         shoot(window, "main-window")
+        wait_for(lambda: len(workspace.banner.alerts()) > 1)
+        workspace.banner.more_button.click()
+        settle(600)
+        shoot(window, "alerts-list")
+        workspace.banner.more_button.click()
         spend_as_tools(workspace.local_endpoint)
         workspace.show_page(workspace.dashboard)
         settle(1500)
