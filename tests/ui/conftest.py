@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from app.core.storage.db import Database
 from app.ui.chat import ChatView
 from app.ui.context import AppContext
+from tests.support.questions import Questions
 
 
 @pytest.fixture
@@ -34,3 +36,11 @@ def chat_view(qtbot: QtBot, context: AppContext) -> Iterator[ChatView]:
     # pytest-qt has closed the widget by now; a reply still streaming is cancelled here and
     # the context fixture then waits for its thread.
     widget.stop()
+
+
+@pytest.fixture
+def questions(monkeypatch: pytest.MonkeyPatch) -> Questions:
+    """``QMessageBox.question`` answered without a modal loop (No, until a test says Yes)."""
+    answers = Questions()
+    monkeypatch.setattr(QMessageBox, "question", answers)
+    return answers

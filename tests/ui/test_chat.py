@@ -25,6 +25,7 @@ from app.ui.chat import ChatView
 from app.ui.chat.figures import estimate_line, usage_line
 from app.ui.context import AppContext
 from app.ui.errors import describe
+from tests.support.questions import Questions
 
 pytestmark = pytest.mark.gui
 
@@ -307,16 +308,9 @@ def test_a_new_user_is_welcomed_and_can_try_the_demo(
 
 
 def test_an_expensive_message_is_confirmed_first(
-    qtbot: QtBot, view: ChatView, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, view: ChatView, questions: Questions
 ) -> None:
-    asked: list[str] = []
-    answer = [QMessageBox.StandardButton.No]
-
-    def question(_parent: object, _title: str, text: str, *_args: object) -> object:
-        asked.append(text)
-        return answer[0]
-
-    monkeypatch.setattr(QMessageBox, "question", question)
+    asked = questions.asked
     view.set_selection("demo", "gpt-4o-mini")
     view.set_confirm_threshold(Decimal(1))  # a millionth of a dollar: everything is expensive
     view.composer.set_text("Is this worth it?")
@@ -328,7 +322,7 @@ def test_an_expensive_message_is_confirmed_first(
     assert "at gpt-4o-mini's input rate ($0.15 per 1M tokens)" in asked[0]
     assert view.composer.text() == "Is this worth it?" and view.messages() == []
 
-    answer[0] = QMessageBox.StandardButton.Yes
+    questions.answer = QMessageBox.StandardButton.Yes
     send(qtbot, view, "Is this worth it?")
     assert len(asked) == 2 and len(view.messages()) == 2
 

@@ -18,6 +18,7 @@ from app.core.storage.db import Database
 from app.core.types import ConversationId
 from app.ui.chat import ChatView
 from app.ui.chat.message import MessageWidget
+from tests.support.questions import Questions
 from tests.ui.test_chat import REPLY_TIMEOUT, send
 
 pytestmark = pytest.mark.gui
@@ -158,17 +159,10 @@ def test_the_title_s_cost_is_shown_under_the_total(
 
 
 def test_an_expensive_edit_is_confirmed_first_and_kept_open_when_declined(
-    qtbot: QtBot, chat_view: ChatView, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, chat_view: ChatView, questions: Questions
 ) -> None:
     view = chat_view
-    asked: list[str] = []
-    answer = [QMessageBox.StandardButton.No]
-
-    def question(_parent: object, _title: str, text: str, *_args: object) -> object:
-        asked.append(text)
-        return answer[0]
-
-    monkeypatch.setattr(QMessageBox, "question", question)
+    asked = questions.asked
     view.set_selection("demo", "gpt-4o-mini")
     send(qtbot, view, "A question")
     view.set_confirm_threshold(Decimal(1))  # a millionth of a dollar: everything is expensive
@@ -184,7 +178,7 @@ def test_an_expensive_edit_is_confirmed_first_and_kept_open_when_declined(
     assert message.editor.text_edit.toPlainText() == "A question, edited"
     assert [m.text() for m in view.messages()] == ["A question", view.messages()[1].text()]
 
-    answer[0] = QMessageBox.StandardButton.Yes
+    questions.answer = QMessageBox.StandardButton.Yes
     with qtbot.waitSignal(view.reply_finished, timeout=REPLY_TIMEOUT):
         message.editor.send_button.click()
     qtbot.waitUntil(lambda: view.messages()[0].branch_nav.text() == "2/2", timeout=3_000)
