@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.messages import InvalidPayload
 from app.servers.emulator.faults import FAULT_HEADER, FaultState, UnknownFault, split_model
 from app.servers.emulator.replies import Replies
+from app.servers.emulator.served import ServedTally
 from app.servers.wire import Failure
 
 BadRequest = InvalidPayload
@@ -67,6 +68,8 @@ class EmulatorState:
 
     replies: Replies
     faults: FaultState
+    served: ServedTally = field(default_factory=ServedTally)
+    """What was served, for the billing APIs (see :mod:`.served`)."""
 
 
 def limit_field(body: Mapping[str, Any], *names: str) -> int | None:
