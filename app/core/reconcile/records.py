@@ -49,13 +49,20 @@ class BalanceSnapshot:
 
 @dataclass(frozen=True)
 class ProviderRecords:
-    """Everything one fetch brought back for a range of days."""
+    """Everything one fetch brought back for a range of days.
+
+    Attributes:
+        unattributed_usd: money the provider billed on a day that it did not put on any model
+            (OpenAI's non-model line items, Anthropic's non-token costs), as ``(day, usd)``
+            sorted by day; a day's total is its models' ``usd`` plus this.
+    """
 
     provider: str
     since: date
     until: date
     days: tuple[ProviderDay, ...] = ()
     balance: BalanceSnapshot | None = None
+    unattributed_usd: tuple[tuple[date, Decimal], ...] = ()
 
 
 class UsageSource(Protocol):

@@ -13,10 +13,16 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
+from app.core.money import credits_to_usd
 from app.core.providers import payloads
+from app.servers.emulator.admin import unit_credits
 from app.servers.emulator.replies import Prompt, Reply, make_reply, pieces
+from app.servers.emulator.served import Served
 from app.servers.emulator.wire import (
     BadRequest,
     Call,
@@ -127,7 +133,9 @@ def create_message(state: EmulatorState, call: Call) -> Answer:
     thinking = body.get("thinking")
     reasoning = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
     reply = make_reply(model, messages, limit=limit, reasoning=reasoning)
-    usage = None if fault == "no-usage" else message_usage(prompt, reply, markers)
+    billed = message_usage(prompt, reply, markers)
+    state.served.add(served_reply(model, billed, reply))
+    usage = None if fault == "no-usage" else billed
     stop_reason = "max_tokens" if reply.truncated else "end_turn"
     signature = base64.b64encode(hashlib.sha256(reply.thinking.encode()).digest()).decode()
     message: dict[str, Any] = {
@@ -223,6 +231,28 @@ def message_usage(prompt: Prompt, reply: Reply, markers: list[dict[str, Any]]) -
     if reply.reasoning_tokens:
         usage["output_tokens_details"] = {"thinking_tokens": reply.reasoning_tokens}
     return usage
+
+
+def served_reply(model: str, usage: dict[str, Any], reply: Reply) -> Served:
+    """What a reply bills, for the emulator's records (Anthropic bills it even when cut)."""
+    writes = usage["cache_creation"]
+    written = writes["ephemeral_5m_input_tokens"] + writes["ephemeral_1h_input_tokens"]
+    read = usage["cache_read_input_tokens"]
+    now = datetime.now(UTC)
+    served = Served(
+        now.date(),
+        "anthropic",
+        model,
+        requests=1,
+        input_tokens=usage["input_tokens"] + written + read,
+        output_tokens=reply.output_tokens,
+        cached_input_tokens=read,
+        reasoning_tokens=reply.reasoning_tokens,
+        cache_write_tokens=writes["ephemeral_5m_input_tokens"],
+        cache_write_1h_tokens=writes["ephemeral_1h_input_tokens"],
+        at=now,
+    )
+    return replace(served, usd=credits_to_usd(sum(unit_credits(served).values(), Decimal(0))))
 
 
 def cache_markers(value: Any) -> list[dict[str, Any]]:

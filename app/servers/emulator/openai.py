@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from app.core.providers import payloads
 from app.servers.emulator.replies import Prompt, Reply, is_openai_reasoning, make_reply
+from app.servers.emulator.served import Served, list_price
 from app.servers.emulator.wire import (
     BadRequest,
     Call,
@@ -105,6 +107,7 @@ def chat_completions(state: EmulatorState, call: Call) -> Answer:
     prompt = state.replies.prompt("openai", model, payload.messages, payload.tools)
     reply = make_reply(model, payload.messages, limit=limit, reasoning=is_openai_reasoning(model))
     usage = None if fault == "no-usage" else chat_usage(prompt, reply)
+    state.served.add(served_reply(model, prompt, reply))
     finish = "length" if reply.truncated else "stop"
     completion_id = new_id("chatcmpl-")
     created = int(time.time())
@@ -178,6 +181,24 @@ def chat_usage(prompt: Prompt, reply: Reply) -> dict[str, Any]:
     }
 
 
+def served_reply(model: str, prompt: Prompt, reply: Reply) -> Served:
+    """What a reply bills, for the emulator's records (OpenAI bills it even when cut)."""
+    cached = prompt.openai_cached
+    now = datetime.now(UTC)
+    return Served(
+        now.date(),
+        "openai",
+        model,
+        requests=1,
+        input_tokens=prompt.tokens,
+        output_tokens=reply.output_tokens,
+        cached_input_tokens=cached,
+        reasoning_tokens=reply.reasoning_tokens,
+        usd=list_price(model, "openai", prompt.tokens, reply.output_tokens, cached),
+        at=now,
+    )
+
+
 def responses_usage(prompt: Prompt, reply: Reply) -> dict[str, Any]:
     """The Responses API usage object."""
     return {
@@ -200,6 +221,7 @@ def responses(state: EmulatorState, call: Call) -> Answer:
     reasoning = is_openai_reasoning(model)
     reply = make_reply(model, payload.messages, limit=limit, reasoning=reasoning)
     usage = None if fault == "no-usage" else responses_usage(prompt, reply)
+    state.served.add(served_reply(model, prompt, reply))
     status = "incomplete" if reply.truncated else "completed"
     response_id = new_id("resp_")
     message_id = new_id("msg_")

@@ -36,6 +36,10 @@ class Served:
     cached_input_tokens: int = 0
     reasoning_tokens: int = 0
     usd: Decimal = Decimal(0)
+    cache_write_tokens: int = 0
+    """Of ``input_tokens``, those written to a 5-minute cache (Anthropic's cache writes)."""
+    cache_write_1h_tokens: int = 0
+    """Of ``input_tokens``, those written to a 1-hour cache."""
     at: datetime | None = None
     """When it was served (one reply only; ``None`` on a day's total)."""
 
@@ -49,6 +53,8 @@ class Served:
             cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
             reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
             usd=self.usd + other.usd,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens + other.cache_write_1h_tokens,
             at=None,
         )
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from app.core.counting.tokens import TokenCounter
-from app.servers.emulator import anthropic, gemini, openai
+from app.servers.emulator import admin, anthropic, gemini, openai
 from app.servers.emulator.faults import (
     FAULT_HEADER,
     FAULTS,
@@ -24,6 +25,7 @@ from app.servers.emulator.faults import (
     FaultState,
 )
 from app.servers.emulator.replies import Replies
+from app.servers.emulator.served import Served
 from app.servers.emulator.wire import Call, EmulatorState
 from app.servers.local_http import BodyTooLarge, LocalHandler, LocalServer
 from app.servers.wire import (
@@ -138,12 +140,15 @@ class Emulator(LocalServer):
         *,
         chunk_delay: float = 0.0,
         allow_remote: bool = False,
+        outside: Iterable[Served] = (),
     ) -> None:
         super().__init__(host, port, allow_remote=allow_remote)
         if chunk_delay < 0:
             raise ValueError(f"chunk_delay must not be negative, not {chunk_delay!r}")
         self.chunk_delay = chunk_delay
         self.state = EmulatorState(Replies(TokenCounter()), FaultState())
+        for usage in outside:  # spend the provider saw that the ledger did not (another tool)
+            self.state.served.add(usage)
         self._lock = threading.Lock()
         self._served = 0
         self._bodies: list[bytes] = []
@@ -183,6 +188,8 @@ def route(state: EmulatorState, call: Call) -> Answer:
     """The answer to a request, by method, path and (for ``GET /v1/models``) headers."""
     path = call.path.rstrip("/") or "/"
     gemini_path = any(path.startswith(f"{prefix}/") for prefix in gemini.PREFIXES)
+    if (records := admin.route(state, call)) is not None:
+        return records
     if call.method == "POST":
         if path == "/v1/chat/completions":
             return openai.handle(state, call, openai.chat_completions)
