@@ -190,6 +190,8 @@ def route(state: EmulatorState, call: Call) -> Answer:
     gemini_path = any(path.startswith(f"{prefix}/") for prefix in gemini.PREFIXES)
     if (records := admin.route(state, call)) is not None:
         return records
+    if (billing := _billing(state, call)) is not None:
+        return billing
     if call.method == "POST":
         if path == "/v1/chat/completions":
             return openai.handle(state, call, openai.chat_completions)
@@ -220,6 +222,13 @@ def route(state: EmulatorState, call: Call) -> Answer:
             handled: Answer = module.handle(state, call, endpoint)
             return handled
     return openai_error(_failure(404, f"Invalid URL ({call.method} {call.path})"))
+
+
+def _billing(state: EmulatorState, call: Call) -> Answer | None:
+    """OpenRouter's paths (its chats and records) and the providers' balances, if asked for."""
+    from app.servers.emulator import balances, openrouter
+
+    return openrouter.route(state, call) or balances.route(state, call)
 
 
 def _failure(status: int, message: str) -> Failure:
