@@ -44,6 +44,7 @@ from app.core.ledger import alerts, entries
 from app.core.ledger.entries import Spend, SpendRecord
 from app.core.messages import ChatMessage, ToolSpec
 from app.core.metering import checks
+from app.core.metering.generation_costs import GenerationCosts
 from app.core.metering.journal import JournalOwner
 from app.core.metering.recovery import StoreText, recover
 from app.core.model_settings import DEFAULT_SETTINGS, ModelSettings
@@ -301,6 +302,7 @@ class MeteringClient:
         key_for: Callable[[str], keys.ApiKey | None] = keys.get_key,
         clock: Callable[[], datetime] = utcnow,
         save_every: float = 0.5,
+        generation_backoff: float = 1.0,
     ) -> None:
         self._db = db
         self.counter = counter or TokenCounter()
@@ -311,9 +313,11 @@ class MeteringClient:
         self._clock = clock
         self._save_every = save_every
         self._owner = JournalOwner(db.path)
+        self.generation_costs = GenerationCosts(db, self._http, backoff=generation_backoff)
 
     def close(self) -> None:
         """Close the HTTP connections and give up this client's journal claim."""
+        self.generation_costs.close()
         self._http.close()
         self._owner.release()
 
@@ -621,6 +625,10 @@ class MeteringClient:
         if quote.request.hooks is not None:  # after the charge: keeping it can never undo it
             with self._db.write() as session:
                 quote.request.hooks.settled(session, text)
+        if state.response_id is not None:  # OpenRouter's exact cost, fetched in the background
+            self.generation_costs.later(
+                quote.endpoint, request_id, state.response_id, self._key_for
+            )
         figure = spend.provider_figure
         return Metered(
             request_id=request_id,

@@ -72,17 +72,24 @@ class StreamState:
 
     Attributes:
         model: the model the reply says served it (which is the one billed), once named.
+        response_id: the reply's id as the provider gave it (Chat Completions' ``id``).
     """
 
     usage: ReportedUsage = field(default_factory=ReportedUsage)
     finished: bool = False
     finish_reason: str | None = None
     model: str | None = None
+    response_id: str | None = None
 
     def name_model(self, value: Any) -> None:
         """Keep the served model's name from an event, if it carries a usable one."""
         if isinstance(value, str) and value.strip() and len(value) <= 200:
             self.model = clean_text(value.strip())
+
+    def name_response(self, value: Any) -> None:
+        """Keep the reply's own id (OpenRouter's ``gen-…``, asked for its exact cost later)."""
+        if self.response_id is None and isinstance(value, str) and 0 < len(value) <= 200:
+            self.response_id = clean_text(value)
 
 
 class StreamDecoder(Protocol):

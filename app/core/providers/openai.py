@@ -92,6 +92,7 @@ class ChatCompletionsAdapter:
         reply = mapping(body, "a chat completion")
         state = StreamState(finished=True)
         state.name_model(reply.get("model"))
+        state.name_response(reply.get("id"))
         choices = sequence(reply.get("choices"), "the choices")
         message = mapping(choices[0], "a choice").get("message") if choices else {}
         content = mapping(message or {}, "a message").get("content")
@@ -136,6 +137,7 @@ class ChatCompletionsDecoder:
             )
         if self.state.model is None:
             self.state.name_model(chunk.get("model"))
+        self.state.name_response(chunk.get("id"))
         deltas: list[Delta] = []
         for choice in sequence(chunk.get("choices"), "the choices"):
             delta = mapping(mapping(choice, "a choice").get("delta") or {}, "a delta")
