@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from app import __version__
 from app.core import money
 from app.core.errors import TallybookError
+from app.core.reconcile.sources import PROVIDERS
 from app.core.types import EndpointApi, GroupBy, IntervalUnit
 
 
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     _endpoint_parsers(commands)
     _key_parsers(commands)
     _token_parsers(commands)
+    _reconcile_parser(commands)
     return parser
 
 
@@ -420,6 +422,32 @@ def _token_parsers(commands: Any) -> None:
     revoke = actions.add_parser("revoke", help="refuse a tool's token from now on")
     revoke.add_argument("name", metavar="NAME", help="as `endpoint-tokens list` shows it")
     revoke.set_defaults(handler="token_commands.revoke_token")
+
+
+def _reconcile_parser(commands: Any) -> None:
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="the ledger beside what a provider billed, per UTC day and model",
+        description="Fetch the provider's own usage and cost records (an organisation admin or "
+        "management key: OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY, OPENROUTER_MANAGEMENT_KEY, or "
+        "their key store entries; DeepSeek and Moonshot: the balance, with the chat key) and "
+        "compare them with the ledger, per UTC day and model. "
+        "Each row is a match, a drift (both saw it, figures more than 1%% and a cent apart), "
+        "outside (the provider saw spend the ledger lacks: another tool, another computer) or "
+        "missing (the ledger has spend the provider does not show yet).",
+    )
+    reconcile.add_argument("--provider", required=True, choices=PROVIDERS)
+    _range_arguments(reconcile)
+    reconcile.add_argument("--json", action="store_true", help="machine-readable output")
+    reconcile.add_argument(
+        "--base-url", metavar="URL", help="read the provider's API here (a proxy, a test server)"
+    )
+    reconcile.add_argument(
+        "--import-missing",
+        action="store_true",
+        help="record outside spend on the ledger at the provider's figure (again adds nothing)",
+    )
+    reconcile.set_defaults(handler="reconcile_commands.reconcile")
 
 
 # --- arguments shared by several commands ---------------------------------------------------

@@ -6,22 +6,24 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from app.core.reconcile.records import ProviderDay, ProviderRecords
+from app.core.reconcile.records import BalanceSnapshot, ProviderDay, ProviderRecords
 
 
 @dataclass
 class FixedUsage:
     """A :class:`~app.core.reconcile.records.UsageSource` whose provider reports ``days``
-    (those inside the range asked for); change ``days`` to report more later."""
+    (those inside the range asked for), or only ``balance`` (a balance-only provider); change
+    either to report something else later."""
 
     provider: str = "openai"
     days: list[ProviderDay] = field(default_factory=list)
     asked: list[tuple[date, date]] = field(default_factory=list)
+    balance: BalanceSnapshot | None = None
 
     def fetch(self, since: date, until: date) -> ProviderRecords:
         self.asked.append((since, until))
         inside = tuple(d for d in self.days if since <= d.day <= until)
-        return ProviderRecords(self.provider, since, until, inside)
+        return ProviderRecords(self.provider, since, until, inside, self.balance)
 
 
 def billed(

@@ -133,6 +133,9 @@ class Reconciliation:
     until: date
     rows: tuple[Row, ...]
     balance: BalanceSnapshot | None = None
+    unattributed_usd: Decimal | None = None
+    """Money the provider billed on no model (images, tools, storage), over the range; ``None``
+    when it reported none. Not in any row: the day's total is its rows' plus this."""
 
     @property
     def totals(self) -> Totals:
@@ -182,8 +185,14 @@ def reconcile(session: Session, records: ProviderRecords, book: PriceBook) -> Re
         if metered.empty and provider.empty and had.empty:
             continue
         rows.append(Row(*key, status_of(metered, provider), metered, provider, had))
+    unattributed = [usd for _, usd in records.unattributed_usd]
     return Reconciliation(
-        records.provider, records.since, records.until, tuple(rows), records.balance
+        records.provider,
+        records.since,
+        records.until,
+        tuple(rows),
+        records.balance,
+        sum(unattributed, _ZERO) if unattributed else None,
     )
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from app.core.ledger import entries
 from app.core.pricing.charges import TokenUsage
 from app.core.pricing.prices import PriceBook
-from app.core.reconcile.compare import Reconciliation, Status, reconcile
+from app.core.reconcile.compare import EVERY_MODEL, Reconciliation, Status, reconcile
 from app.core.reconcile.records import ProviderDay, ProviderRecords
 from app.core.storage.db import Database
 from tests.factories import rates
@@ -88,7 +88,7 @@ def test_tokens_are_compared_where_the_provider_gives_no_money(db: Database) -> 
 
 def test_spend_only_the_provider_saw_is_outside(db: Database) -> None:
     (row,) = compared(db, billed(NEXT, "o3", "1.25", 1000, 2000)).rows
-    assert (row.model, row.status, row.ledger.usd) == ("o3", Status.OUTSIDE, 0)
+    assert (row.model, row.status, row.ledger.usd) == ("o3", Status.OUTSIDE, Decimal(0))
 
 
 def test_spend_the_provider_does_not_show_is_missing_at_nothing(db: Database) -> None:
@@ -124,3 +124,29 @@ def test_totals_add_every_row(db: Database) -> None:
         Status.OUTSIDE: 1,
         Status.MISSING: 1,
     }
+
+
+def test_a_day_reported_as_a_whole_sums_the_ledger_models_of_that_day(db: Database) -> None:
+    meter(db, DAY)
+    meter(db, DAY, "gpt-4o-mini", prompt=4000, completion=1000)  # $0.02
+    meter(db, NEXT, "gpt-4o-mini", prompt=4000, completion=1000)
+    rows = compared(db, billed(DAY, EVERY_MODEL, "2.02")).rows
+    assert [(r.day, r.model, r.status) for r in rows] == [
+        (DAY, EVERY_MODEL, Status.MATCH),
+        (NEXT, "gpt-4o-mini", Status.MISSING),
+    ]
+    assert rows[0].ledger.usd == Decimal("2.02")
+
+
+def test_money_on_no_model_is_kept_beside_the_rows(db: Database) -> None:
+    records = ProviderRecords(
+        "openai",
+        DAY,
+        NEXT,
+        (billed(DAY, "o3", "1"),),
+        unattributed_usd=((DAY, Decimal("0.30")), (NEXT, Decimal("0.05"))),
+    )
+    with db.read() as session:
+        result = reconcile(session, records, PriceBook.load(session))
+    assert result.unattributed_usd == Decimal("0.35")
+    assert result.totals.provider.usd == Decimal("1")
