@@ -432,7 +432,7 @@ def _reconcile_parser(commands: Any) -> None:
         "management key: OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY, OPENROUTER_MANAGEMENT_KEY, or "
         "their key store entries; DeepSeek and Moonshot: the balance, with the chat key) and "
         "compare them with the ledger, per UTC day and model. "
-        "Each row is a match, a drift (both saw it, figures more than 1%% and a cent apart), "
+        "Each row is a match, a drift (both saw it, figures more than 1% and a cent apart), "
         "outside (the provider saw spend the ledger lacks: another tool, another computer) or "
         "missing (the ledger has spend the provider does not show yet).",
     )
