@@ -36,7 +36,7 @@ from app.servers.emulator.server import Emulator
 TARGET = 2.0
 DAYS = 365
 MODELS = ("gpt-4o-2024-08-06", "gpt-4o-mini", "o3", "gpt-4.1", "o4-mini")
-ADMIN = ApiKey("sk-admin-BENCH-0123456789abcdefghijklmn", "benchmark")
+ADMIN = ApiKey("sk-admin-bars-BENCH-0123456789abcdefghijklmn", "benchmark")
 
 
 def year(today: date) -> list[Served]:

@@ -27,7 +27,7 @@ from tests.factories import rates
 from tests.support.fixed_usage import FixedUsage, billed
 
 DAY = date(2026, 11, 3)
-ADMIN = "sk-admin-RECONCILE-0123456789abcdefghij"
+ADMIN = "sk-admin-bars-RECONCILE-0123456789abcdefghij"
 
 
 def _seed(db: Database, day: date = DAY) -> None:

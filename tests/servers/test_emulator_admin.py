@@ -13,8 +13,8 @@ import pytest
 from app.servers.emulator import Emulator
 from app.servers.emulator.served import Served
 
-OPENAI_ADMIN = {"Authorization": "Bearer sk-admin-emulator-test-0000"}
-ANTHROPIC_ADMIN = {"x-api-key": "sk-ant-admin01-emulator-test", "anthropic-version": "2023-06-01"}
+OPENAI_ADMIN = {"Authorization": "Bearer sk-admin-bars-emulator-test-0000"}
+ANTHROPIC_ADMIN = {"x-api-key": "sk-ant-admin01-emutest", "anthropic-version": "2023-06-01"}
 START = date(2026, 3, 1)
 OUTSIDE = [
     Served(

@@ -23,7 +23,7 @@ from app.core.types import RequestId
 from app.servers.emulator import Emulator
 from tests.support.replay_server import Answer, Recorded, ReplayServer, ToReplay, replay_server
 
-KEY = keys.ApiKey("sk-or-v1-TEST-generation-0123456789abcdef")
+KEY = keys.ApiKey("sk-test-or-generation-0123456789abcdef")
 MODEL = "openai/gpt-4o-mini"
 
 

@@ -8,14 +8,14 @@ from app.core.reconcile.records import ReconcileError
 from app.core.redaction import redact
 from tests.support.memory_keyring import MemoryKeyring
 
-ADMIN = "sk-admin-STORED-0123456789abcdefghij"
+ADMIN = "sk-admin-bars-STORED-0123456789abcdefghij"
 
 
 def test_the_key_store_entry_comes_before_the_variable(
     memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-FROM-ENV-0123456789abcdef")
-    keys.set_key("openai", "sk-proj-CHAT-KEY-0123456789abcdefgh")  # the chat key is not it
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-bars-FROM-ENV-0123456789abcdef")
+    keys.set_key("openai", "sk-test-chat-key-0123456789abcdefgh")  # the chat key is not it
     assert admin_key("openai").source == "$OPENAI_ADMIN_KEY"
     keys.set_key("openai-admin", ADMIN)
     key = admin_key("openai")

@@ -18,7 +18,7 @@ from app.servers.emulator import Emulator
 from app.servers.emulator.served import Served
 from tests.support.replay_server import Answer, Recorded, ReplayServer, replay_server
 
-ADMIN = ApiKey("sk-ant-admin01-TEST-0123456789abcdefghij")
+ADMIN = ApiKey("sk-ant-admin01-TEST")
 DAY1 = date(2025, 8, 1)
 NOW = datetime(2025, 8, 3, 9, 15, 30, 123456, tzinfo=UTC)
 
@@ -192,7 +192,7 @@ def test_the_emulator_reports_what_it_served() -> None:
 
 
 def test_the_emulator_refuses_a_standard_key() -> None:
-    standard = ApiKey("sk-ant-api03-NOTADMIN-0123456789abcdefghij")
+    standard = ApiKey("sk-ant-api03-NOTADMIN")
     with Emulator() as emu, pytest.raises(ReconcileError) as raised:
         AnthropicUsage(standard, emu.url).fetch(DAY1, DAY1)
     assert str(raised.value) == NO_ADMIN_API

@@ -31,7 +31,7 @@ from app.servers.emulator.served import Served
 from tests import factories
 from tests.support.replay_server import Answer, ReplayServer, replay_server
 
-KEY = ApiKey("sk-balance-TEST-0123456789abcdefghij")
+KEY = ApiKey("sk-test-balance-0123456789abcdefghij")
 AT = datetime(2025, 9, 1, 12, 0)
 MOONSHOT_BODY = {
     "code": 0,

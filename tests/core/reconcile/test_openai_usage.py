@@ -19,7 +19,7 @@ from app.servers.emulator import Emulator
 from app.servers.emulator.served import Served
 from tests.support.replay_server import Answer, Recorded, ReplayServer, replay_server
 
-ADMIN = ApiKey("sk-admin-TEST-0123456789abcdefghij")
+ADMIN = ApiKey("sk-admin-bars-TEST-0123456789abcdefghij")
 DAY1 = date(2024, 11, 1)  # 1730419200
 NOW = datetime(2024, 11, 3, 15, 30, tzinfo=UTC)
 
@@ -204,7 +204,7 @@ def test_the_emulator_reports_what_it_served() -> None:
 
 
 def test_the_emulator_refuses_a_project_key_in_one_sentence() -> None:
-    project = ApiKey("sk-proj-NOTADMIN-0123456789abcdefghij")
+    project = ApiKey("sk-test-proj-notadmin-0123456789abcdef")
     with Emulator() as emu, pytest.raises(ReconcileError) as raised:
         OpenAIUsage(project, emu.url).fetch(DAY1, DAY1)
     assert "admin key" in str(raised.value) and project.secret not in str(raised.value)

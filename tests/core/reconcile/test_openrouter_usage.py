@@ -25,8 +25,8 @@ from app.servers.emulator import Emulator
 from app.servers.emulator.served import Served
 from tests.support.replay_server import Answer, ReplayServer, replay_server
 
-MANAGEMENT = ApiKey("sk-or-v1-mgmt-TEST-0123456789abcdefghij")
-CHAT = ApiKey("sk-or-v1-chat-TEST-0123456789abcdefghij")
+MANAGEMENT = ApiKey("sk-test-or-mgmt-0123456789abcdefghij")
+CHAT = ApiKey("sk-test-or-chat-0123456789abcdefghij")
 NOW = datetime(2025, 8, 26, 15, 30)  # naive UTC, as the ledger's clock
 YESTERDAY = date(2025, 8, 25)
 
@@ -207,7 +207,7 @@ def test_the_emulator_reports_what_it_served_by_day_and_model() -> None:
             today - timedelta(days=60), today
         )
         refused = OpenRouterActivity(
-            ApiKey("sk-or-v1-inference-only-0123456789"), base_url=f"{emu.url}/api/v1"
+            ApiKey("sk-test-or-inference-only-0123456789"), base_url=f"{emu.url}/api/v1"
         )
         with pytest.raises(ReconcileError, match="needs a management key"):
             refused.fetch(yesterday, yesterday)
