@@ -256,6 +256,12 @@ def check(
     found = [*low, *_budget_alerts(session, now)]
     if request_id is not None:
         found += _anomalies(session, request_id)
+    return raise_once(session, found, now=now)
+
+
+def raise_once(session: Session, found: Iterable[Alert], *, now: datetime) -> list[Alert]:
+    """Of ``found``, those never raised before (by key), now remembered as raised: the one
+    place any check (budgets here, the daily reconciliation) makes an alert raised once."""
     fresh = [alert for alert in found if session.get(AlertLog, alert.key) is None]
     for alert in fresh:
         session.add(AlertLog(key=alert.key, raised_at=now))
