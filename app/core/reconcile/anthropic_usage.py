@@ -17,17 +17,15 @@ a key Anthropic will not take for it (401, 403, 404) is said so plainly:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import httpx2
-
 from app.core.keys import ApiKey
-from app.core.reconcile.admin_keys import admin_key
-from app.core.reconcile.paging import DayRows, PageReader, bucket_results, count, time_range, usd
-from app.core.reconcile.records import ProviderRecords, ReconcileError
+from app.core.reconcile.admin_reports import AdminReports, Fold, Query
+from app.core.reconcile.paging import DayRows, PageReader, bucket_results, count, usd
+from app.core.reconcile.records import ReconcileError
 
 BASE_URL = "https://api.anthropic.com"
 USAGE_PATH = "/v1/organizations/usage_report/messages"
@@ -41,55 +39,37 @@ NO_ADMIN_API = (
 
 
 @dataclass
-class AnthropicUsage:
-    """Anthropic's organisation records, one :class:`~app.core.reconcile.records.UsageSource`.
+class AnthropicUsage(AdminReports):
+    """Anthropic's organisation records (see :class:`AdminReports` for the arguments)."""
 
-    Args:
-        key: the admin key; by default looked up with :func:`admin_key` at fetch time.
-        base_url: where the API is (``--base-url``, a test server); a trailing ``/v1`` is fine.
-        now: the clock, for tests; the end of the range asked for is never after it.
-    """
-
-    key: ApiKey | None = None
     base_url: str = BASE_URL
-    retries: int = 2
-    now: Callable[[], datetime] | None = None
-    transport: httpx2.BaseTransport | None = field(default=None, repr=False)
     provider: str = "anthropic"
 
-    def fetch(self, since: date, until: date) -> ProviderRecords:
-        """Anthropic's tokens and costs from ``since`` to ``until`` (UTC days, both included)."""
-        start, end = time_range(since, until, self.now() if self.now else None)
-        if start >= end:
-            return ProviderRecords(self.provider, since, until)
-        key = self.key or admin_key("anthropic")
-        reader = PageReader(
+    def reader(self, key: ApiKey) -> PageReader:
+        """``x-api-key`` auth; any refusal (401, 403, 404) means no organisation admin key."""
+        headers = {"x-api-key": key.secret, "anthropic-version": VERSION}
+        return PageReader(
             "Anthropic",
-            {"x-api-key": key.secret, "anthropic-version": VERSION},
+            headers,
             key.secret,
             NO_ADMIN_API,
             refusal_statuses=frozenset({401, 403, 404}),
             retries=self.retries,
             transport=self.transport,
         )
+
+    def reports(self, start: datetime, end: datetime) -> Sequence[tuple[str, Query, Fold]]:
+        """Usage by model, then costs by description; times in RFC 3339."""
         window = [
             ("starting_at", start.strftime("%Y-%m-%dT%H:%M:%SZ")),
             ("ending_at", end.strftime("%Y-%m-%dT%H:%M:%SZ")),
             ("bucket_width", "1d"),
             ("limit", str(LIMIT)),
         ]
-        rows = DayRows()
-        root = self.base_url.rstrip("/").removesuffix("/v1")
-        try:
-            for page in reader.pages(root + USAGE_PATH, [*window, ("group_by[]", "model")]):
-                for bucket in page["data"]:
-                    add_usage(rows, bucket)
-            for page in reader.pages(root + COST_PATH, [*window, ("group_by[]", "description")]):
-                for bucket in page["data"]:
-                    add_costs(rows, bucket)
-        finally:
-            reader.close()
-        return rows.records(self.provider, since, until)
+        return (
+            (USAGE_PATH, [*window, ("group_by[]", "model")], add_usage),
+            (COST_PATH, [*window, ("group_by[]", "description")], add_costs),
+        )
 
 
 def add_usage(rows: DayRows, bucket: Any) -> None:

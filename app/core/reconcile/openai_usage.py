@@ -18,17 +18,15 @@ stays comparable as the models' ``usd`` plus the unattributed money.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import httpx2
-
 from app.core.keys import ApiKey
-from app.core.reconcile.admin_keys import admin_key
-from app.core.reconcile.paging import DayRows, PageReader, bucket_results, count, time_range, usd
-from app.core.reconcile.records import ProviderRecords, ReconcileError
+from app.core.reconcile.admin_reports import AdminReports, Fold, Query
+from app.core.reconcile.paging import DayRows, PageReader, bucket_results, count, usd
+from app.core.reconcile.records import ReconcileError
 
 BASE_URL = "https://api.openai.com"
 USAGE_PATH = "/v1/organization/usage/completions"
@@ -42,54 +40,38 @@ REFUSED = (
 
 
 @dataclass
-class OpenAIUsage:
-    """OpenAI's organisation records, one :class:`~app.core.reconcile.records.UsageSource`.
+class OpenAIUsage(AdminReports):
+    """OpenAI's organisation records (see :class:`AdminReports` for the arguments)."""
 
-    Args:
-        key: the admin key; by default looked up with :func:`admin_key` at fetch time.
-        base_url: where the API is (``--base-url``, a test server); a trailing ``/v1`` is fine.
-        now: the clock, for tests; the end of the range asked for is never after it.
-    """
-
-    key: ApiKey | None = None
     base_url: str = BASE_URL
-    retries: int = 2
-    now: Callable[[], datetime] | None = None
-    transport: httpx2.BaseTransport | None = field(default=None, repr=False)
     provider: str = "openai"
 
-    def fetch(self, since: date, until: date) -> ProviderRecords:
-        """OpenAI's tokens and costs from ``since`` to ``until`` (UTC days, both included)."""
-        start, end = time_range(since, until, self.now() if self.now else None)
-        if start >= end:
-            return ProviderRecords(self.provider, since, until)
-        key = self.key or admin_key("openai")
-        reader = PageReader(
-            "OpenAI",
-            {"Authorization": f"Bearer {key.secret}"},
-            key.secret,
-            REFUSED,
-            retries=self.retries,
-            transport=self.transport,
+    def reader(self, key: ApiKey) -> PageReader:
+        """Bearer auth; a refused key is the sentence about admin keys."""
+        headers = {"Authorization": f"Bearer {key.secret}"}
+        return PageReader(
+            "OpenAI", headers, key.secret, REFUSED, retries=self.retries, transport=self.transport
         )
+
+    def reports(self, start: datetime, end: datetime) -> Sequence[tuple[str, Query, Fold]]:
+        """Usage by model, then costs by line item; times as unix seconds."""
         window = [
             ("start_time", str(int(start.timestamp()))),
             ("end_time", str(int(end.timestamp()))),
+            ("bucket_width", "1d"),
         ]
-        rows = DayRows()
-        root = self.base_url.rstrip("/").removesuffix("/v1")
-        try:
-            usage = [*window, ("bucket_width", "1d"), ("group_by[]", "model")]
-            for page in reader.pages(root + USAGE_PATH, [*usage, ("limit", str(USAGE_LIMIT))]):
-                for bucket in page["data"]:
-                    add_usage(rows, bucket)
-            costs = [*window, ("bucket_width", "1d"), ("group_by[]", "line_item")]
-            for page in reader.pages(root + COSTS_PATH, [*costs, ("limit", str(COSTS_LIMIT))]):
-                for bucket in page["data"]:
-                    add_costs(rows, bucket)
-        finally:
-            reader.close()
-        return rows.records(self.provider, since, until)
+        return (
+            (
+                USAGE_PATH,
+                [*window, ("group_by[]", "model"), ("limit", str(USAGE_LIMIT))],
+                add_usage,
+            ),
+            (
+                COSTS_PATH,
+                [*window, ("group_by[]", "line_item"), ("limit", str(COSTS_LIMIT))],
+                add_costs,
+            ),
+        )
 
 
 def add_usage(rows: DayRows, bucket: Any) -> None:
