@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from app.core.errors import UnknownModel
 from app.core.pricing.charges import TokenUsage, price_lines
@@ -66,6 +67,34 @@ def page_of(start: datetime, end: datetime, call: Call, *, most: int) -> Page:
         day += DAY
     more = len(days) > limit
     return Page(days[:limit], _cursor(days[limit]) if more else None)
+
+
+UsageResult = Callable[[Served, str | None], dict[str, Any]]
+"""One served row as a usage report's result (its model, or ``None`` when not grouped so)."""
+DayBucket = Callable[[date, list[dict[str, Any]]], dict[str, Any]]
+"""A day's results as the provider's bucket."""
+
+
+def usage_buckets(
+    state: EmulatorState,
+    call: Call,
+    provider: str,
+    window: tuple[datetime, datetime],
+    result: UsageResult,
+    bucket: DayBucket,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A usage report's page of daily buckets from what was served, by model when grouped so
+    (else one summed result a day), and the next page's cursor."""
+    page = page_of(*window, call, most=31)
+    per_model = "model" in call.query.get("group_by[]", ())
+    served = by_day(state.served.rows(provider))
+    buckets = []
+    for day in page.days:
+        rows = served.get(day, [])
+        if not per_model and rows:
+            rows = [total(rows)]
+        buckets.append(bucket(day, [result(row, row.model if per_model else None) for row in rows]))
+    return buckets, page.next_page
 
 
 def fault_refusal(state: EmulatorState, call: Call, key: str, provider: str) -> None:

@@ -22,8 +22,8 @@ from app.servers.emulator.admin import (
     fault_refusal,
     not_admin,
     page_of,
-    total,
     unit_credits,
+    usage_buckets,
 )
 from app.servers.emulator.served import Served
 from app.servers.emulator.wire import BadRequest, Call, EmulatorState
@@ -51,18 +51,8 @@ def costs(state: EmulatorState, call: Call) -> Answer:
 
 
 def _usage(state: EmulatorState, call: Call) -> Answer:
-    start, end = _window(state, call)
-    page = page_of(start, end, call, most=31)
-    per_model = "model" in call.query.get("group_by[]", ())
-    served = by_day(state.served.rows("openai"))
-    buckets = []
-    for day in page.days:
-        rows = served.get(day, [])
-        if not per_model and rows:
-            rows = [total(rows)]
-        results = [_usage_result(row, row.model if per_model else None) for row in rows]
-        buckets.append(_bucket(day, results))
-    return _page(buckets, page.next_page)
+    window = _window(state, call)
+    return _page(*usage_buckets(state, call, "openai", window, _usage_result, _bucket))
 
 
 def _costs(state: EmulatorState, call: Call) -> Answer:
