@@ -28,15 +28,12 @@ from app.core.ledger import spend
 from app.core.ledger.selection import Selection
 from app.core.pricing.prices import PriceBook, normalize_model
 from app.core.providers import registry, vendors
-from app.core.reconcile.records import BalanceSnapshot, ProviderDay, ProviderRecords
+from app.core.reconcile.records import EVERY_MODEL, BalanceSnapshot, ProviderDay, ProviderRecords
 
 TOLERANCE = Decimal("0.01")
 """Figures within 1% of the larger of them are a match (rounding, a bucket's edge)."""
 SLACK_USD = Decimal("0.01")
 """So is money within a cent, however small the day's spend."""
-EVERY_MODEL = "*"
-"""A provider's row for every model of a day together (OpenRouter's key summary,
-``openrouter_usage.ALL_MODELS``): the ledger's models of that day are summed into one row."""
 _ZERO = Decimal(0)
 
 

@@ -24,7 +24,8 @@ from app.core import conversations, money
 from app.core.ledger import entries
 from app.core.pricing.charges import ProviderFigure, TokenUsage
 from app.core.pricing.prices import PriceBook
-from app.core.reconcile.compare import EVERY_MODEL, Reconciliation, Row, Status, Usage, source_of
+from app.core.reconcile.compare import Reconciliation, Row, Status, Usage, source_of
+from app.core.reconcile.records import EVERY_MODEL
 from app.core.types import ConversationId
 
 CONTEXT = "reconciled"

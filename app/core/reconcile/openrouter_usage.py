@@ -14,7 +14,7 @@ Two sources, chosen by the key there is (:func:`openrouter_source`):
   in it: the range is clamped to what it covers (``ProviderRecords.since``/``until`` say so).
 - **Key summary** (``GET /api/v1/key``, the chat key): the key's spend today, this UTC week and
   this UTC month, without models or tokens. Only today is a day, so the records hold one row:
-  today, model :data:`ALL_MODELS` (``"*"``: every model together), tokens 0, ``usd`` =
+  today, model :data:`EVERY_MODEL` (``"*"``: every model together), tokens 0, ``usd`` =
   ``usage_daily + byok_usage_daily``; a range that does not include today has no rows. The
   week and month are in :meth:`OpenRouterKeySummary.usage`.
 """
@@ -35,11 +35,15 @@ from app.core.providers.http import TIMEOUT
 from app.core.reconcile.admin_keys import admin_key
 from app.core.reconcile.answers import get_object
 from app.core.reconcile.paging import DayRows, PageReader, count, usd
-from app.core.reconcile.records import ProviderDay, ProviderRecords, ReconcileError, UsageSource
+from app.core.reconcile.records import (
+    EVERY_MODEL,
+    ProviderDay,
+    ProviderRecords,
+    ReconcileError,
+    UsageSource,
+)
 
 BASE_URL = "https://openrouter.ai/api/v1"
-ALL_MODELS = "*"
-"""The model of a row that is every model's spend together (the key summary's today)."""
 ACTIVITY_DAYS = 30
 REFUSED = (
     "OpenRouter refused the key for its activity: it needs a management key (Settings →"
@@ -193,12 +197,12 @@ class OpenRouterKeySummary:
         )
 
     def fetch(self, since: date, until: date) -> ProviderRecords:
-        """Today's spend as one :data:`ALL_MODELS` row, when the range includes today."""
+        """Today's spend as one :data:`EVERY_MODEL` row, when the range includes today."""
         today = self.now().date()
         if not since <= today <= until:
             return ProviderRecords(self.provider, since, until)
         found = self.usage()
-        row = ProviderDay(today, ALL_MODELS, input_tokens=0, output_tokens=0, usd=found.today)
+        row = ProviderDay(today, EVERY_MODEL, input_tokens=0, output_tokens=0, usd=found.today)
         return ProviderRecords(self.provider, today, today, (row,))
 
 

@@ -14,6 +14,10 @@ from typing import Protocol
 
 from app.core.errors import TallybookError
 
+EVERY_MODEL = "*"
+"""The model of a row that is every model's spend of a day together (OpenRouter's key summary
+knows no models): the comparison sums the ledger's models of that day into one row for it."""
+
 
 @dataclass(frozen=True)
 class ProviderDay:

@@ -14,13 +14,12 @@ import pytest
 
 from app.core.keys import ApiKey
 from app.core.reconcile.openrouter_usage import (
-    ALL_MODELS,
     REFUSED,
     OpenRouterActivity,
     OpenRouterKeySummary,
     openrouter_source,
 )
-from app.core.reconcile.records import ProviderDay, ReconcileError
+from app.core.reconcile.records import EVERY_MODEL, ProviderDay, ReconcileError
 from app.servers.emulator import Emulator
 from app.servers.emulator.served import Served
 from tests.support.replay_server import Answer, ReplayServer, replay_server
@@ -152,7 +151,7 @@ def test_the_key_summary_is_today_for_every_model_together(server: ReplayServer)
     )
     source = OpenRouterKeySummary(CHAT, base_url=f"{server.url}/api/v1", now=lambda: NOW)
     records = source.fetch(date(2025, 8, 1), NOW.date())
-    assert records.days == (ProviderDay(NOW.date(), ALL_MODELS, 0, 0, 0, Decimal("0.30")),)
+    assert records.days == (ProviderDay(NOW.date(), EVERY_MODEL, 0, 0, 0, Decimal("0.30")),)
     assert (records.since, records.until) == (NOW.date(), NOW.date())
     usage = source.usage()
     assert (usage.week, usage.month, usage.total) == (Decimal("1.5"), 9, Decimal("25.5"))
