@@ -447,6 +447,12 @@ def _reconcile_parser(commands: Any) -> None:
         action="store_true",
         help="record outside spend on the ledger at the provider's figure (again adds nothing)",
     )
+    reconcile.add_argument(
+        "--daily",
+        choices=("on", "off"),
+        help="turn the window's daily check of this provider on or off (alerts on outside "
+        "spend or a drift; off by default), then print what is set",
+    )
     reconcile.set_defaults(handler="reconcile_commands.reconcile")
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from app.core import money
 from app.core.clock import utcnow
 from app.core.pricing.prices import PriceBook
-from app.core.reconcile import compare, importer, sources
+from app.core.reconcile import compare, daily, importer, sources
 from app.core.reconcile.records import BalanceSnapshot, UsageSource
 from app.core.storage.db import Database
 
@@ -28,7 +28,10 @@ _PROG = "tallybook reconcile"
 def reconcile(args: argparse.Namespace, db: Database) -> int:
     """``reconcile``: fetch the provider's records, compare, print; import outside spend if
     asked. A range that ends in the future (or starts after it ends) is a usage error, 2; a
-    provider's refusal or failure is its one sentence and 1, with nothing written."""
+    provider's refusal or failure is its one sentence and 1, with nothing written. With
+    ``--daily``, only turns the daily check on or off."""
+    if args.daily is not None:
+        return _set_daily(db, args.provider, args.daily == "on")
     today = utcnow().date()
     until: date = args.until or today
     since: date = args.since or until - timedelta(days=DEFAULT_DAYS - 1)
@@ -156,6 +159,14 @@ def reconciliation_table(result: compare.Reconciliation) -> str:
             f" {_dollars(result.unattributed_usd)}, in no row above."
         )
     return "\n".join(table)
+
+
+def _set_daily(db: Database, provider: str, on: bool) -> int:
+    with db.write() as session:
+        daily.set_enabled(session, provider, on)
+        now_on = daily.is_enabled(session, provider)
+    print(f"The daily check of {provider} is {'on' if now_on else 'off'}.")
+    return 0
 
 
 def _balance_check(
