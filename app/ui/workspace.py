@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QInputDialog,
@@ -35,6 +35,7 @@ from app.core.ledger import alerts, balance, spend
 from app.core.ledger.alerts import Alert
 from app.core.metering.client import Metered
 from app.core.providers import counts
+from app.core.reconcile import daily
 from app.core.storage.changes import LEDGER, SETTINGS, Changes
 from app.core.types import ConversationId
 from app.servers.gateway import Settlement
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
 
 DEFAULT_CONFIRM_ABOVE = Decimal(100_000)
 """Ask before sending a message quoted above $0.10 (the user can change it in Settings)."""
+DAILY_CHECK_MS = 3_600_000
+"""How often the window asks whether a provider's daily check is due (hourly)."""
 
 
 class Workspace(QWidget):
@@ -116,6 +119,9 @@ class Workspace(QWidget):
         self._load_preferences()
         self.refresh_balance()
         self.local_endpoint.start_if_enabled()
+        self.daily_timer = QTimer(self, interval=DAILY_CHECK_MS)  # first an hour after launch
+        self.daily_timer.timeout.connect(self._on_daily_timer_timeout)
+        self.daily_timer.start()
 
     # --- public -------------------------------------------------------------------------------
 
@@ -211,6 +217,20 @@ class Workspace(QWidget):
     def _on_events_alert(self, alert: Alert) -> None:
         self.banner.show_alert(alert)
         self.tray.notify(alert)
+
+    def _on_daily_timer_timeout(self) -> None:
+        """Reconcile each provider whose opt-in daily check is due (over the network, so on
+        the read pool); what it raises is shown like any other alert."""
+        db = self.context.db
+        self.context.reads.run(
+            lambda: daily.run_checks(db, utcnow()),
+            alive(self, self._on_daily_checked),
+            alive(self, self._show_error),
+        )
+
+    def _on_daily_checked(self, raised: list[Alert]) -> None:
+        for alert in raised:
+            self.context.events.alert.emit(alert)
 
     def _on_changes(self, changes: Changes) -> None:
         if changes.ledger:
