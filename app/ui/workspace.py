@@ -311,6 +311,12 @@ class Workspace(QWidget):
 
         PricesDialog(self.context, self).exec()
 
+    def open_reconcile(self) -> None:
+        """The ledger beside what a provider billed, in a window of its own (not modal)."""
+        from app.ui.reconcile import show_window
+
+        show_window(self.context, self)
+
     def _about(self) -> None:
         QMessageBox.about(
             self,
@@ -359,6 +365,7 @@ class Workspace(QWidget):
         self._action(tools, "&Keys and endpoints…", self.open_keys, "Ctrl+K")
         self._action(tools, "&Balance and budgets…", self.open_balance, "Ctrl+B")
         self._action(tools, "&Prices…", self.open_prices)
+        self._action(tools, "&Reconcile…", self.open_reconcile)
         tools.addSeparator()
         self._action(tools, "&Local endpoint for other tools…", self.open_local_endpoint)
         help_menu = menus.help
