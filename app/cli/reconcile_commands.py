@@ -135,10 +135,10 @@ def reconciliation_table(result: compare.Reconciliation) -> str:
             f"{ledger.output_tokens:,}",
             f"{provider.input_tokens:,}",
             f"{provider.output_tokens:,}",
-            _dollars(ledger.usd or Decimal(0)),
-            "tokens only" if provider.usd is None else _dollars(provider.usd),
-            _difference(row),
-            *((_dollars(row.imported.usd or Decimal(0)),) if imports else ()),
+            money.format_dollars(ledger.usd or Decimal(0)),
+            "tokens only" if provider.usd is None else money.format_dollars(provider.usd),
+            compare.difference_words(row),
+            *((money.format_dollars(row.imported.usd or Decimal(0)),) if imports else ()),
         ]
 
     body = [cells(r.day.isoformat(), r.model, r.status.value, r) for r in result.rows]
@@ -156,7 +156,7 @@ def reconciliation_table(result: compare.Reconciliation) -> str:
     if result.unattributed_usd:
         table.append(
             f"Also billed on no model (images, tools, storage...):"
-            f" {_dollars(result.unattributed_usd)}, in no row above."
+            f" {money.format_dollars(result.unattributed_usd)}, in no row above."
         )
     return "\n".join(table)
 
@@ -191,14 +191,15 @@ def _balance_check(
     elif drop.unseen_usd is None:
         print(
             f"Since {drop.previous.at:%Y-%m-%d %H:%M} UTC it fell by {drop.drop:f}"
-            f" {snapshot.currency}; the ledger charged {_dollars(drop.ledger_usd)} (not in"
-            " one currency: no difference to say)."
+            f" {snapshot.currency}; the ledger charged {money.format_dollars(drop.ledger_usd)}"
+            " (not in one currency: no difference to say)."
         )
     else:
         print(
-            f"Since {drop.previous.at:%Y-%m-%d %H:%M} UTC it fell by {_dollars(drop.drop)};"
-            f" the ledger charged {_dollars(drop.ledger_usd)}; spend the ledger did not see:"
-            f" {_dollars(drop.unseen_usd)}."
+            f"Since {drop.previous.at:%Y-%m-%d %H:%M} UTC it fell by"
+            f" {money.format_dollars(drop.drop)}; the ledger charged"
+            f" {money.format_dollars(drop.ledger_usd)}; spend the ledger did not see:"
+            f" {money.format_dollars(drop.unseen_usd)}."
         )
     return 0
 
@@ -238,19 +239,6 @@ def _figures(row: compare.Row | compare.Totals) -> dict[str, Any]:
         "provider_input_tokens": provider.input_tokens,
         "provider_output_tokens": provider.output_tokens,
     }
-
-
-def _difference(row: compare.Row | compare.Totals) -> str:
-    """The provider's figure less the ledger's: money where it gives money, else tokens."""
-    if (gap := row.difference_usd) is not None:
-        return ("+" if gap > 0 else "") + _dollars(gap)
-    tokens_in = row.provider.input_tokens - row.ledger.input_tokens
-    tokens_out = row.provider.output_tokens - row.ledger.output_tokens
-    return f"{tokens_in:+,} in / {tokens_out:+,} out"
-
-
-def _dollars(usd: Decimal) -> str:
-    return money.format_usd(usd * money.CREDITS_PER_USD)
 
 
 def _usd(usd: Decimal) -> str:

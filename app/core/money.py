@@ -145,6 +145,11 @@ def format_usd(credits: Decimal) -> str:
     return f"{sign}${magnitude.quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):,.2f}"
 
 
+def format_dollars(usd: Decimal) -> str:
+    """An amount in dollars (a provider's bill) in the one readable format of :func:`format_usd`."""
+    return format_usd(usd * CREDITS_PER_USD)
+
+
 def format_usd_exact(credits: Decimal) -> str:
     """Every digit of an amount in dollars (``$0.00002175``): the tooltip behind each figure."""
     usd = abs(tidy(credits_to_usd(credits)))

@@ -106,6 +106,16 @@ class Row:
         """The provider's figure less the ledger's (positive: the provider billed more)."""
         return _difference(self.ledger, self.provider)
 
+    def needs_import(self) -> bool:
+        """Whether it is outside spend an import would still record (money decides where the
+        provider gives money, else tokens; a day's all-models row names no model to record)."""
+        if self.status is not Status.OUTSIDE or self.model == EVERY_MODEL:
+            return False
+        seen, had = self.provider, self.imported
+        if seen.usd is not None:
+            return seen.usd > (had.usd or _ZERO)
+        return seen.input_tokens > had.input_tokens or seen.output_tokens > had.output_tokens
+
 
 @dataclass(frozen=True)
 class Totals:
@@ -119,6 +129,16 @@ class Totals:
     def difference_usd(self) -> Decimal | None:
         """The provider's money less the ledger's, over the rows where the provider gives it."""
         return _difference(self.ledger, self.provider)
+
+
+def difference_words(figures: Row | Totals) -> str:
+    """The provider's figure less the ledger's, as the faces show it: money where the provider
+    gives money (``+$0.12``), else tokens (``+120 in / -4 out``)."""
+    if (gap := figures.difference_usd) is not None:
+        return ("+" if gap > 0 else "") + money.format_dollars(gap)
+    tokens_in = figures.provider.input_tokens - figures.ledger.input_tokens
+    tokens_out = figures.provider.output_tokens - figures.ledger.output_tokens
+    return f"{tokens_in:+,} in / {tokens_out:+,} out"
 
 
 @dataclass(frozen=True)

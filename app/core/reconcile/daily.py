@@ -24,7 +24,7 @@ from app.core.pricing.prices import PriceBook
 from app.core.providers import registry
 from app.core.reconcile import balances, compare, sources
 from app.core.reconcile.compare import Reconciliation, Status
-from app.core.reconcile.records import ReconcileError
+from app.core.reconcile.records import EVERY_MODEL, ReconcileError
 from app.core.storage import settings
 from app.core.storage.db import Database
 
@@ -116,7 +116,11 @@ def _check(db: Database, provider: str, now: datetime, base_url: str | None) -> 
 def _alerts_of(result: Reconciliation) -> list[Alert]:
     name = _name(result.provider)
     found = []
-    outside = [r for r in result.rows if r.status is Status.OUTSIDE and not _imported(r)]
+    outside = [  # not yet imported; a day's all-models row cannot be, but still counts
+        r
+        for r in result.rows
+        if r.needs_import() or (r.status is Status.OUTSIDE and r.model == EVERY_MODEL)
+    ]
     if outside:
         found.append(
             Alert(
@@ -153,31 +157,22 @@ def _balance_alerts(session: Session, provider: str) -> list[Alert]:
             f"{OUTSIDE_ALERT}{provider}:{drop.latest.at.date()}",
             Level.WARNING,
             f"Spend outside Tallybook at {name}",
-            f"{name}'s balance fell by {_dollars(unseen)} more than the ledger charged since"
-            f" {drop.previous.at:%Y-%m-%d %H:%M} UTC (another tool or computer?).",
+            f"{name}'s balance fell by {money.format_dollars(unseen)} more than the ledger"
+            f" charged since {drop.previous.at:%Y-%m-%d %H:%M} UTC (another tool or computer?).",
         )
     ]
-
-
-def _imported(row: compare.Row) -> bool:
-    """An earlier import already holds the provider's figure for this row."""
-    return row.provider.usd is not None and (row.imported.usd or 0) >= row.provider.usd
 
 
 def _amount(rows: list[compare.Row]) -> str:
     owed = [r.provider.usd - (r.imported.usd or 0) for r in rows if r.provider.usd is not None]
     if len(owed) == len(rows):
-        return _dollars(sum(owed, Decimal(0)))
+        return money.format_dollars(sum(owed, Decimal(0)))
     tokens = sum(r.provider.input_tokens + r.provider.output_tokens for r in rows)
     return f"{tokens:,} tokens"
 
 
 def _latest(rows: list[compare.Row]) -> date:
     return max(r.day for r in rows)
-
-
-def _dollars(usd: Decimal) -> str:
-    return money.format_usd(usd * money.CREDITS_PER_USD)
 
 
 def _name(provider: str) -> str:

@@ -38,7 +38,7 @@ from app.core.day_ranges import utc_today
 from app.core.pricing.prices import PriceBook
 from app.core.reconcile import compare, daily, importer, sources
 from app.core.reconcile.compare import Reconciliation, Row, Status, Totals
-from app.core.reconcile.records import EVERY_MODEL, ProviderRecords
+from app.core.reconcile.records import ProviderRecords
 from app.core.storage.db import Database
 from app.ui.context import AppContext
 from app.ui.dialogs.widgets import MessageLine
@@ -250,7 +250,7 @@ class ReconcileView(QWidget):
                 self.table.setItem(index, column, item)
         self.chart.set_days(_day_figures(result.rows), result.since, result.until)
         self.totals_label.setText(_totals_text(result))
-        self.import_button.setEnabled(any(map(_unimported, result.rows)))
+        self.import_button.setEnabled(any(row.needs_import() for row in result.rows))
 
     def _paint_status(self, item: QTableWidgetItem, row: Row) -> None:
         """The status in its palette colour, bold while it asks for attention (an outside row
@@ -390,19 +390,9 @@ def _pydate(day: QDate) -> date:
     return date(day.year(), day.month(), day.day())
 
 
-def _unimported(row: Row) -> bool:
-    """An outside row with spend an import would still record (money decides, where given)."""
-    if row.status is not Status.OUTSIDE or row.model == EVERY_MODEL:
-        return False
-    seen, had = row.provider, row.imported
-    if seen.usd is not None:
-        return seen.usd > (had.usd or _ZERO)
-    return seen.input_tokens > had.input_tokens or seen.output_tokens > had.output_tokens
-
-
 def _imported(row: Row) -> bool:
     """An outside row whose spend earlier imports already hold."""
-    return row.status is Status.OUTSIDE and not row.imported.empty and not _unimported(row)
+    return row.status is Status.OUTSIDE and not row.imported.empty and not row.needs_import()
 
 
 def _status_words(row: Row) -> str:
@@ -423,20 +413,11 @@ def _figures(row: Row | Totals) -> list[str]:
         f"{ledger.output_tokens:,}",
         f"{provider.input_tokens:,}",
         f"{provider.output_tokens:,}",
-        _dollars(ledger.usd or _ZERO),
-        "tokens only" if provider.usd is None else _dollars(provider.usd),
-        _difference(row),
-        _dollars(row.imported.usd or _ZERO),
+        money.format_dollars(ledger.usd or _ZERO),
+        "tokens only" if provider.usd is None else money.format_dollars(provider.usd),
+        compare.difference_words(row),
+        money.format_dollars(row.imported.usd or _ZERO),
     ]
-
-
-def _difference(row: Row | Totals) -> str:
-    """The provider's figure less the ledger's: money where it gives money, else tokens."""
-    if (gap := row.difference_usd) is not None:
-        return ("+" if gap > 0 else "") + _dollars(gap)
-    tokens_in = row.provider.input_tokens - row.ledger.input_tokens
-    tokens_out = row.provider.output_tokens - row.ledger.output_tokens
-    return f"{tokens_in:+,} in / {tokens_out:+,} out"
 
 
 def _totals_text(result: Reconciliation) -> str:
@@ -449,16 +430,17 @@ def _totals_text(result: Reconciliation) -> str:
     counts = ", ".join(
         f"{n} {_lower_first(STATUS_WORDS[status])}" for status, n in result.counts().items() if n
     )
-    provider = "tokens only" if totals.provider.usd is None else _dollars(totals.provider.usd)
+    dollars = money.format_dollars
+    provider = "tokens only" if totals.provider.usd is None else dollars(totals.provider.usd)
     text = (
-        f"Total: ledger {_dollars(totals.ledger.usd or _ZERO)}, provider {provider},"
-        f" difference {_difference(totals)}, imported {_dollars(totals.imported.usd or _ZERO)}"
-        f" ({counts})."
+        f"Total: ledger {dollars(totals.ledger.usd or _ZERO)}, provider {provider},"
+        f" difference {compare.difference_words(totals)},"
+        f" imported {dollars(totals.imported.usd or _ZERO)} ({counts})."
     )
     if result.unattributed_usd:
         text += (
             f" Also billed on no model (images, tools, storage…):"
-            f" {_dollars(result.unattributed_usd)}."
+            f" {money.format_dollars(result.unattributed_usd)}."
         )
     return text
 
@@ -480,10 +462,6 @@ def _day_figures(rows: Sequence[Row]) -> list[DayFigures]:
         else:
             provider[row.day] = (known or _ZERO) + row.provider.usd
     return [DayFigures(day, ledger[day], provider[day]) for day in sorted(ledger)]
-
-
-def _dollars(usd: Decimal) -> str:
-    return money.format_usd(usd * money.CREDITS_PER_USD)
 
 
 def show_window(context: AppContext, parent: QWidget) -> ReconcileView:
