@@ -25,6 +25,7 @@ from app.core.ledger import analysis, entries, export, reports
 from app.core.ledger.selection import Selection
 from app.core.messages import ChatMessage
 from app.core.metering.client import ChatRequest, Metered, MeteringClient, Passthrough
+from app.core.pricing.prices import PriceBook
 from app.core.pricing.units import DEFAULT_UNIT_RATE, PROVIDER_ADJUSTMENT, UNPRICED_SOURCE
 from app.core.providers import registry
 from app.core.storage.db import Database
@@ -460,7 +461,14 @@ def test_deepseek_alias_is_priced_by_the_model_that_answered(
     answer = chat_json("Hi", usage, model="deepseek-v4-flash")
     metered = send(db, client, server, answer, endpoint="deepseek", model="deepseek-reasoner")
     assert (metered.model, metered.requested_model) == ("deepseek-v4-flash", "deepseek-reasoner")
-    assert metered.cost == 1_000 * Decimal("0.15") + 100 * Decimal("0.6")
+    # DeepSeek's prices change with the hour (off-peak discounts): read them at the request's.
+    with db.read() as session:
+        at = session.get_one(Request, metered.request_id).created_at
+        book = PriceBook.load(session)
+    answered = book.rates("deepseek-v4-flash", provider="deepseek", at=at)
+    asked = book.rates("deepseek-reasoner", provider="deepseek", at=at)
+    assert (answered.prompt, answered.completion) != (asked.prompt, asked.completion)
+    assert metered.cost == 1_000 * answered.prompt + 100 * answered.completion
 
 
 MAGISTRAL_CHUNKS = [
