@@ -111,19 +111,7 @@ def reconciliation_table(result: compare.Reconciliation) -> str:
             f" to {result.until}."
         )
     imports = any(not row.imported.empty for row in result.rows)
-    headers = (
-        "Date (UTC)",
-        "Model",
-        "Status",
-        "Ledger in",
-        "Ledger out",
-        "Provider in",
-        "Provider out",
-        "Ledger USD",
-        "Provider USD",
-        "Difference",
-        *(("Imported",) if imports else ()),
-    )
+    headers = compare.COLUMNS if imports else compare.COLUMNS[:-1]
 
     def cells(label: str, model: str, status: str, row: compare.Row | compare.Totals) -> list[str]:
         ledger, provider = row.ledger, row.provider

@@ -131,6 +131,22 @@ class Totals:
         return _difference(self.ledger, self.provider)
 
 
+COLUMNS = (
+    "Date (UTC)",
+    "Model",
+    "Status",
+    "Ledger in",
+    "Ledger out",
+    "Provider in",
+    "Provider out",
+    "Ledger USD",
+    "Provider USD",
+    "Difference",
+    "Imported",
+)
+"""A row's figures as the table and the window show them, in this order."""
+
+
 def difference_words(figures: Row | Totals) -> str:
     """The provider's figure less the ledger's, as the faces show it: money where the provider
     gives money (``+$0.12``), else tokens (``+120 in / -4 out``)."""

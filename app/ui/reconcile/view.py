@@ -48,19 +48,7 @@ from app.ui.reconcile.chart import DailyComparisonChart, DayFigures
 
 DEFAULT_DAYS = 30
 """The range a check covers until the user picks another: the last 30 UTC days."""
-HEADERS = (
-    "Day (UTC)",
-    "Model",
-    "Status",
-    "Ledger in",
-    "Ledger out",
-    "Provider in",
-    "Provider out",
-    "Ledger USD",
-    "Provider USD",
-    "Difference",
-    "Imported",
-)
+HEADERS = compare.COLUMNS
 STATUS_COLUMN = 2
 STATUS_WORDS = {
     Status.MATCH: "Match",
